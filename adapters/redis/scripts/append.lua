@@ -1,0 +1,3 @@
+-- Append one event to the campaign log. ARGV: body
+local k = named({'seq', 'log'})
+return append_event(k.seq, k.log, ARGV[1])

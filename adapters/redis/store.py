@@ -1,0 +1,229 @@
+"""RedisStore: the core's Store port on Redis. Each method is one round trip; every change to a
+campaign and the event that records it happen in one Lua script, so they cannot come apart."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from adapters.redis import keys as k
+from adapters.redis.lua import Scripts
+from core.answers import Lease
+from core.campaigns import Campaign, CampaignState, CampaignStatus
+from core.events import iso_ms
+from core.experts import Expert
+from core.ports import Claim, Claimed, LeaseView, Record, Recorded, Route, StagedItem
+from core.provenance import START, ChainHead, Seal, StoredEvent
+
+COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired")
+
+
+class RedisStore:
+    """Built from a client handed in; opens nothing itself."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self.scripts = Scripts(client)
+
+    async def _run(self, script: str, campaign_id: str, names: tuple[str, ...],
+                   args: list[Any], extra_keys: tuple[str, ...] = ()) -> Any:
+        keys = [*k.script_keys(campaign_id, names), *extra_keys]
+        return await self.scripts[script](keys=keys, args=args)
+
+    # campaigns
+
+    async def next_code(self) -> str:
+        return _base36(int(await self.client.incr(k.CODE_COUNTER)))
+
+    async def create_campaign(self, campaign: Campaign, event_body: str) -> bool:
+        created = await self._run("meta", campaign.id, k.META_KEYS,
+                                  ["create", campaign.model_dump_json(), campaign.code, event_body])
+        if not created:
+            return False
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(k.CAMPAIGNS, {campaign.id: campaign.created_at})
+            pipe.hset(k.CODES, campaign.code, campaign.id)
+            await pipe.execute()
+        return True
+
+    async def load_campaign(self, campaign_id: str) -> Campaign | None:
+        raw = await self.client.hget(k.campaign_key(campaign_id, "meta"), "campaign")
+        return Campaign.model_validate_json(raw) if raw else None
+
+    async def campaign_for_code(self, code: str) -> str | None:
+        found = await self.client.hget(k.CODES, code)
+        return str(found) if found else None
+
+    async def list_campaigns(self) -> list[str]:
+        return [str(c) for c in await self.client.zrange(k.CAMPAIGNS, 0, -1)]
+
+    async def campaign_state(self, campaign_id: str) -> CampaignState | None:
+        raw = await self.client.hget(k.campaign_key(campaign_id, "meta"), "state")
+        return CampaignState(raw) if raw and raw != "importing" else None
+
+    async def set_state(self, campaign_id: str, state: CampaignState, route: Route | None,
+                        event_body: str) -> None:
+        await self._run("meta", campaign_id, k.META_KEYS, ["state", state.value, "", event_body])
+        if route is not None:
+            await self.client.hset(k.ROUTING, campaign_id, route.model_dump_json())
+        else:
+            await self.client.hdel(k.ROUTING, campaign_id)
+
+    async def existing_items(self, campaign_id: str, ids: list[str]) -> set[str]:
+        found = await self.client.hmget(k.campaign_key(campaign_id, "items"), ids)
+        return {item for item, hit in zip(ids, found, strict=True) if hit is not None}
+
+    async def append_items(self, campaign_id: str, items: list[StagedItem],
+                           event_prefix: str) -> int:
+        args: list[Any] = [len(items)]
+        for item in items:
+            body = f'{event_prefix},"item":{json.dumps(item.id)},"payload":{{"item":{item.json}}}}}'
+            args += [item.id, item.n_drafts, int(item.gold), body]
+        result = await self._run("append_items", campaign_id, k.ITEM_KEYS, args)
+        if result[0] == "exists":
+            raise KeyError(result[1])
+        return int(result[1])
+
+    async def status(self, campaign: Campaign, state: CampaignState) -> CampaignStatus:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(k.campaign_key(campaign.id, "counts"), list(COUNT_FIELDS))
+            pipe.zcard(k.campaign_key(campaign.id, "expiry"))
+            counts, live = await pipe.execute()
+        values = {name: int(v or 0) for name, v in zip(COUNT_FIELDS, counts, strict=True)}
+        return CampaignStatus(id=campaign.id, title=campaign.spec.title, kind=campaign.spec.kind,
+                              state=state, in_progress=int(live), **values)
+
+    # experts
+
+    async def save_expert(self, expert: Expert, *, create: bool) -> bool:
+        key = k.expert_key(expert.id, "profile")
+        saved = await self.client.set(key, expert.model_dump_json(), nx=create)
+        if not saved:
+            return False
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(k.EXPERTS, {expert.id: 0}, nx=True)
+            for identity in expert.identities:
+                pipe.hset(k.IDENTITIES, identity, expert.id)
+            await pipe.execute()
+        return True
+
+    async def load_expert(self, expert_id: str) -> Expert | None:
+        raw = await self.client.get(k.expert_key(expert_id, "profile"))
+        return Expert.model_validate_json(raw) if raw else None
+
+    async def expert_for_identity(self, identity: str) -> str | None:
+        found = await self.client.hget(k.IDENTITIES, identity)
+        return str(found) if found else None
+
+    async def routing(self, expert_id: str, days: list[str]) -> tuple[
+            Expert | None, dict[str, int], list[Route]]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(k.expert_key(expert_id, "profile"))
+            pipe.hvals(k.ROUTING)
+            for day in days:
+                pipe.get(k.expert_key(expert_id, f"day:{day}"))
+            profile, routes, *counts = await pipe.execute()
+        expert = Expert.model_validate_json(profile) if profile else None
+        done = {day: int(n or 0) for day, n in zip(days, counts, strict=True)}
+        return expert, done, [Route.model_validate_json(r) for r in routes]
+
+    async def count_day(self, expert_id: str, day: str) -> None:
+        key = k.expert_key(expert_id, f"day:{day}")
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 3 * 86_400)
+            await pipe.execute()
+
+    # leases and answers
+
+    async def claim(self, claim: Claim) -> Claimed | str:
+        lease_head = json.dumps({"token": claim.token, "campaign": claim.campaign,
+                                 "expert": claim.expert, "assigned_at": claim.now,
+                                 "expires_at": claim.expires_at})[:-1]
+        args = [claim.expert, claim.token, claim.now, claim.expires_at,
+                ",".join(map(str, claim.shuffle)), int(claim.want_gold), claim.overlap,
+                claim.event_head, lease_head, iso_ms(claim.now), claim.campaign]
+        seen = (k.seen_key(claim.campaign, claim.expert),)
+        result = await self._run("claim", claim.campaign, k.CLAIM_KEYS, args, seen)
+        if result[0] != "lease":
+            return str(result[-1] if result[0] == "inactive" else result[0])
+        lease = Lease.model_validate_json(result[1])
+        return Claimed(lease, result[2], [float(d) for d in result[3]])
+
+    async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None:
+        found = await self._run("view", campaign_id, k.VIEW_KEYS, [token])
+        if not found:
+            return None
+        lease_json, state, outcome, delivered, opened, item_body = found
+        lease = Lease.model_validate_json(lease_json).model_copy(update={
+            "state": state, "delivered_at": int(delivered) if delivered else None,
+            "opened_at": int(opened) if opened else None})
+        return LeaseView(lease, item_body, outcome or None)
+
+    async def record(self, record: Record) -> Recorded:
+        args = [record.token, record.expert, record.now, record.effect, record.event_body,
+                record.outcome_json, record.active_seconds, record.overlap,
+                iso_ms(record.now), record.campaign]
+        result = await self._run("record", record.campaign, k.RECORD_KEYS, args)
+        if result[0] == "recorded":
+            return Recorded("recorded", int(result[1]), None)
+        if result[0] == "duplicate":
+            seq, _, outcome = str(result[1]).partition("|")
+            return Recorded("duplicate", int(seq), outcome)
+        return Recorded(str(result[0]), None, None)
+
+    async def mark(self, campaign_id: str, token: str, what: str, at: int,
+                   event_body: str) -> bool:
+        return bool(await self._run("mark", campaign_id, k.MARK_KEYS,
+                                    [token, what, at, event_body]))
+
+    async def expire_due(self, campaign_id: str, now: int) -> int:
+        return int(await self._run("expire", campaign_id, k.EXPIRE_KEYS,
+                                   [now, iso_ms(now), campaign_id, 500]))
+
+    # the provenance log
+
+    async def append_event(self, campaign_id: str, event_body: str) -> int:
+        return int(await self._run("append", campaign_id, ("seq", "log"), [event_body]))
+
+    async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]:
+        entries = await self.client.xrange(k.campaign_key(campaign_id, "log"),
+                                           min=f"0-{after + 1}", max="+", count=count)
+        return [StoredEvent(int(entry_id.split("-")[1]), fields["e"])
+                for entry_id, fields in entries]
+
+    async def chain_head(self, campaign_id: str) -> ChainHead:
+        raw = await self.client.get(k.campaign_key(campaign_id, "head"))
+        if not raw:
+            return START
+        seq, digest = raw.split(" ")
+        return ChainHead(int(seq), digest)
+
+    async def last_seq(self, campaign_id: str) -> int:
+        return int(await self.client.get(k.campaign_key(campaign_id, "seq")) or 0)
+
+    async def save_seals(self, campaign_id: str, seals: list[Seal]) -> None:
+        if not seals:
+            return
+        args: list[Any] = [seals[-1].seq, seals[-1].hash]
+        for seal in seals:
+            args += [seal.seq, seal.hash]
+        await self._run("seal", campaign_id, k.SEAL_KEYS, args)
+
+    async def read_seals(self, campaign_id: str, seqs: list[int]) -> dict[int, str]:
+        if not seqs:
+            return {}
+        found = await self.client.hmget(k.campaign_key(campaign_id, "hashes"), seqs)
+        return {seq: str(h) for seq, h in zip(seqs, found, strict=True) if h}
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out

@@ -1,0 +1,49 @@
+"""Wiring: one Redis connection (the embedded server when REDIS_URL is absent), the store, and
+the core objects every process shares. Each process opens exactly one Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from adapters.redis.embedded import EmbeddedRedis
+from adapters.redis.store import RedisStore
+from bots.settings import Settings
+from core.coordinator import Coordinator
+from core.ledger import Ledger
+from core.ports import Clock
+from core.service import Service
+from core.timing import SystemClock
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    client: aioredis.Redis
+    store: RedisStore
+    service: Service
+    coordinator: Coordinator
+    ledger: Ledger
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        await embedded.start()
+        url = embedded.url()
+    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    try:
+        store = RedisStore(client)
+        service = Service(store, clock or SystemClock())
+        coordinator = Coordinator(store, service.clock, service.catalog)
+        yield Runtime(settings, client, store, service, coordinator, Ledger(store))
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await embedded.stop()

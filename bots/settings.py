@@ -1,0 +1,34 @@
+"""Every setting expertloop reads from the environment, in one pydantic-settings model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """A channel whose token is absent is simply off."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    data_dir: Path = Field(default=Path("./var"), alias="EXPERTLOOP_DATA_DIR")
+    port: int = Field(default=8080, alias="PORT")
+    host: str = Field(default="127.0.0.1", alias="EXPERTLOOP_HOST")
+    api_token: SecretStr | None = Field(default=None, alias="EXPERTLOOP_API_TOKEN")
+    base_url: str | None = Field(default=None, alias="EXPERTLOOP_BASE_URL")
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: SecretStr | None = Field(default=None,
+                                                      alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_url: str = Field(default="https://api.telegram.org/bot",
+                                  alias="TELEGRAM_API_URL")
+    worker_interval_s: float = Field(default=1.0, gt=0, alias="EXPERTLOOP_WORKER_INTERVAL")
+
+    def public_url(self) -> str:
+        return self.base_url or f"http://{self.host}:{self.port}"

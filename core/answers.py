@@ -1,0 +1,58 @@
+"""Leases, answers and outcomes: the exchange between a channel and the service."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.cards import NextTask
+from core.kinds import Decision
+
+LeaseState = Literal["live", "answered", "skipped", "flagged", "expired"]
+
+
+class Lease(BaseModel):
+    """One slot of one item held by one expert until `expires_at`; `order` is the shuffle shown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    campaign: str
+    expert: str
+    item: str
+    item_seq: int
+    order: list[int]
+    gold: bool = False
+    assigned_at: int
+    expires_at: int
+    state: LeaseState = "live"
+    delivered_at: int | None = None
+    opened_at: int | None = None
+
+
+class Answer(BaseModel):
+    """What a channel hands the core: who, which lease, the typed decision, and the platform's id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    expert: str
+    lease: str = Field(min_length=3, max_length=40)
+    decision: Decision
+    channel: str = "api"
+    event_id: str | None = None
+    opened_at: int | None = None
+
+
+class Outcome(BaseModel):
+    """What happened to an answer; a repeated submit returns the first outcome, `replayed` set."""
+
+    status: Literal["recorded", "refused"]
+    lease: str
+    reason: str | None = None
+    decision: str | None = None
+    seq: int | None = None
+    answered_at: int | None = None
+    active_seconds: float | None = None
+    replayed: bool = False
+    next: NextTask | None = None

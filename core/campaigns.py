@@ -1,0 +1,146 @@
+"""Campaigns: the spec a coordinator posts, and what the service keeps about it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.items import Item
+from core.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # safe inside Redis hash tags and URLs
+
+
+class Pay(BaseModel):
+    """Per task or per hour, in a currency, with an optional hourly floor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_task: float | None = Field(default=None, ge=0)
+    per_hour: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    min_hourly: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> Pay:
+        if (self.per_task is None) == (self.per_hour is None):
+            raise ValueError("give exactly one of per_task or per_hour")
+        return self
+
+
+class CampaignState(StrEnum):
+    active = "active"
+    paused = "paused"
+    closed = "closed"
+
+
+class CampaignSpec(BaseModel):
+    """The campaign file without its items (they stream separately)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
+    title: str = Field(min_length=1, max_length=200)
+    instructions: str = ""
+    kind: Kind
+    scale: Scale | None = None
+    labels: list[str] = Field(default_factory=list)
+    multi: bool = False
+    overlap: int = Field(default=1, ge=1, le=100)
+    skills: list[str] = Field(default_factory=list)
+    pay: Pay | None = None
+    time_limit_s: int = Field(default=600, ge=10, le=86_400)
+    gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> CampaignSpec:
+        if self.kind == Kind.label and not self.labels:
+            raise ValueError("a label campaign needs `labels`")
+        if self.kind != Kind.label and self.labels:
+            raise ValueError("`labels` only applies to kind: label")
+        if self.scale is not None and self.kind != Kind.rate:
+            raise ValueError("`scale` only applies to kind: rate")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("`labels` has a duplicate")
+        return self
+
+    def options(self) -> KindOptions:
+        scale = self.scale or (Scale() if self.kind == Kind.rate else None)
+        return KindOptions(kind=self.kind, scale=scale, labels=tuple(self.labels), multi=self.multi)
+
+
+class CampaignFile(CampaignSpec):
+    """A campaign file as a coordinator writes it: the spec, optionally with its items inline."""
+
+    items: list[Item] = Field(default_factory=list)
+
+    def spec(self) -> CampaignSpec:
+        return CampaignSpec.model_validate(self.model_dump(exclude={"items"}))
+
+
+class Campaign(BaseModel):
+    """A posted campaign as stored: the spec, its id, and a short code for lease tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    code: str
+    spec: CampaignSpec
+    created_at: int
+    posted_by: str = "coordinator"
+
+
+class CampaignStatus(BaseModel):
+    """Progress counts, the shape of `GET /api/campaigns/{id}` and `campaign status --json`."""
+
+    id: str
+    title: str
+    kind: Kind
+    state: CampaignState
+    items: int = 0
+    answers: int = 0
+    in_progress: int = 0
+    done: int = 0
+    skipped: int = 0
+    flagged: int = 0
+    none_acceptable: int = 0
+    expired: int = 0
+
+
+def item_problem(spec: CampaignSpec, item: Item) -> tuple[tuple[str, ...], str] | None:
+    """Why an otherwise well-formed item does not fit this campaign's kind, or None."""
+    low, high = DRAFTS_PER_KIND[spec.kind]
+    if not low <= len(item.drafts) <= high:
+        want = str(low) if low == high else f"{low} to {high}"
+        return ("drafts",), f"a {spec.kind} item needs {want} drafts, got {len(item.drafts)}"
+    if item.gold is not None:
+        problem = _gold_problem(spec, len(item.drafts), item.gold)
+        if problem:
+            return ("gold",), problem
+    return None
+
+
+def _gold_problem(spec: CampaignSpec, n_drafts: int, gold: object) -> str | None:
+    kind = spec.kind
+    if kind == Kind.pairwise and gold not in (0, 1, "tie"):
+        return "pairwise gold is 0, 1 (the better draft's index) or \"tie\""
+    if kind == Kind.rank and (not isinstance(gold, list) or sorted(gold) != list(range(n_drafts))):
+        return "rank gold is a list of every draft index, best first"
+    if kind == Kind.rate:
+        scale = spec.options().scale or Scale()
+        if not isinstance(gold, int) or not scale.min <= gold <= scale.max:
+            return f"rate gold is an integer from {scale.min} to {scale.max}"
+    if kind == Kind.label:
+        labels = gold if isinstance(gold, list) else [gold]
+        if not labels or any(label not in spec.labels for label in labels):
+            return "label gold must be one or more of the campaign's labels"
+    if kind == Kind.verify and gold not in ("accept", "override"):
+        return "verify gold is \"accept\" or \"override\""
+    if kind in (Kind.correct, Kind.write) and not isinstance(gold, str):
+        return "gold for a text task is the reference text"
+    return None
+
+
+StateChange = Literal["pause", "resume", "close"]

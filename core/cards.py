@@ -1,0 +1,65 @@
+"""Cards: a task as any channel shows it, free of platform types."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from core.kinds import Kind, Scale
+
+
+class CardDraft(BaseModel):
+    """A draft as shown: its label and text, never the model that wrote it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    text: str
+
+
+class Estimate(BaseModel):
+    """What the task will take and pay; `pilot` until the campaign has enough answers to tell."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds: int
+    pay: float | None = None
+    currency: str | None = None
+    pilot: bool = True
+
+
+class Card(BaseModel):
+    """One task for one expert; `lease` is the short opaque token every answer must carry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lease: str
+    campaign: str
+    title: str
+    instructions: str
+    kind: Kind
+    item: str
+    prompt: str
+    drafts: list[CardDraft]
+    allowed: list[str]
+    scale: Scale | None = None
+    labels: list[str] = []
+    multi: bool = False
+    expires_at: int
+    estimate: Estimate
+
+
+IdleReason = Literal["no_tasks", "daily_cap", "quiet_hours", "paused"]
+
+
+class Idle(BaseModel):
+    """No task right now, and why, so a channel can tell the expert something useful."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: IdleReason
+    message: str
+
+
+NextTask = Card | Idle

@@ -1,0 +1,153 @@
+"""What a coordinator does to campaigns and experts: post, add items, pause, resume, close."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+
+from core.campaigns import Campaign, CampaignSpec, CampaignState, CampaignStatus
+from core.catalog import Catalog
+from core.errors import Conflict, InvalidCampaign, NotFound, Problem
+from core.events import Event, body_json, iso_ms, open_body
+from core.experts import IDENTITY_PATTERN, Expert
+from core.ports import Clock, Route, Store
+from core.staging import ItemSpool
+
+Progress = Callable[[int], None] | None
+TRANSITIONS = {  # action -> (states it may start from, state it leads to, event type)
+    "pause": ({CampaignState.active}, CampaignState.paused, "paused"),
+    "resume": ({CampaignState.paused}, CampaignState.active, "resumed"),
+    "close": ({CampaignState.active, CampaignState.paused}, CampaignState.closed, "closed"),
+}
+
+
+class Coordinator:
+    def __init__(self, store: Store, clock: Clock, catalog: Catalog | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.catalog = catalog or Catalog(store)
+
+    async def post_campaign(self, spec: CampaignSpec, items: ItemSpool, *,
+                            actor_id: str | None = None, progress: Progress = None) -> Campaign:
+        """Store the spec, then the items, then open the campaign to experts."""
+        items.check()
+        now = self.clock.now_ms()
+        campaign_id = spec.id or _new_id(spec.title)
+        campaign = Campaign(id=campaign_id, code=await self.store.next_code(),
+                            spec=spec.model_copy(update={"id": campaign_id}), created_at=now)
+        event = self._event(campaign_id, "campaign_posted", actor_id,
+                            {"spec": campaign.spec.model_dump(mode="json"), "code": campaign.code})
+        if not await self.store.create_campaign(campaign, body_json(event)):
+            raise Conflict(f"campaign {campaign_id!r} already exists")
+        count = await self._append(campaign_id, items, actor_id, progress)
+        await self._change(campaign, CampaignState.active, "opened", actor_id, {"items": count})
+        return campaign
+
+    async def add_items(self, campaign_id: str, items: ItemSpool, *, actor_id: str | None = None,
+                        progress: Progress = None) -> int:
+        """More items for a posted campaign; ids already there reject the whole batch first."""
+        campaign = await self.catalog.campaign(campaign_id)
+        if await self.store.campaign_state(campaign_id) == CampaignState.closed:
+            raise Conflict(f"campaign {campaign_id!r} is closed")
+        if items.spec.kind != campaign.spec.kind:
+            raise Conflict(f"campaign {campaign_id!r} is {campaign.spec.kind}, not {items.spec.kind}")
+        await self._refuse_existing(campaign_id, items)
+        return await self._append(campaign_id, items, actor_id, progress)
+
+    async def _refuse_existing(self, campaign_id: str, items: ItemSpool) -> None:
+        problems: list[Problem] = []
+        for batch in items.batches():
+            found = await self.store.existing_items(campaign_id, [item.id for item in batch])
+            problems += [Problem(f"item {item.id!r} is already in the campaign", line=item.line,
+                                 source=items.source, loc=("id",))
+                         for item in batch if item.id in found]
+        if problems:
+            raise InvalidCampaign(problems)
+
+    async def _append(self, campaign_id: str, items: ItemSpool, actor_id: str | None,
+                      progress: Progress) -> int:
+        prefix = open_body(campaign_id, "item_added", self.clock.now_ms(), "coordinator",
+                           actor_id=actor_id)
+        stored = 0
+        for batch in items.batches():
+            try:
+                stored += await self.store.append_items(campaign_id, batch, prefix)
+            except KeyError as exc:
+                raise Conflict(f"item {exc.args[0]!r} was added meanwhile; "
+                               f"{stored} items were stored before it") from exc
+            if progress is not None:
+                progress(len(batch))
+        return stored
+
+    async def change_state(self, campaign_id: str, action: str, actor_id: str | None = None
+                           ) -> CampaignState:
+        campaign = await self.catalog.campaign(campaign_id)
+        state = await self.store.campaign_state(campaign_id)
+        sources, target, event_type = TRANSITIONS[action]
+        if state not in sources:
+            raise Conflict(f"campaign {campaign_id!r} is {state or 'importing'}; cannot {action}")
+        await self._change(campaign, target, event_type, actor_id, {})
+        return target
+
+    async def _change(self, campaign: Campaign, state: CampaignState, event_type: str,
+                      actor_id: str | None, payload: dict[str, object]) -> None:
+        spec = campaign.spec
+        route = Route(campaign=campaign.id, skills=spec.skills, gold_rate=spec.gold_rate,
+                      created_at=campaign.created_at) if state == CampaignState.active else None
+        event = self._event(campaign.id, event_type, actor_id, {"state": state.value, **payload})
+        await self.store.set_state(campaign.id, state, route, body_json(event))
+
+    async def status(self, campaign_id: str) -> CampaignStatus:
+        campaign = await self.catalog.campaign(campaign_id)
+        state = await self.store.campaign_state(campaign_id)
+        if state is None:
+            raise NotFound(f"campaign {campaign_id!r} is still importing")
+        return await self.store.status(campaign, state)
+
+    async def list_campaigns(self) -> list[CampaignStatus]:
+        found = []
+        for campaign_id in await self.store.list_campaigns():
+            try:
+                found.append(await self.status(campaign_id))
+            except NotFound:
+                continue
+        return found
+
+    async def add_expert(self, expert: Expert) -> Expert:
+        for identity in expert.identities:
+            owner = await self.store.expert_for_identity(identity)
+            if owner and owner != expert.id:
+                raise Conflict(f"{identity} is already linked to expert {owner!r}")
+        if not await self.store.save_expert(expert, create=True):
+            raise Conflict(f"expert {expert.id!r} already exists")
+        return expert
+
+    async def expert(self, expert_id: str) -> Expert:
+        found = await self.store.load_expert(expert_id)
+        if found is None:
+            raise NotFound(f"no expert {expert_id!r}")
+        return found
+
+    async def link(self, expert_id: str, identity: str) -> Expert:
+        """Let a platform account act as this expert; an account belongs to one expert only."""
+        if not re.match(IDENTITY_PATTERN, identity):
+            raise Conflict(f"{identity!r} is not slack:U123, telegram:456 or web:abc")
+        expert = await self.expert(expert_id)
+        owner = await self.store.expert_for_identity(identity)
+        if owner and owner != expert_id:
+            raise Conflict(f"{identity} is already linked to expert {owner!r}")
+        if identity not in expert.identities:
+            expert = expert.model_copy(update={"identities": [*expert.identities, identity]})
+            await self.store.save_expert(expert, create=False)
+        return expert
+
+    def _event(self, campaign_id: str, type_: str, actor_id: str | None,
+               payload: dict[str, object]) -> Event:
+        return Event(campaign=campaign_id, type=type_, at=iso_ms(self.clock.now_ms()),
+                     actor="coordinator", actor_id=actor_id, payload=payload)
+
+
+def _new_id(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "campaign"
+    return f"{slug}-{secrets.token_hex(2)}"

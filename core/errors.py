@@ -1,0 +1,50 @@
+"""Typed errors the core raises; adapters turn them into platform replies and HTTP codes."""
+
+from __future__ import annotations
+
+
+class ExpertloopError(Exception):
+    """Base for errors a user can act on; the message is the one-line reason shown to them."""
+
+
+class NotFound(ExpertloopError):
+    """An unknown campaign, expert, item or lease."""
+
+
+class Conflict(ExpertloopError):
+    """The request clashes with what is stored: a duplicate id, a closed campaign."""
+
+
+class InvalidAnswer(ExpertloopError):
+    """The answer does not fit the task: wrong kind, a label not offered, a score off the scale."""
+
+
+class InvalidCampaign(ExpertloopError):
+    """A campaign file or item that cannot be accepted; `problems` says where and why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+
+class Problem:
+    """One fault in an input: the file, line and field at fault, and what is wrong."""
+
+    def __init__(self, msg: str, *, source: str = "", line: int | None = None,
+                 loc: tuple[str | int, ...] = ()) -> None:
+        self.msg, self.source, self.line, self.loc = msg, source, line, loc
+
+    def field(self) -> str:
+        return ".".join(str(part) for part in self.loc)
+
+    def __str__(self) -> str:
+        where = self.source or "input"
+        if self.line is not None:
+            where += f":{self.line}"
+        field = self.field()
+        return f"{where}: {field}: {self.msg}" if field else f"{where}: {self.msg}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"loc": list(self.loc), "line": self.line, "source": self.source, "msg": self.msg}

@@ -1,0 +1,79 @@
+"""Experts: who they are, what they know, and when they do not want to be disturbed."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.campaigns import ID_PATTERN
+
+IDENTITY_PATTERN = r"^(slack|telegram|web):[A-Za-z0-9_.@-]{1,128}$"
+
+
+class Expert(BaseModel):
+    """A profile; `identities` are the platform accounts that act as this expert."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    skills: list[str] = Field(default_factory=list)
+    credentials: str = ""
+    time_zone: str = "UTC"
+    quiet_hours: str | None = Field(default=None, pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    daily_cap: int = Field(default=200, ge=0)
+    hourly_rate: float | None = Field(default=None, ge=0)
+    identities: list[str] = Field(default_factory=list)
+    paused: bool = False
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_clock(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_window(value)
+        return value
+
+    @field_validator("identities")
+    @classmethod
+    def _valid_identities(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [v for v in value if not re.match(IDENTITY_PATTERN, v)]
+        if bad:
+            raise ValueError(f"identities look like slack:U123, telegram:456 or web:abc, not {bad}")
+        return value
+
+    def has_skills(self, needed: list[str]) -> bool:
+        return set(needed) <= set(self.skills)
+
+    def in_quiet_hours(self, now_ms: int) -> bool:
+        if not self.quiet_hours:
+            return False
+        start, end = _parse_window(self.quiet_hours)
+        local = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(self.time_zone)).time()
+        if start <= end:
+            return start <= local < end
+        return local >= start or local < end  # the window wraps past midnight
+
+    def local_day(self, now_ms: int) -> str:
+        """The expert's own calendar day: a daily cap resets at their midnight, not ours."""
+        return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(self.time_zone)).date().isoformat()
+
+
+def _parse_window(window: str) -> tuple[time, time]:
+    start, end = window.split("-")
+    try:
+        return time.fromisoformat(start), time.fromisoformat(end)
+    except ValueError as exc:
+        raise ValueError(f"quiet hours look like 22:00-07:00, not {window!r}") from exc

@@ -1,0 +1,45 @@
+"""Sealing and checking a campaign's provenance log through the store."""
+
+from __future__ import annotations
+
+from core.ports import Store
+from core.provenance import ChainChecker, Verdict, seal_events
+
+BATCH = 2000
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def seal(self, campaign_id: str) -> int:
+        """Hash every event appended since the last seal, in log order; returns how many.
+        Sealers may run side by side: the chain is a function of the log, so they agree."""
+        sealed = 0
+        head = await self.store.chain_head(campaign_id)
+        while True:
+            events = await self.store.read_events(campaign_id, head.seq, BATCH)
+            if not events:
+                return sealed
+            seals = seal_events(head, events)
+            await self.store.save_seals(campaign_id, seals)
+            head = (await self.store.chain_head(campaign_id))
+            sealed += len(seals)
+            if head.seq < seals[-1].seq:  # another sealer moved on with a different view
+                raise RuntimeError("chain head did not advance; the log changed under the sealer")
+
+    async def verify(self, campaign_id: str) -> Verdict:
+        """Recompute the whole chain from the stored events and compare with the stored seals."""
+        head = await self.store.chain_head(campaign_id)
+        checker = ChainChecker(campaign_id, head.seq)
+        after = 0
+        while True:
+            events = await self.store.read_events(campaign_id, after, BATCH)
+            if not events:
+                break
+            seqs = [event.seq for event in events]
+            seals = await self.store.read_seals(campaign_id, seqs)
+            if not checker.feed(events, seals):
+                break
+            after = events[-1].seq
+        return checker.finish()

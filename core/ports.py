@@ -1,0 +1,123 @@
+"""The outside things the core needs, as narrow Protocols that adapters satisfy structurally."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+from pydantic import BaseModel
+
+from core.answers import Lease
+from core.campaigns import Campaign, CampaignState, CampaignStatus
+from core.experts import Expert
+from core.provenance import ChainHead, Seal, StoredEvent
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class StagedItem(NamedTuple):
+    """A validated item ready to store: its canonical JSON and what assignment needs to know."""
+
+    id: str
+    n_drafts: int
+    gold: bool
+    json: str
+    line: int | None = None
+
+
+class Route(BaseModel):
+    """What next_task needs of an active campaign to decide whether to offer it to an expert."""
+
+    campaign: str
+    skills: list[str]
+    gold_rate: float
+    created_at: int
+
+
+class Claim(NamedTuple):
+    """A request for one slot: the lease to create and the assigned event's body, less the item."""
+
+    campaign: str
+    expert: str
+    token: str
+    now: int
+    expires_at: int
+    shuffle: list[int]
+    want_gold: bool
+    overlap: int
+    event_head: str
+
+
+class Claimed(NamedTuple):
+    """A lease, the `item_added` body holding the item, and recent task times for estimates."""
+
+    lease: Lease
+    item_body: str
+    durations: list[float]
+
+
+class LeaseView(NamedTuple):
+    lease: Lease
+    item_body: str
+    outcome: str | None
+
+
+class Record(NamedTuple):
+    """One decision to store atomically with its event; `effect` says what it does to the slot."""
+
+    campaign: str
+    token: str
+    expert: str
+    now: int
+    effect: str  # answered | none_acceptable | skipped | flagged
+    event_body: str
+    outcome_json: str
+    active_seconds: float
+    overlap: int
+
+
+class Recorded(NamedTuple):
+    """`recorded`, `duplicate` (with the first outcome) or `expired`/`gone` (nothing recorded)."""
+
+    status: str
+    seq: int | None
+    outcome: str | None
+
+
+class Store(Protocol):
+    """Everything the service keeps. Each method is one atomic step; none spans campaigns."""
+
+    async def next_code(self) -> str: ...
+    async def create_campaign(self, campaign: Campaign, event_body: str) -> bool: ...
+    async def load_campaign(self, campaign_id: str) -> Campaign | None: ...
+    async def campaign_for_code(self, code: str) -> str | None: ...
+    async def list_campaigns(self) -> list[str]: ...
+    async def campaign_state(self, campaign_id: str) -> CampaignState | None: ...
+    async def set_state(self, campaign_id: str, state: CampaignState, route: Route | None,
+                        event_body: str) -> None: ...
+    async def existing_items(self, campaign_id: str, ids: list[str]) -> set[str]: ...
+    async def append_items(self, campaign_id: str, items: list[StagedItem],
+                           event_prefix: str) -> int: ...
+    async def status(self, campaign: Campaign, state: CampaignState) -> CampaignStatus: ...
+
+    async def save_expert(self, expert: Expert, *, create: bool) -> bool: ...
+    async def load_expert(self, expert_id: str) -> Expert | None: ...
+    async def expert_for_identity(self, identity: str) -> str | None: ...
+    async def routing(self, expert_id: str, days: list[str]) -> tuple[
+        Expert | None, dict[str, int], list[Route]]: ...
+    async def count_day(self, expert_id: str, day: str) -> None: ...
+
+    async def claim(self, claim: Claim) -> Claimed | str: ...
+    async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None: ...
+    async def record(self, record: Record) -> Recorded: ...
+    async def mark(self, campaign_id: str, token: str, what: str, at: int,
+                   event_body: str) -> bool: ...
+    async def expire_due(self, campaign_id: str, now: int) -> int: ...
+
+    async def append_event(self, campaign_id: str, event_body: str) -> int: ...
+    async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]: ...
+    async def chain_head(self, campaign_id: str) -> ChainHead: ...
+    async def last_seq(self, campaign_id: str) -> int: ...
+    async def save_seals(self, campaign_id: str, seals: list[Seal]) -> None: ...
+    async def read_seals(self, campaign_id: str, seqs: list[int]) -> dict[int, str]: ...

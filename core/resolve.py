@@ -1,0 +1,38 @@
+"""What a decision means in the file's terms: labels as shown mapped back to draft indices, and
+edits as diffs against the draft, so exports never have to redo the shuffle."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from core.items import Item
+from core.kinds import Choose, Correct, Decision, Rank, Rate, Verify
+
+
+def resolve(decision: Decision, order: list[int], item: Item) -> dict[str, Any]:
+    """`order[i]` is the file index of the draft shown at position i (labelled A, B, ...)."""
+    if isinstance(decision, Choose):
+        if decision.choice == "tie":
+            return {"winner": None, "loser": None, "tie": True}
+        shown = "AB".index(decision.choice)
+        return {"winner": order[shown], "loser": order[1 - shown], "tie": False}
+    if isinstance(decision, Rank):
+        return {"ranking": [order[ord(label) - ord("A")] for label in decision.order]}
+    if isinstance(decision, Rate):
+        return {"draft": order[0], "score": decision.score}
+    if isinstance(decision, Correct):
+        return {"draft": order[0], "diff": diff(item.drafts[order[0]].text, decision.text)}
+    if isinstance(decision, Verify):
+        if decision.verdict == "accept":
+            return {"draft": order[0], "accepted": True}
+        draft = item.drafts[order[0]].text
+        return {"draft": order[0], "accepted": False, "diff": diff(draft, decision.text or "")}
+    return {}
+
+
+def diff(before: str, after: str) -> str:
+    """A unified diff by line; empty when the expert changed nothing."""
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 fromfile="draft", tofile="expert", n=2)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

@@ -1,0 +1,115 @@
+"""Validating items before any is stored: a campaign is accepted whole or not at all, so items
+are checked into a spool first (in memory while small, on disk past that) and stored after."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+
+from pydantic import ValidationError
+
+from core.campaigns import CampaignSpec, item_problem
+from core.errors import InvalidCampaign, Problem
+from core.items import Item
+from core.ports import StagedItem
+
+MAX_PROBLEMS = 20  # enough to fix a file in one go, few enough to read
+Located = tuple[tuple[str | int, ...], int | None]
+
+
+class ItemSpool:
+    """Items that passed every check, in file order, with the line each came from."""
+
+    def __init__(self, spec: CampaignSpec, source: str = "items") -> None:
+        self.spec = spec
+        self.source = source
+        self.count = 0
+        self.problems: list[Problem] = []
+        self._ids: set[str] = set()
+        self._file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")
+
+    def add_json(self, text: str, line: int | None, loc: tuple[str | int, ...] = ()) -> None:
+        """Check one item given as JSON text (a line of a JSON-lines file)."""
+        try:
+            item = Item.model_validate_json(text)
+        except ValidationError as exc:
+            self._invalid(exc, line, loc)
+            return
+        self._accept(item, line, loc)
+
+    def add(self, data: object, line: int | None, loc: tuple[str | int, ...] = (),
+            locate: Callable[[tuple[str | int, ...]], int | None] | None = None) -> None:
+        """Check one item given as parsed data; `locate` maps a field path to its line."""
+        try:
+            item = Item.model_validate(data)
+        except ValidationError as exc:
+            self._invalid(exc, line, loc, locate)
+            return
+        self._accept(item, line, loc, locate)
+
+    def _accept(self, item: Item, line: int | None, loc: tuple[str | int, ...],
+                locate: Callable[[tuple[str | int, ...]], int | None] | None = None) -> None:
+        problem = item_problem(self.spec, item)
+        if problem is not None:
+            where = (*loc, *problem[0])
+            self._problem(problem[1], locate(where) if locate else line, where)
+        elif item.id in self._ids:
+            self._problem(f"item id {item.id!r} appears twice", line, (*loc, "id"))
+        elif not self.problems:
+            self._ids.add(item.id)
+            gold = "1" if item.gold is not None else "0"
+            row = f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{item.model_dump_json()}"
+            self._file.write(row + "\n")
+            self.count += 1
+
+    def _invalid(self, exc: ValidationError, line: int | None, loc: tuple[str | int, ...],
+                 locate: Callable[[tuple[str | int, ...]], int | None] | None = None) -> None:
+        for error in exc.errors():
+            where = (*loc, *error["loc"])
+            self._problem(error["msg"], locate(where) if locate else line, where)
+
+    def _problem(self, msg: str, line: int | None, loc: tuple[str | int, ...]) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(msg, source=self.source, line=line, loc=loc))
+
+    def check(self) -> None:
+        """Raise every problem found, or keep quiet: nothing is stored before this passes."""
+        if self.problems:
+            raise InvalidCampaign(self.problems)
+
+    def batches(self, size: int = 1000) -> Iterator[list[StagedItem]]:
+        self.check()
+        self._file.seek(0)
+        batch: list[StagedItem] = []
+        for row in self._file:
+            item_id, n_drafts, gold, line, text = row.rstrip("\n").split("\t", 4)
+            batch.append(StagedItem(item_id, int(n_drafts), gold == "1", text, int(line) or None))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def spool_items(spec: CampaignSpec, items: Iterable[Item | dict[str, object]],
+                source: str = "items") -> ItemSpool:
+    """Spool items that arrived in memory (an API body), numbered by position."""
+    spool = ItemSpool(spec, source)
+    for index, item in enumerate(items):
+        data = item.model_dump() if isinstance(item, Item) else item
+        spool.add(data, None, ("items", index))
+    return spool
+
+
+def spool_lines(spool: ItemSpool, lines: Iterable[str], progress: Callable[[int], None] | None
+                = None) -> ItemSpool:
+    """Spool a JSON-lines stream of any length, one item per line; blank lines are skipped."""
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            spool.add_json(line, number)
+        if progress is not None:
+            progress(len(line.encode()))
+    return spool
