@@ -3,6 +3,8 @@ the core objects every process shares. Each process opens exactly one Runtime.""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,3 +49,12 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         await client.aclose()
         if embedded is not None:
             await embedded.stop()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so long-running commands shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

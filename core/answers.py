@@ -32,7 +32,7 @@ class Lease(BaseModel):
 
 
 class Answer(BaseModel):
-    """What a channel hands the core: who, which lease, the typed decision, and the platform's id."""
+    """What a channel hands the core: who, which lease, the decision, and the platform event id."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -90,22 +90,26 @@ def _locator(text: str) -> Locate:
                 composed.append(yaml.compose(text))
             except yaml.YAMLError:
                 composed.append(None)
-        node, line = composed[0], None
+        node = composed[0]
+        line = node.start_mark.line + 1 if node is not None else None
         for part in loc:
-            if node is None:
-                break
-            line = node.start_mark.line + 1
-            node = _child(node, part)
-        return node.start_mark.line + 1 if node is not None else line
+            found = _child(node, part) if node is not None else None
+            if found is None:
+                break  # a missing field: report the line of the nearest enclosing one
+            node, line = found
+        return line
 
     return locate
 
 
-def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, int] | None:
+    """The child node and its line; a mapping value's line is its key's, since a block value
+    (`drafts:` followed by a list) starts on the next line, at its first entry."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == part:
-                return value  # type: ignore[no-any-return]
+                return value, key.start_mark.line + 1
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]  # type: ignore[no-any-return]
+        child = node.value[part]
+        return child, child.start_mark.line + 1
     return None

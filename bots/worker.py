@@ -1,0 +1,36 @@
+"""The worker: returns abandoned tasks to the pool and seals the provenance log. Any number of
+workers may run side by side; both jobs are idempotent and every step is atomic in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from redis.exceptions import RedisError
+
+from bots.runtime import Runtime
+
+log = logging.getLogger("expertloop.worker")
+
+
+async def tick(runtime: Runtime) -> tuple[int, int]:
+    """One pass over every campaign: (leases expired, events sealed)."""
+    expired = sealed = 0
+    for campaign_id in await runtime.store.list_campaigns():
+        expired += await runtime.service.expire_leases(campaign_id)
+        sealed += await runtime.ledger.seal(campaign_id)
+    return expired, sealed
+
+
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    interval = runtime.settings.worker_interval_s
+    while not stop.is_set():
+        try:
+            expired, sealed = await tick(runtime)
+            if expired or sealed:
+                log.info("expired %d leases, sealed %d events", expired, sealed)
+        except (RedisError, OSError) as exc:
+            log.warning("redis unavailable, retrying: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,59 @@
+"""Shared fixtures: one real embedded redis-server per test session, flushed between tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from adapters.redis.embedded import EmbeddedRedis
+from adapters.redis.store import RedisStore
+from core.coordinator import Coordinator
+from core.ledger import Ledger
+from core.service import Service
+from core.timing import SetClock
+
+NOW = 1_795_000_000_000  # a fixed moment (2026-11-18T...Z) so tests read the same every run
+
+
+@pytest.fixture(scope="session")
+async def redis_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedRedis]:
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def client(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+    redis = aioredis.from_url(redis_server.url(), decode_responses=True)
+    await redis.flushall()
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture
+def store(client: aioredis.Redis) -> RedisStore:
+    return RedisStore(client)
+
+
+@pytest.fixture
+def clock() -> SetClock:
+    return SetClock(NOW)
+
+
+@pytest.fixture
+def service(store: RedisStore, clock: SetClock) -> Service:
+    return Service(store, clock)
+
+
+@pytest.fixture
+def coordinator(service: Service) -> Coordinator:
+    return Coordinator(service.store, service.clock, service.catalog)
+
+
+@pytest.fixture
+def ledger(store: RedisStore) -> Ledger:
+    return Ledger(store)
