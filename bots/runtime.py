@@ -41,6 +41,9 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         url = embedded.url()
     client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
     try:
+        # Fail fast on a wrong REDIS_URL, and hold a connection: the embedded server stays up
+        # while any process is connected to it.
+        await client.ping()
         store = RedisStore(client)
         service = Service(store, clock or SystemClock())
         coordinator = Coordinator(store, service.clock, service.catalog)
