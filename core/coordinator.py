@@ -132,7 +132,7 @@ class Coordinator:
 
     async def link(self, expert_id: str, identity: str) -> Expert:
         """Let a platform account act as this expert; an account belongs to one expert only."""
-        if not re.match(IDENTITY_PATTERN, identity):
+        if not re.fullmatch(IDENTITY_PATTERN, identity):
             raise Conflict(f"{identity!r} is not slack:U123, telegram:456 or web:abc")
         expert = await self.expert(expert_id)
         owner = await self.store.expert_for_identity(identity)

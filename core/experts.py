@@ -49,7 +49,7 @@ class Expert(BaseModel):
     def _valid_identities(cls, value: list[str]) -> list[str]:
         import re
 
-        bad = [v for v in value if not re.match(IDENTITY_PATTERN, v)]
+        bad = [v for v in value if not re.fullmatch(IDENTITY_PATTERN, v)]
         if bad:
             raise ValueError(f"identities look like slack:U123, telegram:456 or web:abc, not {bad}")
         return value
