@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core.items import Item
 from core.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
@@ -46,7 +46,7 @@ class CampaignSpec(BaseModel):
     instructions: str = ""
     kind: Kind
     scale: Scale | None = None
-    labels: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list, validate_default=True)
     multi: bool = False
     overlap: int = Field(default=1, ge=1, le=100)
     skills: list[str] = Field(default_factory=list)
@@ -54,30 +54,28 @@ class CampaignSpec(BaseModel):
     time_limit_s: int = Field(default=600, ge=10, le=86_400)
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
-    @model_validator(mode="after")
-    def _kind_options(self) -> CampaignSpec:
-        if self.kind == Kind.label and not self.labels:
-            raise ValueError("a label campaign needs `labels`")
-        if self.kind != Kind.label and self.labels:
-            raise ValueError("`labels` only applies to kind: label")
-        if self.scale is not None and self.kind != Kind.rate:
+    @field_validator("scale")
+    @classmethod
+    def _scale_for_rate(cls, scale: Scale | None, info: ValidationInfo) -> Scale | None:
+        if scale is not None and info.data.get("kind") != Kind.rate:
             raise ValueError("`scale` only applies to kind: rate")
-        if len(set(self.labels)) != len(self.labels):
+        return scale
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_for_label(cls, labels: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("kind")
+        if kind == Kind.label and not labels:
+            raise ValueError("a label campaign needs `labels`")
+        if kind is not None and kind != Kind.label and labels:
+            raise ValueError("`labels` only applies to kind: label")
+        if len(set(labels)) != len(labels):
             raise ValueError("`labels` has a duplicate")
-        return self
+        return labels
 
     def options(self) -> KindOptions:
         scale = self.scale or (Scale() if self.kind == Kind.rate else None)
         return KindOptions(kind=self.kind, scale=scale, labels=tuple(self.labels), multi=self.multi)
-
-
-class CampaignFile(CampaignSpec):
-    """A campaign file as a coordinator writes it: the spec, optionally with its items inline."""
-
-    items: list[Item] = Field(default_factory=list)
-
-    def spec(self) -> CampaignSpec:
-        return CampaignSpec.model_validate(self.model_dump(exclude={"items"}))
 
 
 class Campaign(BaseModel):
