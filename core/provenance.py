@@ -29,6 +29,7 @@ class ChainHead(NamedTuple):
 
 
 START = ChainHead(0, GENESIS)
+CHAIN_FIELDS = {"seq", "prev", "hash"}  # supplied by the log and its seals, never by a body
 
 
 class ChainBroken(Exception):
@@ -94,6 +95,9 @@ class ChainChecker:
                 fields = _fields(event.body)
             except ValueError:
                 return self._fail(event.seq, "the stored event is not valid JSON (changed)")
+            if fields.keys() & CHAIN_FIELDS:  # chain_hash overrides these, so check them here
+                return self._fail(event.seq, "the stored event names its own seq, prev or hash "
+                                  "(changed)")
             if chain_hash(fields, event.seq, self.prev) != stored:
                 return self._fail(event.seq, self._why(events, index, seals))
             self.prev = stored
