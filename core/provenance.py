@@ -121,13 +121,13 @@ class ChainChecker:
 
     def _why(self, events: list[StoredEvent], index: int, seals: dict[int, str]) -> str:
         """Tell a moved event from a changed one: does it hash right at a neighbour's place?"""
-        body = events[index].body
-        for other in events[max(0, index - 8): index + 9]:
-            if other.seq == events[index].seq or other.seq - 1 not in seals | {0: GENESIS}:
+        body, seq = events[index].body, events[index].seq
+        known = seals | {0: GENESIS}
+        for other in range(max(1, seq - 8), seq + 9):  # by seq, so a batch edge hides no neighbour
+            if other == seq or other - 1 not in known or other not in seals:
                 continue
-            prev = GENESIS if other.seq == 1 else seals[other.seq - 1]
-            if chain_hash(_fields(body), other.seq, prev) == seals.get(other.seq):
-                return f"holds the event sealed as seq {other.seq} (reordered)"
+            if chain_hash(_fields(body), other, known[other - 1]) == seals[other]:
+                return f"holds the event sealed as seq {other} (reordered)"
         return "its contents do not match its seal (changed)"
 
 

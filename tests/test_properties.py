@@ -108,7 +108,9 @@ async def run_scenario(client: aioredis.Redis, rnd: random.Random, overlap: int,
     items: list[dict[str, Any]] = [{"id": f"q{i}", "prompt": "?", "drafts": drafts}
                                    for i in range(n_items)]
     items += [{"id": f"g{i}", "prompt": "?", "drafts": drafts, "gold": 0} for i in range(n_gold)]
-    await coordinator.post_campaign(spec, spool_items(spec, items))
+    spool = spool_items(spec, items)
+    await coordinator.post_campaign(spec, spool)
+    spool.close()
     experts = [f"e{n}" for n in range(n_experts)]
     for expert in experts:
         await coordinator.add_expert(Expert(id=expert, name=expert))
@@ -217,7 +219,7 @@ async def test_invariants_hold_under_concurrent_experts(
 async def test_sealing_while_experts_work_still_verifies(client: aioredis.Redis,
                                                          rnd: random.Random,
                                                          n_experts: int) -> None:
-    """Sealers run beside the hot path; whatever they saw, the chain is a function of the log."""
+    """Sealers run beside the hot path and each other; the chain is a function of the log."""
     await client.flushall()
     store = RedisStore(client)
     ledger = Ledger(store)
@@ -228,12 +230,12 @@ async def test_sealing_while_experts_work_still_verifies(client: aioredis.Redis,
             await ledger.seal("c1")
             await asyncio.sleep(0)
 
-    sealer = asyncio.create_task(seal_repeatedly())
+    sealers = [asyncio.create_task(seal_repeatedly()) for _ in range(3)]
     try:
         await run_scenario(client, rnd, 2, 10, 1, 0.3, n_experts)
     finally:
         sealing = False
-        await sealer
+        await asyncio.gather(*sealers)
     await ledger.seal("c1")
 
     verdict = await ledger.verify("c1")

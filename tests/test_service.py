@@ -33,7 +33,11 @@ async def post(coordinator: Coordinator, campaign_id: str = "c1", n_items: int =
         {"id": f"q{i}", "prompt": f"Question {i}?", "drafts": drafts} for i in range(n_items)]
     items += [{"id": f"g{i}", "prompt": f"Gold {i}?", "drafts": drafts,
                "gold": 0 if made.kind == "pairwise" else 3} for i in range(gold)]
-    await coordinator.post_campaign(made, spool_items(made, items))
+    spool = spool_items(made, items)
+    try:
+        await coordinator.post_campaign(made, spool)
+    finally:
+        spool.close()
     return made
 
 

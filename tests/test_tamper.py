@@ -9,13 +9,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.redis import keys
+from adapters.redis.store import RedisStore
 from core.answers import Answer
 from core.campaigns import CampaignSpec
 from core.cards import Card
 from core.coordinator import Coordinator
 from core.experts import Expert
 from core.kinds import Choose
-from core.ledger import Ledger
+from core.ledger import BATCH, Ledger
 from core.provenance import Verdict
 from core.service import Service
 from core.staging import spool_items
@@ -31,7 +32,9 @@ async def sealed(service: Service, coordinator: Coordinator, ledger: Ledger) -> 
     items = [{"id": f"q{i}", "prompt": f"Q{i}?", "drafts": [{"text": "yes", "model": "m1"},
                                                             {"text": "no", "model": "m2"}]}
              for i in range(3)]
-    await coordinator.post_campaign(spec, spool_items(spec, items))
+    spool = spool_items(spec, items)
+    await coordinator.post_campaign(spec, spool)
+    spool.close()
     for expert in ("ann", "bob"):
         await coordinator.add_expert(Expert(id=expert, name=expert))
         for _ in range(2):
@@ -232,3 +235,20 @@ def test_verdict_lines_read_as_a_user_expects() -> None:
 
     assert good.line() == f"c9: chain verified, 12 events, head {'ab' * 32}"
     assert bad.line() == "c9: chain broken at seq 5: its contents do not match its seal (changed)"
+
+
+async def test_a_swap_across_a_read_batch_is_still_called_reordered(
+        store: RedisStore, client: aioredis.Redis, ledger: Ledger) -> None:
+    bodies = [json.dumps({"actor": "system", "at": "2026-11-18T11:06:40.000Z", "campaign": "c1",
+                          "type": "note", "payload": {"n": n}}) for n in range(BATCH + 10)]
+    for body in bodies:
+        await store.append_event("c1", body)
+    await ledger.seal("c1")
+    entries = dict(await read_log(client))
+    entries[BATCH], entries[BATCH + 1] = entries[BATCH + 1], entries[BATCH]
+    await rewrite_log(client, sorted(entries.items()))
+
+    verdict = await ledger.verify("c1")
+
+    assert (verdict.ok, verdict.bad_seq) == (False, BATCH)
+    assert "reordered" in (verdict.reason or "")
