@@ -24,6 +24,7 @@ class Lease(BaseModel):
     item_seq: int
     order: list[int]
     gold: bool = False
+    day: str | None = None  # the expert's local day at assignment: what the daily cap counts
     assigned_at: int
     expires_at: int
     state: LeaseState = "live"

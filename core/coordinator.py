@@ -41,7 +41,8 @@ class Coordinator:
         if not await self.store.create_campaign(campaign, body_json(event)):
             raise Conflict(f"campaign {campaign_id!r} already exists")
         count = await self._append(campaign_id, items, actor_id, progress)
-        await self._change(campaign, CampaignState.active, "opened", actor_id, {"items": count})
+        await self._change(campaign, CampaignState.active, "campaign_opened", actor_id,
+                           {"items": count})
         return campaign
 
     async def add_items(self, campaign_id: str, items: ItemSpool, *, actor_id: str | None = None,

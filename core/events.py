@@ -61,4 +61,4 @@ def open_body(campaign: str, type_: str, at: int, actor: Actor, **ids: str | Non
     it knows at write time, such as which item it picked."""
     fields = {"actor": actor, "at": iso_ms(at), "campaign": campaign, "type": type_}
     fields.update({name: value for name, value in ids.items() if value is not None})
-    return json.dumps(fields, ensure_ascii=False)[:-1]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[:-1]

@@ -41,6 +41,7 @@ class Claim(NamedTuple):
     campaign: str
     expert: str
     token: str
+    day: str
     now: int
     expires_at: int
     shuffle: list[int]
@@ -50,11 +51,13 @@ class Claim(NamedTuple):
 
 
 class Claimed(NamedTuple):
-    """A lease, the `item_added` body holding the item, and recent task times for estimates."""
+    """A lease, the `item_added` body holding the item, and the campaign's task time so far:
+    the median of recent answers' active seconds and how many answers it is based on."""
 
     lease: Lease
     item_body: str
-    durations: list[float]
+    median_seconds: float | None
+    answers: int
 
 
 class LeaseView(NamedTuple):
@@ -64,25 +67,34 @@ class LeaseView(NamedTuple):
 
 
 class Record(NamedTuple):
-    """One decision to store atomically with its event; `effect` says what it does to the slot."""
+    """One decision to store atomically with its event. The store finishes the event body with
+    what the lease holds (item, shown order, timings), so submit needs no read before it."""
 
     campaign: str
     token: str
     expert: str
     now: int
     effect: str  # answered | none_acceptable | skipped | flagged
-    event_body: str
-    outcome_json: str
-    active_seconds: float
+    event_head: str  # the event body as an open JSON object
+    payload_head: str  # the payload's members so far, without braces
+    decision: str
     overlap: int
+    time_limit_s: int
+    opened_at: int | None
+    expect_drafts: int  # a ranking names this many drafts; 0 when the kind does not care
 
 
 class Recorded(NamedTuple):
-    """`recorded`, `duplicate` (with the first outcome) or `expired`/`gone` (nothing recorded)."""
+    """`recorded`, `duplicate` (the first outcome), `invalid` (the lease shows `drafts` drafts),
+    or `expired` / `gone` / `closed` (nothing recorded)."""
 
     status: str
-    seq: int | None
-    outcome: str | None
+    seq: int | None = None
+    answered_at: int | None = None
+    active_seconds: float | None = None
+    decision: str | None = None
+    day: str | None = None
+    drafts: int | None = None
 
 
 class Store(Protocol):
@@ -104,9 +116,8 @@ class Store(Protocol):
     async def save_expert(self, expert: Expert, *, create: bool) -> bool: ...
     async def load_expert(self, expert_id: str) -> Expert | None: ...
     async def expert_for_identity(self, identity: str) -> str | None: ...
-    async def routing(self, expert_id: str, days: list[str]) -> tuple[
-        Expert | None, dict[str, int], list[Route]]: ...
-    async def count_day(self, expert_id: str, day: str) -> None: ...
+    async def routing(self, expert_id: str, days: list[str], count_day: str | None = None
+                      ) -> tuple[Expert | None, dict[str, int], list[Route]]: ...
 
     async def claim(self, claim: Claim) -> Claimed | str: ...
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None: ...

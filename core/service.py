@@ -7,7 +7,7 @@ import random
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from core.answers import Answer, Lease, Outcome
+from core.answers import Answer, Outcome
 from core.campaigns import Campaign
 from core.cards import Card, CardDraft, Idle, NextTask
 from core.catalog import Catalog
@@ -15,13 +15,14 @@ from core.errors import InvalidAnswer, NotFound
 from core.events import Event, body_json, iso_ms, open_body
 from core.experts import Expert
 from core.items import MAX_DRAFTS, Item, draft_label
-from core.kinds import allowed_answers, check_decision
-from core.ports import Claim, Claimed, Clock, Record, Store
-from core.resolve import resolve
-from core.timing import active_seconds, make_estimate
+from core.kinds import Correct, Decision, Rank, Verify, allowed_answers, check_decision
+from core.ports import Claim, Claimed, Clock, Record, Recorded, Store
+from core.resolve import diff
+from core.timing import make_estimate
 
 EFFECTS = {"skip": "skipped", "flag": "flagged", "none_acceptable": "none_acceptable"}
-EVENT_TYPES = {"skipped": "skipped", "flagged": "flagged"}
+COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "none_acceptable"}
+EVENT_TYPES = {"skipped": "skipped", "flagged": "flagged"}  # everything else is "answered"
 REFUSALS = {
     "expired": "This task's time ran out and it went back to the pool; nothing was recorded.",
     "gone": "This task is not yours or no longer exists; nothing was recorded.",
@@ -34,13 +35,16 @@ class Service:
         self.store = store
         self.clock = clock
         self.catalog = Catalog(store)
-        self.rng = rng or random.SystemRandom()
+        self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
-    async def next_task(self, expert_id: str, *, pushed: bool = False) -> NextTask:
+    async def next_task(self, expert_id: str, *, pushed: bool = False,
+                        count_day: str | None = None) -> NextTask:
         """The expert's live task if they hold one, else a new lease. Quiet hours stop pushes,
-        not an expert who asks for work; the daily cap stops both."""
+        not an expert who asks for work; the daily cap stops both. `count_day` counts an answer
+        just recorded toward that day's cap, in the same round trip."""
         now = self.clock.now_ms()
-        expert, done_by_day, routes = await self.store.routing(expert_id, _nearby_days(now))
+        expert, done_by_day, routes = await self.store.routing(expert_id, _nearby_days(now),
+                                                               count_day)
         if expert is None:
             raise NotFound(f"no expert {expert_id!r}")
         idle = _idle_reason(expert, done_by_day, now, pushed)
@@ -57,8 +61,8 @@ class Service:
         token = f"{campaign.code}.{secrets.token_urlsafe(9)}"
         spec = campaign.spec
         claim = Claim(
-            campaign=campaign.id, expert=expert.id, token=token, now=now,
-            expires_at=now + spec.time_limit_s * 1000,
+            campaign=campaign.id, expert=expert.id, token=token, day=expert.local_day(now),
+            now=now, expires_at=now + spec.time_limit_s * 1000,
             shuffle=self.rng.sample(range(MAX_DRAFTS), MAX_DRAFTS),
             want_gold=spec.gold_rate > 0 and self.rng.random() < spec.gold_rate,
             overlap=spec.overlap,
@@ -69,65 +73,59 @@ class Service:
         return card_from(campaign, claimed) if isinstance(claimed, Claimed) else None
 
     async def submit(self, answer: Answer) -> Outcome:
-        """Record a decision once. A repeat returns the first outcome with `replayed` set."""
+        """Record a decision once and hand over the next task. A repeat returns the first
+        outcome with `replayed` set. One store call records; only edits read the draft first."""
         campaign_id = await self.catalog.campaign_for_lease(answer.lease)
-        view = campaign_id and await self.store.lease_view(campaign_id, answer.lease)
-        if not campaign_id or not view or view.lease.expert != answer.expert:
+        if campaign_id is None:
             return _refused(answer, REFUSALS["gone"])
-        if view.outcome:
-            return await self._replay(answer, view.outcome)
         campaign = await self.catalog.campaign(campaign_id)
-        item = item_from_body(view.item_body)
+        decision = answer.decision
         try:
-            check_decision(campaign.spec.options(), len(view.lease.order), answer.decision)
+            check_decision(campaign.spec.options(), _drafts_named(decision), decision)
         except InvalidAnswer as exc:
             return _refused(answer, str(exc))
-        record = self._record(campaign, view.lease, item, answer)
-        result = await self.store.record(record)
-        if result.status == "duplicate" and result.outcome:
-            return await self._replay(answer, f"{result.seq}|{result.outcome}")
-        if result.status != "recorded":
-            refused = _refused(answer, REFUSALS.get(result.status, REFUSALS["gone"]))
-            return refused.model_copy(update={"next": await self.next_task(answer.expert)})
-        if record.effect in ("answered", "none_acceptable"):
-            expert = await self.store.load_expert(answer.expert)
-            await self.store.count_day(answer.expert, _day_of(expert, record.now))
-        outcome = Outcome.model_validate_json(record.outcome_json)
-        nxt = await self.next_task(answer.expert)
-        return outcome.model_copy(update={"seq": result.seq, "next": nxt})
+        payload: dict[str, object] = {"channel": answer.channel, "decision":
+                                      decision.model_dump(mode="json"),
+                                      "platform_event": answer.event_id}
+        if _edits_draft(decision):
+            view = await self.store.lease_view(campaign_id, answer.lease)
+            if view is None or view.lease.expert != answer.expert:
+                return _refused(answer, REFUSALS["gone"])
+            draft = item_from_body(view.item_body).drafts[view.lease.order[0]].text
+            payload["diff"] = diff(draft, getattr(decision, "text", "") or "")
+        result = await self.store.record(self._record(campaign, answer, payload))
+        return await self._outcome(answer, result)
 
-    def _record(self, campaign: Campaign, lease: Lease, item: Item, answer: Answer) -> Record:
+    def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
         now = self.clock.now_ms()
-        decision = answer.decision
-        effect = EFFECTS.get(decision.type, "answered")
-        opened = answer.opened_at or lease.opened_at
-        started = opened or lease.delivered_at or lease.assigned_at
-        active = active_seconds(now, started, campaign.spec.time_limit_s)
-        event = Event(
-            campaign=campaign.id, type=EVENT_TYPES.get(effect, "answered"), at=iso_ms(now),
-            actor="expert", actor_id=answer.expert, expert=answer.expert, item=lease.item,
-            lease=lease.token,
-            payload={
-                "decision": decision.model_dump(mode="json"),
-                "resolved": resolve(decision, lease.order, item),
-                "order": lease.order, "gold": lease.gold, "channel": answer.channel,
-                "platform_event": answer.event_id,
-                "timing": {"assigned_at": lease.assigned_at, "delivered_at": lease.delivered_at,
-                           "opened_at": opened, "answered_at": now, "active_seconds": active},
-            },
+        effect = EFFECTS.get(answer.decision.type, "answered")
+        event_type = EVENT_TYPES.get(effect, "answered")
+        return Record(
+            campaign=campaign.id, token=answer.lease, expert=answer.expert, now=now,
+            effect=effect,
+            event_head=open_body(campaign.id, event_type, now, "expert", actor_id=answer.expert,
+                                 expert=answer.expert, lease=answer.lease),
+            payload_head=json.dumps(payload, ensure_ascii=False, separators=(",", ":"))[1:-1],
+            decision=answer.decision.type, overlap=campaign.spec.overlap,
+            time_limit_s=campaign.spec.time_limit_s, opened_at=answer.opened_at,
+            expect_drafts=_drafts_named(answer.decision),
         )
-        outcome = Outcome(status="recorded", lease=lease.token, decision=decision.type,
-                          answered_at=now, active_seconds=active)
-        return Record(campaign=campaign.id, token=lease.token, expert=answer.expert, now=now,
-                      effect=effect, event_body=body_json(event),
-                      outcome_json=outcome.model_dump_json(exclude={"next"}),
-                      active_seconds=active, overlap=campaign.spec.overlap)
 
-    async def _replay(self, answer: Answer, stored: str) -> Outcome:
-        seq, _, outcome_json = stored.partition("|")
-        first = Outcome.model_validate_json(outcome_json)
-        nxt = await self.next_task(answer.expert)
-        return first.model_copy(update={"seq": int(seq), "replayed": True, "next": nxt})
+    async def _outcome(self, answer: Answer, result: Recorded) -> Outcome:
+        if result.status == "invalid":
+            labels = ", ".join(draft_label(i) for i in range(result.drafts or 0))
+            return _refused(answer, f"rank every draft exactly once: {labels}")
+        if result.status == "gone":
+            return _refused(answer, REFUSALS["gone"])
+        if result.status not in ("recorded", "duplicate"):  # expired or closed: offer another
+            refused = _refused(answer, REFUSALS[result.status])
+            return refused.model_copy(update={"next": await self.next_task(answer.expert)})
+        counts = result.status == "recorded" and result.decision in COUNTED
+        nxt = await self.next_task(answer.expert, count_day=result.day if counts else None)
+        return Outcome(status="recorded", lease=answer.lease, decision=result.decision,
+                       seq=result.seq, answered_at=result.answered_at,
+                       active_seconds=result.active_seconds,
+                       replayed=result.status == "duplicate", next=nxt)
 
     async def delivered(self, token: str, at: int | None = None, channel: str = "",
                         message_id: str | None = None) -> bool:
@@ -167,14 +165,25 @@ def card_from(campaign: Campaign, claimed: Claimed) -> Card:
         kind=spec.kind, item=item.id, prompt=item.prompt, drafts=drafts,
         allowed=allowed_answers(spec.kind), scale=spec.options().scale, labels=spec.labels,
         multi=spec.multi, expires_at=lease.expires_at,
-        estimate=make_estimate(spec.kind, claimed.durations, per_task, per_hour,
-                               pay.currency if pay else None),
+        estimate=make_estimate(spec.kind, claimed.median_seconds, claimed.answers, per_task,
+                               per_hour, pay.currency if pay else None),
     )
 
 
 def item_from_body(body: str) -> Item:
     """Items live in the log only, as `item_added` events: the log is the record of drafts."""
     return Item.model_validate(json.loads(body)["payload"]["item"])
+
+
+def _drafts_named(decision: Decision) -> int:
+    """How many drafts a ranking names; the store checks the lease shows that many."""
+    return len(decision.order) if isinstance(decision, Rank) else 0
+
+
+def _edits_draft(decision: Decision) -> bool:
+    """Edits are kept as a diff against the draft, so only they need the draft before saving."""
+    return isinstance(decision, Correct) or (
+        isinstance(decision, Verify) and decision.verdict == "override")
 
 
 def _idle_reason(expert: Expert, done_by_day: dict[str, int], now: int,
@@ -192,12 +201,6 @@ def _nearby_days(now: int) -> list[str]:
     """Every time zone's date is within a day of UTC's, so one read covers any expert."""
     today = datetime.fromtimestamp(now / 1000, UTC).date()
     return [(today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
-
-
-def _day_of(expert: Expert | None, now: int) -> str:
-    if expert is not None:
-        return expert.local_day(now)
-    return datetime.fromtimestamp(now / 1000, UTC).date().isoformat()
 
 
 def _refused(answer: Answer, reason: str) -> Outcome:

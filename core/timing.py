@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from core.cards import Estimate
@@ -35,17 +34,15 @@ def active_seconds(answered_at: int, started_at: int, limit_s: int) -> float:
     return round(min(max(answered_at - started_at, 0) / 1000, limit_s), 3)
 
 
-def estimate_seconds(kind: Kind, durations: list[float]) -> tuple[int, bool]:
-    """The median of recent answers once there are a few; the kind's default before."""
-    if len(durations) < 5:
-        return DEFAULT_SECONDS[kind], True
-    return max(1, round(statistics.median(durations))), len(durations) < PILOT_ANSWERS
-
-
-def make_estimate(kind: Kind, durations: list[float], per_task: float | None,
-                  per_hour: float | None, currency: str | None) -> Estimate:
-    seconds, pilot = estimate_seconds(kind, durations)
-    pay = per_task if per_task is not None else None
+def make_estimate(kind: Kind, median_seconds: float | None, answers: int,
+                  per_task: float | None, per_hour: float | None,
+                  currency: str | None) -> Estimate:
+    """The campaign's median once it has a few answers, the kind's default before; `pilot`
+    until enough answers make the figure trustworthy."""
+    seconds = DEFAULT_SECONDS[kind]
+    if median_seconds is not None and answers >= 5:
+        seconds = max(1, round(median_seconds))
+    pay = per_task
     if per_hour is not None:
         pay = round(per_hour * seconds / 3600, 2)
-    return Estimate(seconds=seconds, pay=pay, currency=currency, pilot=pilot)
+    return Estimate(seconds=seconds, pay=pay, currency=currency, pilot=answers < PILOT_ANSWERS)

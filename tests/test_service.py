@@ -14,7 +14,9 @@ from core.campaigns import CampaignSpec
 from core.cards import Card, Idle, NextTask
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.items import Item
 from core.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
+from core.resolve import resolve
 from core.service import Service
 from core.staging import spool_items
 from core.timing import SetClock
@@ -110,7 +112,9 @@ async def test_choice_is_resolved_through_the_shuffle(service: Service, coordina
         task = card(await service.next_task("ann"))
         await answer(service, "ann", task.lease, Choose(choice="A"))
         answered = (await of_type(store, "answered"))[-1]
-        winner = answered["payload"]["resolved"]["winner"]
+        decision = Choose.model_validate(answered["payload"]["decision"])
+        item = Item.model_validate({"id": "x", "prompt": "p", "drafts": PAIR})
+        winner = resolve(decision, answered["payload"]["order"], item)["winner"]
         assert PAIR[winner]["text"] == task.drafts[0].text
 
 
@@ -360,7 +364,7 @@ async def test_invalid_answer_is_refused_and_the_lease_stays_answerable(
     good = await answer(service, "ann", task.lease, Rate(score=4))
     assert good.status == "recorded" and not good.replayed
     answered = await of_type(store, "answered")
-    assert [e["payload"]["resolved"]["score"] for e in answered] == [4]
+    assert [e["payload"]["decision"]["score"] for e in answered] == [4]
 
 
 # campaign state

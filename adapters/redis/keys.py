@@ -28,9 +28,9 @@ def expert_key(expert_id: str, name: str) -> str:
 
 # Script key lists, in the order each script's KEYS[...] expects them.
 CLAIM_KEYS = ("meta", "items", "open", "gold", "taken", "leases", "state", "expiry", "active",
-              "seq", "log", "durations", "counts")
+              "seq", "log", "counts", "cursors")
 RECORD_KEYS = ("meta", "leases", "state", "outcomes", "expiry", "active", "taken", "open",
-               "done", "counts", "durations", "seq", "log")
+               "done", "counts", "durations", "seq", "log", "marks")
 EXPIRE_KEYS = ("leases", "state", "expiry", "active", "taken", "open", "counts", "seq", "log")
 ITEM_KEYS = ("items", "open", "gold", "counts", "seq", "log")
 MARK_KEYS = ("state", "marks", "seq", "log")

@@ -117,31 +117,32 @@ class RedisStore:
         found = await self.client.hget(k.IDENTITIES, identity)
         return str(found) if found else None
 
-    async def routing(self, expert_id: str, days: list[str]) -> tuple[
-            Expert | None, dict[str, int], list[Route]]:
+    async def routing(self, expert_id: str, days: list[str], count_day: str | None = None
+                      ) -> tuple[Expert | None, dict[str, int], list[Route]]:
+        """One round trip: count the answer just recorded (if any), then read what next_task
+        needs. Counting here rather than in the answer's script keeps each script in one slot."""
         async with self.client.pipeline(transaction=False) as pipe:
+            if count_day is not None:
+                day_key = k.expert_key(expert_id, f"day:{count_day}")
+                pipe.incr(day_key)
+                pipe.expire(day_key, 3 * 86_400)
             pipe.get(k.expert_key(expert_id, "profile"))
             pipe.hvals(k.ROUTING)
             for day in days:
                 pipe.get(k.expert_key(expert_id, f"day:{day}"))
-            profile, routes, *counts = await pipe.execute()
+            replies = await pipe.execute()
+        profile, routes, *counts = replies[2:] if count_day is not None else replies
         expert = Expert.model_validate_json(profile) if profile else None
         done = {day: int(n or 0) for day, n in zip(days, counts, strict=True)}
         return expert, done, [Route.model_validate_json(r) for r in routes]
-
-    async def count_day(self, expert_id: str, day: str) -> None:
-        key = k.expert_key(expert_id, f"day:{day}")
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 3 * 86_400)
-            await pipe.execute()
 
     # leases and answers
 
     async def claim(self, claim: Claim) -> Claimed | str:
         lease_head = json.dumps({"token": claim.token, "campaign": claim.campaign,
-                                 "expert": claim.expert, "assigned_at": claim.now,
-                                 "expires_at": claim.expires_at})[:-1]
+                                 "expert": claim.expert, "day": claim.day,
+                                 "assigned_at": claim.now, "expires_at": claim.expires_at},
+                                separators=(",", ":"))[:-1]
         args = [claim.expert, claim.token, claim.now, claim.expires_at,
                 ",".join(map(str, claim.shuffle)), int(claim.want_gold), claim.overlap,
                 claim.event_head, lease_head, iso_ms(claim.now), claim.campaign]
@@ -149,8 +150,9 @@ class RedisStore:
         result = await self._run("claim", claim.campaign, k.CLAIM_KEYS, args, seen)
         if result[0] != "lease":
             return str(result[-1] if result[0] == "inactive" else result[0])
-        lease = Lease.model_validate_json(result[1])
-        return Claimed(lease, result[2], [float(d) for d in result[3]])
+        _, lease_json, item_body, median, answers = result
+        return Claimed(Lease.model_validate_json(lease_json), item_body,
+                       float(median) if median else None, int(answers or 0))
 
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None:
         found = await self._run("view", campaign_id, k.VIEW_KEYS, [token])
@@ -163,16 +165,21 @@ class RedisStore:
         return LeaseView(lease, item_body, outcome or None)
 
     async def record(self, record: Record) -> Recorded:
-        args = [record.token, record.expert, record.now, record.effect, record.event_body,
-                record.outcome_json, record.active_seconds, record.overlap,
-                iso_ms(record.now), record.campaign]
+        args = [record.token, record.expert, record.now, record.effect, record.event_head,
+                record.payload_head, record.decision, record.overlap, iso_ms(record.now),
+                record.campaign, record.time_limit_s, record.opened_at or "",
+                record.expect_drafts]
         result = await self._run("record", record.campaign, k.RECORD_KEYS, args)
-        if result[0] == "recorded":
-            return Recorded("recorded", int(result[1]), None)
-        if result[0] == "duplicate":
-            seq, _, outcome = str(result[1]).partition("|")
-            return Recorded("duplicate", int(seq), outcome)
-        return Recorded(str(result[0]), None, None)
+        status = str(result[0])
+        if status == "recorded":
+            return Recorded(status, int(result[1]), record.now, float(result[2]),
+                            record.decision, result[3] or None)
+        if status == "duplicate":
+            seq, answered_at, active, decision = str(result[1]).split("|")
+            return Recorded(status, int(seq), int(answered_at), float(active), decision)
+        if status == "invalid":
+            return Recorded(status, drafts=int(result[1]))
+        return Recorded(status)
 
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str) -> bool:
