@@ -35,8 +35,17 @@ class Route(BaseModel):
     created_at: int
 
 
+class Routing(NamedTuple):
+    """What next_task reads about an expert: the profile, answers per day, active campaigns."""
+
+    expert: Expert | None
+    done_by_day: dict[str, int]
+    routes: list[Route]
+
+
 class Claim(NamedTuple):
-    """A request for one slot: the lease to create and the assigned event's body, less the item."""
+    """A request for one slot: the lease to create and the assigned event's body, less the item.
+    `count_day`, if set, counts the expert's last answer toward that day's cap on the way."""
 
     campaign: str
     expert: str
@@ -48,6 +57,7 @@ class Claim(NamedTuple):
     want_gold: bool
     overlap: int
     event_head: str
+    count_day: str | None = None
 
 
 class Claimed(NamedTuple):
@@ -82,6 +92,7 @@ class Record(NamedTuple):
     time_limit_s: int
     opened_at: int | None
     expect_drafts: int  # a ranking names this many drafts; 0 when the kind does not care
+    route_days: list[str]  # read the expert's routing for these days in the same round trip
 
 
 class Recorded(NamedTuple):
@@ -116,12 +127,12 @@ class Store(Protocol):
     async def save_expert(self, expert: Expert, *, create: bool) -> bool: ...
     async def load_expert(self, expert_id: str) -> Expert | None: ...
     async def expert_for_identity(self, identity: str) -> str | None: ...
-    async def routing(self, expert_id: str, days: list[str], count_day: str | None = None
-                      ) -> tuple[Expert | None, dict[str, int], list[Route]]: ...
+    async def routing(self, expert_id: str, days: list[str]) -> Routing: ...
+    async def count_day(self, expert_id: str, day: str) -> None: ...
 
     async def claim(self, claim: Claim) -> Claimed | str: ...
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None: ...
-    async def record(self, record: Record) -> Recorded: ...
+    async def record(self, record: Record) -> tuple[Recorded, Routing]: ...
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str) -> bool: ...
     async def expire_due(self, campaign_id: str, now: int) -> int: ...

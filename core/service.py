@@ -14,9 +14,18 @@ from core.catalog import Catalog
 from core.errors import InvalidAnswer, NotFound
 from core.events import Event, body_json, iso_ms, open_body
 from core.experts import Expert
-from core.items import MAX_DRAFTS, Item, draft_label
-from core.kinds import Correct, Decision, Rank, Verify, allowed_answers, check_decision
-from core.ports import Claim, Claimed, Clock, Record, Recorded, Store
+from core.items import Item, draft_label
+from core.kinds import (
+    DRAFTS_PER_KIND,
+    Correct,
+    Decision,
+    Kind,
+    Rank,
+    Verify,
+    allowed_answers,
+    check_decision,
+)
+from core.ports import Claim, Claimed, Clock, Record, Recorded, Routing, Store
 from core.resolve import diff
 from core.timing import make_estimate
 
@@ -37,40 +46,58 @@ class Service:
         self.catalog = Catalog(store)
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
-    async def next_task(self, expert_id: str, *, pushed: bool = False,
-                        count_day: str | None = None) -> NextTask:
+    async def next_task(self, expert_id: str, *, pushed: bool = False) -> NextTask:
         """The expert's live task if they hold one, else a new lease. Quiet hours stop pushes,
-        not an expert who asks for work; the daily cap stops both. `count_day` counts an answer
-        just recorded toward that day's cap, in the same round trip."""
+        not an expert who asks for work; the daily cap stops both."""
         now = self.clock.now_ms()
-        expert, done_by_day, routes = await self.store.routing(expert_id, _nearby_days(now),
-                                                               count_day)
+        return await self._next(expert_id, await self.store.routing(expert_id, _nearby_days(now)),
+                                now, pushed)
+
+    async def _next(self, expert_id: str, routing: Routing, now: int, pushed: bool = False,
+                    count_day: str | None = None) -> NextTask:
+        """`count_day` is an answer just recorded that the read in `routing` did not count yet;
+        it counts toward the cap here and is stored with the next claim, in its round trip."""
+        expert = routing.expert
         if expert is None:
             raise NotFound(f"no expert {expert_id!r}")
-        idle = _idle_reason(expert, done_by_day, now, pushed)
-        if idle is not None:
-            return idle
-        for route in sorted(routes, key=lambda r: (r.created_at, r.campaign)):
+        done = dict(routing.done_by_day)
+        if count_day is not None:
+            done[count_day] = done.get(count_day, 0) + 1
+        idle = _idle_reason(expert, done, now, pushed)
+        routes = [] if idle else sorted(routing.routes, key=lambda r: (r.created_at, r.campaign))
+        for route in routes:
             if expert.has_skills(route.skills):
-                card = await self._claim(await self.catalog.campaign(route.campaign), expert, now)
+                campaign = await self.catalog.campaign(route.campaign)
+                card = await self._claim(campaign, expert, now, count_day)
+                count_day = None  # counted with that claim, whatever it found
                 if card is not None:
                     return card
-        return Idle(reason="no_tasks", message="No tasks for you right now. Thank you!")
+        if count_day is not None:
+            await self.store.count_day(expert.id, count_day)
+        return idle or Idle(reason="no_tasks", message="No tasks for you right now. Thank you!")
 
-    async def _claim(self, campaign: Campaign, expert: Expert, now: int) -> Card | None:
+    async def _claim(self, campaign: Campaign, expert: Expert, now: int,
+                     count_day: str | None) -> Card | None:
         token = f"{campaign.code}.{secrets.token_urlsafe(9)}"
         spec = campaign.spec
         claim = Claim(
             campaign=campaign.id, expert=expert.id, token=token, day=expert.local_day(now),
             now=now, expires_at=now + spec.time_limit_s * 1000,
-            shuffle=self.rng.sample(range(MAX_DRAFTS), MAX_DRAFTS),
+            shuffle=self._shuffle(spec.kind),
             want_gold=spec.gold_rate > 0 and self.rng.random() < spec.gold_rate,
             overlap=spec.overlap,
             event_head=open_body(campaign.id, "assigned", now, "system", expert=expert.id,
                                  lease=token),
+            count_day=count_day,
         )
         claimed = await self.store.claim(claim)
         return card_from(campaign, claimed) if isinstance(claimed, Claimed) else None
+
+    def _shuffle(self, kind: Kind) -> list[int]:
+        """A random order of draft indices; the store keeps those below the item's draft count,
+        which leaves a uniformly random order of exactly the item's drafts."""
+        most = DRAFTS_PER_KIND[kind][1]
+        return self.rng.sample(range(most), most)
 
     async def submit(self, answer: Answer) -> Outcome:
         """Record a decision once and hand over the next task. A repeat returns the first
@@ -93,8 +120,9 @@ class Service:
                 return _refused(answer, REFUSALS["gone"])
             draft = item_from_body(view.item_body).drafts[view.lease.order[0]].text
             payload["diff"] = diff(draft, getattr(decision, "text", "") or "")
-        result = await self.store.record(self._record(campaign, answer, payload))
-        return await self._outcome(answer, result)
+        record = self._record(campaign, answer, payload)
+        result, routing = await self.store.record(record)
+        return await self._outcome(answer, result, routing, record.now)
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
         now = self.clock.now_ms()
@@ -108,10 +136,11 @@ class Service:
             payload_head=json.dumps(payload, ensure_ascii=False, separators=(",", ":"))[1:-1],
             decision=answer.decision.type, overlap=campaign.spec.overlap,
             time_limit_s=campaign.spec.time_limit_s, opened_at=answer.opened_at,
-            expect_drafts=_drafts_named(answer.decision),
+            expect_drafts=_drafts_named(answer.decision), route_days=_nearby_days(now),
         )
 
-    async def _outcome(self, answer: Answer, result: Recorded) -> Outcome:
+    async def _outcome(self, answer: Answer, result: Recorded, routing: Routing,
+                       now: int) -> Outcome:
         if result.status == "invalid":
             labels = ", ".join(draft_label(i) for i in range(result.drafts or 0))
             return _refused(answer, f"rank every draft exactly once: {labels}")
@@ -119,9 +148,11 @@ class Service:
             return _refused(answer, REFUSALS["gone"])
         if result.status not in ("recorded", "duplicate"):  # expired or closed: offer another
             refused = _refused(answer, REFUSALS[result.status])
-            return refused.model_copy(update={"next": await self.next_task(answer.expert)})
+            return refused.model_copy(update={"next": await self._next(answer.expert, routing,
+                                                                       now)})
         counts = result.status == "recorded" and result.decision in COUNTED
-        nxt = await self.next_task(answer.expert, count_day=result.day if counts else None)
+        nxt = await self._next(answer.expert, routing, now,
+                               count_day=result.day if counts else None)
         return Outcome(status="recorded", lease=answer.lease, decision=result.decision,
                        seq=result.seq, answered_at=result.answered_at,
                        active_seconds=result.active_seconds,

@@ -12,7 +12,7 @@ from adapters.redis.store import RedisStore
 from core.campaigns import Campaign, CampaignSpec, CampaignState
 from core.events import open_body
 from core.experts import Expert
-from core.ports import Claim, Claimed, Record, Route, StagedItem, Store
+from core.ports import Claim, Claimed, Record, Recorded, Route, StagedItem, Store
 from core.provenance import START, ChainHead, Seal
 
 NOW = 1_795_000_000_000
@@ -74,13 +74,17 @@ def a_record(expert: str, token: str, effect: str = "answered", now: int = NOW +
                   event_head=open_body("c1", effect, now, "expert", expert=expert, lease=token),
                   payload_head='"decision":{"type":"pairwise","choice":"A"}',
                   decision="pairwise", overlap=overlap, time_limit_s=600, opened_at=None,
-                  expect_drafts=0)
+                  expect_drafts=0, route_days=["2026-11-18"])
 
 
 async def claimed(store: Store, expert: str, token: str, **kwargs: object) -> Claimed:
     found = await store.claim(a_claim(expert, token, **kwargs))  # type: ignore[arg-type]
     assert isinstance(found, Claimed), found
     return found
+
+
+async def recorded(store: Store, record: Record) -> Recorded:
+    return (await store.record(record))[0]
 
 
 async def types(store: Store) -> list[str]:
@@ -183,10 +187,9 @@ async def test_save_expert_creates_once_and_then_updates(any_store: Store) -> No
 async def test_routing_returns_the_expert_and_day_counts(any_store: Store) -> None:
     ann = Expert(id="ann", name="Ann")
     await any_store.save_expert(ann, create=True)
-    days_ = ["2026-11-17", "2026-11-18", "2026-11-19"]
     for _ in range(3):
-        await any_store.routing("ann", days_, count_day="2026-11-18")
-    await any_store.routing("ann", days_, count_day="2026-11-17")
+        await any_store.count_day("ann", "2026-11-18")
+    await any_store.count_day("ann", "2026-11-17")
 
     expert, days, routes = await any_store.routing("ann", ["2026-11-17", "2026-11-18",
                                                            "2026-11-19"])
@@ -227,7 +230,7 @@ async def test_claim_returns_the_held_lease_while_it_is_live(any_store: Store) -
 async def test_claim_never_offers_an_expert_an_item_twice(any_store: Store) -> None:
     await open_campaign(any_store, "q1", overlap=3)
     lease = (await claimed(any_store, "ann", "k1.a")).lease
-    await any_store.record(a_record("ann", lease.token, effect="skipped"))
+    await recorded(any_store, a_record("ann", lease.token, effect="skipped"))
 
     assert await any_store.claim(a_claim("ann", "k1.b")) == "empty"
 
@@ -257,7 +260,7 @@ async def test_lease_view_shows_the_lease_item_and_first_outcome(any_store: Stor
     assert view is not None and view.lease == lease and view.outcome is None
     assert json.loads(view.item_body)["item"] == "q1"
 
-    result = await any_store.record(a_record("ann", "k1.a"))
+    result = await recorded(any_store, a_record("ann", "k1.a"))
     view = await any_store.lease_view("c1", "k1.a")
     assert view is not None and view.lease.state == "answered"
     assert view.outcome is not None and view.outcome.startswith(f"{result.seq}|")
@@ -269,8 +272,8 @@ async def test_record_is_exactly_once(any_store: Store) -> None:
     await claimed(any_store, "ann", "k1.a")
     record = a_record("ann", "k1.a")
 
-    first = await any_store.record(record)
-    again = await any_store.record(record._replace(
+    first = await recorded(any_store, record)
+    again = await recorded(any_store, record._replace(
         payload_head='"decision":{"type":"pairwise","choice":"B"}', now=record.now + 5))
 
     assert first.status == "recorded" and first.seq is not None
@@ -284,8 +287,8 @@ async def test_record_refuses_another_experts_lease(any_store: Store) -> None:
     await claimed(any_store, "ann", "k1.a")
     before = await any_store.last_seq("c1")
 
-    assert (await any_store.record(a_record("eve", "k1.a"))).status == "gone"
-    assert (await any_store.record(a_record("eve", "k1.none"))).status == "gone"
+    assert (await recorded(any_store, a_record("eve", "k1.a"))).status == "gone"
+    assert (await recorded(any_store, a_record("eve", "k1.none"))).status == "gone"
     assert await any_store.last_seq("c1") == before
 
 
@@ -293,7 +296,7 @@ async def test_record_after_the_deadline_expires_the_lease(any_store: Store) -> 
     campaign = await open_campaign(any_store, "q1", overlap=1)
     await claimed(any_store, "ann", "k1.a")
 
-    late = await any_store.record(a_record("ann", "k1.a", now=NOW + 60_000))
+    late = await recorded(any_store, a_record("ann", "k1.a", now=NOW + 60_000))
 
     assert (late.status, late.seq) == ("expired", None)
     assert (await types(any_store))[-1] == "lease_expired"
@@ -307,7 +310,7 @@ async def test_record_on_a_closed_campaign_is_refused(any_store: Store) -> None:
     await claimed(any_store, "ann", "k1.a")
     await set_state(any_store, campaign, CampaignState.closed)
 
-    assert (await any_store.record(a_record("ann", "k1.a"))).status == "closed"
+    assert (await recorded(any_store, a_record("ann", "k1.a"))).status == "closed"
     assert "answered" not in await types(any_store)
 
 
@@ -316,7 +319,7 @@ async def test_record_counts_by_effect(any_store: Store) -> None:
     effects = {"ann": "answered", "bob": "none_acceptable", "cat": "skipped", "dan": "flagged"}
     for expert, effect in effects.items():
         lease = (await claimed(any_store, expert, f"k1.{expert}")).lease
-        assert (await any_store.record(a_record(expert, lease.token, effect))).status == "recorded"
+        assert (await recorded(any_store, a_record(expert, lease.token, effect))).status == "recorded"
 
     status = await any_store.status(campaign, CampaignState.active)
     assert (status.answers, status.none_acceptable, status.skipped, status.flagged) == (2, 1, 1, 1)
@@ -334,7 +337,7 @@ async def test_mark_notes_each_moment_once_and_only_while_live(any_store: Store)
     assert view is not None
     assert (view.lease.delivered_at, view.lease.opened_at) == (NOW + 5, NOW + 7)
 
-    await any_store.record(a_record("ann", "k1.a"))
+    await recorded(any_store, a_record("ann", "k1.a"))
     assert not await any_store.mark("c1", "k1.a", "opened", NOW + 9, event("opened"))
     assert not await any_store.mark("c1", "k1.none", "opened", NOW + 9, event("opened"))
     assert (await types(any_store)).count("delivered") == 1
@@ -350,7 +353,7 @@ async def test_expire_due_frees_only_leases_past_their_time(any_store: Store) ->
     assert await any_store.expire_due("c1", NOW + 60_000) == 0
 
     assert (await claimed(any_store, "cat", "k1.c", now=NOW + 60_000)).lease.item == "q1"
-    assert (await any_store.record(a_record("ann", "k1.a"))).status == "expired"
+    assert (await recorded(any_store, a_record("ann", "k1.a"))).status == "expired"
     assert (await types(any_store)).count("lease_expired") == 1
 
 

@@ -22,22 +22,13 @@ def seen_key(campaign_id: str, expert_id: str) -> str:
     return campaign_key(campaign_id, f"seen:{expert_id}")
 
 
-def expert_key(expert_id: str, name: str) -> str:
-    return f"{PREFIX}:{{e:{expert_id}}}:{name}"
+def expert_key(expert_id: str) -> str:
+    """One hash per expert: `profile` (JSON) and `day:<YYYY-MM-DD>` answer counts, so one HMGET
+    reads everything a task assignment needs to know about them."""
+    return f"{PREFIX}:{{e:{expert_id}}}:expert"
 
 
-# Script key lists, in the order each script's KEYS[...] expects them.
-CLAIM_KEYS = ("meta", "items", "open", "gold", "taken", "leases", "state", "expiry", "active",
-              "seq", "log", "counts", "cursors")
-RECORD_KEYS = ("meta", "leases", "state", "outcomes", "expiry", "active", "taken", "open",
-               "done", "counts", "durations", "seq", "log", "marks")
-EXPIRE_KEYS = ("leases", "state", "expiry", "active", "taken", "open", "counts", "seq", "log")
-ITEM_KEYS = ("items", "open", "gold", "counts", "seq", "log")
-MARK_KEYS = ("state", "marks", "seq", "log")
-VIEW_KEYS = ("leases", "state", "outcomes", "marks", "log")
-META_KEYS = ("meta", "seq", "log")
-SEAL_KEYS = ("hashes", "head")
-
-
-def script_keys(campaign_id: str, names: tuple[str, ...]) -> list[str]:
-    return [campaign_key(campaign_id, name) for name in names]
+def script_keys(campaign_id: str, *extra: str) -> list[str]:
+    """A campaign script's KEYS: the campaign's `meta` key first (the script derives every other
+    campaign key from its prefix, in the same slot), then keys it cannot derive."""
+    return [campaign_key(campaign_id, "meta"), *extra]

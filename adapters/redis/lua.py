@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 SCRIPTS = Path(__file__).with_name("scripts")
 
@@ -15,6 +19,11 @@ SCRIPTS = Path(__file__).with_name("scripts")
 def source(name: str) -> str:
     common = (SCRIPTS / "common.lua").read_text()
     return common + "\n" + (SCRIPTS / f"{name}.lua").read_text()
+
+
+@cache
+def sha(name: str) -> str:
+    return hashlib.sha1(source(name).encode()).hexdigest()
 
 
 class Scripts:
@@ -29,3 +38,18 @@ class Scripts:
         if script is None:
             script = self._scripts[name] = self._client.register_script(source(name))
         return script
+
+    async def in_pipeline(self, pipe: Pipeline, name: str, keys: list[str], args: list[Any],
+                          *more: Any) -> list[Any]:
+        """Run a script first in a pipeline of other commands, in one round trip. redis-py's own
+        pipelined scripts cost an extra SCRIPT EXISTS trip each time, so call by SHA and load
+        the script only when the server says it has none (after a restart, say)."""
+        pipe.evalsha(sha(name), len(keys), *keys, *args)
+        for command in more:
+            command(pipe)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], NoScriptError):
+            replies[0] = await self[name](keys=keys, args=args)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return replies

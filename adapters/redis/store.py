@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from adapters.redis import keys as k
 from adapters.redis.lua import Scripts
@@ -14,7 +15,7 @@ from core.answers import Lease
 from core.campaigns import Campaign, CampaignState, CampaignStatus
 from core.events import iso_ms
 from core.experts import Expert
-from core.ports import Claim, Claimed, LeaseView, Record, Recorded, Route, StagedItem
+from core.ports import Claim, Claimed, LeaseView, Record, Recorded, Route, Routing, StagedItem
 from core.provenance import START, ChainHead, Seal, StoredEvent
 
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired")
@@ -27,10 +28,8 @@ class RedisStore:
         self.client = client
         self.scripts = Scripts(client)
 
-    async def _run(self, script: str, campaign_id: str, names: tuple[str, ...],
-                   args: list[Any], extra_keys: tuple[str, ...] = ()) -> Any:
-        keys = [*k.script_keys(campaign_id, names), *extra_keys]
-        return await self.scripts[script](keys=keys, args=args)
+    async def _run(self, script: str, campaign_id: str, args: list[Any]) -> Any:
+        return await self.scripts[script](keys=k.script_keys(campaign_id), args=args)
 
     # campaigns
 
@@ -38,7 +37,7 @@ class RedisStore:
         return _base36(int(await self.client.incr(k.CODE_COUNTER)))
 
     async def create_campaign(self, campaign: Campaign, event_body: str) -> bool:
-        created = await self._run("meta", campaign.id, k.META_KEYS,
+        created = await self._run("meta", campaign.id,
                                   ["create", campaign.model_dump_json(), campaign.code, event_body])
         if not created:
             return False
@@ -65,7 +64,7 @@ class RedisStore:
 
     async def set_state(self, campaign_id: str, state: CampaignState, route: Route | None,
                         event_body: str) -> None:
-        await self._run("meta", campaign_id, k.META_KEYS, ["state", state.value, "", event_body])
+        await self._run("meta", campaign_id, ["state", state.value, "", event_body])
         if route is not None:
             await self.client.hset(k.ROUTING, campaign_id, route.model_dump_json())
         else:
@@ -81,7 +80,7 @@ class RedisStore:
         for item in items:
             body = f'{event_prefix},"item":{json.dumps(item.id)},"payload":{{"item":{item.json}}}}}'
             args += [item.id, item.n_drafts, int(item.gold), body]
-        result = await self._run("append_items", campaign_id, k.ITEM_KEYS, args)
+        result = await self._run("append_items", campaign_id, args)
         if result[0] == "exists":
             raise KeyError(result[1])
         return int(result[1])
@@ -98,8 +97,12 @@ class RedisStore:
     # experts
 
     async def save_expert(self, expert: Expert, *, create: bool) -> bool:
-        key = k.expert_key(expert.id, "profile")
-        saved = await self.client.set(key, expert.model_dump_json(), nx=create)
+        key, profile = k.expert_key(expert.id), expert.model_dump_json()
+        if create:
+            saved = await self.client.hsetnx(key, "profile", profile)
+        else:
+            await self.client.hset(key, "profile", profile)
+            saved = True
         if not saved:
             return False
         async with self.client.pipeline(transaction=False) as pipe:
@@ -110,31 +113,30 @@ class RedisStore:
         return True
 
     async def load_expert(self, expert_id: str) -> Expert | None:
-        raw = await self.client.get(k.expert_key(expert_id, "profile"))
+        raw = await self.client.hget(k.expert_key(expert_id), "profile")
         return Expert.model_validate_json(raw) if raw else None
 
     async def expert_for_identity(self, identity: str) -> str | None:
         found = await self.client.hget(k.IDENTITIES, identity)
         return str(found) if found else None
 
-    async def routing(self, expert_id: str, days: list[str], count_day: str | None = None
-                      ) -> tuple[Expert | None, dict[str, int], list[Route]]:
-        """One round trip: count the answer just recorded (if any), then read what next_task
-        needs. Counting here rather than in the answer's script keeps each script in one slot."""
+    async def routing(self, expert_id: str, days: list[str]) -> Routing:
         async with self.client.pipeline(transaction=False) as pipe:
-            if count_day is not None:
-                day_key = k.expert_key(expert_id, f"day:{count_day}")
-                pipe.incr(day_key)
-                pipe.expire(day_key, 3 * 86_400)
-            pipe.get(k.expert_key(expert_id, "profile"))
-            pipe.hvals(k.ROUTING)
-            for day in days:
-                pipe.get(k.expert_key(expert_id, f"day:{day}"))
-            replies = await pipe.execute()
-        profile, routes, *counts = replies[2:] if count_day is not None else replies
-        expert = Expert.model_validate_json(profile) if profile else None
-        done = {day: int(n or 0) for day, n in zip(days, counts, strict=True)}
-        return expert, done, [Route.model_validate_json(r) for r in routes]
+            self._read_routing(pipe, expert_id, days)
+            return _routing(days, *await pipe.execute())
+
+    def _read_routing(self, pipe: Pipeline, expert_id: str, days: list[str]) -> None:
+        """Two commands: the profile and the day counts are fields of one hash."""
+        pipe.hmget(k.expert_key(expert_id), ["profile", *(f"day:{day}" for day in days)])
+        pipe.hvals(k.ROUTING)
+
+    async def count_day(self, expert_id: str, day: str) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            self._count_day(pipe, expert_id, day)
+            await pipe.execute()
+
+    def _count_day(self, pipe: Pipeline, expert_id: str, day: str) -> None:
+        pipe.hincrby(k.expert_key(expert_id), f"day:{day}", 1)
 
     # leases and answers
 
@@ -146,8 +148,12 @@ class RedisStore:
         args = [claim.expert, claim.token, claim.now, claim.expires_at,
                 ",".join(map(str, claim.shuffle)), int(claim.want_gold), claim.overlap,
                 claim.event_head, lease_head, iso_ms(claim.now), claim.campaign]
-        seen = (k.seen_key(claim.campaign, claim.expert),)
-        result = await self._run("claim", claim.campaign, k.CLAIM_KEYS, args, seen)
+        keys = k.script_keys(claim.campaign, k.seen_key(claim.campaign, claim.expert))
+        extra = []
+        if claim.count_day is not None:  # rides along: no round trip of its own
+            extra.append(lambda pipe: self._count_day(pipe, claim.expert, str(claim.count_day)))
+        async with self.client.pipeline(transaction=False) as pipe:
+            result = (await self.scripts.in_pipeline(pipe, "claim", keys, args, *extra))[0]
         if result[0] != "lease":
             return str(result[-1] if result[0] == "inactive" else result[0])
         _, lease_json, item_body, median, answers = result
@@ -155,7 +161,7 @@ class RedisStore:
                        float(median) if median else None, int(answers or 0))
 
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None:
-        found = await self._run("view", campaign_id, k.VIEW_KEYS, [token])
+        found = await self._run("view", campaign_id, [token])
         if not found:
             return None
         lease_json, state, outcome, delivered, opened, item_body = found
@@ -164,36 +170,30 @@ class RedisStore:
             "opened_at": int(opened) if opened else None})
         return LeaseView(lease, item_body, outcome or None)
 
-    async def record(self, record: Record) -> Recorded:
+    async def record(self, record: Record) -> tuple[Recorded, Routing]:
+        """Record atomically, and read what the expert's next task needs in the same trip."""
         args = [record.token, record.expert, record.now, record.effect, record.event_head,
                 record.payload_head, record.decision, record.overlap, iso_ms(record.now),
                 record.campaign, record.time_limit_s, record.opened_at or "",
                 record.expect_drafts]
-        result = await self._run("record", record.campaign, k.RECORD_KEYS, args)
-        status = str(result[0])
-        if status == "recorded":
-            return Recorded(status, int(result[1]), record.now, float(result[2]),
-                            record.decision, result[3] or None)
-        if status == "duplicate":
-            seq, answered_at, active, decision = str(result[1]).split("|")
-            return Recorded(status, int(seq), int(answered_at), float(active), decision)
-        if status == "invalid":
-            return Recorded(status, drafts=int(result[1]))
-        return Recorded(status)
+        keys = k.script_keys(record.campaign)
+        async with self.client.pipeline(transaction=False) as pipe:
+            result, *routing = await self.scripts.in_pipeline(
+                pipe, "record", keys, args,
+                lambda p: self._read_routing(p, record.expert, record.route_days))
+        return _recorded(record, result), _routing(record.route_days, *routing)
 
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str) -> bool:
-        return bool(await self._run("mark", campaign_id, k.MARK_KEYS,
-                                    [token, what, at, event_body]))
+        return bool(await self._run("mark", campaign_id, [token, what, at, event_body]))
 
     async def expire_due(self, campaign_id: str, now: int) -> int:
-        return int(await self._run("expire", campaign_id, k.EXPIRE_KEYS,
-                                   [now, iso_ms(now), campaign_id, 500]))
+        return int(await self._run("expire", campaign_id, [now, iso_ms(now), campaign_id, 500]))
 
     # the provenance log
 
     async def append_event(self, campaign_id: str, event_body: str) -> int:
-        return int(await self._run("append", campaign_id, ("seq", "log"), [event_body]))
+        return int(await self._run("append", campaign_id, [event_body]))
 
     async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]:
         entries = await self.client.xrange(k.campaign_key(campaign_id, "log"),
@@ -217,7 +217,7 @@ class RedisStore:
         args: list[Any] = [seals[-1].seq, seals[-1].hash]
         for seal in seals:
             args += [seal.seq, seal.hash]
-        await self._run("seal", campaign_id, k.SEAL_KEYS, args)
+        await self._run("seal", campaign_id, args)
 
     async def read_seals(self, campaign_id: str, seqs: list[int]) -> dict[int, str]:
         if not seqs:
@@ -234,3 +234,24 @@ def _base36(n: int) -> str:
         out = digits[r] + out
         if n == 0:
             return out
+
+
+def _routing(days: list[str], expert_keys: list[str | None], routes: list[str]) -> Routing:
+    profile, *counts = expert_keys
+    return Routing(Expert.model_validate_json(profile) if profile else None,
+                   {day: int(n or 0) for day, n in zip(days, counts, strict=True)},
+                   [Route.model_validate_json(r) for r in routes])
+
+
+def _recorded(record: Record, result: list[Any]) -> Recorded:
+    status = str(result[0])
+    if status == "recorded":
+        return Recorded(status, int(result[1]), record.now, float(result[2]),
+                        record.decision, result[3] or None)
+    if status == "duplicate":
+        seq, answered_at, active, decision = str(result[1]).split("|")
+        return Recorded(status, int(seq), int(answered_at), float(active), decision)
+    if status == "invalid":
+        return Recorded(status, drafts=int(result[1]))
+    return Recorded(status)
+

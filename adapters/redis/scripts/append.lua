@@ -1,3 +1,3 @@
 -- Append one event to the campaign log. ARGV: body
-local k = named({'seq', 'log'})
+local k = keyring()
 return append_event(k.seq, k.log, ARGV[1])

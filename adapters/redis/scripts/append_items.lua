@@ -1,6 +1,6 @@
 -- Store a batch of items, each as its own item_added event; all or none of the batch.
 -- ARGV: count, then per item: id, n_drafts, gold (0/1), event body
-local k = named({'items', 'open', 'gold', 'counts', 'seq', 'log'})
+local k = keyring()
 local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
   local id = ARGV[2 + i * 4]

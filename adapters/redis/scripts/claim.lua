@@ -2,9 +2,8 @@
 -- ARGV: expert, token, now, expires_at, shuffle (csv of 0..25), want_gold, overlap,
 --       event_head (assigned body, open object), lease_head (lease JSON, open object),
 --       at_iso, campaign
-local k = named({'meta', 'items', 'open', 'gold', 'taken', 'leases', 'state', 'expiry', 'active',
-                 'seq', 'log', 'counts', 'cursors'})
-local seen_key = KEYS[14]
+local k = keyring()
+local seen_key = KEYS[2]
 local expert, token, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local overlap = tonumber(ARGV[7])
 

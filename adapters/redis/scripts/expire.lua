@@ -1,6 +1,6 @@
 -- Return the slots of leases whose time ran out to the pool, each with a lease_expired event.
 -- ARGV: now, at_iso, campaign, limit
-local k = named({'leases', 'state', 'expiry', 'active', 'taken', 'open', 'counts', 'seq', 'log'})
+local k = keyring()
 local due = redis.call('ZRANGEBYSCORE', k.expiry, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
 local n = 0
 for _, token in ipairs(due) do

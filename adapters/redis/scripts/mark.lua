@@ -1,6 +1,6 @@
 -- Note once when a live task was delivered or opened, with its event.
 -- ARGV: token, what (delivered|opened), at, event_body
-local k = named({'state', 'marks', 'seq', 'log'})
+local k = keyring()
 if redis.call('HGET', k.state, ARGV[1]) ~= 'live' then return 0 end
 if redis.call('HSETNX', k.marks, ARGV[2] .. ':' .. ARGV[1], ARGV[3]) == 0 then return 0 end
 return append_event(k.seq, k.log, ARGV[4])

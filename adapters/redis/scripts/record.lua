@@ -4,8 +4,7 @@
 -- ARGV: token, expert, now, effect, event_head (open object), payload_head (object members),
 --       decision_type, overlap, at_iso, campaign, time_limit_s, opened_at or '',
 --       expect_drafts (0: no check)
-local k = named({'meta', 'leases', 'state', 'outcomes', 'expiry', 'active', 'taken', 'open',
-                 'done', 'counts', 'durations', 'seq', 'log', 'marks'})
+local k = keyring()
 local token, expert, now, effect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local lease_json = redis.call('HGET', k.leases, token)

@@ -1,6 +1,6 @@
 -- Save the sealer's hashes and move the chain head forward, never back.
 -- ARGV: head_seq, head_hash, then seq, hash pairs
-local k = named({'hashes', 'head'})
+local k = keyring()
 local head = redis.call('GET', k.head)
 if head and tonumber(string.match(head, '^%d+')) >= tonumber(ARGV[1]) then return 0 end
 for i = 3, #ARGV, 2 do redis.call('HSET', k.hashes, ARGV[i], ARGV[i + 1]) end

@@ -1,6 +1,6 @@
 -- Everything submit needs to judge an answer: the lease, its state, first outcome, marks, item.
 -- ARGV: token
-local k = named({'leases', 'state', 'outcomes', 'marks', 'log'})
+local k = keyring()
 local token = ARGV[1]
 local lease = redis.call('HGET', k.leases, token)
 if not lease then return {} end
