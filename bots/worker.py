@@ -10,16 +10,21 @@ import logging
 from redis.exceptions import RedisError
 
 from bots.runtime import Runtime
+from core.provenance import ChainBroken
 
 log = logging.getLogger("expertloop.worker")
 
 
 async def tick(runtime: Runtime) -> tuple[int, int]:
-    """One pass over every campaign: (leases expired, events sealed)."""
+    """One pass over every campaign: (leases expired, events sealed). A campaign whose log was
+    tampered with stays unsealed past the damage and is reported; the others go on."""
     expired = sealed = 0
     for campaign_id in await runtime.store.list_campaigns():
         expired += await runtime.service.expire_leases(campaign_id)
-        sealed += await runtime.ledger.seal(campaign_id)
+        try:
+            sealed += await runtime.ledger.seal(campaign_id)
+        except ChainBroken as exc:
+            log.error("campaign %s: the log cannot be sealed: %s", campaign_id, exc)
     return expired, sealed
 
 

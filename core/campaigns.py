@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -140,5 +139,3 @@ def _gold_problem(spec: CampaignSpec, n_drafts: int, gold: object) -> str | None
         return "gold for a text task is the reference text"
     return None
 
-
-StateChange = Literal["pause", "resume", "close"]

@@ -28,12 +28,6 @@ class SetClock:
         self.now += int(seconds * 1000)
 
 
-def active_seconds(answered_at: int, started_at: int, limit_s: int) -> float:
-    """From the moment the expert could start (opened, else delivered, else assigned) to the
-    answer, capped at the time limit so an abandoned tab does not count as work."""
-    return round(min(max(answered_at - started_at, 0) / 1000, limit_s), 3)
-
-
 def make_estimate(kind: Kind, median_seconds: float | None, answers: int,
                   per_task: float | None, per_hour: float | None,
                   currency: str | None) -> Estimate:

@@ -319,7 +319,8 @@ async def test_record_counts_by_effect(any_store: Store) -> None:
     effects = {"ann": "answered", "bob": "none_acceptable", "cat": "skipped", "dan": "flagged"}
     for expert, effect in effects.items():
         lease = (await claimed(any_store, expert, f"k1.{expert}")).lease
-        assert (await recorded(any_store, a_record(expert, lease.token, effect))).status == "recorded"
+        result = await recorded(any_store, a_record(expert, lease.token, effect))
+        assert result.status == "recorded"
 
     status = await any_store.status(campaign, CampaignState.active)
     assert (status.answers, status.none_acceptable, status.skipped, status.flagged) == (2, 1, 1, 1)
