@@ -33,8 +33,9 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
-            if expired or sealed:
-                log.info("expired %d leases, sealed %d events", expired, sealed)
+            if expired:
+                log.info("%d abandoned tasks went back to the pool", expired)
+            log.debug("sealed %d events", sealed)
         except (RedisError, OSError) as exc:
             log.warning("redis unavailable, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
