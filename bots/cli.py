@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("campaign")
     verify.add_argument("--no-seal", action="store_true",
                         help="only check what is already sealed")
+    events = _add(provenance, "events", commands.events,
+                  "print a campaign's events as JSON lines, with seq, prev and hash")
+    events.add_argument("campaign")
+    events.add_argument("--after", type=int, default=0, metavar="SEQ",
+                        help="start after this seq (default: from the first event)")
+    events.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     return parser
 
 

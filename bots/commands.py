@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 from pathlib import Path
 
 from tqdm import tqdm
@@ -48,7 +50,8 @@ async def post(runtime: Runtime, args: argparse.Namespace) -> int:
     spool.check()
     with tqdm(total=spool.count, unit=" items", desc="storing", disable=spool.count < 1000,
               leave=False) as bar:
-        campaign = await runtime.coordinator.post_campaign(spec, spool, progress=bar.update)
+        campaign = await runtime.coordinator.post_campaign(spec, spool, actor_id=_who(),
+                                                           progress=bar.update)
     spool.close()
     print(f"posted {campaign.id}: {spool.count} items, kind {spec.kind}, overlap {spec.overlap}")
     return 0
@@ -63,7 +66,8 @@ async def add_items(runtime: Runtime, args: argparse.Namespace) -> int:
         spool_lines(spool, lines, bar.update)
     spool.check()
     with tqdm(total=spool.count, unit=" items", desc="storing", leave=False) as bar:
-        added = await runtime.coordinator.add_items(args.campaign, spool, progress=bar.update)
+        added = await runtime.coordinator.add_items(args.campaign, spool, actor_id=_who(),
+                                                    progress=bar.update)
     print(f"added {added} items to {args.campaign}")
     return 0
 
@@ -90,7 +94,7 @@ def _status_line(s: CampaignStatus) -> str:
 
 
 async def change_state(runtime: Runtime, args: argparse.Namespace) -> int:
-    state = await runtime.coordinator.change_state(args.campaign, args.action)
+    state = await runtime.coordinator.change_state(args.campaign, args.action, _who())
     print(f"{args.campaign} is now {state}")
     return 0
 
@@ -116,6 +120,13 @@ async def link_expert(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+async def events(runtime: Runtime, args: argparse.Namespace) -> int:
+    await runtime.coordinator.catalog.campaign(args.campaign)
+    for event in await runtime.ledger.events(args.campaign, args.after, args.limit):
+        print(json.dumps(event, ensure_ascii=False))
+    return 0
+
+
 async def verify(runtime: Runtime, args: argparse.Namespace) -> int:
     await runtime.coordinator.catalog.campaign(args.campaign)  # unknown id: a clear error
     if not args.no_seal:
@@ -125,3 +136,11 @@ async def verify(runtime: Runtime, args: argparse.Namespace) -> int:
         raise ExpertloopError(verdict.line())
     print(verdict.line())
     return 0
+
+
+def _who() -> str:
+    """The coordinator behind a CLI command, as the log names them: the login at this shell."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"

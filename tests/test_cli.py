@@ -25,9 +25,12 @@ overlap: 2
 """
 
 
-def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(data_dir: Path, *args: str, redis_url: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EXPERTLOOP_DATA_DIR": str(data_dir)}
     env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     return subprocess.run([sys.executable, "-m", "bots.cli", *args], env=env, text=True,
                           capture_output=True, timeout=120)
 
@@ -86,6 +89,33 @@ async def change_one_byte(client: aioredis.Redis, log: str, seq: int) -> None:
                 body = body.replace("Answer", "Answes", 1)
             pipe.xadd(log, {"e": body}, id=entry_id)
         await pipe.execute()
+
+
+async def test_redis_url_selects_an_outside_server_and_leaves_it_running(data_dir, tmp_path):
+    var, client = data_dir
+    url = f"unix://{var / 'redis.sock'}"
+    (tmp_path / "c.yaml").write_text(CAMPAIGN)
+    write_items(tmp_path / "items.jsonl", 3)
+    elsewhere = tmp_path / "unused"
+
+    posted = run(elsewhere, "campaign", "post", str(tmp_path / "c.yaml"), "--items",
+                 str(tmp_path / "items.jsonl"), redis_url=url)
+
+    assert posted.returncode == 0, posted.stderr
+    assert await client.hget("el:{cli-demo}:counts", "items") == "3"
+    assert not elsewhere.exists()  # no embedded server was started for it
+    events = run(elsewhere, "provenance", "events", "cli-demo", redis_url=url)
+    rows = [json.loads(line) for line in events.stdout.splitlines()]
+    assert [row["seq"] for row in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["type"] == "campaign_posted" and rows[0]["actor_id"].startswith("cli")
+    assert rows[1]["payload"]["item"]["prompt"] == "Question 0?"
+    assert rows[0]["hash"] is None  # nothing sealed it yet: no worker ran
+    run(elsewhere, "provenance", "verify", "cli-demo", redis_url=url)
+    sealed = [json.loads(line) for line in
+              run(elsewhere, "provenance", "events", "cli-demo", redis_url=url).stdout.splitlines()]
+    assert all(row["prev"] == before["hash"]
+               for before, row in zip(sealed, sealed[1:], strict=False))
+    assert sealed[0]["prev"] == "0" * 64
 
 
 def test_malformed_file_is_refused_whole_with_file_line_and_field(tmp_path: Path) -> None:
