@@ -85,6 +85,12 @@ def _expert_commands(sub: Any) -> None:
     add.add_argument("--hourly-rate", type=float, default=None)
     show = _add(expert, "show", commands.show_expert, "print an expert profile as JSON")
     show.add_argument("id")
+    invite = _add(expert, "invite", commands.invite_expert,
+                  "make a personal link for an expert (a new one revokes the old)")
+    invite.add_argument("id")
+    invite.add_argument("--web", action="store_true", help="a web chat link (the default)")
+    revoke = _add(expert, "revoke", commands.revoke_expert, "stop an expert's web chat link")
+    revoke.add_argument("id")
     link = _add(expert, "link", commands.link_expert, "let a platform account act as an expert")
     link.add_argument("id")
     link.add_argument("identity", help="slack:U123, telegram:456 or web:abc")

@@ -114,6 +114,18 @@ async def show_expert(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+async def invite_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    token = await runtime.coordinator.invite_web(args.id)
+    print(f"{runtime.settings.public_url()}/chat/{token}")
+    return 0
+
+
+async def revoke_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    await runtime.coordinator.revoke_web(args.id)
+    print(f"{args.id}'s web chat link no longer works")
+    return 0
+
+
 async def link_expert(runtime: Runtime, args: argparse.Namespace) -> int:
     expert = await runtime.coordinator.link(args.id, args.identity)
     print(f"{args.identity} now acts as {expert.id}")

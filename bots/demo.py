@@ -45,6 +45,12 @@ async def load_samples(runtime: Runtime) -> list[str]:
     return posted
 
 
+async def chat_links(runtime: Runtime) -> dict[str, str]:
+    """Fresh web chat links for the demo experts (a restart revokes the old ones)."""
+    url = runtime.settings.public_url()
+    return {e.id: f"{url}/chat/{await runtime.coordinator.invite_web(e.id)}" for e in DEMO_EXPERTS}
+
+
 async def add_simulated(runtime: Runtime, count: int) -> list[str]:
     skills = sorted({s for c in await runtime.coordinator.list_campaigns()
                      for s in (await runtime.coordinator.catalog.campaign(c.id)).spec.skills})
@@ -57,14 +63,15 @@ async def add_simulated(runtime: Runtime, count: int) -> list[str]:
     return ids
 
 
-def welcome(runtime: Runtime, campaigns: list[str]) -> str:
+def welcome(runtime: Runtime, campaigns: list[str], links: dict[str, str]) -> str:
     url = runtime.settings.public_url()
     lines = [
         "", "expertloop is running on the embedded Redis (data in "
         f"{runtime.settings.data_dir.resolve()})", "",
+        "Answer tasks as a demo expert in your browser:",
+        *(f"  {expert_id:<13} {link}" for expert_id, link in links.items()), "",
         f"  health        {url}/healthz",
-        f"  campaigns     {', '.join(campaigns)}",
-        f"  demo experts  {', '.join(e.id for e in DEMO_EXPERTS)}", "",
+        f"  campaigns     {', '.join(campaigns)}", "",
         "Try, in another terminal (.venv/bin/expertloop, or `source .venv/bin/activate`):",
         "  expertloop campaign list",
         f"  expertloop campaign status {campaigns[0]} --json",
@@ -83,7 +90,7 @@ async def run(runtime: Runtime, stop: asyncio.Event, *, simulate: int = 0,
     for n, expert_id in enumerate(await add_simulated(runtime, simulate)):
         tasks.append(asyncio.create_task(
             expert_loop(runtime.service, expert_id, stop, speed=speed, seed=n)))
-    print(welcome(runtime, campaigns), flush=True)
+    print(welcome(runtime, campaigns, await chat_links(runtime)), flush=True)
     if simulate:
         print(f"{simulate} simulated experts are answering ({speed:g}x real time).", flush=True)
     await asyncio.gather(*tasks)

@@ -8,6 +8,7 @@ import asyncio
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from adapters.web.routes import add_chat_routes
 from bots.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -17,6 +18,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=16 << 20)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
+    add_chat_routes(app, runtime.service, runtime.store)
     return app
 
 

@@ -10,7 +10,7 @@ from core.campaigns import Campaign, CampaignSpec, CampaignState, CampaignStatus
 from core.catalog import Catalog
 from core.errors import Conflict, InvalidCampaign, NotFound, Problem
 from core.events import Event, body_json, iso_ms, open_body
-from core.experts import IDENTITY_PATTERN, Expert
+from core.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
 from core.ports import Clock, Route, Store
 from core.staging import ItemSpool
 
@@ -143,6 +143,17 @@ class Coordinator:
             expert = expert.model_copy(update={"identities": [*expert.identities, identity]})
             await self.store.save_expert(expert, create=False)
         return expert
+
+    async def invite_web(self, expert_id: str) -> str:
+        """A new personal web chat token for the expert; any earlier one stops working."""
+        await self.expert(expert_id)
+        token = new_web_token()
+        await self.store.set_web_token(expert_id, web_token_hash(token))
+        return token
+
+    async def revoke_web(self, expert_id: str) -> None:
+        await self.expert(expert_id)
+        await self.store.set_web_token(expert_id, None)
 
     def _event(self, campaign_id: str, type_: str, actor_id: str | None,
                payload: dict[str, object]) -> Event:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,8 +50,6 @@ class Expert(BaseModel):
     @field_validator("identities")
     @classmethod
     def _valid_identities(cls, value: list[str]) -> list[str]:
-        import re
-
         bad = [v for v in value if not re.fullmatch(IDENTITY_PATTERN, v)]
         if bad:
             raise ValueError(f"identities look like slack:U123, telegram:456 or web:abc, not {bad}")
@@ -71,9 +72,38 @@ class Expert(BaseModel):
         return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(self.time_zone)).date().isoformat()
 
 
+def web_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_web_token() -> str:
+    """192 random bits: unguessable, and short enough for a link."""
+    return secrets.token_urlsafe(24)
+
+
 def _parse_window(window: str) -> tuple[time, time]:
     start, end = window.split("-")
     try:
         return time.fromisoformat(start), time.fromisoformat(end)
     except ValueError as exc:
         raise ValueError(f"quiet hours look like 22:00-07:00, not {window!r}") from exc
+
+
+class ExpertStats(BaseModel):
+    """What an expert sees of their own work: today, all told, time and pay before top-ups."""
+
+    today: int = 0
+    answers: int = 0
+    seconds: float = 0.0
+    earned: dict[str, float] = Field(default_factory=dict)
+    daily_cap: int = 0
+    paused: bool = False
+
+
+def stats_from_tallies(expert: Expert, tallies: dict[str, float], now_ms: int) -> ExpertStats:
+    earned = {name.split(":", 1)[1]: round(value, 2) for name, value in tallies.items()
+              if name.startswith("earned:")}
+    return ExpertStats(today=int(tallies.get(f"day:{expert.local_day(now_ms)}", 0)),
+                       answers=int(tallies.get("answers", 0)),
+                       seconds=round(tallies.get("seconds", 0.0), 1), earned=earned,
+                       daily_cap=expert.daily_cap, paused=expert.paused)

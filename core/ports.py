@@ -6,8 +6,9 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 
-from core.answers import Lease
+from core.answers import Lease, Outcome
 from core.campaigns import Campaign, CampaignState, CampaignStatus
+from core.cards import Card
 from core.experts import Expert
 from core.provenance import ChainHead, Seal, StoredEvent
 
@@ -43,9 +44,18 @@ class Routing(NamedTuple):
     routes: list[Route]
 
 
+class Credit(NamedTuple):
+    """An answer credited to its expert: one task on their local day, its time, its pay."""
+
+    day: str
+    seconds: float
+    pay: float
+    currency: str | None
+
+
 class Claim(NamedTuple):
     """A request for one slot: the lease to create and the assigned event's body, less the item.
-    `count_day`, if set, counts the expert's last answer toward that day's cap on the way."""
+    `credit`, if set, credits the expert's last answer (the daily cap, their stats) on the way."""
 
     campaign: str
     expert: str
@@ -57,7 +67,7 @@ class Claim(NamedTuple):
     want_gold: bool
     overlap: int
     event_head: str
-    count_day: str | None = None
+    credit: Credit | None = None
 
 
 class Claimed(NamedTuple):
@@ -108,6 +118,24 @@ class Recorded(NamedTuple):
     drafts: int | None = None
 
 
+class Delivery(NamedTuple):
+    """Where a card landed: the channel's id for the message and when it was shown (ms)."""
+
+    message_id: str
+    at: int
+
+
+class Messenger(Protocol):
+    """Shows an expert their tasks on one channel. `address` is the channel's own handle for
+    the expert (a Slack user, a Telegram chat, a web session)."""
+
+    channel: str
+
+    async def send_card(self, address: str, card: Card) -> Delivery: ...
+    async def send_notice(self, address: str, text: str) -> Delivery: ...
+    async def show_outcome(self, address: str, outcome: Outcome) -> None: ...
+
+
 class Store(Protocol):
     """Everything the service keeps. Each method is one atomic step; none spans campaigns."""
 
@@ -128,7 +156,11 @@ class Store(Protocol):
     async def load_expert(self, expert_id: str) -> Expert | None: ...
     async def expert_for_identity(self, identity: str) -> str | None: ...
     async def routing(self, expert_id: str, days: list[str]) -> Routing: ...
-    async def count_day(self, expert_id: str, day: str) -> None: ...
+    async def credit(self, expert_id: str, credit: Credit) -> None: ...
+    async def expert_tallies(self, expert_id: str) -> dict[str, float]: ...
+    async def set_web_token(self, expert_id: str, token_hash: str | None) -> None: ...
+    async def expert_for_web_token(self, token_hash: str) -> str | None: ...
+    async def shared_secret(self) -> str: ...
 
     async def claim(self, claim: Claim) -> Claimed | str: ...
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None: ...
@@ -143,3 +175,6 @@ class Store(Protocol):
     async def last_seq(self, campaign_id: str) -> int: ...
     async def save_seals(self, campaign_id: str, seals: list[Seal]) -> None: ...
     async def read_seals(self, campaign_id: str, seqs: list[int]) -> dict[int, str]: ...
+    async def read_events_at(self, campaign_id: str, seqs: list[int]) -> list[StoredEvent]:
+        """The events at these seqs, in one round trip (exports fetch items on demand)."""
+        ...

@@ -13,7 +13,7 @@ from core.cards import Card, CardDraft, Idle, NextTask
 from core.catalog import Catalog
 from core.errors import InvalidAnswer, NotFound
 from core.events import Event, body_json, iso_ms, open_body
-from core.experts import Expert
+from core.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
 from core.items import Item, draft_label
 from core.kinds import (
     DRAFTS_PER_KIND,
@@ -25,7 +25,7 @@ from core.kinds import (
     allowed_answers,
     check_decision,
 )
-from core.ports import Claim, Claimed, Clock, Record, Recorded, Routing, Store
+from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Store
 from core.resolve import diff
 from core.timing import make_estimate
 
@@ -54,30 +54,30 @@ class Service:
                                 now, pushed)
 
     async def _next(self, expert_id: str, routing: Routing, now: int, pushed: bool = False,
-                    count_day: str | None = None) -> NextTask:
-        """`count_day` is an answer just recorded that the read in `routing` did not count yet;
+                    credit: Credit | None = None) -> NextTask:
+        """`credit` is an answer just recorded that the read in `routing` did not count yet;
         it counts toward the cap here and is stored with the next claim, in its round trip."""
         expert = routing.expert
         if expert is None:
             raise NotFound(f"no expert {expert_id!r}")
         done = dict(routing.done_by_day)
-        if count_day is not None:
-            done[count_day] = done.get(count_day, 0) + 1
+        if credit is not None:
+            done[credit.day] = done.get(credit.day, 0) + 1
         idle = _idle_reason(expert, done, now, pushed)
         routes = [] if idle else sorted(routing.routes, key=lambda r: (r.created_at, r.campaign))
         for route in routes:
             if expert.has_skills(route.skills):
                 campaign = await self.catalog.campaign(route.campaign)
-                card = await self._claim(campaign, expert, now, count_day)
-                count_day = None  # counted with that claim, whatever it found
+                card = await self._claim(campaign, expert, now, credit)
+                credit = None  # credited with that claim, whatever it found
                 if card is not None:
                     return card
-        if count_day is not None:
-            await self.store.count_day(expert.id, count_day)
+        if credit is not None:
+            await self.store.credit(expert.id, credit)
         return idle or Idle(reason="no_tasks", message="No tasks for you right now. Thank you!")
 
     async def _claim(self, campaign: Campaign, expert: Expert, now: int,
-                     count_day: str | None) -> Card | None:
+                     credit: Credit | None) -> Card | None:
         token = f"{campaign.code}.{secrets.token_urlsafe(9)}"
         spec = campaign.spec
         claim = Claim(
@@ -88,7 +88,7 @@ class Service:
             overlap=spec.overlap,
             event_head=open_body(campaign.id, "assigned", now, "system", expert=expert.id,
                                  lease=token),
-            count_day=count_day,
+            credit=credit,
         )
         claimed = await self.store.claim(claim)
         return card_from(campaign, claimed) if isinstance(claimed, Claimed) else None
@@ -122,7 +122,7 @@ class Service:
             payload["diff"] = diff(draft, getattr(decision, "text", "") or "")
         record = self._record(campaign, answer, payload)
         result, routing = await self.store.record(record)
-        return await self._outcome(answer, result, routing, record.now)
+        return await self._outcome(answer, result, routing, campaign)
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
         now = self.clock.now_ms()
@@ -140,7 +140,8 @@ class Service:
         )
 
     async def _outcome(self, answer: Answer, result: Recorded, routing: Routing,
-                       now: int) -> Outcome:
+                       campaign: Campaign) -> Outcome:
+        now = self.clock.now_ms()
         if result.status == "invalid":
             labels = ", ".join(draft_label(i) for i in range(result.drafts or 0))
             return _refused(answer, f"rank every draft exactly once: {labels}")
@@ -151,12 +152,33 @@ class Service:
             return refused.model_copy(update={"next": await self._next(answer.expert, routing,
                                                                        now)})
         counts = result.status == "recorded" and result.decision in COUNTED
-        nxt = await self._next(answer.expert, routing, now,
-                               count_day=result.day if counts else None)
+        credit = _credit(campaign, result, now) if counts else None
+        nxt = await self._next(answer.expert, routing, now, credit=credit)
         return Outcome(status="recorded", lease=answer.lease, decision=result.decision,
                        seq=result.seq, answered_at=result.answered_at,
                        active_seconds=result.active_seconds,
                        replayed=result.status == "duplicate", next=nxt)
+
+    async def stats(self, expert_id: str) -> ExpertStats:
+        expert = await self._expert(expert_id)
+        return stats_from_tallies(expert, await self.store.expert_tallies(expert_id),
+                                  self.clock.now_ms())
+
+    async def set_paused(self, expert_id: str, paused: bool) -> Expert:
+        """An expert's own pause: no new tasks (asked or pushed) until they resume."""
+        expert = (await self._expert(expert_id)).model_copy(update={"paused": paused})
+        await self.store.save_expert(expert, create=False)
+        return expert
+
+    async def expert_for_web_token(self, token: str) -> str | None:
+        """Web chat links are bearer secrets; only their hash is stored."""
+        return await self.store.expert_for_web_token(web_token_hash(token))
+
+    async def _expert(self, expert_id: str) -> Expert:
+        expert = await self.store.load_expert(expert_id)
+        if expert is None:
+            raise NotFound(f"no expert {expert_id!r}")
+        return expert
 
     async def delivered(self, token: str, at: int | None = None, channel: str = "",
                         message_id: str | None = None) -> bool:
@@ -232,6 +254,16 @@ def _nearby_days(now: int) -> list[str]:
     """Every time zone's date is within a day of UTC's, so one read covers any expert."""
     today = datetime.fromtimestamp(now / 1000, UTC).date()
     return [(today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+
+
+def _credit(campaign: Campaign, result: Recorded, now: int) -> Credit:
+    """What an answer earns before any top-up: the task rate, or the hourly rate for its time."""
+    seconds = result.active_seconds or 0.0
+    pay, earned = campaign.spec.pay, 0.0
+    if pay is not None:
+        earned = pay.per_task if pay.per_task is not None else (pay.per_hour or 0) * seconds / 3600
+    day = result.day or datetime.fromtimestamp(now / 1000, UTC).date().isoformat()
+    return Credit(day, seconds, round(earned, 4), pay.currency if pay else None)
 
 
 def _refused(answer: Answer, reason: str) -> Outcome:

@@ -12,7 +12,7 @@ from adapters.redis.store import RedisStore
 from core.campaigns import Campaign, CampaignSpec, CampaignState
 from core.events import open_body
 from core.experts import Expert
-from core.ports import Claim, Claimed, Record, Recorded, Route, StagedItem, Store
+from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem, Store
 from core.provenance import START, ChainHead, Seal
 
 NOW = 1_795_000_000_000
@@ -188,14 +188,16 @@ async def test_routing_returns_the_expert_and_day_counts(any_store: Store) -> No
     ann = Expert(id="ann", name="Ann")
     await any_store.save_expert(ann, create=True)
     for _ in range(3):
-        await any_store.count_day("ann", "2026-11-18")
-    await any_store.count_day("ann", "2026-11-17")
+        await any_store.credit("ann", Credit("2026-11-18", 30.0, 1.5, "USD"))
+    await any_store.credit("ann", Credit("2026-11-17", 12.5, 1.5, "USD"))
 
     expert, days, routes = await any_store.routing("ann", ["2026-11-17", "2026-11-18",
                                                            "2026-11-19"])
 
     assert expert == ann and routes == []
     assert days == {"2026-11-17": 1, "2026-11-18": 3, "2026-11-19": 0}
+    tallies = await any_store.expert_tallies("ann")
+    assert (tallies["answers"], tallies["seconds"], tallies["earned:USD"]) == (4, 102.5, 6.0)
     assert (await any_store.routing("bob", ["2026-11-18"]))[:2] == (None, {"2026-11-18": 0})
 
 

@@ -12,6 +12,8 @@ CODES = f"{PREFIX}:codes"  # hash: short code -> campaign id
 CODE_COUNTER = f"{PREFIX}:code"
 EXPERTS = f"{PREFIX}:experts"  # zset: expert id -> created at (ms)
 IDENTITIES = f"{PREFIX}:identities"  # hash: "slack:U123" -> expert id
+WEB_TOKENS = f"{PREFIX}:web"  # hash: sha256 of a web chat token -> expert id
+SECRET = f"{PREFIX}:secret"  # random, made once: signs CSRF tokens in every process
 
 
 def campaign_key(campaign_id: str, name: str) -> str:

@@ -4,6 +4,7 @@ campaign and the event that records it happen in one Lua script, so they cannot 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from redis.asyncio import Redis
@@ -15,7 +16,17 @@ from core.answers import Lease
 from core.campaigns import Campaign, CampaignState, CampaignStatus
 from core.events import iso_ms
 from core.experts import Expert
-from core.ports import Claim, Claimed, LeaseView, Record, Recorded, Route, Routing, StagedItem
+from core.ports import (
+    Claim,
+    Claimed,
+    Credit,
+    LeaseView,
+    Record,
+    Recorded,
+    Route,
+    Routing,
+    StagedItem,
+)
 from core.provenance import START, ChainHead, Seal, StoredEvent
 
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired")
@@ -130,13 +141,46 @@ class RedisStore:
         pipe.hmget(k.expert_key(expert_id), ["profile", *(f"day:{day}" for day in days)])
         pipe.hvals(k.ROUTING)
 
-    async def count_day(self, expert_id: str, day: str) -> None:
+    async def credit(self, expert_id: str, credit: Credit) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            self._count_day(pipe, expert_id, day)
+            self._credit(pipe, expert_id, credit)
             await pipe.execute()
 
-    def _count_day(self, pipe: Pipeline, expert_id: str, day: str) -> None:
-        pipe.hincrby(k.expert_key(expert_id), f"day:{day}", 1)
+    def _credit(self, pipe: Pipeline, expert_id: str, credit: Credit) -> None:
+        """Tallies beside the profile: answers per day (the daily cap), in all, time, pay."""
+        key = k.expert_key(expert_id)
+        pipe.hincrby(key, f"day:{credit.day}", 1)
+        pipe.hincrby(key, "answers", 1)
+        pipe.hincrbyfloat(key, "seconds", credit.seconds)
+        if credit.currency:
+            pipe.hincrbyfloat(key, f"earned:{credit.currency}", credit.pay)
+
+    async def expert_tallies(self, expert_id: str) -> dict[str, float]:
+        found = await self.client.hgetall(k.expert_key(expert_id))
+        return {name: float(value) for name, value in found.items() if name != "profile"}
+
+    async def set_web_token(self, expert_id: str, token_hash: str | None) -> None:
+        """One web chat link per expert: a new one revokes the old; None revokes it."""
+        key = k.expert_key(expert_id)
+        old = await self.client.hget(key, "web")
+        async with self.client.pipeline(transaction=False) as pipe:
+            if old:
+                pipe.hdel(k.WEB_TOKENS, old)
+            if token_hash:
+                pipe.hset(k.WEB_TOKENS, token_hash, expert_id)
+                pipe.hset(key, "web", token_hash)
+            else:
+                pipe.hdel(key, "web")
+            await pipe.execute()
+
+    async def expert_for_web_token(self, token_hash: str) -> str | None:
+        found = await self.client.hget(k.WEB_TOKENS, token_hash)
+        return str(found) if found else None
+
+    async def shared_secret(self) -> str:
+        """A random secret every process shares (for CSRF tokens), made once."""
+        await self.client.set(k.SECRET, secrets.token_hex(32), nx=True)
+        return str(await self.client.get(k.SECRET))
 
     # leases and answers
 
@@ -150,8 +194,9 @@ class RedisStore:
                 claim.event_head, lease_head, iso_ms(claim.now), claim.campaign]
         keys = k.script_keys(claim.campaign, k.seen_key(claim.campaign, claim.expert))
         extra = []
-        if claim.count_day is not None:  # rides along: no round trip of its own
-            extra.append(lambda pipe: self._count_day(pipe, claim.expert, str(claim.count_day)))
+        credit = claim.credit
+        if credit is not None:  # rides along: no round trip of its own
+            extra.append(lambda pipe: self._credit(pipe, claim.expert, credit))
         async with self.client.pipeline(transaction=False) as pipe:
             result = (await self.scripts.in_pipeline(pipe, "claim", keys, args, *extra))[0]
         if result[0] != "lease":
@@ -224,6 +269,15 @@ class RedisStore:
             return {}
         found = await self.client.hmget(k.campaign_key(campaign_id, "hashes"), seqs)
         return {seq: str(h) for seq, h in zip(seqs, found, strict=True) if h}
+
+    async def read_events_at(self, campaign_id: str, seqs: list[int]) -> list[StoredEvent]:
+        log = k.campaign_key(campaign_id, "log")
+        async with self.client.pipeline(transaction=False) as pipe:
+            for seq in seqs:
+                pipe.xrange(log, min=f"0-{seq}", max=f"0-{seq}", count=1)
+            found = await pipe.execute()
+        return [StoredEvent(seq, entries[0][1]["e"])
+                for seq, entries in zip(seqs, found, strict=True) if entries]
 
 
 def _base36(n: int) -> str:

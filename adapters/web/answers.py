@@ -1,0 +1,42 @@
+"""From a submitted web chat form to a core Answer. Pure: no I/O, no service calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import TypeAdapter, ValidationError
+
+from core.answers import Answer
+from core.kinds import Decision
+
+DECISION = TypeAdapter(Decision)
+FIELDS = {  # the form fields each decision type reads; anything else is ignored
+    "pairwise": ("choice",), "rank": ("order",), "rate": ("score",), "correct": ("text",),
+    "write": ("text",), "verify": ("verdict", "text", "reason"), "label": (), "skip": (),
+    "none_acceptable": ("note",), "flag": ("reason", "note"),
+}
+
+
+class InvalidForm(ValueError):
+    """The form does not make a decision; the message says what to fix."""
+
+
+def answer_from_form(expert_id: str, fields: Mapping[str, str], labels: list[str]) -> Answer:
+    kind = fields.get("type", "")
+    if kind not in FIELDS:
+        raise InvalidForm("choose an answer")
+    data: dict[str, object] = {"type": kind}
+    data.update({name: fields[name] for name in FIELDS[kind] if fields.get(name)})
+    if kind == "rank":
+        data["order"] = [label for label in str(data.get("order", "")).split(",") if label]
+    if kind == "label":
+        data["labels"] = labels
+    if kind == "verify" and data.get("verdict") == "accept":  # the editor's text is not an edit
+        data = {"type": kind, "verdict": "accept"}
+    try:
+        decision = DECISION.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidForm(f"{first['loc'][-1]}: {first['msg']}") from exc
+    return Answer(expert=expert_id, lease=fields.get("lease", ""), decision=decision,
+                  channel="web", event_id=fields.get("nonce") or None)

@@ -1,0 +1,31 @@
+"""The web chat's Messenger: a page or a fetch response is the channel, so 'sending' a card
+adds its HTML to what this request will answer with."""
+
+from __future__ import annotations
+
+from adapters.web import render
+from core.answers import Outcome
+from core.cards import Card
+from core.ports import Clock, Delivery
+
+
+class WebMessenger:
+    channel = "web"
+
+    def __init__(self, clock: Clock, token: str, csrf: str) -> None:
+        self.clock = clock
+        self.token = token
+        self.csrf = csrf
+        self.log: list[str] = []  # bubbles: what was recorded, notices
+        self.current = ""  # the card (or notice) the expert acts on now
+
+    async def send_card(self, address: str, card: Card) -> Delivery:
+        self.current = render.card(card, self.token, self.csrf)
+        return Delivery(message_id=f"web:{card.lease}", at=self.clock.now_ms())
+
+    async def send_notice(self, address: str, text: str) -> Delivery:
+        self.current = render.notice(text)
+        return Delivery(message_id="web:notice", at=self.clock.now_ms())
+
+    async def show_outcome(self, address: str, outcome: Outcome) -> None:
+        self.log.append(render.outcome(outcome))

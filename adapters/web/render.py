@@ -1,0 +1,157 @@
+"""HTML for the web chat, server-rendered; every value from outside goes through `escape`."""
+
+from __future__ import annotations
+
+from html import escape
+
+from core.answers import Outcome
+from core.cards import Card
+from core.experts import Expert, ExpertStats
+
+RECORDED = {
+    "pairwise": "your choice", "rank": "your ranking", "rate": "your rating",
+    "correct": "your correction", "verify": "your verdict", "label": "your labels",
+    "write": "your answer", "skip": "a skip", "none_acceptable": "none acceptable",
+    "flag": "your flag",
+}
+
+
+def page(expert: Expert, token: str, csrf: str, current: str) -> str:
+    name = escape(expert.name)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>expertloop · {name}</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/chat/static/chat.css"></head>
+<body data-token="{escape(token)}" data-csrf="{escape(csrf)}">
+<header class="bar"><strong>expertloop</strong><span class="who">{name}</span>
+<button type="button" id="stats-button" aria-controls="stats">My stats</button>
+<button type="button" id="pause-button">{"Resume" if expert.paused else "Pause"}</button></header>
+<aside id="stats" hidden></aside>
+<main id="chat"><div id="log" aria-live="polite"></div><div id="current">{current}</div></main>
+<script src="/chat/static/chat.js"></script></body></html>"""
+
+
+def card(card: Card, token: str, csrf: str) -> str:
+    estimate = f"~{max(1, round(card.estimate.seconds / 60))} min"
+    if card.estimate.pay is not None:
+        estimate += f" · {card.estimate.pay:.2f} {escape(card.estimate.currency or '')}"
+    if card.estimate.pilot:
+        estimate += " (estimate)"
+    drafts = "".join(
+        f'<section class="draft" data-label="{d.label}"><h3>{d.label}</h3>'
+        f'<div class="text">{escape(d.text)}</div></section>' for d in card.drafts)
+    return f"""<article class="card" id="card" data-lease="{escape(card.lease)}"
+ data-kind="{card.kind.value}" data-campaign="{escape(card.campaign)}">
+<header><h2>{escape(card.title)}</h2><span class="estimate">{estimate}</span></header>
+<details class="instructions"><summary>Instructions</summary>
+<div>{escape(card.instructions)}</div></details>
+<div class="prompt">{escape(card.prompt)}</div><div class="drafts">{drafts}</div>
+{_form(card, token, csrf, CONTROLS[card.kind.value](card))}
+{_others(card, token, csrf)}</article>"""
+
+
+def _form(card: Card, token: str, csrf: str, inner: str, css: str = "answer") -> str:
+    return (f'<form class="{css}" method="post" action="/chat/{escape(token)}/answer">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            f'<input type="hidden" name="lease" value="{escape(card.lease)}">{inner}</form>')
+
+
+def _pairwise(card: Card) -> str:
+    return ('<input type="hidden" name="type" value="pairwise"><div class="choices">'
+            '<button name="choice" value="A" data-key="1">A is better <kbd>1</kbd></button>'
+            '<button name="choice" value="B" data-key="2">B is better <kbd>2</kbd></button>'
+            '<button name="choice" value="tie" data-key="t">Tie <kbd>t</kbd></button></div>')
+
+
+def _rank(card: Card) -> str:
+    picks = "".join(f'<button type="button" class="pick" data-pick="{d.label}">{d.label}</button>'
+                    for d in card.drafts)
+    return ('<input type="hidden" name="type" value="rank"><input type="hidden" name="order">'
+            f'<p>Tap the drafts from best to worst: <span class="picks">{picks}</span></p>'
+            '<p>Order: <output class="order">—</output> '
+            '<button type="button" class="undo">Undo</button></p>'
+            '<button class="confirm" disabled>Confirm ranking</button>')
+
+
+def _rate(card: Card) -> str:
+    scale = card.scale
+    low, high = (scale.min, scale.max) if scale else (1, 5)
+    keys = "".join(f'<button name="score" value="{n}" data-key="{n}">{n}</button>'
+                   for n in range(low, high + 1))
+    return f'<input type="hidden" name="type" value="rate"><div class="choices">{keys}</div>'
+
+
+def _editor(card: Card, kind: str, button: str) -> str:
+    draft = escape(card.drafts[0].text) if card.drafts else ""
+    return (f'<input type="hidden" name="type" value="{kind}">'
+            f'<textarea name="text" rows="8" data-draft="{draft}">{draft}</textarea>'
+            '<pre class="diff" aria-label="your changes"></pre>'
+            f'<button class="submit">{button}</button>')
+
+
+def _verify(card: Card) -> str:
+    draft = escape(card.drafts[0].text) if card.drafts else ""
+    return ('<input type="hidden" name="type" value="verify"><div class="choices">'
+            '<button name="verdict" value="accept" data-key="a">Accept <kbd>a</kbd></button>'
+            '<button type="button" class="override" data-key="o">Override <kbd>o</kbd></button>'
+            '</div><fieldset class="override-fields" hidden>'
+            f'<textarea name="text" rows="8" data-draft="{draft}">{draft}</textarea>'
+            '<pre class="diff" aria-label="your changes"></pre>'
+            '<input name="reason" placeholder="Why override? (required)">'
+            '<button name="verdict" value="override">Save override</button></fieldset>')
+
+
+def _label(card: Card) -> str:
+    kind = "checkbox" if card.multi else "radio"
+    boxes = "".join(f'<label><input type="{kind}" name="labels" value="{escape(label)}"> '
+                    f'{escape(label)}</label>' for label in card.labels)
+    return (f'<input type="hidden" name="type" value="label"><div class="labels">{boxes}</div>'
+            '<button class="submit">Save labels</button>')
+
+
+CONTROLS = {
+    "pairwise": _pairwise, "rank": _rank, "rate": _rate,
+    "correct": lambda c: _editor(c, "correct", "Save correction"), "verify": _verify,
+    "label": _label, "write": lambda c: _editor(c, "write", "Save answer"),
+}
+
+
+def _others(card: Card, token: str, csrf: str) -> str:
+    inner = ('<button name="type" value="skip" data-key="s">Skip <kbd>s</kbd></button>'
+             '<button name="type" value="none_acceptable">None acceptable</button>'
+             '<details class="flag"><summary>Flag</summary>'
+             '<select name="reason"><option value="unsure">Unsure</option>'
+             '<option value="harmful">Harmful</option><option value="broken">Broken</option>'
+             '</select><input name="note" placeholder="Note (optional)">'
+             '<button name="type" value="flag">Flag it</button></details>')
+    return _form(card, token, csrf, inner, css="answer others")
+
+
+def outcome(result: Outcome) -> str:
+    if result.status == "refused":
+        return f'<p class="bubble refused">Not saved: {escape(result.reason or "")}</p>'
+    what = RECORDED.get(result.decision or "", "your answer")
+    again = " (already saved)" if result.replayed else ""
+    seconds = f" in {result.active_seconds:.0f} s" if result.active_seconds is not None else ""
+    return f'<p class="bubble recorded">Saved {what}{seconds}{again}. #{result.seq}</p>'
+
+
+def notice(text: str) -> str:
+    return f'<p class="notice">{escape(text)}</p>'
+
+
+def stats(figures: ExpertStats) -> str:
+    earned = ", ".join(f"{amount:.2f} {escape(currency)}"
+                       for currency, amount in sorted(figures.earned.items())) or "—"
+    minutes = figures.seconds / 60
+    return (f'<dl><dt>Today</dt><dd>{figures.today} of {figures.daily_cap}</dd>'
+            f'<dt>All told</dt><dd>{figures.answers} answers</dd>'
+            f'<dt>Time</dt><dd>{minutes:.0f} min</dd>'
+            f'<dt>Earned</dt><dd>{earned} <small>(before any top-up)</small></dd></dl>')
+
+
+def invalid_link() -> str:
+    return ("<!doctype html><html lang=en><meta charset=utf-8><title>expertloop</title>"
+            "<p>This link is not valid: it was revoked or mistyped. "
+            "Ask your coordinator for a new one.</p></html>")

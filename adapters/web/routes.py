@@ -1,0 +1,114 @@
+"""The web chat's routes on the shared aiohttp app. Each handler resolves the expert from the
+link's token, then does what a bot's listener does: translate, call the service, render."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from aiohttp import web
+
+from adapters.web import render
+from adapters.web.answers import InvalidForm, answer_from_form
+from adapters.web.messenger import WebMessenger
+from core.delivery import answer, deliver
+from core.experts import Expert
+from core.ports import Store
+from core.service import Service
+
+STATIC = Path(__file__).with_name("static")
+SERVICE = web.AppKey("web_chat_service", Service)
+STORE = web.AppKey("web_chat_store", Store)  # type: ignore[type-abstract]
+
+
+def add_chat_routes(app: web.Application, service: Service, store: Store) -> None:
+    app[SERVICE] = service
+    app[STORE] = store
+    app.router.add_static("/chat/static", STATIC)
+    app.router.add_get("/chat/{token}", show_chat)
+    app.router.add_post("/chat/{token}/answer", post_answer)
+    app.router.add_post("/chat/{token}/opened", post_opened)
+    app.router.add_post("/chat/{token}/pause", post_pause)
+    app.router.add_post("/chat/{token}/resume", post_resume)
+    app.router.add_get("/chat/{token}/stats", get_stats)
+
+
+async def show_chat(request: web.Request) -> web.Response:
+    expert, token, csrf = await _session(request)
+    messenger = WebMessenger(request.app[SERVICE].clock, token, csrf)
+    service = request.app[SERVICE]
+    await deliver(service, messenger, expert.id, await service.next_task(expert.id))
+    return _html(render.page(expert, token, csrf, messenger.current))
+
+
+async def post_answer(request: web.Request) -> web.Response:
+    """A resubmitted form or a double click carries the same lease: the core records it once
+    and this returns what was recorded the first time."""
+    expert, token, csrf = await _session(request, check_csrf=True)
+    form = await request.post()
+    messenger = WebMessenger(request.app[SERVICE].clock, token, csrf)
+    try:
+        given = answer_from_form(expert.id, {k: str(v) for k, v in form.items()},
+                                 [str(v) for v in form.getall("labels", [])])
+    except InvalidForm as exc:
+        raise web.HTTPUnprocessableEntity(text=f"Not saved: {exc}") from exc
+    await answer(request.app[SERVICE], messenger, expert.id, given)
+    if request.headers.get("X-Requested-With") != "fetch":  # a plain form post, no script
+        raise web.HTTPSeeOther(f"/chat/{token}")
+    return _fragments(messenger)
+
+
+async def post_opened(request: web.Request) -> web.Response:
+    expert, _, _ = await _session(request, check_csrf=True)
+    lease = str((await request.post()).get("lease", ""))
+    await request.app[SERVICE].opened(lease)
+    return web.Response(status=204)
+
+
+async def post_pause(request: web.Request) -> web.Response:
+    return await _set_paused(request, True)
+
+
+async def post_resume(request: web.Request) -> web.Response:
+    return await _set_paused(request, False)
+
+
+async def _set_paused(request: web.Request, paused: bool) -> web.Response:
+    expert, token, csrf = await _session(request, check_csrf=True)
+    service = request.app[SERVICE]
+    await service.set_paused(expert.id, paused)
+    messenger = WebMessenger(service.clock, token, csrf)
+    await deliver(service, messenger, expert.id, await service.next_task(expert.id))
+    return _fragments(messenger)
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    expert, _, _ = await _session(request)
+    return _html(render.stats(await request.app[SERVICE].stats(expert.id)))
+
+
+async def _session(request: web.Request, check_csrf: bool = False) -> tuple[Expert, str, str]:
+    """The expert behind the link, and the CSRF token their forms must carry back."""
+    token = request.match_info["token"]
+    service = request.app[SERVICE]
+    expert_id = await service.expert_for_web_token(token)
+    expert = await request.app[STORE].load_expert(expert_id) if expert_id else None
+    if expert is None:
+        raise web.HTTPNotFound(text=render.invalid_link(), content_type="text/html")
+    secret = await request.app[STORE].shared_secret()
+    csrf = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    if check_csrf:
+        sent = str((await request.post()).get("csrf", "")) or request.headers.get("X-CSRF", "")
+        if not hmac.compare_digest(sent, csrf):
+            raise web.HTTPForbidden(text="This form is stale or not from expertloop.")
+    return expert, token, csrf
+
+
+def _fragments(messenger: WebMessenger) -> web.Response:
+    return web.json_response({"log": messenger.log, "current": messenger.current})
+
+
+def _html(body: str) -> web.Response:
+    return web.Response(text=body, content_type="text/html",
+                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
