@@ -1,0 +1,133 @@
+"""Task records: a campaign's log read in order as one record per finished task (answered,
+skipped, flagged), each with its item fetched on demand. Reports and exports read only this,
+and never hold the whole campaign: items come through a small cache, leases only while open."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+from core.items import Item
+from core.ledger import Ledger
+from core.ports import Store
+
+BATCH = 2000
+ITEM_CACHE = 4096  # items answered close together in the log (overlap) are fetched once
+FINISHED = ("answered", "skipped", "flagged")
+
+
+class EventRef(NamedTuple):
+    """Where a fact sits in the provenance log: its seq and chain hash (None until sealed)."""
+
+    seq: int
+    hash: str | None
+
+
+class TaskRecord(NamedTuple):
+    """One finished task. `payload` is the event's payload as recorded: the decision as shown,
+    the shown `order`, `gold`, `channel`, `timing`, and `diff` for edits."""
+
+    type: str
+    expert: str
+    lease: str
+    item_id: str
+    at: str
+    payload: dict[str, Any]
+    event: EventRef
+    prev: str | None
+    assigned: EventRef | None
+    item_ref: EventRef | None
+    item: Item | None
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.payload.get("decision") or {}
+        return found
+
+    @property
+    def order(self) -> list[int]:
+        return list(self.payload.get("order") or [])
+
+    @property
+    def active_seconds(self) -> float:
+        return float((self.payload.get("timing") or {}).get("active_seconds") or 0.0)
+
+
+class _Open(NamedTuple):
+    assigned: EventRef
+    item_seq: int
+
+
+class _Items:
+    """A bounded cache of items by the seq of their `item_added` event."""
+
+    def __init__(self, store: Store, campaign_id: str) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.cache: OrderedDict[int, tuple[Item, EventRef]] = OrderedDict()
+
+    async def fetch(self, seqs: set[int]) -> dict[int, tuple[Item, EventRef]]:
+        missing = sorted(seq for seq in seqs if seq not in self.cache)
+        if missing:
+            events = await self.store.read_events_at(self.campaign_id, missing)
+            seals = await self.store.read_seals(self.campaign_id, missing)
+            for event in events:
+                item = Item.model_validate(json.loads(event.body)["payload"]["item"])
+                self.cache[event.seq] = (item, EventRef(event.seq, seals.get(event.seq)))
+        found = {}
+        for seq in seqs:
+            if seq in self.cache:
+                self.cache.move_to_end(seq)
+                found[seq] = self.cache[seq]
+        while len(self.cache) > max(ITEM_CACHE, len(seqs)):
+            self.cache.popitem(last=False)
+        return found
+
+
+async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = True,
+                       batch: int = BATCH) -> AsyncIterator[list[TaskRecord]]:
+    """Finished tasks in log order, a batch at a time. The open leases map an answer to its
+    `assigned` event and item; a lease leaves the map when it ends, so memory follows the
+    number of tasks in flight, not the size of the campaign."""
+    items = _Items(ledger.store, campaign_id)
+    open_leases: dict[str, _Open] = {}
+    after = 0
+    while True:
+        events = await ledger.events(campaign_id, after, batch)
+        if not events:
+            return
+        after = int(str(events[-1]["seq"]))
+        finished = _walk(events, open_leases)
+        if not finished:
+            continue
+        wanted = {lease.item_seq for _, lease in finished if lease is not None}
+        found = await items.fetch(wanted) if with_items else {}
+        yield [_record(event, lease, found) for event, lease in finished]
+
+
+def _walk(events: list[dict[str, Any]], open_leases: dict[str, _Open]
+          ) -> list[tuple[dict[str, Any], _Open | None]]:
+    finished = []
+    for event in events:
+        kind, lease = event["type"], event.get("lease")
+        if kind == "assigned" and lease:
+            open_leases[lease] = _Open(EventRef(event["seq"], event.get("hash")),
+                                       int(event["payload"]["item_seq"]))
+        elif kind in FINISHED and lease:
+            finished.append((event, open_leases.pop(lease, None)))
+        elif kind == "lease_expired" and lease:
+            open_leases.pop(lease, None)
+    return finished
+
+
+def _record(event: dict[str, Any], lease: _Open | None,
+            items: dict[int, tuple[Item, EventRef]]) -> TaskRecord:
+    item, item_ref = items.get(lease.item_seq, (None, None)) if lease else (None, None)
+    return TaskRecord(
+        type=event["type"], expert=event.get("expert") or event.get("actor_id") or "",
+        lease=event["lease"], item_id=event.get("item") or "", at=event.get("at", ""),
+        payload=event.get("payload") or {}, event=EventRef(event["seq"], event.get("hash")),
+        prev=event.get("prev"), assigned=lease.assigned if lease else None,
+        item_ref=item_ref, item=item)
