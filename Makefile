@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ lint: setup
 	$(BIN)/ruff check core adapters bots tests bench
 	$(BIN)/mypy --strict core/
 
-test: lint  ## ruff, mypy --strict core/, then the whole test suite
+chromium:  ## Debian's Chromium for the browser tests (Playwright drives it; no browser download)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; \
+	    exit 1; fi; }
+
+test: lint chromium  ## ruff, mypy --strict core/, then the whole test suite
 	$(BIN)/pytest
 
 bench: setup  ## throughput against same-run baselines (see bench/)

@@ -171,6 +171,11 @@ def test_demo_serves_health_and_loads_samples(tmp_path: Path) -> None:
         health_url = next(line.split()[-1] for line in lines if "/healthz" in line)
         with urllib.request.urlopen(health_url, timeout=5) as response:
             assert json.load(response) == {"ok": True, "redis": "ok"}
+        chat_urls = [line.split()[-1] for line in lines if "/chat/" in line]
+        assert len(chat_urls) == 2
+        for url in chat_urls:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert 'id="card"' in response.read().decode()
         listed = run(tmp_path / "var", "campaign", "list")
         assert "demo-pairwise" in listed.stdout and "demo-verify" in listed.stdout
     finally:

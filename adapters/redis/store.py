@@ -157,7 +157,8 @@ class RedisStore:
 
     async def expert_tallies(self, expert_id: str) -> dict[str, float]:
         found = await self.client.hgetall(k.expert_key(expert_id))
-        return {name: float(value) for name, value in found.items() if name != "profile"}
+        return {name: float(value) for name, value in found.items()
+                if name not in ("profile", "web")}
 
     async def set_web_token(self, expert_id: str, token_hash: str | None) -> None:
         """One web chat link per expert: a new one revokes the old; None revokes it."""

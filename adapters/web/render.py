@@ -134,7 +134,7 @@ def outcome(result: Outcome) -> str:
     what = RECORDED.get(result.decision or "", "your answer")
     again = " (already saved)" if result.replayed else ""
     seconds = f" in {result.active_seconds:.0f} s" if result.active_seconds is not None else ""
-    return f'<p class="bubble recorded">Saved {what}{seconds}{again}. #{result.seq}</p>'
+    return f'<p class="bubble recorded">Saved {what}{seconds}{again}.</p>'
 
 
 def notice(text: str) -> str:

@@ -76,8 +76,8 @@ function lineDiff(before, after) {
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) { i++; j++; }
-    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) out.push("+ " + b[j++]);
-    else out.push("- " + a[i++]);
+    else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) out.push("- " + a[i++]);
+    else out.push("+ " + b[j++]);
   }
   return out.join("\n");
 }
