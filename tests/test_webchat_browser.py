@@ -157,6 +157,7 @@ async def test_an_expert_answers_every_kind_with_mouse_and_keyboard(
     assert decisions["f-label"]["decision"]["labels"] == ["accurate", "unsafe"]
     assert decisions["g-write"]["decision"]["text"].startswith("With food")
     assert all(p["channel"] == "web" and p["timing"]["delivered_at"] for p in decisions.values())
+    assert all(p["timing"]["opened_at"] for p in decisions.values())  # first touch, then answer
 
 
 async def test_a_double_click_or_a_resubmitted_form_records_one_answer(

@@ -110,11 +110,16 @@ def _label(card: Card) -> str:
             '<button class="submit">Save labels</button>')
 
 
-CONTROLS = {
-    "pairwise": _pairwise, "rank": _rank, "rate": _rate,
-    "correct": lambda c: _editor(c, "correct", "Save correction"), "verify": _verify,
-    "label": _label, "write": lambda c: _editor(c, "write", "Save answer"),
-}
+def _correct(card: Card) -> str:
+    return _editor(card, "correct", "Save correction")
+
+
+def _write(card: Card) -> str:
+    return _editor(card, "write", "Save answer")
+
+
+CONTROLS = {"pairwise": _pairwise, "rank": _rank, "rate": _rate, "correct": _correct,
+            "verify": _verify, "label": _label, "write": _write}
 
 
 def _others(card: Card, token: str, csrf: str) -> str:

@@ -19,7 +19,7 @@ from core.service import Service
 
 STATIC = Path(__file__).with_name("static")
 SERVICE = web.AppKey("web_chat_service", Service)
-STORE = web.AppKey("web_chat_store", Store)  # type: ignore[type-abstract]
+STORE = web.AppKey("web_chat_store", Store)
 
 
 def add_chat_routes(app: web.Application, service: Service, store: Store) -> None:

@@ -38,18 +38,20 @@ current.addEventListener("submit", async (event) => {
   const form = event.target;
   const data = new FormData(form, event.submitter);
   current.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  await opening;  // the server hears "opened" before the answer, so the timing is right
   await show(await post("answer", data));
 });
 
 // The expert's first touch of a card starts their active time.
 let openedLease = null;
+let opening = Promise.resolve();
 function markOpened() {
   const card = document.getElementById("card");
   if (!card || openedLease === card.dataset.lease) return;
   openedLease = card.dataset.lease;
   const data = new FormData();
   data.set("lease", openedLease);
-  post("opened", data);
+  opening = post("opened", data).catch(() => {});
 }
 ["pointerdown", "keydown", "focusin"].forEach((type) =>
   current.addEventListener(type, markOpened));
