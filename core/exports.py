@@ -1,0 +1,247 @@
+"""Streamed exports of a campaign: the full `trail` per task, trainer formats (`preference`,
+`kto`, `sft`, `openai-dpo`) and a `csv` for spreadsheets. Lines are produced as the log is
+read, a batch at a time, so no export holds the campaign; each ends with a summary of rows
+written and tasks left out, and why."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.campaigns import Campaign
+from core.errors import ExpertloopError
+from core.items import draft_label
+from core.judgments import gold_correct, ranking, winner_loser
+from core.ledger import Ledger
+from core.quality import FAST_SHARE
+from core.records import TaskRecord, task_records
+from core.trainers import (
+    ExportOptions,
+    Row,
+    Tally,
+    kto_rows,
+    openai_dpo_rows,
+    preference_rows,
+    sft_rows,
+)
+
+FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv")
+CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value", "text",
+              "shown", "models", "gold", "gold_correct", "fast", "active_seconds", "assigned_at",
+              "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash")
+Progress = Callable[[int], None]
+
+
+class UnknownFormat(ExpertloopError):
+    pass
+
+
+class ExportSummary(BaseModel):
+    campaign: str
+    format: str
+    rows: int = 0
+    tasks: int = 0
+    excluded: dict[str, int] = {}
+    labels: dict[str, int] = {}  # KTO: rows per label
+    sources: dict[str, int] = {}  # rows per kind of signal (pairwise, rank, correct, ...)
+    notes: list[str] = []
+
+    def line(self) -> str:
+        left_out = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
+        text = f"{self.rows} rows ({self.format}) from {self.tasks} tasks"
+        return text + (f"; left out: {left_out}" if left_out else "") + "".join(
+            f"; {note}" for note in self.notes)
+
+
+class Export:
+    """One export run: iterate `lines()`, then read `summary`."""
+
+    def __init__(self, ledger: Ledger, campaign: Campaign, format: str,
+                 options: ExportOptions | None = None) -> None:
+        if format not in FORMATS:
+            raise UnknownFormat(f"unknown export format {format!r}; one of {', '.join(FORMATS)}")
+        self.ledger, self.campaign, self.format = ledger, campaign, format
+        self.options = options or ExportOptions()
+        self.summary = ExportSummary(campaign=campaign.id, format=format)
+        self.tally = Tally()
+        self.fast_below: float | None = None
+
+    async def total_events(self) -> int:
+        """How far the log reaches now: a progress bar's total, in events."""
+        return await self.ledger.store.last_seq(self.campaign.id)
+
+    async def lines(self, progress: Progress | None = None) -> AsyncIterator[str]:
+        """Seal the log first, so every row carries its event hashes."""
+        await self.ledger.seal(self.campaign.id)
+        if self.format in ("trail", "csv"):
+            self.fast_below = await self._fast_below()
+        if self.format == "csv":
+            yield _csv_line(CSV_FIELDS)
+        async for batch in task_records(self.ledger, self.campaign.id):
+            for record in batch:
+                self.summary.tasks += 1
+                for row in self._rows(record):
+                    self.summary.rows += 1
+                    yield _csv_line(tuple(row[f] for f in CSV_FIELDS)) \
+                        if self.format == "csv" else _json_line(row)
+            if progress is not None:
+                progress(batch[-1].event.seq)
+        self._finish()
+
+    async def _fast_below(self) -> float | None:
+        times = [record.active_seconds
+                 async for batch in task_records(self.ledger, self.campaign.id, with_items=False)
+                 for record in batch if record.type == "answered"]
+        return statistics.median(times) * FAST_SHARE if times else None
+
+    def _rows(self, record: TaskRecord) -> Iterator[Row]:
+        if self.format == "trail":
+            return iter([trail_row(self.campaign, record, self.fast_below)])
+        if self.format == "csv":
+            return iter([csv_row(self.campaign, record, self.fast_below)])
+        builder = {"preference": preference_rows, "openai-dpo": openai_dpo_rows,
+                   "kto": kto_rows, "sft": sft_rows}[self.format]
+        return builder(record, self.options, self.tally)
+
+    def _finish(self) -> None:
+        summary, tally = self.summary, self.tally
+        summary.excluded = dict(tally.excluded)
+        summary.labels = dict(tally.labels)
+        summary.sources = dict(tally.sources)
+        if self.format == "kto" and len(tally.labels) == 1:
+            only = next(iter(tally.labels))
+            summary.notes.append(f"one class only: every label is {only}; KTO needs both")
+        if summary.rows == 0 and self.format not in ("trail", "csv"):
+            summary.notes.append(f"no {self.format} rows in a {self.campaign.spec.kind} campaign")
+
+
+def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) -> Row:
+    """Everything about one task: drafts as shown, the decision, edits, timing, event hashes."""
+    item, payload = record.item, record.payload
+    shown = []
+    if item is not None:
+        shown = [{"label": draft_label(pos), "index": index, **item.drafts[index].model_dump()}
+                 for pos, index in enumerate(record.order)]
+    row: Row = {
+        "campaign": campaign.id, "kind": campaign.spec.kind.value, "item": record.item_id,
+        "prompt": item.prompt if item else None, "expert": record.expert,
+        "lease": record.lease, "event": record.type, "channel": payload.get("channel"),
+        "drafts": shown, "order": record.order, "decision": record.decision,
+        "resolved": resolved(record), "gold": bool(payload.get("gold")),
+        "gold_correct": gold_correct(record, campaign.spec.kind),
+        "timing": payload.get("timing") or {}, "flags": flags(record, fast_below),
+        "events": {"answer": {"seq": record.event.seq, "hash": record.event.hash,
+                              "prev": record.prev},
+                   "assigned": record.assigned._asdict() if record.assigned else None,
+                   "item": record.item_ref._asdict() if record.item_ref else None},
+    }
+    if "diff" in payload:
+        row["diff"] = payload["diff"]
+        row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
+    return row
+
+
+def resolved(record: TaskRecord) -> dict[str, Any]:
+    """The decision in the file's draft indices."""
+    decision, kind = record.decision, record.decision.get("type")
+    if kind == "pairwise":
+        pair = winner_loser(record)
+        return {"tie": True} if pair is None else {"winner": pair[0], "loser": pair[1]}
+    if kind == "rank":
+        return {"ranking": ranking(record)}
+    if kind in ("rate", "correct", "verify") and record.order:
+        return {"draft": record.order[0], **({"score": decision["score"]}
+                                             if kind == "rate" else {})}
+    return {}
+
+
+def flags(record: TaskRecord, fast_below: float | None) -> dict[str, Any]:
+    decision = record.decision
+    return {"fast": record.type == "answered" and fast_below is not None
+            and record.active_seconds < fast_below,
+            "flagged": decision.get("reason") if record.type == "flagged" else None,
+            "none_acceptable": decision.get("type") == "none_acceptable",
+            "skipped": record.type == "skipped"}
+
+
+def csv_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) -> Row:
+    timing, item = record.payload.get("timing") or {}, record.item
+    models = [item.drafts[i].model for i in record.order] if item else []
+    correct = gold_correct(record, campaign.spec.kind)
+    return {"campaign": campaign.id, "item": record.item_id, "expert": record.expert,
+            "lease": record.lease, "event": record.type,
+            "decision": record.decision.get("type", ""), "value": csv_value(record),
+            "text": _text(record) or "", "shown": ",".join(map(str, record.order)),
+            "models": ",".join(models), "gold": int(bool(record.payload.get("gold"))),
+            "gold_correct": "" if correct is None else int(correct),
+            "fast": int(bool(flags(record, fast_below)["fast"])),
+            "active_seconds": record.active_seconds,
+            **{f: timing.get(f) or "" for f in ("assigned_at", "delivered_at", "opened_at",
+                                                "answered_at")},
+            "channel": record.payload.get("channel") or "", "seq": record.event.seq,
+            "hash": record.event.hash or ""}
+
+
+def csv_value(record: TaskRecord) -> str:
+    """The decision in one spreadsheet cell, in file draft indices."""
+    decision = record.decision
+    kind = decision.get("type")
+    if kind == "pairwise":
+        pair = winner_loser(record)
+        return "tie" if pair is None else str(pair[0])
+    if kind == "rank":
+        return ">".join(map(str, ranking(record) or []))
+    if kind == "rate":
+        return str(decision.get("score"))
+    if kind == "label":
+        return "|".join(decision.get("labels", []))
+    return str(decision.get("verdict") or decision.get("reason") or
+               ("none_acceptable" if kind == "none_acceptable" else ""))
+
+
+def _text(record: TaskRecord) -> str | None:
+    text = record.decision.get("text")
+    return None if text is None else str(text)
+
+
+def _edited_draft(record: TaskRecord) -> str:
+    if record.item is None or not record.order:
+        return ""
+    return record.item.drafts[record.order[0]].text
+
+
+def edit_distance(before: str, after: str | None) -> int:
+    """Levenshtein distance in characters. Edits are mostly local, so the common prefix and
+    suffix are cut first and the table covers only the changed middle."""
+    a, b = before, after or ""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    a, b = a[start:len(a) - end], b[start:len(b) - end]
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (char != other)))
+        previous = current
+    return previous[-1]
+
+
+def _json_line(row: Row) -> str:
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _csv_line(values: tuple[Any, ...]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue()

@@ -1,0 +1,180 @@
+"""Rows for trainers: TRL's preference, KTO and SFT shapes and OpenAI's preference fine-tuning
+lines, built one task record at a time. The rules TRL does not check are kept here by design:
+one shape per file, an explicit prompt in every row, string completions that start with a space
+or newline, never a pair with identical texts, KTO labels as JSON booleans."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from core.items import Item
+from core.judgments import model_name, ranking, winner_loser
+from core.records import TaskRecord
+
+Row = dict[str, Any]
+
+
+class ExportOptions(BaseModel):
+    """`conversational`: prompts and completions as message lists instead of strings. `pairs`:
+    from a ranking, every implied pair or only best over worst. `sft_shape`: `messages`
+    (trains on every token) or `prompt_completion` (completion-only loss)."""
+
+    conversational: bool = False
+    pairs: Literal["all", "best_worst"] = "all"
+    sft_shape: Literal["messages", "prompt_completion"] = "messages"
+
+
+class Tally:
+    """Rows written and tasks left out, by reason: the export's summary is built from it."""
+
+    def __init__(self) -> None:
+        self.excluded: Counter[str] = Counter()
+        self.labels: Counter[str] = Counter()
+        self.sources: Counter[str] = Counter()
+
+    def skip(self, reason: str) -> Iterator[Row]:
+        self.excluded[reason] += 1
+        return iter(())
+
+
+class Pair:
+    """A preferred and a rejected text with where each came from."""
+
+    def __init__(self, chosen: str, rejected: str, chosen_model: str, rejected_model: str,
+                 source: str) -> None:
+        self.chosen, self.rejected = chosen, rejected
+        self.chosen_model, self.rejected_model = chosen_model, rejected_model
+        self.source = source
+
+
+def completion(text: str, options: ExportOptions) -> str | list[dict[str, str]]:
+    """TRL concatenates string prompt and completion with no separator, so a string completion
+    starts with whitespace; a conversational one is the assistant turn alone."""
+    if options.conversational:
+        return [{"role": "assistant", "content": text}]
+    return text if text[:1].isspace() else " " + text
+
+
+def prompt(item: Item, options: ExportOptions) -> str | list[dict[str, str]]:
+    """A conversational prompt ends with the user turn."""
+    return [{"role": "user", "content": item.prompt}] if options.conversational else item.prompt
+
+
+def trace(record: TaskRecord) -> Row:
+    """Columns that tie a row to its item, expert and event (none named images/tools/input_ids)."""
+    return {"item": record.item_id, "expert": record.expert, "answer_seq": record.event.seq,
+            "answer_hash": record.event.hash or ""}
+
+
+def pairs_from(record: TaskRecord, options: ExportOptions, tally: Tally) -> list[Pair]:
+    item, kind = record.item, record.decision.get("type")
+    if item is None or record.type != "answered":
+        tally.excluded[record.type if record.type != "answered" else "item_missing"] += 1
+        return []
+    drafts = item.drafts
+    if kind == "pairwise":
+        found = winner_loser(record)
+        if found is None:
+            tally.excluded["tie"] += 1
+            return []
+        return [_draft_pair(item, found[0], found[1], "pairwise")]
+    if kind == "rank":
+        ranked = ranking(record) or []
+        if options.pairs == "best_worst":
+            return [_draft_pair(item, ranked[0], ranked[-1], "rank")]
+        return [_draft_pair(item, better, worse, "rank")
+                for i, better in enumerate(ranked) for worse in ranked[i + 1:]]
+    text = _expert_text(record)
+    if text is not None and kind in ("correct", "verify"):
+        draft = drafts[record.order[0]]
+        return [Pair(text, draft.text, "expert", model_name(draft), kind)]
+    tally.excluded["accepted_draft" if kind == "verify" else str(kind)] += 1
+    return []
+
+
+def _draft_pair(item: Item, better: int, worse: int, source: str) -> Pair:
+    chosen, rejected = item.drafts[better], item.drafts[worse]
+    return Pair(chosen.text, rejected.text, model_name(chosen), model_name(rejected), source)
+
+
+def _expert_text(record: TaskRecord) -> str | None:
+    """The expert's own final text: a correction, an override or a written answer."""
+    decision = record.decision
+    kind = decision.get("type")
+    if kind in ("correct", "write") or (kind == "verify" and decision.get("verdict") == "override"):
+        return str(decision.get("text") or "")
+    return None
+
+
+def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
+    """TRL preference rows: prompt, chosen, rejected, plus trace columns."""
+    for pair in pairs_from(record, options, tally):
+        if pair.chosen.strip() == pair.rejected.strip():
+            tally.excluded["identical"] += 1
+            continue
+        assert record.item is not None
+        tally.sources[pair.source] += 1
+        yield {"prompt": prompt(record.item, options),
+               "chosen": completion(pair.chosen, options),
+               "rejected": completion(pair.rejected, options),
+               "chosen_model": pair.chosen_model, "rejected_model": pair.rejected_model,
+               "source": pair.source, **trace(record)}
+
+
+def openai_dpo_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
+    """OpenAI preference fine-tuning: exactly input.messages, preferred_output and
+    non_preferred_output (assistant turns); OpenAI refuses unknown keys, so no trace columns."""
+    for pair in pairs_from(record, options, tally):
+        if pair.chosen.strip() == pair.rejected.strip():
+            tally.excluded["identical"] += 1
+            continue
+        assert record.item is not None
+        tally.sources[pair.source] += 1
+        yield {"input": {"messages": [{"role": "user", "content": record.item.prompt}]},
+               "preferred_output": [{"role": "assistant", "content": pair.chosen}],
+               "non_preferred_output": [{"role": "assistant", "content": pair.rejected}]}
+
+
+def kto_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
+    """Verify answers: an accepted draft is desirable; an override makes the draft undesirable
+    and the expert's replacement desirable."""
+    item, decision = record.item, record.decision
+    if record.type != "answered" or item is None or decision.get("type") != "verify":
+        return tally.skip(record.type if record.type != "answered" else
+                          str(decision.get("type")))
+    draft = item.drafts[record.order[0]]
+    found = [(draft.text, decision.get("verdict") == "accept", model_name(draft))]
+    if decision.get("verdict") == "override":
+        found.append((str(decision.get("text") or ""), True, "expert"))
+    return _kto(record, item, found, options, tally)
+
+
+def _kto(record: TaskRecord, item: Item, found: list[tuple[str, bool, str]],
+         options: ExportOptions, tally: Tally) -> Iterator[Row]:
+    for text, label, model in found:
+        tally.labels[str(label).lower()] += 1
+        yield {"prompt": prompt(item, options), "completion": completion(text, options),
+               "label": label, "model": model, **trace(record)}
+
+
+def sft_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
+    """The expert's final text (corrections, overrides, written answers) as the reply."""
+    item = record.item
+    text = _expert_text(record) if record.type == "answered" else None
+    if item is None or text is None:
+        reason = record.type if record.type != "answered" else str(record.decision.get("type"))
+        return tally.skip("accepted_draft" if record.decision.get("verdict") == "accept"
+                          else reason)
+    if not text.strip():
+        return tally.skip("empty")
+    tally.sources[str(record.decision.get("type"))] += 1
+    if options.sft_shape == "messages":
+        row: Row = {"messages": [{"role": "user", "content": item.prompt},
+                                 {"role": "assistant", "content": text}]}
+    else:
+        row = {"prompt": prompt(item, options), "completion": completion(text, options)}
+    return iter([{**row, "source": str(record.decision.get("type")), **trace(record)}])
