@@ -15,6 +15,7 @@ from core.ports import Clock, Route, Store
 from core.staging import ItemSpool
 
 Progress = Callable[[int], None] | None
+INVITE_TTL_S = 7 * 24 * 3600  # a chat invite is good for a week, once
 TRANSITIONS = {  # action -> (states it may start from, state it leads to, event type)
     "pause": ({CampaignState.active}, CampaignState.paused, "paused"),
     "resume": ({CampaignState.paused}, CampaignState.active, "resumed"),
@@ -154,6 +155,19 @@ class Coordinator:
     async def revoke_web(self, expert_id: str) -> None:
         await self.expert(expert_id)
         await self.store.set_web_token(expert_id, None)
+
+    async def new_invite(self, expert_id: str, ttl_s: int = INVITE_TTL_S) -> str:
+        """A single-use, expiring token that links one chat account to the expert (the
+        `start` parameter of a Telegram deep link: at most 64 of [A-Za-z0-9_-])."""
+        await self.expert(expert_id)
+        token = new_web_token()
+        await self.store.save_invite(web_token_hash(token), expert_id, ttl_s * 1000)
+        return token
+
+    async def redeem_invite(self, token: str, identity: str) -> Expert | None:
+        """Link `identity` to the invite's expert; None if the token is unknown, used or old."""
+        expert_id = await self.store.take_invite(web_token_hash(token))
+        return await self.link(expert_id, identity) if expert_id else None
 
     def _event(self, campaign_id: str, type_: str, actor_id: str | None,
                payload: dict[str, object]) -> Event:

@@ -14,6 +14,7 @@ EXPERTS = f"{PREFIX}:experts"  # zset: expert id -> created at (ms)
 IDENTITIES = f"{PREFIX}:identities"  # hash: "slack:U123" -> expert id
 WEB_TOKENS = f"{PREFIX}:web"  # hash: sha256 of a web chat token -> expert id
 SECRET = f"{PREFIX}:secret"  # random, made once: signs CSRF tokens in every process
+INVITES = f"{PREFIX}:invite"  # + ":<sha256 of token>" -> expert id, expiring, single-use
 
 
 def campaign_key(campaign_id: str, name: str) -> str:
@@ -34,3 +35,7 @@ def script_keys(campaign_id: str, *extra: str) -> list[str]:
     """A campaign script's KEYS: the campaign's `meta` key first (the script derives every other
     campaign key from its prefix, in the same slot), then keys it cannot derive."""
     return [campaign_key(campaign_id, "meta"), *extra]
+
+
+def invite_key(token_hash: str) -> str:
+    return f"{INVITES}:{token_hash}"

@@ -183,6 +183,14 @@ class RedisStore:
         await self.client.set(k.SECRET, secrets.token_hex(32), nx=True)
         return str(await self.client.get(k.SECRET))
 
+    async def save_invite(self, token_hash: str, expert_id: str, ttl_ms: int) -> None:
+        await self.client.set(k.invite_key(token_hash), expert_id, px=ttl_ms)
+
+    async def take_invite(self, token_hash: str) -> str | None:
+        """GETDEL: two chats racing for one invite, only one gets the expert."""
+        found = await self.client.getdel(k.invite_key(token_hash))
+        return str(found) if found else None
+
     # leases and answers
 
     async def claim(self, claim: Claim) -> Claimed | str:
