@@ -69,6 +69,9 @@ def _campaign_commands(sub: Any) -> None:
     for action in ("pause", "resume", "close"):
         change = _add(campaign, action, commands.change_state, f"{action} a campaign")
         change.add_argument("campaign")
+    from bots import reports  # export, quality, pay
+
+    reports.add_commands(campaign, _add)
 
 
 def _expert_commands(sub: Any) -> None:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from adapters.redis.embedded import EmbeddedRedis
+from adapters.redis.store import RedisStore
 from core.campaigns import Campaign
 from core.cards import Card
 from core.coordinator import Coordinator
@@ -292,3 +297,43 @@ def test_edit_distance_is_levenshtein() -> None:
     assert edit_distance("kitten", "sitting") == 3
     assert edit_distance("", "abc") == 3 and edit_distance("same", "same") == 0
     assert edit_distance("The dose is 50 mg.", "The dose is 5 mg daily.") == 7
+
+
+# the command line
+
+
+def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EXPERTLOOP_DATA_DIR": str(data_dir)}
+    env.pop("REDIS_URL", None)
+    return subprocess.run([sys.executable, "-m", "bots.cli", *args], env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+async def test_cli_exports_and_reports_a_campaign(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    server = EmbeddedRedis(data_dir)
+    await server.start()
+    client = aioredis.from_url(server.url(), decode_responses=True)
+    try:
+        store, clock = RedisStore(client), SetClock(1_795_000_000_000)
+        service = Service(store, clock)
+        coordinator = Coordinator(store, clock, service.catalog)
+        await pairwise_campaign(service, coordinator, clock)
+
+        done = cli(data_dir, "campaign", "export", "c1", "--format", "preference",
+                   "-o", str(tmp_path / "p.jsonl"))
+        quality = cli(data_dir, "campaign", "quality", "c1", "--json", "--resamples", "20")
+        pay = cli(data_dir, "campaign", "pay", "c1", "--csv", str(tmp_path / "pay.csv"))
+        bad = cli(data_dir, "campaign", "export", "nope", "--format", "kto", "-o", "-")
+    finally:
+        await client.aclose()
+        await server.stop()
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("2 rows (preference) from 5 tasks; left out: 1 identical")
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
+    assert quality.returncode == 0 and json.loads(quality.stdout)["answers"] == 5
+    assert json.loads(quality.stdout)["leaderboard"][0]["model"] == "good@v2"
+    assert pay.returncode == 0 and pay.stdout.startswith("expert")
+    assert (tmp_path / "pay.csv").read_text().startswith("campaign,expert,currency")
+    assert bad.returncode == 1 and "no campaign 'nope'" in bad.stderr

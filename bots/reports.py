@@ -1,0 +1,118 @@
+"""Coordinator reports from the command line: `campaign export`, `campaign quality`, `campaign
+pay`. Results go to stdout (or a file), progress to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from bots.runtime import Runtime
+from core.exports import FORMATS, Export
+from core.pay import PayReport, campaign_pay, pay_csv
+from core.quality import Quality, campaign_quality
+from core.trainers import ExportOptions
+
+Register = Callable[..., argparse.ArgumentParser]
+
+
+def add_commands(campaign: Any, add: Register) -> None:
+    export_ = add(campaign, "export", export, "write a campaign's answers as training data")
+    export_.add_argument("campaign")
+    export_.add_argument("--format", required=True, choices=FORMATS)
+    export_.add_argument("-o", "--output", required=True, metavar="FILE", help="- for stdout")
+    export_.add_argument("--conversational", action="store_true",
+                         help="prompts and completions as chat messages, not strings")
+    export_.add_argument("--pairs", choices=("all", "best_worst"), default="all",
+                         help="from rankings: every implied pair (default) or best over worst")
+    export_.add_argument("--sft-shape", choices=("messages", "prompt_completion"),
+                         default="messages", help="sft rows as messages or prompt/completion")
+    quality_ = add(campaign, "quality", quality,
+                   "agreement (Krippendorff's alpha), gold, fast answers, model leaderboard")
+    quality_.add_argument("campaign")
+    quality_.add_argument("--json", action="store_true", help="print JSON")
+    quality_.add_argument("--resamples", type=int, default=200,
+                          help="bootstrap resamples for the leaderboard's intervals (200)")
+    pay_ = add(campaign, "pay", pay, "pay per expert from measured time, with top-ups")
+    pay_.add_argument("campaign")
+    pay_.add_argument("--json", action="store_true", help="print JSON")
+    pay_.add_argument("--csv", metavar="FILE", help="also write the payout ledger as CSV")
+
+
+async def export(runtime: Runtime, args: argparse.Namespace) -> int:
+    campaign = await runtime.coordinator.catalog.campaign(args.campaign)
+    options = ExportOptions(conversational=args.conversational, pairs=args.pairs,
+                            sft_shape=args.sft_shape)
+    run = Export(runtime.ledger, campaign, args.format, options)
+    total = await run.total_events()
+    to_stdout = args.output == "-"
+    with ExitStack() as files:
+        # a one-shot CLI command: blocking writes to a local file are what it is for
+        out: TextIO = sys.stdout if to_stdout else files.enter_context(
+            Path(args.output).open("w", encoding="utf-8"))  # noqa: ASYNC230
+        with tqdm(total=total, unit=" events", desc=f"exporting {args.format}", leave=False,
+                  file=sys.stderr, disable=total < 1000) as bar:
+            async for line in run.lines(lambda seq: bar.update(seq - bar.n)):
+                out.write(line)
+    print(run.summary.line(), file=sys.stderr if to_stdout else sys.stdout)
+    return 0
+
+
+async def quality(runtime: Runtime, args: argparse.Namespace) -> int:
+    campaign = await runtime.coordinator.catalog.campaign(args.campaign)
+    report = await campaign_quality(runtime.ledger, campaign, resamples=args.resamples)
+    print(report.model_dump_json(indent=2) if args.json else "\n".join(quality_lines(report)))
+    return 0
+
+
+def quality_lines(report: Quality) -> list[str]:
+    lines = [f"{report.campaign}  {report.kind}  answers {report.answers}  skipped "
+             f"{report.skipped}  flagged {report.flagged}  none acceptable "
+             f"{report.none_acceptable}  median {_num(report.median_seconds)} s"]
+    lines += [f"alpha ({a.distance}): {_num(a.value, 3)} over {a.units} units"
+              for a in report.alpha]
+    ties = sum(1 for c in report.consensus if c.tie)
+    lines.append(f"items with a majority: {len(report.consensus) - ties}, tied: {ties}")
+    lines.append("expert            answers  median s  agreement  gold      fast (last 10)")
+    lines += [f"{e.expert:<17} {e.answers:>7}  {_num(e.median_seconds):>8}  "
+              f"{_num(e.agreement, 2):>9}  {_gold(e.gold_correct, e.gold_answers):<8}  "
+              f"{e.fast_answers} ({e.fast_in_last_10}){'  LOOK' if e.listed_fast else ''}"
+              for e in report.experts]
+    if report.leaderboard:
+        lines.append("model leaderboard (Bradley-Terry, 95% bootstrap interval)")
+        lines += [f"{s.rank:>2}. {s.model:<30} {s.score:.3f}  [{_num(s.low, 3)}, "
+                  f"{_num(s.high, 3)}]  {s.wins}-{s.losses}-{s.ties}" for s in report.leaderboard]
+    return lines
+
+
+async def pay(runtime: Runtime, args: argparse.Namespace) -> int:
+    campaign = await runtime.coordinator.catalog.campaign(args.campaign)
+    report = await campaign_pay(runtime.ledger, campaign)
+    if args.csv:
+        with Path(args.csv).open("w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
+            out.writelines(pay_csv(report))
+    print(report.model_dump_json(indent=2) if args.json else "\n".join(pay_lines(report)))
+    return 0
+
+
+def pay_lines(report: PayReport) -> list[str]:
+    lines = ["expert            tasks   hours     base  per hour   top-up     total"]
+    lines += [f"{p.expert:<17} {p.tasks:>5}  {p.hours:>6.2f}  {p.base:>7.2f}  "
+              f"{_num(p.effective_hourly):>8}  {p.top_up:>7.2f}  {p.total:>8.2f}"
+              + ("  (topped up to the floor)" if p.top_up else "") for p in report.lines]
+    lines.append(f"total {report.currency or '(no pay set)'}: base {report.base:.2f}, "
+                 f"top-ups {report.top_up:.2f}, total {report.total:.2f}")
+    return lines
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _gold(correct: int, answered: int) -> str:
+    return f"{correct}/{answered}" if answered else "-"
