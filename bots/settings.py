@@ -28,6 +28,7 @@ class Settings(BaseSettings):
                                                       alias="TELEGRAM_WEBHOOK_SECRET")
     telegram_api_url: str = Field(default="https://api.telegram.org/bot",
                                   alias="TELEGRAM_API_URL")
+    max_body: int = Field(default=16 << 20, gt=0, alias="EXPERTLOOP_MAX_BODY")
     worker_interval_s: float = Field(default=1.0, gt=0, alias="EXPERTLOOP_WORKER_INTERVAL")
 
     def public_url(self) -> str:

@@ -8,18 +8,36 @@ import asyncio
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from adapters.http.context import Api, ApiSettings
+from adapters.http.routes import add_api_routes
 from adapters.web.routes import add_chat_routes
 from bots.runtime import Runtime
+from bots.settings import Settings
+from core.errors import ExpertloopError
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
 
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application(client_max_size=16 << 20)
+    settings = runtime.settings
+    api = ApiSettings(token=settings.api_token.get_secret_value() if settings.api_token else None,
+                      public_url=settings.public_url(), max_body=settings.max_body)
+    app = web.Application(client_max_size=api.max_body)
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store)
+    add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger, api))
     return app
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_exposure(settings: Settings) -> None:
+    """An API without a token is only for this machine; anywhere else it needs one."""
+    if settings.api_token is None and settings.host not in LOCAL_HOSTS:
+        raise ExpertloopError(f"refusing to serve on {settings.host} without "
+                              "EXPERTLOOP_API_TOKEN: the coordinator API would be open")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -34,6 +52,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
     """Run the web process until `stop` is set."""
+    check_exposure(runtime.settings)
     runner = web.AppRunner(build_app(runtime), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, runtime.settings.host, runtime.settings.port)

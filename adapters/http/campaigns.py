@@ -1,0 +1,112 @@
+"""Campaign routes of the coordinator API: post, list, status, state changes, more items,
+exports, quality, pay and provenance. Bodies are pydantic models; long output streams."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from adapters.http.context import api_of
+from core.campaigns import CampaignSpec
+from core.errors import InvalidCampaign, Problem
+from core.exports import Export
+from core.pay import campaign_pay, pay_csv
+from core.quality import campaign_quality
+from core.staging import ItemSpool, spool_items
+
+STATE_ACTIONS = ("pause", "resume", "close")
+
+
+async def post_campaign(request: web.Request) -> web.Response:
+    """A campaign spec with its items inline, checked whole before anything is stored."""
+    api = api_of(request)
+    body = json.loads(await request.text())
+    if not isinstance(body, dict):
+        raise InvalidCampaign([Problem("a campaign is a JSON object", source="body")])
+    items = body.pop("items", [])
+    spec = CampaignSpec.model_validate(body)
+    spool = spool_items(spec, items if isinstance(items, list) else [items], source="body")
+    try:
+        spool.check()
+        campaign = await api.coordinator.post_campaign(spec, spool, actor_id="api")
+    finally:
+        spool.close()
+    return web.json_response({"id": campaign.id, "items": spool.count}, status=201)
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    found = await api_of(request).coordinator.list_campaigns()
+    return web.json_response([status.model_dump(mode="json") for status in found])
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    status = await api_of(request).coordinator.status(request.match_info["id"])
+    return web.json_response(status.model_dump(mode="json"))
+
+
+async def change_state(request: web.Request) -> web.Response:
+    campaign_id, action = request.match_info["id"], request.path.rsplit("/", 1)[1]
+    state = await api_of(request).coordinator.change_state(campaign_id, action, "api")
+    return web.json_response({"id": campaign_id, "state": state.value})
+
+
+async def post_items(request: web.Request) -> web.Response:
+    """JSON lines of any size, read as they arrive; all or none of them are added."""
+    api = api_of(request)
+    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    spool = ItemSpool(campaign.spec, "body")
+    try:
+        number = 0
+        async for raw in request.content:
+            number += 1
+            line = raw.decode("utf-8", errors="replace")
+            if line.strip():
+                spool.add_json(line, number)
+        spool.check()
+        added = await api.coordinator.add_items(campaign.id, spool, actor_id="api")
+    finally:
+        spool.close()
+    return web.json_response({"id": campaign.id, "added": added}, status=201)
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    """Streamed row by row: no campaign is ever held in memory whole."""
+    api = api_of(request)
+    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    run = Export(api.ledger, campaign, request.query.get("format", "trail"))
+    csv = run.format == "csv"
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv" if csv else "application/x-ndjson",
+        "Content-Disposition": f'attachment; filename="{campaign.id}.{run.format}.'
+                               f'{"csv" if csv else "jsonl"}"'})
+    await response.prepare(request)
+    async for line in run.lines():
+        await response.write(line.encode())
+    await response.write_eof()
+    return response
+
+
+async def quality(request: web.Request) -> web.Response:
+    api = api_of(request)
+    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    report = await campaign_quality(api.ledger, campaign)
+    return web.json_response(text=report.model_dump_json())
+
+
+async def pay(request: web.Request) -> web.Response:
+    api = api_of(request)
+    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    report = await campaign_pay(api.ledger, campaign)
+    if request.query.get("format") == "csv":
+        return web.Response(text="".join(pay_csv(report)), content_type="text/csv")
+    return web.json_response(text=report.model_dump_json())
+
+
+async def verify(request: web.Request) -> web.Response:
+    """Seal what is new, then recompute the chain; 200 either way, `ok` says which."""
+    api = api_of(request)
+    campaign = await api.coordinator.catalog.campaign(request.match_info["campaign"])
+    await api.ledger.seal(campaign.id)
+    verdict = await api.ledger.verify(campaign.id)
+    return web.json_response({**verdict.model_dump(mode="json"), "summary": verdict.line()})

@@ -1,0 +1,33 @@
+"""What the coordinator API's handlers share: the core objects and the API's own settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from core.coordinator import Coordinator
+from core.ledger import Ledger
+from core.service import Service
+
+
+class ApiSettings(BaseModel):
+    token: str | None = None  # None: the API is open, and only served on 127.0.0.1
+    public_url: str = "http://127.0.0.1:8080"
+    max_body: int = Field(default=16 << 20, gt=0)  # JSON bodies; items as JSON lines stream
+
+
+@dataclass(frozen=True)
+class Api:
+    coordinator: Coordinator
+    service: Service
+    ledger: Ledger
+    settings: ApiSettings
+
+
+API = web.AppKey("api", Api)
+
+
+def api_of(request: web.Request) -> Api:
+    return request.app[API]

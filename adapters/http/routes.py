@@ -1,0 +1,72 @@
+"""The coordinator API's route table, registered on the shared web app and described by the
+OpenAPI document at `GET /api/openapi.json` from the same table."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from aiohttp import web
+
+from adapters.http import campaigns, experts, openapi
+from adapters.http.context import API, Api
+from adapters.http.middleware import Handler, api_errors, bearer_auth
+
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+STATUS = {"$ref": "#/components/schemas/CampaignStatus"}
+FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": [
+    "trail", "preference", "kto", "sft", "openai-dpo", "csv"], "default": "trail"}}
+
+
+class Route(NamedTuple):
+    method: str
+    path: str
+    handler: Handler
+    doc: dict[str, Any]
+
+
+ROUTES = [
+    Route("POST", "/api/campaigns", campaigns.post_campaign, openapi.operation(
+        "Post a campaign with its items", body="CampaignPost", ok=201)),
+    Route("GET", "/api/campaigns", campaigns.list_campaigns, openapi.operation(
+        "List campaigns with progress", returns={"type": "array", "items": STATUS})),
+    Route("GET", "/api/campaigns/{id}", campaigns.get_campaign, openapi.operation(
+        "A campaign's progress counts", params=[ID], returns=STATUS)),
+    *(Route("POST", f"/api/campaigns/{{id}}/{action}", campaigns.change_state,
+            openapi.operation(f"{action.title()} a campaign", params=[ID]))
+      for action in campaigns.STATE_ACTIONS),
+    Route("POST", "/api/campaigns/{id}/items", campaigns.post_items, openapi.operation(
+        "Add items as JSON lines, streamed", body="Item", body_type="application/x-ndjson",
+        ok=201, params=[ID])),
+    Route("GET", "/api/campaigns/{id}/export", campaigns.export, openapi.operation(
+        "Export answers, streamed as JSON lines (CSV for format=csv)", params=[ID, FORMAT])),
+    Route("GET", "/api/campaigns/{id}/quality", campaigns.quality, openapi.operation(
+        "Agreement, gold accuracy, fast answers, majorities, model leaderboard", params=[ID])),
+    Route("GET", "/api/campaigns/{id}/pay", campaigns.pay, openapi.operation(
+        "The pay ledger per expert, with top-ups to the hourly floor", params=[ID])),
+    Route("POST", "/api/experts", experts.post_expert, openapi.operation(
+        "Add an expert; returns their web chat link", body="Expert", ok=201)),
+    Route("GET", "/api/experts/{id}", experts.get_expert, openapi.operation(
+        "An expert's profile", params=[ID])),
+    Route("POST", "/api/experts/{id}/invite", experts.post_invite, openapi.operation(
+        "A new web chat link for an expert (the old one stops working)", ok=201,
+        params=[ID])),
+    Route("GET", "/api/provenance/{campaign}/verify", campaigns.verify, openapi.operation(
+        "Seal and recompute a campaign's hash chain", params=[
+            {**ID, "name": "campaign"}])),
+]
+
+
+def add_api_routes(app: web.Application, api: Api) -> None:
+    """Middlewares go on before the app is frozen: auth and the error shape for /api only."""
+    app[API] = api
+    app.middlewares.extend([api_errors, bearer_auth])
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.router.add_get("/api/openapi.json", openapi_json)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = route.doc
+    return web.json_response(openapi.document(paths))

@@ -1,0 +1,155 @@
+"""The coordinator API over real HTTP, wired as `expertloop serve` wires it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from adapters.redis.store import RedisStore
+from bots.runtime import Runtime
+from bots.settings import Settings
+from bots.web import build_app, check_exposure
+from core.answers import Answer
+from core.cards import Card
+from core.coordinator import Coordinator
+from core.errors import ExpertloopError
+from core.kinds import Choose
+from core.ledger import Ledger
+from core.service import Service
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PAIR = [{"text": "Yes, with food.", "model": "m1"}, {"text": "No.", "model": "m2"}]
+SPEC: dict[str, Any] = {"id": "c1", "title": "Better?", "kind": "pairwise", "overlap": 1,
+                        "items": [{"id": f"q{n}", "prompt": f"Q{n}?", "drafts": PAIR}
+                                  for n in range(3)]}
+
+
+@pytest.fixture
+async def api(client: aioredis.Redis, service: Service) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    store = RedisStore(client)
+    settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(TOKEN), EXPERTLOOP_MAX_BODY=64_000)
+    runtime = Runtime(settings, client, store, service,
+                      Coordinator(store, service.clock, service.catalog), Ledger(store))
+    async with TestClient(TestServer(build_app(runtime))) as http:
+        yield http
+
+
+async def call(http: TestClient, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:  # type: ignore[type-arg]
+    response = await http.request(method, path, headers={**AUTH, **kwargs.pop("headers", {})},
+                                  **kwargs)
+    text = await response.text()
+    try:
+        return response.status, json.loads(text)
+    except json.JSONDecodeError:
+        return response.status, text
+
+
+async def test_post_list_status_and_state_changes(api: TestClient) -> None:  # type: ignore[type-arg]
+    assert await call(api, "POST", "/api/campaigns", json=SPEC) == (201, {"id": "c1",
+                                                                          "items": 3})
+    status, listed = await call(api, "GET", "/api/campaigns")
+    assert status == 200 and [c["id"] for c in listed] == ["c1"]
+    status, one = await call(api, "GET", "/api/campaigns/c1")
+    assert (one["items"], one["state"], one["answers"]) == (3, "active", 0)
+    assert (await call(api, "POST", "/api/campaigns/c1/pause"))[1]["state"] == "paused"
+    assert (await call(api, "POST", "/api/campaigns/c1/resume"))[1]["state"] == "active"
+    assert (await call(api, "POST", "/api/campaigns/c1/close"))[1]["state"] == "closed"
+    status, body = await call(api, "POST", "/api/campaigns/c1/resume")
+    assert status == 409 and "closed" in body["error"]
+
+
+async def test_without_or_with_a_wrong_token_nothing_happens(api: TestClient) -> None:  # type: ignore[type-arg]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        response = await api.post("/api/campaigns", json=SPEC, headers=headers)
+        assert response.status == 401
+        assert set(await response.json()) == {"error", "detail"}
+    assert (await call(api, "GET", "/api/campaigns"))[1] == []
+
+
+async def test_a_bad_body_names_the_field_and_stores_nothing(api: TestClient) -> None:  # type: ignore[type-arg]
+    three = {**SPEC, "items": [{"id": "q1", "prompt": "Q?", "drafts": PAIR * 2}]}
+    status, body = await call(api, "POST", "/api/campaigns", json=three)
+    assert status == 422 and body["detail"][0]["loc"] == ["items", 0, "drafts"]
+    status, body = await call(api, "POST", "/api/campaigns", json={**SPEC, "kind": "poll"})
+    assert status == 422 and body["detail"][0]["loc"] == ["kind"]
+    status, body = await call(api, "POST", "/api/campaigns", data="{not json",
+                              headers={"Content-Type": "application/json"})
+    assert status == 400 and "not JSON" in body["error"]
+    assert (await call(api, "GET", "/api/campaigns"))[1] == []
+
+
+async def test_unknown_ids_are_404(api: TestClient) -> None:  # type: ignore[type-arg]
+    for method, path in (("GET", "/api/campaigns/nope"), ("POST", "/api/campaigns/nope/pause"),
+                         ("GET", "/api/campaigns/nope/export"), ("GET", "/api/experts/nope"),
+                         ("GET", "/api/provenance/nope/verify")):
+        status, body = await call(api, method, path)
+        assert status == 404 and "nope" in body["error"], (method, path)
+
+
+async def test_a_body_over_the_limit_is_413(api: TestClient) -> None:  # type: ignore[type-arg]
+    huge = {**SPEC, "instructions": "x" * 100_000}
+    status, body = await call(api, "POST", "/api/campaigns", json=huge)
+    assert status == 413 and body["error"] == "body too large"
+
+
+async def test_items_stream_as_json_lines_all_or_nothing(api: TestClient) -> None:  # type: ignore[type-arg]
+    await call(api, "POST", "/api/campaigns", json=SPEC)
+    lines = [json.dumps({"id": f"n{n}", "prompt": "Q?", "drafts": PAIR}) for n in range(2000)]
+    status, body = await call(api, "POST", "/api/campaigns/c1/items", data="\n".join(lines))
+    assert (status, body["added"]) == (201, 2000)  # well past the JSON body limit, streamed
+    bad = [lines[0].replace("n0", "x1"), json.dumps({"id": "x2", "prompt": "Q?"})]
+    status, body = await call(api, "POST", "/api/campaigns/c1/items", data="\n".join(bad))
+    assert status == 422 and body["detail"][0]["line"] == 2
+    assert (await call(api, "GET", "/api/campaigns/c1"))[1]["items"] == 2003
+
+
+async def test_experts_quality_pay_export_and_verify(api: TestClient, service: Service) -> None:  # type: ignore[type-arg]
+    await call(api, "POST", "/api/campaigns", json=SPEC)
+    status, expert = await call(api, "POST", "/api/experts", json={
+        "id": "dr-lee", "name": "Dr. Lee", "skills": [], "time_zone": "Europe/Berlin"})
+    assert status == 201 and "/chat/" in expert["invites"]["web"]
+    assert (await api.get(expert["invites"]["web"].split("8080", 1)[-1])).status == 200
+    status, again = await call(api, "GET", "/api/experts/dr-lee")
+    assert again["time_zone"] == "Europe/Berlin" and again["invites"]["web"] is None
+
+    task = await service.next_task("dr-lee")
+    while isinstance(task, Card):
+        task = (await service.submit(Answer(expert="dr-lee", lease=task.lease,
+                                            decision=Choose(choice="A")))).next
+
+    status, verdict = await call(api, "GET", "/api/provenance/c1/verify")
+    assert status == 200 and verdict["ok"] and verdict["checked"] > 3
+    assert (await call(api, "GET", "/api/campaigns/c1/quality"))[0] == 200
+    status, pay = await call(api, "GET", "/api/campaigns/c1/pay")
+    assert status == 200
+    response = await api.get("/api/campaigns/c1/export?format=trail", headers=AUTH)
+    rows = [json.loads(line) for line in (await response.text()).splitlines()]
+    assert response.status == 200 and len(rows) == 3
+    status, body = await call(api, "GET", "/api/campaigns/c1/export?format=xml")
+    assert status == 400 and "xml" in body["error"]
+
+
+async def test_openapi_describes_exactly_the_routes(api: TestClient) -> None:  # type: ignore[type-arg]
+    response = await api.get("/api/openapi.json")  # readable without a token
+    document = await response.json()
+    served = {(r.method, r.resource.canonical) for r in api.app.router.routes()  # type: ignore[union-attr]
+              if r.resource is not None and r.resource.canonical.startswith("/api/")
+              and r.method != "HEAD" and r.resource.canonical != "/api/openapi.json"}
+    described = {(method.upper(), path) for path, ops in document["paths"].items()
+                 for method in ops}
+    assert described == served
+    assert "CampaignStatus" in document["components"]["schemas"]
+
+
+def test_the_api_refuses_to_start_open_on_a_public_address() -> None:
+    with pytest.raises(ExpertloopError, match="EXPERTLOOP_API_TOKEN"):
+        check_exposure(Settings(EXPERTLOOP_HOST="0.0.0.0"))
+    check_exposure(Settings(EXPERTLOOP_HOST="127.0.0.1"))
+    check_exposure(Settings(EXPERTLOOP_HOST="0.0.0.0", EXPERTLOOP_API_TOKEN=SecretStr("t")))
