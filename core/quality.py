@@ -214,7 +214,7 @@ def leaderboard(matches: list[tuple[str, str, int]], resamples: int, seed: int
     winners = [WINNERS[outcome] for _, _, outcome in matches]
     scores = evalica.bradley_terry(xs, ys, winners).scores
     low = high = None
-    if resamples > 0:
+    if resamples > 0 and len(matches) >= 2:  # a bootstrap needs two matches to resample
         method: Any = evalica.bradley_terry  # its TypeVar signature does not meet the Protocol
         boot = evalica.bootstrap(method, xs, ys, winners,
                                  n_resamples=resamples, bootstrap_method="percentile",

@@ -11,7 +11,7 @@ from core.cards import Card
 from core.coordinator import Coordinator
 from core.kinds import Choose, Label, Rank, Rate
 from core.ledger import Ledger
-from core.quality import campaign_quality
+from core.quality import campaign_quality, leaderboard
 from core.service import Service
 from core.timing import SetClock
 from tests.campaign_play import add_expert, draft_index, post_items, work
@@ -150,3 +150,10 @@ async def test_pairwise_leaderboard_counts_ties_as_draws(
     assert [s.model for s in report.leaderboard] == ["good", "bad"]
     assert report.leaderboard[0].ties == 1 and report.leaderboard[0].wins == 5
     assert report.leaderboard[0].low is None  # no resamples asked for
+
+
+def test_a_leaderboard_of_one_match_has_scores_but_no_intervals() -> None:
+    """The first answer of a campaign: too little to resample, not an error."""
+    board = leaderboard([("model-x", "model-y", 1)], resamples=50, seed=1)
+    assert [s.model for s in board] == ["model-x", "model-y"]
+    assert all(s.low is None and s.high is None for s in board)
