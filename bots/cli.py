@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bots import commands
+from bots import commands, reports
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
 from core.errors import ExpertloopError, InvalidCampaign
@@ -69,8 +69,6 @@ def _campaign_commands(sub: Any) -> None:
     for action in ("pause", "resume", "close"):
         change = _add(campaign, action, commands.change_state, f"{action} a campaign")
         change.add_argument("campaign")
-    from bots import reports  # export, quality, pay
-
     reports.add_commands(campaign, _add)
 
 
