@@ -1,0 +1,116 @@
+"""From Telegram updates to core Answers. Pure: no I/O, no service calls.
+
+A button's `callback_data` is `<action>|<lease>|<arg>` (Telegram allows 64 bytes:
+https://core.telegram.org/bots/api#inlinekeyboardbutton); a reply answers the ForceReply prompt
+whose last line is `ref: <stage> <lease> <card message id>`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from telegram import CallbackQuery, Message
+
+from core.answers import Answer
+from core.kinds import (
+    Choose,
+    Correct,
+    Decision,
+    Flag,
+    Label,
+    NoneAcceptable,
+    Rank,
+    Rate,
+    Skip,
+    Verify,
+    Write,
+)
+
+FLAGS = {"h": "harmful", "u": "unsure", "b": "broken"}
+REF = re.compile(r"^ref: (correct|write|reason|override) (\S{3,40}) (\d+)$", re.MULTILINE)
+REASON_MARK = "Reason given:\n"
+
+
+class InvalidTap(ValueError):
+    """The button or reply does not make a decision (forged, or from an older bot)."""
+
+
+class Tap(NamedTuple):
+    action: str
+    lease: str
+    arg: str
+
+
+class Prompt(NamedTuple):
+    """The ForceReply prompt a reply answers: what it asks for, for which task and card."""
+
+    stage: str
+    lease: str
+    card_message: int
+    reason: str | None
+
+
+def tap_from_data(data: str | None) -> Tap:
+    parts = (data or "").split("|")
+    if len(parts) != 3 or not parts[1]:
+        raise InvalidTap("not one of our buttons")
+    return Tap(*parts)
+
+
+def answer_from_callback_query(query: CallbackQuery, expert_id: str,
+                               labels: Sequence[str] = ()) -> Answer:
+    """A final tap: the callback query id de-duplicates platform retries."""
+    tap = tap_from_data(query.data)
+    return Answer(expert=expert_id, lease=tap.lease, decision=_decision(tap, labels),
+                  channel="telegram", event_id=f"tg:cb:{query.id}")
+
+
+def _decision(tap: Tap, labels: Sequence[str]) -> Decision:
+    action, arg = tap.action, tap.arg
+    try:
+        if action == "p" and arg in ("A", "B", "tie"):
+            return Choose(choice=arg)
+        if action == "r":
+            return Rate(score=int(arg))
+        if action == "v" and arg == "ok":
+            return Verify(verdict="accept")
+        if action == "l":
+            return Label(labels=[labels[int(i, 36)] for i in arg])
+        if action == "K":
+            return Rank(order=list(arg))
+        if action == "F" and arg in FLAGS:
+            return Flag(reason=FLAGS[arg])
+    except (ValueError, IndexError) as exc:
+        raise InvalidTap("not one of our buttons") from exc
+    simple: dict[str, Decision] = {"s": Skip(), "n": NoneAcceptable()}
+    if action in simple:
+        return simple[action]
+    raise InvalidTap("not one of our buttons")
+
+
+def prompt_from_reply(message: Message, bot_id: int) -> Prompt:
+    """The prompt this message replies to; only the bot's own prompts count."""
+    prompt = message.reply_to_message
+    if prompt is None or prompt.from_user is None or prompt.from_user.id != bot_id:
+        raise InvalidTap("reply to one of my prompts")
+    found = REF.search(prompt.text or "")
+    if found is None:
+        raise InvalidTap("that message does not ask for an answer")
+    text = prompt.text or ""
+    reason = text.split(REASON_MARK, 1)[1] if REASON_MARK in text else None
+    return Prompt(found[1], found[2], int(found[3]), reason)
+
+
+def answer_from_reply(message: Message, expert_id: str, bot_id: int) -> Answer:
+    """The expert's reply is the full text: a correction, an answer, or an override."""
+    prompt = prompt_from_reply(message, bot_id)
+    text = message.text or ""
+    decisions: dict[str, Decision] = {
+        "correct": Correct(text=text), "write": Write(text=text),
+        "override": Verify(verdict="override", text=text, reason=prompt.reason or ""),
+    }
+    if prompt.stage not in decisions:
+        raise InvalidTap("that prompt asks for a reason, not an answer")
+    return Answer(expert=expert_id, lease=prompt.lease, decision=decisions[prompt.stage],
+                  channel="telegram", event_id=f"tg:msg:{message.chat_id}:{message.message_id}")

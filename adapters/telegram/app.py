@@ -1,0 +1,387 @@
+"""The Telegram channel: a python-telegram-bot Application whose handlers, registered by
+pattern, acknowledge, translate the update into core terms, and call the service."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from contextlib import suppress
+from dataclasses import dataclass, field
+from html import escape
+
+from pydantic import BaseModel, SecretStr
+from telegram import CallbackQuery, ForceReply, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from adapters.telegram import answers, keyboards
+from adapters.telegram.limits import FloodLimiter, Limits
+from adapters.telegram.messenger import TelegramMessenger
+from core.answers import Answer
+from core.coordinator import Coordinator
+from core.delivery import deliver
+from core.errors import Conflict
+from core.experts import Expert
+from core.service import Service, item_from_body
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+QUIET_MARGIN_MS = 30 * 60 * 1000  # "near" quiet hours: half an hour either side
+HELP = ("/next — your next task\n/pause — stop receiving tasks\n/resume — start again\n"
+        "/stats — what you have done and earned\n/help — this message\n\n"
+        "Answer with the buttons; for corrections and written answers, reply to my prompt "
+        "with the full text.")
+NOT_LINKED = ("I don't know you yet. Open the invite link your coordinator sent you "
+              "(https://t.me/…?start=…), or ask them for one.")
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr
+    api_url: str = "https://api.telegram.org/bot"  # PTB appends the token
+    webhook_secret: SecretStr | None = None
+    limits: Limits = Limits()
+    poll_timeout_s: int = 10
+
+
+@dataclass
+class Telegram:
+    """The Application and the channel whose handlers it runs."""
+
+    application: Application  # type: ignore[type-arg]
+    channel: TelegramChannel
+
+
+def build_telegram(settings: TelegramSettings, service: Service, coordinator: Coordinator,
+                   *, polling: bool = False) -> Telegram:
+    builder = (ApplicationBuilder().token(settings.token.get_secret_value())
+               .base_url(settings.api_url).rate_limiter(FloodLimiter(settings.limits))
+               .concurrent_updates(64))
+    if not polling:
+        builder = builder.updater(None)
+    application = builder.build()
+    channel = TelegramChannel(service, coordinator)
+    channel.register(application)
+    return Telegram(application, channel)
+
+
+@dataclass
+class TelegramChannel:
+    service: Service
+    coordinator: Coordinator
+    seen: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    failed: set[int] = field(default_factory=set)
+    experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        app.add_handler(TypeHandler(Update, self.once), group=-1)
+        for name, callback in (("start", self.start), ("next", self.next), ("pause", self.pause),
+                               ("resume", self.resume), ("stats", self.stats),
+                               ("help", self.help)):
+            app.add_handler(CommandHandler(name, callback))
+        for pattern, callback in ((r"^[prvlKFsn]\|", self.on_answer), (r"^[kmfx]\|", self.on_step),
+                                  (r"^[ewo]\|", self.on_prompt), (r"^next\|", self.on_next)):
+            app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+        app.add_handler(CallbackQueryHandler(self.on_unknown))
+        app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND,
+                                       self.on_reply))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.help))
+        app.add_error_handler(self.on_error)
+
+    async def once(self, update: Update, context: Context) -> None:
+        """Telegram resends an update until it gets a 2xx; one process sees most repeats, and
+        the core records an answer once whatever reaches it."""
+        if update.update_id in self.seen:
+            raise ApplicationHandlerStop
+        self.seen[update.update_id] = None
+        if len(self.seen) > 50_000:
+            self.seen.popitem(last=False)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        log.warning("telegram update failed: %r", context.error, exc_info=context.error)
+        if isinstance(update, Update):
+            self.failed.add(update.update_id)
+            self.seen.pop(update.update_id, None)  # a retry must run again
+            if update.callback_query is not None:
+                with suppress(TelegramError):  # it may be what failed
+                    await update.callback_query.answer("Not saved: please tap again.",
+                                                       show_alert=True)
+
+    # who is writing
+
+    async def expert(self, update: Update) -> Expert | None:
+        user = update.effective_user
+        if user is None:
+            return None
+        expert_id = self.experts.get(user.id) or await self.service.store.expert_for_identity(
+            f"telegram:{user.id}")
+        if expert_id is None:
+            return None
+        self.experts[user.id] = expert_id
+        return await self.service.store.load_expert(expert_id)
+
+    def messenger(self, context: Context, expert: Expert | None = None,
+                  query: CallbackQuery | None = None) -> TelegramMessenger:
+        now = self.service.clock.now_ms()
+        silent = expert is not None and any(expert.in_quiet_hours(now + d) for d in
+                                            (-QUIET_MARGIN_MS, 0, QUIET_MARGIN_MS))
+        return TelegramMessenger(context.bot, self.service.clock, silent=silent,
+                                 card_message=_message(query),
+                                 callback_id=query.id if query else None)
+
+    # commands
+
+    async def start(self, update: Update, context: Context) -> None:
+        chat, user = _chat(update), update.effective_user
+        token = context.args[0] if context.args else ""
+        expert = None
+        if token and user is not None:
+            try:
+                expert = await self.coordinator.redeem_invite(token, f"telegram:{user.id}")
+            except Conflict as exc:
+                await self.messenger(context).send(chat, f"Not linked: {exc}")
+                return
+        expert = expert or await self.expert(update)
+        if expert is None:
+            await self.messenger(context).send(
+                chat, "This invite is not valid: it was used, has expired or was mistyped. "
+                      "Ask your coordinator for a new link.")
+            return
+        await self.messenger(context, expert).send(
+            chat, f"Welcome, {_html(expert.name)}! You will get your tasks here.\n\n{HELP}")
+        await self._deliver_next(update, context, expert)
+
+    async def next(self, update: Update, context: Context) -> None:
+        if expert := await self._known(update, context):
+            await self._deliver_next(update, context, expert)
+
+    async def pause(self, update: Update, context: Context) -> None:
+        if expert := await self._known(update, context):
+            await self.service.set_paused(expert.id, True)
+            await self.messenger(context, expert).send(
+                _chat(update), "Paused: no tasks until you send /resume.")
+
+    async def resume(self, update: Update, context: Context) -> None:
+        if expert := await self._known(update, context):
+            expert = await self.service.set_paused(expert.id, False)
+            await self._deliver_next(update, context, expert)
+
+    async def stats(self, update: Update, context: Context) -> None:
+        if expert := await self._known(update, context):
+            figures = await self.service.stats(expert.id)
+            earned = ", ".join(f"{v:.2f} {c}" for c, v in sorted(figures.earned.items())) or "—"
+            await self.messenger(context, expert).send(_chat(update), _html(
+                f"Today: {figures.today} of {figures.daily_cap}\nAll told: {figures.answers} "
+                f"answers\nTime: {figures.seconds / 60:.0f} min\nEarned: {earned} "
+                f"(before any top-up)" + ("\nYou are paused." if figures.paused else "")))
+
+    async def help(self, update: Update, context: Context) -> None:
+        await self.messenger(context).send(_chat(update), _html(HELP))
+
+    async def _known(self, update: Update, context: Context) -> Expert | None:
+        expert = await self.expert(update)
+        if expert is None:
+            await self.messenger(context).send(_chat(update), _html(NOT_LINKED))
+        return expert
+
+    async def _deliver_next(self, update: Update, context: Context, expert: Expert) -> None:
+        task = await self.service.next_task(expert.id)
+        await deliver(self.service, self.messenger(context, expert), _chat(update), task)
+
+    async def push(self, bot: object, chat: str, expert: Expert) -> bool:
+        """A task the expert did not ask for: never in quiet hours, never past the cap."""
+        task = await self.service.next_task(expert.id, pushed=True)
+        if not hasattr(task, "lease"):
+            return False
+        messenger = TelegramMessenger(bot, self.service.clock,  # type: ignore[arg-type]
+                                      silent=True)
+        await deliver(self.service, messenger, chat, task)
+        return True
+
+    # buttons
+
+    async def on_answer(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None
+        expert = await self._tapper(update, context)
+        if expert is None:
+            return
+        tap = answers.tap_from_data(query.data)
+        labels = await self._labels(tap.lease)
+        try:
+            given = answers.answer_from_callback_query(query, expert.id, labels)
+        except answers.InvalidTap as exc:
+            await query.answer(str(exc), show_alert=True)
+            return
+        await self.service.opened(tap.lease)
+        await self._submit(update, context, expert, given, keyboards.describe(given.decision))
+
+    async def _submit(self, update: Update, context: Context, expert: Expert,
+                      given: Answer, summary: str,
+                      card_message: int | None = None) -> None:
+        messenger = self.messenger(context, expert, update.callback_query)
+        messenger.summary = summary
+        if card_message is not None:
+            messenger.card_message = card_message
+        outcome = await self.service.submit(given)
+        await messenger.show_outcome(_chat(update), outcome)
+        if outcome.next is not None and not outcome.replayed:
+            messenger.card_message = None
+            await deliver(self.service, messenger, _chat(update), outcome.next)
+
+    async def on_step(self, update: Update, context: Context) -> None:
+        """A tap that changes the card's buttons, not the record: rank picks, undo, label
+        toggles, the flag menu. The state rides in the buttons."""
+        query = update.callback_query
+        assert query is not None
+        if await self._tapper(update, context) is None:
+            return
+        tap = answers.tap_from_data(query.data)
+        controls = await self._controls(tap)
+        if controls is None:
+            await query.answer("This task is no longer open; nothing was recorded.",
+                               show_alert=True)
+            return
+        await self.service.opened(tap.lease)
+        if tap.action == "f":
+            markup = keyboards.flag_keyboard(controls)
+        elif tap.action == "k":
+            markup = keyboards.card_keyboard(controls, rank=tap.arg[1:])
+        else:
+            markup = keyboards.card_keyboard(controls, chosen=tap.arg.strip("-"))
+        await query.answer()
+        try:
+            await query.edit_message_reply_markup(markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc):
+                raise
+
+    async def on_prompt(self, update: Update, context: Context) -> None:
+        """Corrections, written answers and overrides come as a reply to a ForceReply prompt."""
+        query = update.callback_query
+        assert query is not None
+        expert = await self._tapper(update, context)
+        if expert is None:
+            return
+        tap = answers.tap_from_data(query.data)
+        draft = await self._draft(tap.lease, expert.id)
+        if draft is None:
+            await query.answer("This task is no longer yours; nothing was recorded.",
+                               show_alert=True)
+            return
+        await self.service.opened(tap.lease)
+        await query.answer()
+        stage = {"e": "correct", "w": "write", "o": "reason"}[tap.action]
+        card = _message(query)
+        await self._ask(update, context, expert, stage, tap.lease,
+                        card.message_id if card else 0, draft if stage == "correct" else None)
+
+    async def _ask(self, update: Update, context: Context, expert: Expert, stage: str,
+                   lease: str, card: int, draft: str | None, reason: str | None = None) -> None:
+        asks = {"correct": "Reply to this message with the full corrected text of draft A.",
+                "write": "Reply to this message with your full answer.",
+                "reason": "Why override draft A? Reply to this message with your reason.",
+                "override": "Now reply to this message with the full replacement text."}
+        messenger = self.messenger(context, expert)
+        chat = _chat(update)
+        quoted = f"\n<pre>{_html(draft)}</pre>" if draft else ""
+        if draft and len(quoted) > 3000:  # the draft goes first, whole, in parts
+            for part in keyboards.split_escaped(draft, 4000):
+                await messenger.send(chat, part)
+            quoted = ""
+        text = f"✏️ {asks[stage]}{quoted}\nref: {stage} {lease} {card}"
+        if reason is not None:
+            text += f"\n{answers.REASON_MARK}{_html(reason)}"
+        await context.bot.send_message(
+            chat_id=int(chat), text=text, parse_mode=ParseMode.HTML,
+            reply_markup=ForceReply(selective=True, input_field_placeholder="Full text"),
+            disable_notification=messenger.silent)
+
+    async def on_reply(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        assert message is not None
+        expert = await self._known(update, context)
+        if expert is None:
+            return
+        try:
+            prompt = answers.prompt_from_reply(message, context.bot.id)
+        except answers.InvalidTap:
+            await self.help(update, context)
+            return
+        if prompt.stage == "reason":
+            draft = await self._draft(prompt.lease, expert.id)
+            await self._ask(update, context, expert, "override", prompt.lease,
+                            prompt.card_message, draft, reason=message.text or "")
+            return
+        given = answers.answer_from_reply(message, expert.id, context.bot.id)
+        await self._submit(update, context, expert, given, keyboards.describe(given.decision),
+                           card_message=prompt.card_message)
+
+    async def on_next(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None
+        expert = await self._tapper(update, context)
+        if expert is not None:
+            await query.answer()
+            await self._deliver_next(update, context, expert)
+
+    async def on_unknown(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None
+        await query.answer("This button is from an older version; send /next.", show_alert=True)
+
+    async def _tapper(self, update: Update, context: Context) -> Expert | None:
+        expert = await self.expert(update)
+        if expert is None and update.callback_query is not None:
+            await update.callback_query.answer(NOT_LINKED, show_alert=True)
+        return expert
+
+    async def _controls(self, tap: answers.Tap) -> keyboards.Controls | None:
+        campaign_id = await self.service.catalog.campaign_for_lease(tap.lease)
+        if campaign_id is None:
+            return None
+        spec = (await self.service.catalog.campaign(campaign_id)).spec
+        n = int(tap.arg[0], 36) if tap.action in "kfx" and tap.arg[:1].isalnum() else 0
+        return keyboards.Controls(tap.lease, spec.options(), n)
+
+    async def _labels(self, lease: str) -> list[str]:
+        campaign_id = await self.service.catalog.campaign_for_lease(lease)
+        if campaign_id is None:
+            return []
+        return list((await self.service.catalog.campaign(campaign_id)).spec.labels)
+
+    async def _draft(self, lease: str, expert_id: str) -> str | None:
+        """Draft A as this expert was shown it; None if the lease is not theirs."""
+        campaign_id = await self.service.catalog.campaign_for_lease(lease)
+        view = (await self.service.store.lease_view(campaign_id, lease)
+                if campaign_id else None)
+        if view is None or view.lease.expert != expert_id or view.lease.state != "live":
+            return None
+        drafts = item_from_body(view.item_body).drafts
+        return drafts[view.lease.order[0]].text if view.lease.order else ""
+
+
+def _chat(update: Update) -> str:
+    chat = update.effective_chat
+    assert chat is not None
+    return str(chat.id)
+
+
+def _message(query: CallbackQuery | None) -> Message | None:
+    """The card a button sits on; Telegram sends a stub for messages too old to show."""
+    message = query.message if query is not None else None
+    return message if isinstance(message, Message) else None
+
+
+def _html(text: str) -> str:
+    return escape(text, quote=False)

@@ -1,0 +1,100 @@
+"""A shared flood limiter for every Bot API call: about 30 messages a second overall and one a
+second per chat (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this),
+waiting `retry_after` and resending on 429, and retrying a 5xx a few times."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+UNLIMITED = {"getUpdates", "getMe", "setWebhook", "deleteWebhook", "answerCallbackQuery"}
+
+
+class Limits(BaseModel):
+    per_second: float = 30.0
+    per_chat_per_second: float = 1.0
+    chat_burst: int = 3  # a card, its outcome and the next card go out together
+    server_error_tries: int = 3
+    max_retry_after_s: float = 60.0
+
+
+class Bucket:
+    """A token bucket; `take` waits until a token is free."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens < 1:
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+                self.tokens, self.stamp = 1.0, time.monotonic()
+            self.tokens -= 1
+
+
+class FloodLimiter(BaseRateLimiter[int]):
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.overall = Bucket(self.limits.per_second, self.limits.per_second)
+        self.chats: dict[str, Bucket] = {}
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def process_request(
+        self, callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any]
+                                                 | list[dict[str, Any]]]],
+        args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if endpoint not in UNLIMITED:
+            await self.overall.take()
+            if "chat_id" in data:
+                await self._chat(str(data["chat_id"])).take()
+        tries = 0
+        while True:
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                wait = min(_seconds(exc), self.limits.max_retry_after_s)
+                log.info("telegram %s: 429, resending in %.1f s", endpoint, wait)
+                await asyncio.sleep(wait)
+            except (TimedOut, BadRequest):
+                raise  # the request may have landed; resending could show it twice
+            except NetworkError:
+                tries += 1
+                if endpoint == "getUpdates" or tries >= self.limits.server_error_tries:
+                    raise
+                await asyncio.sleep(0.2 * 2 ** tries)
+
+    def _chat(self, chat: str) -> Bucket:
+        if chat not in self.chats:
+            if len(self.chats) > 10_000:
+                self.chats.clear()
+            self.chats[chat] = Bucket(self.limits.per_chat_per_second, self.limits.chat_burst)
+        return self.chats[chat]
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22.2 deprecates the int form; accept both
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

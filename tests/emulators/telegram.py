@@ -1,0 +1,315 @@
+"""A local Telegram Bot API for tests: aiohttp on 127.0.0.1, port 0, speaking the wire format of
+the methods the bot uses (https://core.telegram.org/bots/api), enforcing its limits (4096
+characters after entity parsing, 64-byte callback_data, HTML that must parse), answering 429
+with `retry_after` or a 5xx on demand, and letting a test act as users (send, reply, press)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+        "tg-spoiler", "span", "blockquote", "tg-emoji"}
+JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
+BOT = {"id": 7000001, "is_bot": True, "first_name": "Expertloop", "username": "expertloop_bot",
+       "can_join_groups": False, "can_read_all_group_messages": False,
+       "supports_inline_queries": False}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.code, self.description, self.retry_after = code, description, retry_after
+
+
+class _Text(HTMLParser):
+    """Telegram's HTML: a few tags, properly nested; everything else is an error."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in TAGS:
+            raise ApiError(400, f"Bad Request: can't parse entities: Unsupported start tag "
+                                f"\"{tag}\"")
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            raise ApiError(400, f"Bad Request: can't parse entities: Unexpected end tag "
+                                f"\"{tag}\"")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+
+def plain_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    if parser.stack or "<" in parser.rawdata:
+        raise ApiError(400, "Bad Request: can't parse entities: Can't find end tag")
+    return "".join(parser.out)
+
+
+class TelegramEmulator:
+    def __init__(self, token: str = "123:TEST", clock: Callable[[], float] = time.time) -> None:
+        self.token = token
+        self.clock = clock
+        self.port = 0
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # what each chat shows now
+        self.calls: list[tuple[str, dict[str, Any]]] = []  # every accepted call, in order
+        self.callback_answers: list[dict[str, Any]] = []
+        self.documents: list[dict[str, Any]] = []
+        self.faults: list[tuple[str, int, int | None]] = []  # (method, status, retry_after)
+        self.webhook: tuple[str, str] | None = None
+        self.updates: list[dict[str, Any]] = []
+        self.confirmed = 0
+        self._ids = itertools.count(1)
+        self._update_ids = itertools.count(100_000)
+        self._new_update = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 << 20)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    def fail(self, method: str, status: int = 429, retry_after: int | None = 1,
+             times: int = 1) -> None:
+        self.faults += [(method, status, retry_after)] * times
+
+    # what a user sees
+
+    def chat(self, chat_id: int) -> list[dict[str, Any]]:
+        return [m for (c, _), m in sorted(self.messages.items()) if c == chat_id]
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [m.get("text") or m.get("caption") or "" for m in self.chat(chat_id)]
+
+    def last(self, chat_id: int, with_buttons: bool = False) -> dict[str, Any]:
+        shown = [m for m in self.chat(chat_id) if not with_buttons or "reply_markup" in m]
+        return shown[-1]
+
+    @staticmethod
+    def buttons(message: dict[str, Any]) -> dict[str, str]:
+        rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+        return {b["text"]: b["callback_data"] for row in rows for b in row}
+
+    # acting as a user
+
+    def _user(self, user_id: int) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}",
+                "language_code": "en"}
+
+    def message_update(self, user_id: int, text: str,
+                       reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._ids), "from": self._user(user_id),
+            "chat": {"id": user_id, "type": "private", "first_name": f"User{user_id}"},
+            "date": int(self.clock()), "text": text}
+        if text.startswith("/"):
+            message["entities"] = [{"type": "bot_command", "offset": 0,
+                                    "length": len(text.split()[0])}]
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        self.messages[(user_id, message["message_id"])] = message
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def press_update(self, user_id: int, message: dict[str, Any], data: str) -> dict[str, Any]:
+        return {"update_id": next(self._update_ids), "callback_query": {
+            "id": str(next(self._ids) * 7919), "from": self._user(user_id), "message": message,
+            "chat_instance": str(user_id), "data": data}}
+
+    async def send(self, update: dict[str, Any]) -> int:
+        """Hand an update to the bot as Telegram would: POST it to the webhook (the status
+        comes back), or queue it for getUpdates (200)."""
+        if self.webhook is None:
+            self.updates.append(update)
+            self._new_update.set()
+            return 200
+        url, secret = self.webhook
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        async with aiohttp.ClientSession() as session, session.post(
+                url, json=update, headers=headers) as response:
+            return response.status
+
+    async def settle(self, condition: Callable[[], bool], within: float = 10) -> None:
+        """Wait until the bot has done something (polling answers asynchronously)."""
+        deadline = time.monotonic() + within
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bot did not get there")
+            await asyncio.sleep(0.02)
+
+    # the Bot API
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        params = await _params(request)
+        for i, (name, status, retry_after) in enumerate(self.faults):
+            if name == method:
+                del self.faults[i]
+                if status == 429:
+                    return _error(429, f"Too Many Requests: retry after {retry_after}",
+                                  {"retry_after": retry_after})
+                return web.Response(status=status, text="Bad Gateway")
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            return _error(404, "Not Found: method not found")
+        try:
+            result = await handler(params)
+        except ApiError as exc:
+            return _error(exc.code, exc.description)
+        self.calls.append((method, params))
+        return web.json_response({"ok": True, "result": result})
+
+    async def _api_getMe(self, p: dict[str, Any]) -> Any:
+        return BOT
+
+    async def _api_setWebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = (p["url"], p.get("secret_token", ""))
+        return True
+
+    async def _api_deleteWebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = None
+        if str(p.get("drop_pending_updates", "")).lower() == "true":
+            self.updates.clear()
+        return True
+
+    async def _api_getUpdates(self, p: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
+        offset, timeout = int(p.get("offset") or 0), float(p.get("timeout") or 0)
+        if offset:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates and timeout:
+            self._new_update.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_update.wait(), timeout)
+        return self.updates[: int(p.get("limit") or 100)]
+
+    async def _api_sendMessage(self, p: dict[str, Any]) -> Any:
+        chat = int(p["chat_id"])
+        message = self._message(chat, self._text(p), p.get("reply_markup"))
+        self.messages[(chat, message["message_id"])] = message
+        return message
+
+    async def _api_sendDocument(self, p: dict[str, Any]) -> Any:
+        chat, document = int(p["chat_id"]), p["document"]
+        message = self._message(chat, None, p.get("reply_markup"))
+        message["document"] = {"file_id": f"f{message['message_id']}", "file_unique_id": "u",
+                               "file_name": document["filename"], "file_size":
+                               len(document["data"])}
+        if p.get("caption"):
+            message["caption"] = plain_text(p["caption"])
+        self.messages[(chat, message["message_id"])] = message
+        self.documents.append({"chat": chat, **document})
+        return message
+
+    async def _api_editMessageText(self, p: dict[str, Any]) -> Any:
+        message = self._existing(p)
+        text = self._text(p)
+        if text == message.get("text") and p.get("reply_markup") == message.get("reply_markup"):
+            raise ApiError(400, "Bad Request: message is not modified: specified new message "
+                                "content and reply markup are exactly the same")
+        message.update(text=text, edit_date=int(self.clock()))
+        self._set_markup(message, p.get("reply_markup"))
+        return message
+
+    async def _api_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
+        message = self._existing(p)
+        if p.get("reply_markup") == message.get("reply_markup"):
+            raise ApiError(400, "Bad Request: message is not modified")
+        self._set_markup(message, p.get("reply_markup"))
+        message["edit_date"] = int(self.clock())
+        return message
+
+    async def _api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        if any(a["callback_query_id"] == p["callback_query_id"] for a in self.callback_answers):
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
+                                "or query ID is invalid")
+        self.callback_answers.append(p)
+        return True
+
+    def _text(self, p: dict[str, Any]) -> str:
+        raw = p.get("text", "")
+        text = plain_text(raw) if p.get("parse_mode") == "HTML" else raw
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        return text
+
+    def _message(self, chat: int, text: str | None, markup: Any) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._ids), "from": BOT, "date": int(self.clock()),
+            "chat": {"id": chat, "type": "private", "first_name": f"User{chat}"}}
+        if text is not None:
+            message["text"] = text
+        self._set_markup(message, markup)
+        return message
+
+    def _set_markup(self, message: dict[str, Any], markup: Any) -> None:
+        message.pop("reply_markup", None)
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            for row in markup["inline_keyboard"]:
+                for button in row:
+                    if len(button.get("callback_data", "").encode()) > 64:
+                        raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+            message["reply_markup"] = markup
+
+    def _existing(self, p: dict[str, Any]) -> dict[str, Any]:
+        found = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
+        if found is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return found
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    if request.content_type == "application/json":
+        return dict(await request.json())
+    params: dict[str, Any] = {}
+    form = await request.post()
+    for name, value in form.items():
+        if isinstance(value, web.FileField):
+            params[name] = {"filename": value.filename, "data": value.file.read()}
+        elif name in JSON_FIELDS:
+            params[name] = json.loads(str(value))
+        else:
+            params[name] = str(value)
+    params.update({k: v for k, v in request.query.items() if k not in params})
+    return params
+
+
+def _error(code: int, description: str,
+           parameters: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=code)

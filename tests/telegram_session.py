@@ -1,0 +1,108 @@
+"""A Telegram test session: the emulated Bot API, the real PTB Application behind the real
+webhook route on a real HTTP server, and a user who types and taps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from adapters.redis.store import RedisStore
+from adapters.telegram.app import Telegram, TelegramSettings, build_telegram
+from adapters.telegram.limits import Limits
+from adapters.telegram.webhook import add_telegram_webhook
+from core.campaigns import CampaignSpec
+from core.coordinator import Coordinator
+from core.experts import Expert
+from core.service import Service
+from core.staging import spool_items
+from tests.emulators.telegram import TelegramEmulator
+
+SECRET = "webhook-secret-1"
+FAST = Limits(per_second=1000, per_chat_per_second=1000, chat_burst=1000)
+DRAFTS = ["Take it with food.", "Never take it.", "Ask your doctor first."]
+
+
+def settings(emulator: TelegramEmulator, limits: Limits = FAST) -> TelegramSettings:
+    return TelegramSettings(token=emulator.token, api_url=emulator.base_url,
+                            webhook_secret=SECRET, limits=limits, poll_timeout_s=1)
+
+
+@asynccontextmanager
+async def webhook_bot(emulator: TelegramEmulator, service: Service,
+                      coordinator: Coordinator) -> AsyncIterator[Telegram]:
+    telegram = build_telegram(settings(emulator), service, coordinator)
+    app = web.Application()
+    add_telegram_webhook(app, telegram, SECRET)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        await telegram.application.bot.set_webhook(str(server.make_url("/telegram/webhook")),
+                                                   secret_token=SECRET)
+        yield telegram
+    finally:
+        await server.close()
+
+
+async def post_kind(coordinator: Coordinator, kind: str, n_items: int = 2,
+                    drafts: list[str] | None = None, campaign_id: str = "c1",
+                    **spec: Any) -> CampaignSpec:
+    count = {"pairwise": 2, "rank": 3, "write": 0}.get(kind, 1)
+    texts = drafts if drafts is not None else DRAFTS[:count]
+    made = CampaignSpec(id=campaign_id, title="Which is right?", kind=kind,
+                        instructions="Be careful <and> precise & kind.", **spec)
+    items = [{"id": f"q{i}", "prompt": f"Question {i}: ibuprofen & <warfarin>?",
+              "drafts": [{"text": t, "model": "m", "model_version": "1"} for t in texts]}
+             for i in range(n_items)]
+    spool = spool_items(made, items)
+    try:
+        await coordinator.post_campaign(made, spool)
+    finally:
+        spool.close()
+    return made
+
+
+class User:
+    """A Telegram user: what they send goes through the emulator to the bot."""
+
+    def __init__(self, emulator: TelegramEmulator, user_id: int) -> None:
+        self.emulator, self.id = emulator, user_id
+
+    async def say(self, text: str) -> int:
+        return await self.emulator.send(self.emulator.message_update(self.id, text))
+
+    async def reply(self, text: str) -> int:
+        """Answer the newest ForceReply prompt."""
+        prompt = next(m for m in reversed(self.emulator.chat(self.id))
+                      if "ref: " in (m.get("text") or ""))
+        return await self.emulator.send(self.emulator.message_update(self.id, text, prompt))
+
+    def card(self) -> dict[str, Any]:
+        return self.emulator.last(self.id, with_buttons=True)
+
+    async def press(self, button: str, message: dict[str, Any] | None = None) -> int:
+        message = message or self.card()
+        data = self.emulator.buttons(message)[button]
+        return await self.emulator.send(self.emulator.press_update(self.id, message, data))
+
+    def texts(self) -> str:
+        return "\n".join(self.emulator.texts(self.id))
+
+    def callback_texts(self) -> list[str]:
+        return [a.get("text", "") for a in self.emulator.callback_answers]
+
+
+async def joined(coordinator: Coordinator, emulator: TelegramEmulator, expert_id: str,
+                 user_id: int, **profile: Any) -> User:
+    await coordinator.add_expert(Expert(id=expert_id, name=expert_id.title(), **profile))
+    await coordinator.link(expert_id, f"telegram:{user_id}")
+    return User(emulator, user_id)
+
+
+async def answered(store: RedisStore, campaign_id: str = "c1") -> list[dict[str, Any]]:
+    found = [json.loads(e.body) for e in await store.read_events(campaign_id, 0, 100_000)]
+    return [e for e in found if e["type"] == "answered"]
