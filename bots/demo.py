@@ -70,6 +70,7 @@ def welcome(runtime: Runtime, campaigns: list[str], links: dict[str, str]) -> st
         f"{runtime.settings.data_dir.resolve()})", "",
         "Answer tasks as a demo expert in your browser:",
         *(f"  {expert_id:<13} {link}" for expert_id, link in links.items()), "",
+        f"  dashboard     {url}/",
         f"  health        {url}/healthz",
         f"  campaigns     {', '.join(campaigns)}", "",
         "Try, in another terminal (.venv/bin/expertloop, or `source .venv/bin/activate`):",

@@ -8,6 +8,7 @@ import asyncio
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from adapters.dashboard.routes import add_dashboard_routes
 from adapters.http.context import Api, ApiSettings
 from adapters.http.routes import add_api_routes
 from adapters.web.routes import add_chat_routes
@@ -27,6 +28,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store)
     add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger, api))
+    add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
     return app
 
 

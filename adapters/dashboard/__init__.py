@@ -1,0 +1,1 @@
+"""The coordinator dashboard at `/`: server-rendered HTML with server-drawn SVG charts."""

@@ -1,0 +1,100 @@
+"""The dashboard's routes on the shared aiohttp app, behind the API's token: a login form sets
+an HttpOnly, SameSite=Strict cookie, or `?token=` does once and is dropped from the URL. With
+no token configured the dashboard is open, like the API (which then serves only 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from adapters.dashboard import render
+from adapters.dashboard.panels import Panels
+from core.coordinator import Coordinator
+from core.ledger import Ledger
+
+STATIC = Path(__file__).with_name("static")
+COOKIE = "expertloop_dashboard"
+COOKIE_MAX_AGE = 12 * 3600
+
+
+class Dashboard:
+    def __init__(self, panels: Panels, token: str | None) -> None:
+        self.panels = panels
+        self.token = token
+        self.lock = asyncio.Lock()  # one rebuild at a time; a second viewer waits for it
+
+    def cookie_value(self) -> str:
+        """The cookie holds a digest of the token, not the token, so it cannot call the API."""
+        assert self.token is not None
+        return hmac.new(self.token.encode(), b"expertloop dashboard", hashlib.sha256).hexdigest()
+
+    def token_ok(self, sent: str) -> bool:
+        return self.token is not None and hmac.compare_digest(sent.encode(), self.token.encode())
+
+    def cookie_ok(self, request: web.Request) -> bool:
+        sent = request.cookies.get(COOKIE, "")
+        return self.token is None or hmac.compare_digest(sent.encode(),
+                                                         self.cookie_value().encode())
+
+
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+
+
+def add_dashboard_routes(app: web.Application, coordinator: Coordinator, ledger: Ledger,
+                         token: str | None) -> None:
+    app[DASHBOARD] = Dashboard(Panels(coordinator, ledger), token)
+    app.router.add_static("/dashboard/static", STATIC)
+    app.router.add_get("/", show_dashboard)
+    app.router.add_post("/login", post_login)
+    app.router.add_post("/logout", post_logout)
+
+
+async def show_dashboard(request: web.Request) -> web.StreamResponse:
+    board = request.app[DASHBOARD]
+    if "token" in request.query:
+        return _sign_in(board, request, str(request.query["token"]))
+    if not board.cookie_ok(request):
+        return _html(render.login(), status=401)
+    started = time.perf_counter()
+    async with board.lock:
+        panels = await board.panels.all()
+    return _html(render.page(panels, signed_in=board.token is not None,
+                             built_seconds=time.perf_counter() - started))
+
+
+async def post_login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    return _sign_in(request.app[DASHBOARD], request, str(form.get("token", "")))
+
+
+async def post_logout(request: web.Request) -> web.StreamResponse:
+    response = _redirect()
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+def _sign_in(board: Dashboard, request: web.Request, sent: str) -> web.StreamResponse:
+    """A right token sets the cookie and redirects to `/`, so the token leaves the URL (and the
+    browser's history keeps no copy of a `?token=` page that rendered)."""
+    if board.token is None:
+        return _redirect()
+    if not board.token_ok(sent):
+        return _html(render.login("That token is not right."), status=401)
+    response = _redirect()
+    response.set_cookie(COOKIE, board.cookie_value(), max_age=COOKIE_MAX_AGE, path="/",
+                        httponly=True, samesite="Strict", secure=request.secure)
+    return response
+
+
+def _redirect() -> web.Response:
+    return web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
+
+
+def _html(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="text/html",
+                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

@@ -1,0 +1,96 @@
+"""The dashboard in a real browser (Debian's Chromium, driven by Playwright) on seeded campaigns:
+sign in with the token, then the charts and the leaderboards are drawn. Asserts on SVG elements
+and table rows, not pixels; the screenshot is kept in artifacts/dashboard.png to look at."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, async_playwright
+
+from adapters.dashboard.routes import COOKIE, add_dashboard_routes
+from core.coordinator import Coordinator
+from core.ledger import Ledger
+from core.service import Service
+from core.timing import SetClock
+from tests.dashboard_seed import seed
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+TOKEN = "browser-s3cret"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def site(coordinator: Coordinator, ledger: Ledger) -> AsyncIterator[str]:
+    app = web.Application()
+    add_dashboard_routes(app, coordinator, ledger, TOKEN)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_sign_in_then_the_plots_and_leaderboards_render(
+        browser: Browser, site: str, coordinator: Coordinator, service: Service,
+        clock: SetClock) -> None:
+    await seed(coordinator, service, clock, count=12)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(site)
+    await page.fill("input[name=token]", "wrong")
+    await page.click("form button")
+    assert "not right" in await page.locator(".error").inner_text()
+    await page.fill("input[name=token]", TOKEN)
+    await page.click("form button")
+    await page.wait_for_selector("section.campaign")
+    assert page.url == f"{site}/"
+    cookie = next(c for c in await context.cookies() if c["name"] == COOKIE)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    campaigns = page.locator("section.campaign")
+    assert await campaigns.count() == 7
+    pairwise = page.locator("section.campaign[data-kind=pairwise]")
+    line = pairwise.locator("svg.progress polyline.line")
+    assert len((await line.get_attribute("points") or "").split()) >= 3
+    assert await pairwise.locator("svg.progress line.target").count() == 1
+    assert await pairwise.locator("svg.throughput rect.bar").count() >= 2
+    assert await pairwise.locator("svg.seconds rect.bar").count() >= 3
+    assert await pairwise.locator("svg.seconds line.mark").count() == 2  # median, fast below
+    assert await page.locator("svg.kinds g.box").count() == 7
+    box = await page.locator("svg.kinds").bounding_box()
+    assert box and box["width"] > 300 and box["height"] > 100  # drawn, not collapsed
+
+    for kind in ("pairwise", "rank"):
+        board = page.locator(f"section.campaign[data-kind={kind}] section.leaderboard")
+        rows = board.locator("tr.model")
+        assert await rows.count() == 3
+        first = (await rows.first.locator("td").all_inner_texts())
+        assert first[0] == "1" and first[1] in ("gpt-x@2026-09", "llama-y@70b", "mistral-z")
+        assert await board.locator("svg.intervals circle.point").count() == 3
+        assert await board.locator("svg.intervals line.ci").count() >= 2
+    assert await page.locator("section.campaign[data-kind=rate] section.leaderboard").count() == 0
+
+    listed = page.locator("section.campaign[data-kind=pairwise] tr.expert.listed")
+    assert await listed.count() >= 1 and "eve" in await listed.first.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-top.png"))
+    await pairwise.screenshot(path=str(ARTIFACTS / "dashboard-pairwise.png"))
+    await page.click("text=Sign out")
+    await page.wait_for_selector("input[name=token]")
+    await context.close()
