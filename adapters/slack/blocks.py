@@ -1,0 +1,239 @@
+"""Cards as Block Kit. Slack refuses a text object over 3000 characters and a message over 50
+blocks (https://api.slack.com/reference/block-kit/blocks), so long texts are split into several
+sections and a card too big for one message continues in the next; nothing is ever cut."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.answers import Outcome
+from core.cards import Card
+from core.experts import ExpertStats
+
+Block = dict[str, Any]
+
+TEXT_LIMIT = 3000  # characters in one text object or plain_text_input
+BLOCK_LIMIT = 50  # blocks in one message
+SECTION_ROOM = TEXT_LIMIT - 100  # room left for a heading line in the first piece
+FLAG_REASONS = (("unsure", "Unsure"), ("harmful", "Harmful"), ("broken", "Broken"))
+RECORDED = {
+    "pairwise": "your choice", "rank": "your ranking", "rate": "your rating",
+    "correct": "your correction", "verify": "your verdict", "label": "your labels",
+    "write": "your answer", "skip": "a skip", "none_acceptable": "none acceptable",
+    "flag": "your flag",
+}
+MODALS = {  # the button that opens a modal -> (callback_id, title, submit label)
+    "el_open_rank": ("el_rank", "Rank the drafts", "Save ranking"),
+    "el_open_correct": ("el_correct", "Correct the draft", "Save correction"),
+    "el_open_write": ("el_write", "Write the answer", "Save answer"),
+    "el_open_override": ("el_override", "Override the draft", "Save override"),
+}
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn needs only these three escaped (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def split_text(text: str, limit: int = SECTION_ROOM) -> list[str]:
+    """Pieces whose escaped form fits `limit`, preferring to break after a newline or space."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end, size = start, 0
+        while end < len(text) and size + len(escape(text[end])) <= limit:
+            size += len(escape(text[end]))
+            end += 1
+        if end < len(text):
+            cut = max(text.rfind("\n", start, end), text.rfind(" ", start, end))
+            end = cut + 1 if cut > start + limit // 2 else end
+        pieces.append(text[start:end])
+        start = end
+    return pieces or [""]
+
+
+def _sections(heading: str, text: str) -> list[Block]:
+    pieces = split_text(text)
+    blocks = []
+    for n, piece in enumerate(pieces):
+        head = heading if n == 0 else f"{heading} (continued, {n + 1}/{len(pieces)})"
+        body = escape(piece) if piece.strip() else "_(empty)_"
+        blocks.append(_mrkdwn(f"*{head}*\n{body}"))
+    return blocks
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {"type": "button", "text": {"type": "plain_text", "text": text[:75]},
+                     "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _option(text: str, value: str) -> Block:
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+
+
+def estimate_line(card: Card) -> str:
+    line = f"~{max(1, round(card.estimate.seconds / 60))} min"
+    if card.estimate.pay is not None:
+        line += f" · {card.estimate.pay:.2f} {card.estimate.currency or ''}".rstrip()
+    return line + (" (estimate)" if card.estimate.pilot else "")
+
+
+def render_card(card: Card) -> list[list[Block]]:
+    """One or more messages; the last one carries the controls and is the card's message."""
+    content = [_mrkdwn(f"*{escape(card.title)}*"),
+               {"type": "context", "elements": [{"type": "mrkdwn", "text": estimate_line(card)}]},
+               *_sections("Instructions", card.instructions), *_sections("Prompt", card.prompt)]
+    for draft in card.drafts:
+        content += [{"type": "divider"}, *_sections(f"Draft {draft.label}", draft.text)]
+    controls = [{"type": "actions", "block_id": "answer", "elements": CONTROLS[card.kind](card)},
+                {"type": "actions", "block_id": "others", "elements": _others(card)}]
+    room = BLOCK_LIMIT - 1  # one for the "continued" note
+    messages = []
+    while len(content) + len(controls) > BLOCK_LIMIT:
+        messages.append([*content[:room], _continued()])
+        content = content[room:]
+    messages.append([*content, *controls])
+    return messages
+
+
+def _continued() -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": "_continued below…_"}]}
+
+
+def _pairwise(card: Card) -> list[Block]:
+    return [_button("A is better", "el_choose", f"{card.lease}|A"),
+            _button("B is better", "el_choose", f"{card.lease}|B"),
+            _button("Tie", "el_choose", f"{card.lease}|tie")]
+
+
+def _rate(card: Card) -> list[Block]:
+    low, high = (card.scale.min, card.scale.max) if card.scale else (1, 5)
+    if high - low < 10:
+        return [_button(str(n), "el_rate", f"{card.lease}|{n}") for n in range(low, high + 1)]
+    options = [_option(str(n), f"{card.lease}|{n}") for n in range(low, high + 1)][:100]
+    return [{"type": "static_select", "action_id": "el_rate",
+             "placeholder": {"type": "plain_text", "text": "Score"}, "options": options}]
+
+
+def _verify(card: Card) -> list[Block]:
+    return [_button("Accept", "el_verify", f"{card.lease}|accept", "primary"),
+            _button("Override…", "el_open_override", card.lease)]
+
+
+def _label(card: Card) -> list[Block]:
+    if not card.multi and len(card.labels) <= 20:
+        return [_button(label, "el_label", f"{card.lease}|{label}") for label in card.labels]
+    options = [_option(label, label) for label in card.labels]
+    pick = "multi_static_select" if card.multi else "static_select"
+    return [{"type": pick, "action_id": "el_labels_pick", "options": options,
+             "placeholder": {"type": "plain_text", "text": "Choose labels"}},
+            _button("Save labels", "el_labels", f"{card.lease}|labels", "primary")]
+
+
+def _modal_button(text: str, action_id: str) -> Any:
+    return lambda card: [_button(text, action_id, card.lease, "primary")]
+
+
+CONTROLS = {
+    "pairwise": _pairwise, "rate": _rate, "verify": _verify, "label": _label,
+    "rank": _modal_button("Rank…", "el_open_rank"),
+    "correct": _modal_button("Correct…", "el_open_correct"),
+    "write": _modal_button("Write…", "el_open_write"),
+}
+
+
+def _others(card: Card) -> list[Block]:
+    return [_button("Skip", "el_skip", f"{card.lease}|skip"),
+            _button("None acceptable", "el_none", f"{card.lease}|none"),
+            {"type": "overflow", "action_id": "el_flag",
+             "options": [_option(f"Flag: {text}", f"{card.lease}|{reason}")
+                         for reason, text in FLAG_REASONS]}]
+
+
+def render_modal(card: Card, opener: str, metadata: str) -> Block:
+    """The modal a button opens; editors start from the draft so the expert edits, not retypes."""
+    callback_id, title, submit = MODALS[opener]
+    if opener == "el_open_rank":
+        blocks = _rank_inputs(card)
+    else:
+        draft = card.drafts[0].text if card.drafts and opener != "el_open_write" else ""
+        blocks = _text_inputs(draft)
+        if opener == "el_open_override":
+            blocks.append(_input("reason", "Why override?", {"type": "plain_text_input",
+                                                             "action_id": "reason"}))
+    return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": title[:24]},
+            "submit": {"type": "plain_text", "text": submit[:24]},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def _input(block_id: str, label: str, element: Block) -> Block:
+    return {"type": "input", "block_id": block_id, "element": element,
+            "label": {"type": "plain_text", "text": label[:2000]}}
+
+
+def _text_inputs(draft: str) -> list[Block]:
+    """An input holds at most 3000 characters, so a longer draft spans several, joined back
+    exactly on submission."""
+    pieces = [draft[i:i + TEXT_LIMIT] for i in range(0, len(draft), TEXT_LIMIT)] or [""]
+    blocks = []
+    for n, piece in enumerate(pieces):
+        element: Block = {"type": "plain_text_input", "action_id": "text", "multiline": True,
+                          "max_length": TEXT_LIMIT}
+        if piece:
+            element["initial_value"] = piece
+        label = "Text" if len(pieces) == 1 else f"Text, part {n + 1} of {len(pieces)}"
+        blocks.append(_input(f"text_{n}", label, element))
+    return blocks
+
+
+def _rank_inputs(card: Card) -> list[Block]:
+    options = [_option(f"Draft {d.label}", d.label) for d in card.drafts]
+    return [_input(f"place_{n}", f"Place {n + 1}" + (" (best)" if n == 0 else ""),
+                   {"type": "static_select", "action_id": "draft", "options": options,
+                    "placeholder": {"type": "plain_text", "text": "Choose a draft"}})
+            for n in range(len(card.drafts))]
+
+
+def outcome_text(outcome: Outcome) -> str:
+    if outcome.status == "refused":
+        return f"Not saved: {outcome.reason or 'try again'}"
+    what = RECORDED.get(outcome.decision or "", "your answer")
+    seconds = f" in {outcome.active_seconds:.0f} s" if outcome.active_seconds is not None else ""
+    return f":white_check_mark: Saved {what}{seconds}."
+
+
+def answered_card(shown: list[Block], outcome: Outcome) -> list[Block]:
+    """The card as it was, without its controls, and what was recorded."""
+    kept = [b for b in shown if b.get("type") not in ("actions", "input")][:BLOCK_LIMIT - 1]
+    return [*kept, {"type": "context",
+                    "elements": [{"type": "mrkdwn", "text": escape(outcome_text(outcome))}]}]
+
+
+def home_view(stats: ExpertStats | None) -> Block:
+    """The App Home tab: the expert's figures and a Start or Pause button."""
+    if stats is None:
+        blocks = [_mrkdwn("*expertloop*\nYour Slack account is not linked to an expert yet. "
+                          "Ask your coordinator, or run `/expertloop join <token>`.")]
+        return {"type": "home", "blocks": blocks}
+    return {"type": "home", "blocks": [
+        _mrkdwn("*expertloop*: " + ("paused" if stats.paused else "taking tasks")),
+        _mrkdwn(stats_text(stats)),
+        {"type": "actions", "block_id": "home", "elements": [
+            _button("Start", "el_home_start", "start", "primary") if stats.paused else
+            _button("Pause", "el_home_pause", "pause")]},
+    ]}
+
+
+def stats_text(stats: ExpertStats) -> str:
+    earned = ", ".join(f"{amount:.2f} {currency}"
+                       for currency, amount in sorted(stats.earned.items())) or "—"
+    return (f"*Today:* {stats.today} of {stats.daily_cap}\n*All told:* {stats.answers} answers\n"
+            f"*Time:* {stats.seconds / 60:.0f} min\n*Earned:* {earned} (before any top-up)")

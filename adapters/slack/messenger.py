@@ -1,0 +1,109 @@
+"""The Slack Messenger: cards go to the expert's direct message with the bot; an answered card
+is updated in place so its buttons are gone and it says what was recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, NamedTuple
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import Block, answered_card, outcome_text, render_card
+from core.answers import Outcome
+from core.cards import Card
+from core.ports import Clock, Delivery
+
+
+class MessageRef(NamedTuple):
+    """The message an interaction came from, and its blocks when Slack sent them along."""
+
+    channel: str
+    ts: str
+    blocks: list[Block] | None = None
+
+
+class Pacer:
+    """chat.postMessage allows about one message per second per channel
+    (https://api.slack.com/methods/chat.postMessage#rate_limiting); every messenger of a
+    process shares one Pacer, so a burst is spread out instead of answered with 429s."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._next: dict[str, float] = {}
+
+    async def wait(self, channel: str) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next.get(channel, 0.0))
+        self._next[channel] = slot + self.interval_s
+        if len(self._next) > 10_000:  # forget channels idle for longer than one interval
+            self._next = {c: t for c, t in self._next.items() if t > now}
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class SlackMessenger:
+    """`address` is the expert's Slack user id (U123)."""
+
+    channel = "slack"
+
+    def __init__(self, client: AsyncWebClient, clock: Clock, pacer: Pacer,
+                 origin: MessageRef | None = None) -> None:
+        self.client = client
+        self.clock = clock
+        self.pacer = pacer
+        self.origin = origin
+        self._dms: dict[str, str] = {}
+
+    def replying_to(self, origin: MessageRef | None) -> SlackMessenger:
+        """The same messenger, answering an interaction with the message it came from."""
+        twin = SlackMessenger(self.client, self.clock, self.pacer, origin)
+        twin._dms = self._dms
+        return twin
+
+    async def dm(self, user: str) -> str:
+        if user not in self._dms:
+            opened = await self.client.conversations_open(users=user)
+            self._dms[user] = opened["channel"]["id"]
+        return self._dms[user]
+
+    async def post(self, channel: str, blocks: list[Block], text: str) -> str:
+        await self.pacer.wait(channel)
+        sent = await self.client.chat_postMessage(channel=channel, blocks=blocks, text=text)
+        return str(sent["ts"])
+
+    async def send_card(self, address: str, card: Card) -> Delivery:
+        channel = await self.dm(address)
+        ts = ""
+        for blocks in render_card(card):
+            ts = await self.post(channel, blocks, f"New task: {card.title}")
+        return Delivery(message_id=f"{channel}:{ts}", at=self.clock.now_ms())
+
+    async def send_notice(self, address: str, text: str) -> Delivery:
+        channel = await self.dm(address)
+        blocks = [{"type": "section", "text": {"type": "plain_text", "text": text[:3000]}}]
+        ts = await self.post(channel, blocks, text[:3000])
+        return Delivery(message_id=f"{channel}:{ts}", at=self.clock.now_ms())
+
+    async def show_outcome(self, address: str, outcome: Outcome) -> None:
+        """A refusal is told to the expert alone and leaves the card as it is."""
+        if outcome.status == "refused":
+            await self.tell(address, outcome_text(outcome))
+        elif self.origin is not None:
+            blocks = answered_card(self.origin.blocks or [], outcome)
+            await self.client.chat_update(channel=self.origin.channel, ts=self.origin.ts,
+                                          blocks=blocks, text=outcome_text(outcome))
+
+    async def tell(self, address: str, text: str) -> None:
+        """An ephemeral line in the expert's DM with the bot."""
+        channel = self.origin.channel if self.origin else await self.dm(address)
+        await self.client.chat_postEphemeral(channel=channel, user=address, text=text)
+
+    async def in_dnd(self, user: str) -> bool:
+        """Slack's do-not-disturb: snoozed, or inside the scheduled window
+        (https://api.slack.com/methods/dnd.info)."""
+        info: Any = await self.client.dnd_info(user=user)
+        now = time.time()
+        scheduled = bool(info.get("dnd_enabled")) and (
+            info.get("next_dnd_start_ts", 0) <= now < info.get("next_dnd_end_ts", 0))
+        return bool(info.get("snooze_enabled")) or scheduled

@@ -1,0 +1,378 @@
+"""A local Slack: the Web API methods expertloop calls, with Slack's wire format and limits, and
+a user who presses buttons, submits modals and types slash commands, signed as Slack signs.
+
+Limits follow https://api.slack.com/reference/block-kit/blocks and the composition objects
+page: 50 blocks a message (100 in a modal or home), 3000 characters a text object, 75 a button
+label, 255 an action_id, 2000 a button value, 150 an option value, 25 elements an actions
+block. A breach is answered as Slack does: HTTP 200, `ok: false`, `invalid_blocks`."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+Json = dict[str, Any]
+BOT_TOKEN = "xoxb-expertloop-test"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@dataclass
+class Call:
+    method: str
+    args: Json
+
+
+@dataclass
+class SlackEmulator:
+    token: str = BOT_TOKEN
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[tuple[str, str], Json] = field(default_factory=dict)
+    views: dict[str, Json] = field(default_factory=dict)
+    homes: dict[str, Json] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
+    dnd: dict[str, Json] = field(default_factory=dict)
+    failures: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    triggers: set[str] = field(default_factory=set)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/api/"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail_next(self, method: str, status: int = 429, retry_after: int = 1,
+                  times: int = 1) -> None:
+        """The next `times` calls of `method` get `status` (429 with Retry-After)."""
+        self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def called(self, method: str) -> list[Json]:
+        return [c.args for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, within_s: float = 10.0,
+                       where: Callable[[Json], bool] = lambda args: True) -> list[Json]:
+        """Bolt acknowledges first and works after, so effects land a little later."""
+        deadline = time.monotonic() + within_s
+        while True:
+            found = [a for a in self.called(method) if where(a)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.01)
+
+    def next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):06d}"
+
+    # the Web API
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"ok": False, "error": "not_authed"})
+        failing = self.failures.get(method)
+        if failing:
+            status, retry_after = failing.pop(0)
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=status,
+                                     headers={"Retry-After": str(retry_after)})
+        args = await _arguments(request)
+        self.calls.append(Call(method, args))
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response(handler(args))
+
+    def _auth_test(self, args: Json) -> Json:
+        return {"ok": True, "url": "https://expertloop-test.slack.com/", "team": "Test",
+                "user": "expertloop", "team_id": "T0TEST", "user_id": "UBOT", "bot_id": "BBOT"}
+
+    def _conversations_open(self, args: Json) -> Json:
+        return {"ok": True, "channel": {"id": "D" + str(args["users"]).lstrip("U")}}
+
+    def _chat_postMessage(self, args: Json) -> Json:
+        errors = block_errors(args.get("blocks") or [], 50)
+        if errors:
+            return _invalid(errors)
+        ts = f"{1_800_000_000 + next(self._ids)}.000100"
+        message = {"type": "message", "ts": ts, "text": args.get("text", ""),
+                   "blocks": args.get("blocks") or [], "user": "UBOT", "bot_id": "BBOT"}
+        self.messages[(args["channel"], ts)] = message
+        return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
+
+    def _chat_update(self, args: Json) -> Json:
+        key = (args["channel"], args["ts"])
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        errors = block_errors(args.get("blocks") or [], 50)
+        if errors:
+            return _invalid(errors)
+        self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks") or [])
+        return {"ok": True, "channel": args["channel"], "ts": args["ts"],
+                "text": args.get("text", "")}
+
+    def _chat_postEphemeral(self, args: Json) -> Json:
+        return {"ok": True, "message_ts": f"{1_800_000_000 + next(self._ids)}.000200"}
+
+    def _views_open(self, args: Json) -> Json:
+        if args.get("trigger_id") not in self.triggers:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        self.triggers.discard(args["trigger_id"])
+        view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
+        errors = block_errors(view.get("blocks", []), 100) + _view_errors(view)
+        if errors:
+            return _invalid(errors, "invalid_arguments")
+        view_id = self.next_id("V")
+        self.views[view_id] = {**view, "id": view_id}
+        return {"ok": True, "view": self.views[view_id]}
+
+    def _views_publish(self, args: Json) -> Json:
+        view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
+        errors = block_errors(view.get("blocks", []), 100)
+        if errors:
+            return _invalid(errors, "invalid_arguments")
+        self.homes[args["user_id"]] = view
+        return {"ok": True, "view": {**view, "id": self.next_id("V")}}
+
+    def _users_lookupByEmail(self, args: Json) -> Json:
+        user = self.emails.get(args.get("email", ""))
+        return {"ok": True, "user": {"id": user}} if user else {"ok": False,
+                                                                 "error": "users_not_found"}
+
+    def _users_info(self, args: Json) -> Json:
+        return {"ok": True, "user": {"id": args["user"], "tz": "UTC"}}
+
+    def _dnd_info(self, args: Json) -> Json:
+        return {"ok": True, "dnd_enabled": False, "next_dnd_start_ts": 1,
+                "next_dnd_end_ts": 1, "snooze_enabled": False, **self.dnd.get(args["user"], {})}
+
+    # what the user sees
+
+    def dm(self, user: str) -> list[Json]:
+        """The bot's messages in the user's DM, oldest first."""
+        channel = "D" + user.lstrip("U")
+        return [m for (c, _), m in sorted(self.messages.items(), key=lambda kv: kv[0][1])
+                if c == channel]
+
+    def cards(self, user: str) -> list[Json]:
+        return [m for m in self.dm(user) if _controls(m)]
+
+
+def _controls(message: Json) -> list[Json]:
+    return [e for b in message["blocks"] if b.get("type") == "actions" for e in b["elements"]]
+
+
+def _fits(token: str | None, wanted: str) -> bool:
+    """A control's value matches the whole of `wanted` or its choice after the lease."""
+    return token is not None and (token == wanted or token.endswith(f"|{wanted}"))
+
+
+def _invalid(errors: list[str], code: str = "invalid_blocks") -> Json:
+    return {"ok": False, "error": code, "errors": errors,
+            "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]}}
+
+
+def block_errors(blocks: list[Json], most: int) -> list[str]:
+    errors = [] if len(blocks) <= most else [f"no more than {most} items allowed [json-pointer:"
+                                             "/blocks]"]
+    for n, block in enumerate(blocks):
+        _walk(block, f"/blocks/{n}", errors)
+    return errors
+
+
+LIMITS = {"action_id": 255, "block_id": 255, "initial_value": 3000}
+
+
+def _walk(node: Any, path: str, errors: list[str]) -> None:
+    if isinstance(node, list):
+        for n, child in enumerate(node):
+            _walk(child, f"{path}/{n}", errors)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    limits = dict(LIMITS)
+    if kind in ("plain_text", "mrkdwn"):
+        limits["text"] = 75 if "/elements/" in path and path.endswith("/text") else 3000
+    if kind == "button":
+        limits["value"] = 2000
+    if "value" in node and "text" in node and kind is None:  # an option
+        limits["value"] = 150
+    if kind == "plain_text_input" and node.get("max_length", 0) > 3000:
+        errors.append(f"max_length must be at most 3000 [json-pointer:{path}/max_length]")
+    if kind == "actions" and len(node.get("elements", [])) > 25:
+        errors.append(f"no more than 25 items allowed [json-pointer:{path}/elements]")
+    for name, limit in limits.items():
+        value = node.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            errors.append(f"must be less than {limit + 1} characters "
+                          f"[json-pointer:{path}/{name}]")
+    for name, child in node.items():
+        if isinstance(child, dict | list):
+            _walk(child, f"{path}/{name}", errors)
+
+
+def _view_errors(view: Json) -> list[str]:
+    errors = []
+    if len(view.get("title", {}).get("text", "")) > 24:
+        errors.append("must be less than 25 characters [json-pointer:/view/title/text]")
+    if len(view.get("private_metadata", "")) > 3000:
+        errors.append("must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    return errors
+
+
+async def _arguments(request: web.Request) -> Json:
+    """slack_sdk sends JSON for some methods, a form or a query string for others; values
+    that are JSON text in a form (blocks, view) are decoded."""
+    args: Json = dict(request.query)
+    if request.content_type == "application/json":
+        args.update(await request.json())
+    elif request.can_read_body:
+        args.update({k: str(v) for k, v in (await request.post()).items()})
+    for name in ("blocks", "view"):
+        if isinstance(args.get(name), str):
+            args[name] = json.loads(args[name])
+    return args
+
+
+# the user's side: requests to the app, signed as Slack signs them
+
+
+def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """https://api.slack.com/authentication/verifying-requests-from-slack"""
+    base = f"v0:{timestamp}:{body}".encode()
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
+
+
+@dataclass
+class SlackUser:
+    """One person in the workspace, talking to the app at `events_url`."""
+
+    slack: SlackEmulator
+    events_url: str
+    id: str
+    secret: str = SIGNING_SECRET
+
+    @property
+    def channel(self) -> str:
+        return "D" + self.id.lstrip("U")
+
+    async def send(self, body: str, content_type: str, *, age_s: int = 0,
+                   secret: str | None = None, headers: dict[str, str] | None = None
+                   ) -> tuple[int, str]:
+        signed = sign(body, int(time.time()) - age_s, secret or self.secret)
+        async with aiohttp.ClientSession() as http, http.post(
+                self.events_url, data=body.encode(),
+                headers={"Content-Type": content_type, **signed, **(headers or {})}) as resp:
+            return resp.status, await resp.text()
+
+    async def interact(self, payload: Json, **options: Any) -> tuple[int, str]:
+        """Interactivity arrives form-encoded, the JSON in one `payload` field."""
+        return await self.send(urlencode({"payload": json.dumps(payload)}),
+                               "application/x-www-form-urlencoded", **options)
+
+    def block_action(self, action_id: str, value: str | None = None,
+                     selected: list[str] | None = None, message: Json | None = None) -> Json:
+        """The block_actions payload for pressing a control of the latest card (or `message`)."""
+        message = copy.deepcopy(message or self.slack.cards(self.id)[-1])  # as it was shown
+        element = next(e for e in _controls(message) if e["action_id"] == action_id and
+                       (value is None or _fits(e.get("value"), value) or any(
+                           _fits(o["value"], value) for o in e.get("options", []))))
+        action: Json = {"action_id": action_id, "block_id": "answer", "type": element["type"],
+                        "action_ts": f"{time.time():.6f}"}
+        state: Json = {}
+        if element["type"] == "button":
+            action["value"] = element["value"]
+        elif element["type"] == "multi_static_select":
+            action["selected_options"] = [o for o in element["options"]
+                                          if o["value"] in (selected or [])]
+        else:
+            action["selected_option"] = next(o for o in element["options"]
+                                             if _fits(o["value"], value or ""))
+        if selected is not None:
+            state = {"answer": {"el_labels_pick": {
+                "type": "multi_static_select",
+                "selected_options": [{"value": v} for v in selected]}}}
+        trigger = self.slack.next_id("13345224609.738474920.")
+        self.slack.triggers.add(trigger)
+        return {"type": "block_actions", "user": {"id": self.id, "username": self.id.lower(),
+                                                  "team_id": "T0TEST"},
+                "api_app_id": "A0TEST", "token": "legacy", "trigger_id": trigger,
+                "team": {"id": "T0TEST", "domain": "test"},
+                "container": {"type": "message", "message_ts": message["ts"],
+                              "channel_id": self.channel, "is_ephemeral": False},
+                "channel": {"id": self.channel, "name": "directmessage"},
+                "message": message, "state": {"values": state},
+                "response_url": "https://hooks.slack.invalid/actions/1", "actions": [action]}
+
+    async def press(self, action_id: str, value: str | None = None, **options: Any
+                    ) -> tuple[int, str]:
+        selected = options.pop("selected", None)
+        return await self.interact(self.block_action(action_id, value, selected), **options)
+
+    def view_submission(self, view: Json, values: Mapping[str, str]) -> Json:
+        """Fill the modal's inputs: a text by block id, or a select's chosen value."""
+        state: Json = {}
+        for block in view["blocks"]:
+            if block.get("type") != "input" or block["block_id"] not in values:
+                continue
+            element, given = block["element"], values[block["block_id"]]
+            if element["type"] == "plain_text_input":
+                field_state: Json = {"type": "plain_text_input", "value": given}
+            else:
+                field_state = {"type": "static_select",
+                               "selected_option": {"value": given,
+                                                   "text": {"type": "plain_text",
+                                                            "text": str(given)}}}
+            state[block["block_id"]] = {element["action_id"]: field_state}
+        return {"type": "view_submission", "team": {"id": "T0TEST", "domain": "test"},
+                "user": {"id": self.id, "username": self.id.lower(), "team_id": "T0TEST"},
+                "api_app_id": "A0TEST", "token": "legacy",
+                "trigger_id": self.slack.next_id("13345224609.8."),
+                "view": {**view, "team_id": "T0TEST", "state": {"values": state},
+                         "hash": "156772938.1827394"}, "response_urls": []}
+
+    async def submit(self, values: Mapping[str, str], **options: Any
+                     ) -> tuple[int, str]:
+        """Submit the modal most recently opened."""
+        view = list(self.slack.views.values())[-1]
+        return await self.interact(self.view_submission(view, values), **options)
+
+    async def command(self, text: str, **options: Any) -> tuple[int, str]:
+        body = urlencode({"token": "legacy", "team_id": "T0TEST", "team_domain": "test",
+                          "channel_id": self.channel, "channel_name": "directmessage",
+                          "user_id": self.id, "user_name": self.id.lower(),
+                          "command": "/expertloop", "text": text, "api_app_id": "A0TEST",
+                          "response_url": "https://hooks.slack.invalid/commands/1",
+                          "trigger_id": self.slack.next_id("13345224609.9.")})
+        return await self.send(body, "application/x-www-form-urlencoded", **options)
+
+    async def open_home(self, **options: Any) -> tuple[int, str]:
+        body = json.dumps({"token": "legacy", "team_id": "T0TEST", "api_app_id": "A0TEST",
+                           "type": "event_callback", "event_id": self.slack.next_id("Ev"),
+                           "event_time": int(time.time()),
+                           "event": {"type": "app_home_opened", "user": self.id,
+                                     "channel": self.channel, "tab": "home",
+                                     "event_ts": f"{time.time():.6f}"}})
+        return await self.send(body, "application/json", **options)

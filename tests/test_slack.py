@@ -1,0 +1,403 @@
+"""The Slack channel end to end: the real slack-bolt AsyncApp behind POST /slack/events over
+real HTTP, requests signed as Slack signs them, the Web API answered by tests/emulators/slack.py,
+and the provenance log read back from the embedded Redis."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from adapters.redis.store import RedisStore
+from adapters.slack.app import SlackChannel, SlackSettings, build_app, build_channel
+from adapters.slack.routes import add_slack_routes
+from core.campaigns import CampaignSpec
+from core.coordinator import Coordinator
+from core.experts import Expert
+from core.service import Service
+from core.staging import spool_items
+from core.timing import SetClock
+from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser
+from tests.test_service import events, of_type
+
+DRAFTS = [{"text": f"Draft number {n}: take it with food.", "model": f"m{n}"} for n in range(3)]
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    emulator = SlackEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+def channel(slack: SlackEmulator, service: Service, coordinator: Coordinator) -> SlackChannel:
+    return build_channel(_settings(slack), service, coordinator)
+
+
+def _settings(slack: SlackEmulator) -> SlackSettings:
+    return SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=slack.url,
+                         post_interval_s=0.0)
+
+
+@pytest.fixture
+async def events_url(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterator[str]:
+    app = web.Application()
+    add_slack_routes(app, build_app(channel, _settings(slack)))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("/slack/events"))
+    await server.close()
+
+
+@pytest.fixture
+async def ann(slack: SlackEmulator, events_url: str, coordinator: Coordinator) -> SlackUser:
+    await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
+    return SlackUser(slack, events_url, "UANN")
+
+
+async def post_kind(coordinator: Coordinator, kind: str, n_items: int = 3,
+                    drafts: list[dict[str, Any]] | None = None, **spec: Any) -> None:
+    made = CampaignSpec(id="c1", title=f"A {kind} task", instructions="Be careful.", kind=kind,
+                        **spec)
+    wanted = drafts or {"pairwise": DRAFTS[:2], "rank": DRAFTS, "write": []}.get(kind, DRAFTS[:1])
+    spool = spool_items(made, [{"id": f"q{i}", "prompt": f"Question {i}?", "drafts": wanted}
+                               for i in range(n_items)])
+    try:
+        await coordinator.post_campaign(made, spool)
+    finally:
+        spool.close()
+
+
+async def first_card(user: SlackUser) -> dict[str, Any]:
+    status, _ = await user.command("next")
+    assert status == 200
+    cards = await user.slack.wait_for("chat.postMessage")
+    assert cards, "no card was posted"
+    return copy.deepcopy(user.slack.cards(user.id)[-1])
+
+
+def lease_of(card: dict[str, Any]) -> str:
+    others = next(b for b in card["blocks"] if b.get("block_id") == "others")
+    return str(others["elements"][0]["value"].split("|")[0])
+
+
+async def answered_once(slack: SlackEmulator, store: RedisStore, user: SlackUser) -> dict[str, Any]:
+    """After an answer: the card was updated without its buttons, the next card was posted,
+    and the log holds exactly one decision event."""
+    updates = await slack.wait_for("chat.update")
+    assert len(updates) == 1 and not any(b["type"] == "actions" for b in updates[0]["blocks"])
+    assert "Saved" in updates[0]["text"]
+    assert len(await slack.wait_for("chat.postMessage", 2)) == 2
+    decided = [e for e in await events(store)
+               if e["type"] in ("answered", "skipped", "flagged")]
+    assert len(decided) == 1, decided
+    assert decided[0]["payload"]["channel"] == "slack"
+    return decided[0]
+
+
+# every kind, through the buttons, menus and modals an expert uses
+
+
+@pytest.mark.parametrize(("kind", "spec", "action", "value", "expected"), [
+    ("pairwise", {}, "el_choose", "B", {"type": "pairwise", "choice": "B"}),
+    ("pairwise", {}, "el_choose", "tie", {"type": "pairwise", "choice": "tie"}),
+    ("rate", {"scale": {"min": 1, "max": 7}}, "el_rate", "6", {"type": "rate", "score": 6}),
+    ("rate", {"scale": {"min": 0, "max": 20}}, "el_rate", "17", {"type": "rate", "score": 17}),
+    ("verify", {}, "el_verify", "accept", {"type": "verify", "verdict": "accept"}),
+    ("label", {"labels": ["contract", "tort"]}, "el_label", "tort",
+     {"type": "label", "labels": ["tort"]}),
+    ("pairwise", {}, "el_skip", None, {"type": "skip"}),
+    ("rate", {}, "el_none", None, {"type": "none_acceptable"}),
+    ("pairwise", {}, "el_flag", "harmful", {"type": "flag", "reason": "harmful"}),
+])
+async def test_a_button_answers_the_card(ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+                                         coordinator: Coordinator, kind: str,
+                                         spec: dict[str, Any], action: str, value: str | None,
+                                         expected: dict[str, Any]) -> None:
+    await post_kind(coordinator, kind, **spec)
+    card = await first_card(ann)
+
+    status, _ = await ann.press(action, value)
+
+    assert status == 200
+    event = await answered_once(slack, store, ann)
+    assert event["lease"] == lease_of(card)
+    assert {k: v for k, v in event["payload"]["decision"].items() if v is not None} == expected
+
+
+async def test_several_labels_from_the_multi_select(ann: SlackUser, slack: SlackEmulator,
+                                                    store: RedisStore,
+                                                    coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "label", labels=["contract", "tort", "tax"], multi=True)
+    await first_card(ann)
+
+    await ann.press("el_labels_pick", selected=["contract", "tax"])
+    await ann.press("el_labels", "labels", selected=["contract", "tax"])
+
+    event = await answered_once(slack, store, ann)
+    assert event["payload"]["decision"]["labels"] == ["contract", "tax"]
+    assert len(await of_type(store, "opened")) == 1
+
+
+async def open_modal(user: SlackUser, action: str) -> dict[str, Any]:
+    status, _ = await user.press(action)
+    assert status == 200
+    opened = await user.slack.wait_for("views.open")
+    assert opened, "no modal was opened"
+    return list(user.slack.views.values())[-1]
+
+
+async def test_rank_in_a_modal_of_ordered_selects(ann: SlackUser, slack: SlackEmulator,
+                                                  store: RedisStore,
+                                                  coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "rank")
+    await first_card(ann)
+    view = await open_modal(ann, "el_open_rank")
+    assert [b["block_id"] for b in view["blocks"]] == ["place_0", "place_1", "place_2"]
+
+    status, _ = await ann.submit({"place_0": "C", "place_1": "A", "place_2": "B"})
+
+    assert status == 200
+    event = await answered_once(slack, store, ann)
+    assert event["payload"]["decision"]["order"] == ["C", "A", "B"]
+
+
+async def test_a_ranking_that_names_a_draft_twice_stays_open_with_an_error(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+        coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "rank")
+    await first_card(ann)
+    await open_modal(ann, "el_open_rank")
+
+    status, text = await ann.submit({"place_0": "A", "place_1": "A", "place_2": "B"})
+
+    assert status == 200  # Slack shows the errors in the modal, which stays open
+    assert json.loads(text) == {"response_action": "errors",
+                                "errors": {"place_0": "place every draft exactly once"}}
+    assert await of_type(store, "answered") == []
+
+
+@pytest.mark.parametrize(("kind", "opener", "values", "decision"), [
+    ("correct", "el_open_correct", {"text_0": "Take it with food and water."},
+     {"type": "correct", "text": "Take it with food and water."}),
+    ("write", "el_open_write", {"text_0": "Ask your doctor."},
+     {"type": "write", "text": "Ask your doctor."}),
+    ("verify", "el_open_override", {"text_0": "Never with warfarin.", "reason": "bleeding"},
+     {"type": "verify", "verdict": "override", "text": "Never with warfarin.",
+      "reason": "bleeding"}),
+])
+async def test_edits_happen_in_a_modal_prefilled_with_the_draft(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore, coordinator: Coordinator,
+        kind: str, opener: str, values: dict[str, str], decision: dict[str, Any]) -> None:
+    await post_kind(coordinator, kind)
+    await first_card(ann)
+    view = await open_modal(ann, opener)
+    prefill = view["blocks"][0]["element"].get("initial_value", "")
+    assert prefill == ("" if kind == "write" else DRAFTS[0]["text"])
+    assert len(await of_type(store, "opened")) == 1  # opening the modal is the first touch
+
+    await ann.submit(values)
+
+    event = await answered_once(slack, store, ann)
+    assert {k: v for k, v in event["payload"]["decision"].items() if v is not None} == decision
+
+
+# long drafts
+
+
+async def test_a_6000_character_draft_is_shown_whole_and_edited_whole(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+        coordinator: Coordinator) -> None:
+    long = "".join(f"Sentence {n} says <something> & more. " for n in range(170))[:6000]
+    await post_kind(coordinator, "correct", drafts=[{"text": long, "model": "m"}])
+    card = await first_card(ann)
+    shown = "".join(b["text"]["text"].split("\n", 1)[1] for b in card["blocks"]
+                    if b["type"] == "section" and b["text"]["text"].startswith("*Draft A"))
+    assert shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == long
+
+    view = await open_modal(ann, "el_open_correct")
+    parts = {b["block_id"]: b["element"]["initial_value"] for b in view["blocks"]}
+    assert len(parts) == 2 and "".join(parts.values()) == long
+    await ann.submit({**parts, "text_1": parts["text_1"] + " Added."})
+
+    event = await answered_once(slack, store, ann)
+    assert event["payload"]["decision"]["text"] == long + " Added."
+
+
+# what must not record, or not record twice
+
+
+async def test_a_forged_signature_is_refused_and_records_nothing(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+        coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await first_card(ann)
+
+    status, _ = await ann.interact(ann.block_action("el_choose", "A"), secret="not-the-secret")
+
+    assert status == 401
+    assert await of_type(store, "answered") == []
+    assert slack.called("chat.update") == []
+
+
+async def test_a_stale_timestamp_is_refused(ann: SlackUser, slack: SlackEmulator,
+                                            store: RedisStore, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await first_card(ann)
+
+    status, _ = await ann.interact(ann.block_action("el_choose", "A"), age_s=6 * 60)
+    replayed_command, _ = await ann.command("next", age_s=6 * 60)
+
+    assert status == replayed_command == 401
+    assert await of_type(store, "answered") == []
+
+
+async def test_a_retried_delivery_and_a_double_click_record_once(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+        coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await first_card(ann)
+    payload = ann.block_action("el_choose", "A")
+
+    await ann.interact(payload)
+    await ann.interact(payload, headers={"X-Slack-Retry-Num": "1",
+                                         "X-Slack-Retry-Reason": "http_timeout"})
+    await ann.interact(ann.block_action("el_choose", "B", message=payload["message"]))
+
+    await slack.wait_for("chat.update", 3)
+    assert len(await of_type(store, "answered")) == 1
+    assert len(slack.called("chat.postMessage")) == 2  # the first card and the next, once
+
+
+async def test_a_stale_button_after_the_lease_expired_explains_and_records_nothing(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore, coordinator: Coordinator,
+        service: Service, clock: SetClock) -> None:
+    await post_kind(coordinator, "pairwise", time_limit_s=60)
+    await first_card(ann)
+    clock.advance(61)
+    assert await service.expire_leases("c1") == 1
+
+    await ann.press("el_choose", "A")
+
+    told = await slack.wait_for("chat.postEphemeral")
+    assert told and "time ran out" in told[0]["text"] and told[0]["user"] == "UANN"
+    assert await of_type(store, "answered") == []
+    assert slack.called("chat.update") == []
+
+
+async def test_someone_not_linked_is_told_how_to_join(slack: SlackEmulator, events_url: str,
+                                                      store: RedisStore,
+                                                      coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
+    ann, eve = SlackUser(slack, events_url, "UANN"), SlackUser(slack, events_url, "UEVE")
+    card = await first_card(ann)
+
+    status, text = await eve.command("next")
+    await eve.interact(eve.block_action("el_choose", "A", message=card))
+
+    assert status == 200 and "not linked" in text
+    assert (await slack.wait_for("chat.postEphemeral"))[0]["user"] == "UEVE"
+    assert await of_type(store, "answered") == []
+
+
+# the Web API misbehaving
+
+
+async def test_a_429_is_waited_out_and_the_card_still_arrives(
+        ann: SlackUser, slack: SlackEmulator, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    slack.fail_next("chat.postMessage", 429, retry_after=0, times=2)
+
+    await ann.command("next")
+
+    posted = await slack.wait_for("chat.postMessage")
+    assert len(posted) == 1 and slack.cards("UANN")
+
+
+async def test_a_5xx_is_retried(ann: SlackUser, slack: SlackEmulator,
+                                coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    slack.fail_next("conversations.open", 503, retry_after=0)
+
+    await ann.command("next")
+
+    assert await slack.wait_for("chat.postMessage")
+
+
+# commands, App Home, joining, pushes
+
+
+async def test_commands_pause_resume_stats_and_help(ann: SlackUser, slack: SlackEmulator,
+                                                    coordinator: Coordinator,
+                                                    store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+
+    replies = {verb: (await ann.command(verb))[1]
+               for verb in ("pause", "stats", "help")}
+    assert (await store.load_expert("ann")).paused  # type: ignore[union-attr]
+    assert "Today:* 0 of 200" in replies["stats"] and "join <token>" in replies["help"]
+    assert slack.called("chat.postMessage") == []
+
+    await ann.command("resume")
+
+    assert await slack.wait_for("chat.postMessage")
+    assert not (await store.load_expert("ann")).paused  # type: ignore[union-attr]
+
+
+async def test_app_home_shows_stats_and_pauses(ann: SlackUser, slack: SlackEmulator,
+                                               coordinator: Coordinator,
+                                               store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    await first_card(ann)
+    await ann.press("el_choose", "A")
+    await slack.wait_for("chat.postMessage", 2)
+
+    await ann.open_home()
+    home = (await slack.wait_for("views.publish"))[0]["view"]
+    assert "*All told:* 1 answers" in json.dumps(home)
+
+    message = {"blocks": home["blocks"], "ts": "0"}
+    await ann.interact(ann.block_action("el_home_pause", message=message))
+    await slack.wait_for("views.publish", 2)
+    assert (await store.load_expert("ann")).paused  # type: ignore[union-attr]
+    assert "el_home_start" in json.dumps(slack.homes["UANN"])
+
+
+async def test_join_with_a_single_use_token(slack: SlackEmulator, events_url: str,
+                                            coordinator: Coordinator, store: RedisStore) -> None:
+    await coordinator.add_expert(Expert(id="bob", name="Bob"))
+    token = await coordinator.new_invite("bob")
+    bob, eve = SlackUser(slack, events_url, "UBOB"), SlackUser(slack, events_url, "UEVE")
+
+    _, joined = await bob.command(f"join {token}")
+    _, again = await eve.command(f"join {token}")
+
+    assert "Linked" in joined
+    assert "Not linked" in again
+    assert await store.expert_for_identity("slack:UBOB") == "bob"
+    assert await store.expert_for_identity("slack:UEVE") is None
+
+
+async def test_pushes_respect_do_not_disturb_and_quiet_hours(
+        ann: SlackUser, slack: SlackEmulator, channel: SlackChannel,
+        coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await coordinator.add_expert(Expert(id="quiet", name="Q", quiet_hours="00:00-23:59",
+                                        identities=["slack:UQUIET"]))
+    slack.dnd["UANN"] = {"snooze_enabled": True}
+
+    assert not await channel.push("ann")
+    assert not await channel.push("quiet")
+    assert slack.called("chat.postMessage") == []
+
+    slack.dnd["UANN"] = {"snooze_enabled": False}
+    assert await channel.push("ann")
+    assert len(slack.called("chat.postMessage")) == 1
