@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bots import commands, reports
+from bots import commands, reports, slack_socket, telegram_poll
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
 from core.errors import ExpertloopError, InvalidCampaign
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add(sub, "serve", commands.serve, "run the web process (GET /healthz)")
     _add(sub, "worker", commands.worker, "expire abandoned tasks and seal the provenance log")
+    _add(sub, "telegram-poll", telegram_poll.poll, "run the Telegram bot by long polling")
+    _add(sub, "slack-socket", slack_socket.socket, "run the Slack app over Socket Mode")
     demo = _add(sub, "demo", commands.demo,
                 "load the sample campaigns and demo experts, then run web and worker")
     demo.add_argument("--simulate", type=int, default=0, metavar="N",
@@ -90,6 +92,8 @@ def _expert_commands(sub: Any) -> None:
                   "make a personal link for an expert (a new one revokes the old)")
     invite.add_argument("id")
     invite.add_argument("--web", action="store_true", help="a web chat link (the default)")
+    invite.add_argument("--telegram", action="store_true",
+                        help="a single-use t.me deep link instead (needs TELEGRAM_BOT_TOKEN)")
     revoke = _add(expert, "revoke", commands.revoke_expert, "stop an expert's web chat link")
     revoke.add_argument("id")
     link = _add(expert, "link", commands.link_expert, "let a platform account act as an expert")

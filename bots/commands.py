@@ -11,6 +11,8 @@ from tqdm import tqdm
 
 from bots import demo as demo_module
 from bots.runtime import Runtime, stop_on_signals
+from bots.slack_socket import slack_identity
+from bots.telegram_poll import telegram_invite
 from bots.web import serve as serve_web
 from bots.worker import run_worker
 from core.campaign_files import read_campaign
@@ -115,6 +117,9 @@ async def show_expert(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 async def invite_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    if getattr(args, "telegram", False):
+        print(await telegram_invite(runtime, args.id))
+        return 0
     token = await runtime.coordinator.invite_web(args.id)
     print(f"{runtime.settings.public_url()}/chat/{token}")
     return 0
@@ -127,8 +132,9 @@ async def revoke_expert(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 async def link_expert(runtime: Runtime, args: argparse.Namespace) -> int:
-    expert = await runtime.coordinator.link(args.id, args.identity)
-    print(f"{args.identity} now acts as {expert.id}")
+    by_email = await slack_identity(runtime, args.id, args.identity)
+    expert = await runtime.coordinator.link(args.id, by_email or args.identity)
+    print(f"{by_email or args.identity} now acts as {expert.id}")
     return 0
 
 

@@ -14,6 +14,8 @@ from adapters.http.routes import add_api_routes
 from adapters.web.routes import add_chat_routes
 from bots.runtime import Runtime
 from bots.settings import Settings
+from bots.slack_socket import add_slack
+from bots.telegram_poll import add_telegram
 from core.errors import ExpertloopError
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -27,6 +29,8 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store)
+    add_telegram(app, runtime)  # POST /telegram/webhook when TELEGRAM_BOT_TOKEN is set
+    add_slack(app, runtime)  # POST /slack/events when SLACK_BOT_TOKEN and _SIGNING_SECRET are set
     add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger, api))
     add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
     return app

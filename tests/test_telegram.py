@@ -4,18 +4,26 @@ what the provenance log holds."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import Telegram, build_telegram, invite_link, run_polling
 from core.coordinator import Coordinator
 from core.experts import Expert
 from core.service import Service
 from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
-from tests.telegram_session import User, answered, joined, post_kind, webhook_bot
+from tests.telegram_session import (
+    User,
+    answered,
+    joined,
+    post_kind,
+    settings,
+    webhook_bot,
+)
 
 
 @pytest.fixture
@@ -271,3 +279,30 @@ async def test_no_push_in_quiet_hours(
 async def _events(store: RedisStore) -> list[dict[str, object]]:
     import json
     return [json.loads(e.body) for e in await store.read_events("c1", 0, 100_000)]
+
+
+async def test_long_polling_joins_and_answers(
+        emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    await coordinator.add_expert(Expert(id="ann", name="Ann"))
+    link = await invite_link(settings(emulator), await coordinator.new_invite("ann"))
+    assert link.startswith("https://t.me/expertloop_bot?start=")
+    telegram = build_telegram(settings(emulator), service, coordinator, polling=True)
+    stop = asyncio.Event()
+    polling = asyncio.create_task(run_polling(telegram, stop, timeout_s=1))
+    ann = User(emulator, 501)
+    try:
+        await ann.say("/start " + link.split("start=")[1])
+        await emulator.settle(lambda: any("reply_markup" in m for m in emulator.chat(501)))
+        first = dict(ann.card())
+        await ann.press("B is better", first)
+        await emulator.settle(lambda: "✅ Saved: B is better" in ann.texts() and any(
+            "reply_markup" in m for m in emulator.chat(501)))
+        await ann.press("B is better", first)  # the old card again: recorded already
+        await emulator.settle(lambda: len(emulator.callback_answers) == 2)
+    finally:
+        stop.set()
+        await polling
+    assert [e["payload"]["decision"]["choice"] for e in await answered(store)] == ["B"]
+    assert any(name == "getUpdates" for name, _ in emulator.calls)

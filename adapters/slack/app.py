@@ -43,7 +43,7 @@ SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
 
 class SlackSettings(BaseModel):
     bot_token: SecretStr
-    signing_secret: SecretStr
+    signing_secret: SecretStr | None = None  # needed for HTTP; Socket Mode connects out instead
     api_url: str = "https://slack.com/api/"
     post_interval_s: float = 1.0  # chat.postMessage pacing per channel
 
@@ -93,6 +93,13 @@ class SlackChannel:
             await deliver(self.service, self.messenger, users[0], task)
         return isinstance(task, Card)
 
+    async def link_by_email(self, expert_id: str, email: str) -> str:
+        """The identity of the workspace member with this email, linked to the expert."""
+        found = await self.messenger.client.users_lookupByEmail(email=email)
+        identity = f"slack:{found['user']['id']}"
+        await self.coordinator.link(expert_id, identity)
+        return identity
+
     async def publish_home(self, user: str) -> None:
         expert_id = await self.expert_for(user)
         stats = await self.service.stats(expert_id) if expert_id else None
@@ -108,7 +115,8 @@ def build_channel(settings: SlackSettings, service: Service,
 
 def build_app(channel: SlackChannel, settings: SlackSettings) -> AsyncApp:
     app = AsyncApp(client=channel.messenger.client,
-                   signing_secret=settings.signing_secret.get_secret_value())
+                   signing_secret=settings.signing_secret.get_secret_value()
+                   if settings.signing_secret else "")
     listeners = Listeners(channel)
     app.action(re.compile(r"^el_(choose|rate|verify|label|labels|skip|none|flag)$"))(
         listeners.on_button)

@@ -1,0 +1,65 @@
+"""Telegram wiring: settings from the environment, long polling (`expertloop telegram-poll`),
+the webhook route on the web process, and invite links. Off when TELEGRAM_BOT_TOKEN is unset."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from aiohttp import web
+
+from adapters.telegram.app import (
+    Telegram,
+    TelegramSettings,
+    build_telegram,
+    invite_link,
+    run_polling,
+)
+from adapters.telegram.webhook import add_telegram_webhook
+from bots.runtime import Runtime, stop_on_signals
+from bots.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def telegram_settings(settings: Settings) -> TelegramSettings | None:
+    if settings.telegram_bot_token is None:
+        return None
+    return TelegramSettings(token=settings.telegram_bot_token, api_url=settings.telegram_api_url,
+                            webhook_secret=settings.telegram_webhook_secret)
+
+
+def build(runtime: Runtime, *, polling: bool = False) -> Telegram | None:
+    found = telegram_settings(runtime.settings)
+    if found is None:
+        return None
+    return build_telegram(found, runtime.service, runtime.coordinator, polling=polling)
+
+
+def add_telegram(app: web.Application, runtime: Runtime) -> None:
+    """`POST /telegram/webhook` when TELEGRAM_BOT_TOKEN is set; it refuses every request until
+    TELEGRAM_WEBHOOK_SECRET is set too."""
+    telegram = build(runtime)
+    if telegram is None:
+        return
+    secret = runtime.settings.telegram_webhook_secret
+    if secret is None:
+        log.warning("TELEGRAM_WEBHOOK_SECRET is unset: the Telegram webhook refuses everything")
+    add_telegram_webhook(app, telegram, secret.get_secret_value() if secret else None)
+
+
+async def poll(runtime: Runtime, args: argparse.Namespace) -> int:
+    telegram = build(runtime, polling=True)
+    if telegram is None:
+        print("error: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 1
+    await run_polling(telegram, stop_on_signals())
+    return 0
+
+
+async def telegram_invite(runtime: Runtime, expert_id: str) -> str:
+    found = telegram_settings(runtime.settings)
+    if found is None:
+        raise SystemExit("error: TELEGRAM_BOT_TOKEN is not set")
+    return await invite_link(found, await runtime.coordinator.new_invite(expert_id))
