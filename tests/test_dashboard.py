@@ -14,13 +14,14 @@ from pydantic import SecretStr
 
 from adapters.dashboard import charts
 from adapters.dashboard.figures import SECOND_BINS, Figures, bin_of
-from adapters.dashboard.routes import COOKIE
+from adapters.dashboard.routes import COOKIE, DASHBOARD
 from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app
 from core.coordinator import Coordinator
 from core.ledger import Ledger
+from core.pay import campaign_pay
 from core.service import Service
 from core.timing import SetClock
 from tests.dashboard_seed import DRAFTS, seed
@@ -35,7 +36,9 @@ async def serve(client: aioredis.Redis, service: Service, token: str | None
     settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(token) if token else None)
     runtime = Runtime(settings, client, store, service,
                       Coordinator(store, service.clock, service.catalog), Ledger(store))
-    return TestClient(TestServer(build_app(runtime)))
+    app = build_app(runtime)
+    app[DASHBOARD].panels.wait_s = 60  # tests read whole pages; the short wait has its own test
+    return TestClient(TestServer(app))
 
 
 @pytest.fixture
@@ -159,6 +162,32 @@ async def test_a_quiet_campaign_is_not_reread_until_its_log_grows(
     read = re.search(r"up to event ([\d,]+), read in\s+([\d.]+) s", first)
     again = await (await open_site.get("/")).text()
     assert read and read.group(0) in again
+
+
+async def test_a_slow_build_shows_counts_first_and_the_panel_when_ready(
+        open_site: Client, coordinator: Coordinator, service: Service, clock: SetClock) -> None:
+    await seed(coordinator, service, clock, kinds=("rank",), count=3)
+    board = open_site.app[DASHBOARD]  # type: ignore[index]
+    board.panels.wait_s = 0
+    first = await (await open_site.get("/")).text()
+    assert "Reading this campaign&#x27;s log" in first and 'http-equiv="refresh"' in first
+    assert 'class="campaign pending"' in first
+    for task in list(board.panels.building.values()):
+        await task
+    ready = await (await open_site.get("/")).text()
+    assert "Reading this campaign&#x27;s log" not in ready and 'http-equiv="refresh"' not in ready
+    assert '<svg class="chart progress"' in ready and '<tr class="model">' in ready
+
+
+async def test_pay_on_the_page_matches_the_pay_report(
+        open_site: Client, coordinator: Coordinator, service: Service, clock: SetClock,
+        ledger: Ledger) -> None:
+    await seed(coordinator, service, clock, kinds=("verify", "label"), count=5)
+    board = open_site.app[DASHBOARD]  # type: ignore[index]
+    await open_site.get("/")
+    for campaign_id, panel in board.panels.kept.items():
+        report = await campaign_pay(ledger, await coordinator.catalog.campaign(campaign_id))
+        assert panel.pay == report
 
 
 async def test_titles_and_ids_are_escaped(

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
-from adapters.dashboard.routes import COOKIE, add_dashboard_routes
+from adapters.dashboard.routes import COOKIE, DASHBOARD, add_dashboard_routes
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.service import Service
@@ -36,6 +36,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def site(coordinator: Coordinator, ledger: Ledger) -> AsyncIterator[str]:
     app = web.Application()
     add_dashboard_routes(app, coordinator, ledger, TOKEN)
+    app[DASHBOARD].panels.wait_s = 60  # the seeded page whole, not its placeholders
     runner = web.AppRunner(app)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)

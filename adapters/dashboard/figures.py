@@ -1,6 +1,7 @@
 """What the dashboard draws for one campaign, aggregated in one pass over its log: answers per
-time bucket, per hour, and a histogram of active seconds. Memory follows the number of buckets
-and bins, never the number of items or answers."""
+time bucket, per hour, a histogram of active seconds, and each expert's paid tasks and time (the
+same pass prices them, so pay needs no read of its own). Memory follows the number of buckets,
+bins and experts, never the number of items or answers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from core.ledger import Ledger
+from core.pay import PAID
 from core.records import task_records
 
 HOUR_MS = 3_600_000
@@ -26,6 +28,8 @@ class Figures:
     by_bin: Counter[int] = field(default_factory=Counter)  # index into SECOND_BINS (upper edge)
     sample: list[float] = field(default_factory=list)  # a reservoir of active seconds
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    paid_tasks: Counter[str] = field(default_factory=Counter)  # expert -> paid tasks
+    paid_seconds: dict[str, float] = field(default_factory=dict)  # expert -> active seconds
 
     def add(self, answered_at_ms: int, active_seconds: float) -> None:
         self.answered += 1
@@ -103,6 +107,10 @@ async def campaign_figures(ledger: Ledger, campaign_id: str) -> Figures:
     figures = Figures()
     async for batch in task_records(ledger, campaign_id, with_items=False):
         for record in batch:
+            if record.type in PAID:
+                figures.paid_tasks[record.expert] += 1
+                figures.paid_seconds[record.expert] = (
+                    figures.paid_seconds.get(record.expert, 0.0) + record.active_seconds)
             if record.type != "answered":
                 continue
             timing = record.payload.get("timing") or {}

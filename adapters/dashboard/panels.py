@@ -1,20 +1,25 @@
 """One campaign's panel on the dashboard: its progress counts, quality and pay reports and the
-figures for its charts, built from the log and kept until the log grows (or for a short while
-when it grows fast), so a busy page does not reread a large campaign on every load."""
+figures for its charts, built from the log in the background and kept until the log grows (at
+most every FRESH_S while it grows), so a page view never waits long on a large campaign."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from adapters.dashboard.figures import Figures, campaign_figures
 from core.campaigns import Campaign, CampaignStatus
 from core.coordinator import Coordinator
 from core.ledger import Ledger
-from core.pay import PayLine, PayReport, campaign_pay
+from core.pay import PayLine, PayReport, price
 from core.quality import Quality, campaign_quality
 
+log = logging.getLogger(__name__)
 FRESH_S = 20.0  # a growing campaign's panel is rebuilt at most this often
+WAIT_S = 2.0  # a page waits this long for builds, then shows what it has
 RESAMPLES = 200  # bootstrap resamples for the leaderboard's intervals
 
 
@@ -42,39 +47,91 @@ class Panel:
         return sum(e.gold_correct for e in experts), sum(e.gold_answers for e in experts)
 
 
+class Shown(NamedTuple):
+    """A campaign as the page shows it: the latest panel (None before the first is built)."""
+
+    status: CampaignStatus
+    panel: Panel | None
+    building: bool
+    error: str | None = None
+
+
 async def build_panel(coordinator: Coordinator, ledger: Ledger, status: CampaignStatus,
                       seq: int) -> Panel:
+    """Two reads of the log: quality (with items, for gold and models) and the figures."""
     started = time.perf_counter()
     campaign = await coordinator.catalog.campaign(status.id)
     quality = await campaign_quality(ledger, campaign, resamples=RESAMPLES)
     ties = sum(c.tie for c in quality.consensus)
     quality.consensus = []  # one row per unit: never shown, so not kept
-    pay = await campaign_pay(ledger, campaign)
     figures = await campaign_figures(ledger, campaign.id)
+    pay = pay_report(campaign, figures)
     return Panel(campaign=campaign, status=status, quality=quality, pay=pay, figures=figures,
                  ties=ties, seq=seq, built_at=time.time(),
                  build_seconds=time.perf_counter() - started,
                  pay_by_expert={line.expert: line for line in pay.lines})
 
 
-class Panels:
-    """Panels by campaign id, rebuilt when the campaign's log has grown and the panel is
-    older than FRESH_S (a quiet campaign's panel is reused until something happens)."""
+def pay_report(campaign: Campaign, figures: Figures) -> PayReport:
+    """core.pay's report, priced by core.pay from the tallies of the figures' pass."""
+    lines = [price(campaign, expert, figures.paid_tasks[expert], figures.paid_seconds[expert])
+             for expert in sorted(figures.paid_tasks)]
+    pay = campaign.spec.pay
+    return PayReport(campaign=campaign.id, currency=pay.currency if pay else "",
+                     basis=lines[0].basis if lines else "none", lines=lines,
+                     base=round(sum(line.base for line in lines), 2),
+                     top_up=round(sum(line.top_up for line in lines), 2),
+                     total=round(sum(line.total for line in lines), 2))
 
-    def __init__(self, coordinator: Coordinator, ledger: Ledger) -> None:
+
+class Panels:
+    """Panels by campaign id. A panel is rebuilt when its campaign's log has grown and the
+    panel is older than FRESH_S; a quiet campaign's panel is reused until something happens."""
+
+    def __init__(self, coordinator: Coordinator, ledger: Ledger, wait_s: float = WAIT_S) -> None:
         self.coordinator = coordinator
         self.ledger = ledger
+        self.wait_s = wait_s
         self.kept: dict[str, Panel] = {}
+        self.errors: dict[str, str] = {}
+        self.building: dict[str, asyncio.Task[Panel]] = {}
 
-    async def all(self) -> list[Panel]:
-        found = []
-        for status in await self.coordinator.list_campaigns():
+    async def all(self) -> list[Shown]:
+        statuses = await self.coordinator.list_campaigns()
+        for status in statuses:
             seq = await self.ledger.store.last_seq(status.id)
             kept = self.kept.get(status.id)
-            if kept is None or (kept.seq != seq and time.time() - kept.built_at > FRESH_S):
-                kept = await build_panel(self.coordinator, self.ledger, status, seq)
-                self.kept[status.id] = kept
-            else:
-                kept.status = status  # counts are cheap and always current
-            found.append(kept)
-        return found
+            stale = kept is None or (kept.seq != seq and time.time() - kept.built_at > FRESH_S)
+            if stale and status.id not in self.building:
+                self._start(status, seq)
+        if self.building:
+            await asyncio.wait(list(self.building.values()), timeout=self.wait_s)
+        return [self._shown(status) for status in statuses]
+
+    async def stop(self) -> None:
+        tasks = list(self.building.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, status: CampaignStatus, seq: int) -> None:
+        task = asyncio.create_task(build_panel(self.coordinator, self.ledger, status, seq))
+        self.building[status.id] = task
+        task.add_done_callback(lambda done: self._finish(status.id, done))
+
+    def _finish(self, campaign_id: str, task: asyncio.Task[Panel]) -> None:
+        self.building.pop(campaign_id, None)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            log.error("dashboard panel for %s failed", campaign_id, exc_info=task.exception())
+            self.errors[campaign_id] = repr(task.exception())
+            return
+        self.errors.pop(campaign_id, None)
+        self.kept[campaign_id] = task.result()
+
+    def _shown(self, status: CampaignStatus) -> Shown:
+        kept = self.kept.get(status.id)
+        if kept is not None:
+            kept.status = status  # counts are cheap and always current
+        return Shown(status, kept, status.id in self.building, self.errors.get(status.id))

@@ -9,7 +9,7 @@ from html import escape
 
 from adapters.dashboard import charts
 from adapters.dashboard.figures import quantiles
-from adapters.dashboard.panels import Panel
+from adapters.dashboard.panels import Panel, Shown
 from core.kinds import Kind
 from core.quality import Alpha, ExpertQuality
 
@@ -19,17 +19,21 @@ POINTS = 120  # points on the progress line
 LEADERBOARD_KINDS = (Kind.pairwise, Kind.rank)
 
 
-def page(panels: list[Panel], *, signed_in: bool, built_seconds: float) -> str:
+def page(shown: list[Shown], *, signed_in: bool, built_seconds: float) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     logout = ('<form method="post" action="/logout"><button>Sign out</button></form>'
               if signed_in else "")
-    body = "".join(campaign(p) for p in panels) or (
+    panels = [s.panel for s in shown if s.panel is not None]
+    building = sum(s.building for s in shown)
+    reading = (f'<span class="badge warn">reading {building} log(s); refreshes itself</span>'
+               if building else "")
+    body = "".join(campaign(s.panel) if s.panel else pending(s) for s in shown) or (
         '<p class="empty">No campaigns yet. Post one with <code>expertloop campaign post '
         'FILE</code> or <code>POST /api/campaigns</code>.</p>')
     return _document("expertloop · dashboard", f"""
 <header class="bar"><strong>expertloop</strong><span class="what">coordinator dashboard</span>
-<span class="stamp">{stamp} · built in {built_seconds:.2f} s</span>{logout}</header>
-<main>{overview(panels)}{_index(panels)}{body}</main>""")
+{reading}<span class="stamp">{stamp} · page in {built_seconds:.2f} s</span>{logout}</header>
+<main>{overview(panels)}{_index(shown)}{body}</main>""", refresh=10 if building else None)
 
 
 def overview(panels: list[Panel]) -> str:
@@ -58,12 +62,26 @@ def kind_boxes(panels: list[Panel]) -> list[charts.Box]:
     return rows
 
 
-def _index(panels: list[Panel]) -> str:
-    if len(panels) < 2:
+def _index(shown: list[Shown]) -> str:
+    if len(shown) < 2:
         return ""
-    links = "".join(f'<a href="#c-{escape(p.campaign.id)}">{escape(p.status.title)}</a>'
-                    for p in panels)
+    links = "".join(f'<a href="#c-{escape(s.status.id)}">{escape(s.status.title)}</a>'
+                    for s in shown)
     return f'<nav class="index">{links}</nav>'
+
+
+def pending(shown: Shown) -> str:
+    """A campaign whose first panel is still being read from the log (or failed to be)."""
+    s = shown.status
+    what = (f"Could not read this campaign's log: {shown.error}" if shown.error and
+            not shown.building else f"Reading this campaign's log ({s.answers:,} answers)…")
+    return f"""
+<section class="campaign pending" id="c-{escape(s.id)}" data-kind="{s.kind.value}">
+<header><h2>{escape(s.title)}</h2><code>{escape(s.id)}</code>
+<span class="badge kind">{s.kind.value}</span><span class="badge state {s.state.value}">
+{s.state.value}</span></header><div class="tiles">{_tile("answers", f"{s.answers:,}")}
+{_tile("items done", f"{s.done:,} / {s.items:,}")}{_tile("in progress", f"{s.in_progress:,}")}
+</div><p class="note">{escape(what)}</p></section>"""
 
 
 def campaign(p: Panel) -> str:
@@ -101,7 +119,8 @@ def _tiles(p: Panel, share: float) -> str:
              _tile("items done", f"{s.done:,} / {s.items:,}"),
              _tile("in progress", f"{s.in_progress:,}")]
     tiles += [_alpha_tile(a) for a in q.alpha]
-    tiles += [_tile("gold accuracy", gold_text, sub=f"{gold:,} gold answers",
+    tiles += [_tile("gold accuracy", gold_text,
+                    sub=f"{gold:,} gold answers" if gold else "no gold answers yet",
                     tone=_tone(correct / gold, 0.9, 0.75) if gold else ""),
               _tile("median time", _secs(q.median_seconds)),
               _tile("flagged", f"{s.flagged:,}", "warn" if s.flagged else ""),
@@ -181,9 +200,10 @@ def login(message: str = "") -> str:
 autofocus required></label><button>Sign in</button></form></main>""")
 
 
-def _document(title: str, body: str) -> str:
+def _document(title: str, body: str, refresh: int | None = None) -> str:
+    again = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="en"><head><meta charset="utf-8">{again}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)}</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/static/dashboard.css"></head>

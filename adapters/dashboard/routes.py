@@ -52,6 +52,12 @@ def add_dashboard_routes(app: web.Application, coordinator: Coordinator, ledger:
     app.router.add_get("/", show_dashboard)
     app.router.add_post("/login", post_login)
     app.router.add_post("/logout", post_logout)
+    app.on_cleanup.append(stop_builds)
+
+
+async def stop_builds(app: web.Application) -> None:
+    """Panels still being read when the server stops are dropped, not left running."""
+    await app[DASHBOARD].panels.stop()
 
 
 async def show_dashboard(request: web.Request) -> web.StreamResponse:
@@ -62,8 +68,8 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
         return _html(render.login(), status=401)
     started = time.perf_counter()
     async with board.lock:
-        panels = await board.panels.all()
-    return _html(render.page(panels, signed_in=board.token is not None,
+        shown = await board.panels.all()
+    return _html(render.page(shown, signed_in=board.token is not None,
                              built_seconds=time.perf_counter() - started))
 
 
