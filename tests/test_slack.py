@@ -4,8 +4,10 @@ and the provenance log read back from the embedded Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from adapters.slack.routes import add_slack_routes
 from core.campaigns import CampaignSpec
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.ledger import Ledger
 from core.service import Service
 from core.staging import spool_items
 from core.timing import SetClock
@@ -63,11 +66,12 @@ async def ann(slack: SlackEmulator, events_url: str, coordinator: Coordinator) -
 
 
 async def post_kind(coordinator: Coordinator, kind: str, n_items: int = 3,
-                    drafts: list[dict[str, Any]] | None = None, **spec: Any) -> None:
-    made = CampaignSpec(id="c1", title=f"A {kind} task", instructions="Be careful.", kind=kind,
-                        **spec)
+                    drafts: list[dict[str, Any]] | None = None, campaign_id: str = "c1",
+                    **spec: Any) -> None:
+    made = CampaignSpec(id=campaign_id, title=f"A {kind} task", instructions="Be careful.",
+                        kind=kind, **spec)
     wanted = drafts or {"pairwise": DRAFTS[:2], "rank": DRAFTS, "write": []}.get(kind, DRAFTS[:1])
-    spool = spool_items(made, [{"id": f"q{i}", "prompt": f"Question {i}?", "drafts": wanted}
+    spool = spool_items(made, [{"id": f"{kind}{i}", "prompt": f"Question {i}?", "drafts": wanted}
                                for i in range(n_items)])
     try:
         await coordinator.post_campaign(made, spool)
@@ -151,7 +155,7 @@ async def open_modal(user: SlackUser, action: str) -> dict[str, Any]:
     assert status == 200
     opened = await user.slack.wait_for("views.open")
     assert opened, "no modal was opened"
-    return list(user.slack.views.values())[-1]
+    return user.slack.views[user.slack.opened[user.id][-1]]
 
 
 async def test_rank_in_a_modal_of_ordered_selects(ann: SlackUser, slack: SlackEmulator,
@@ -401,3 +405,77 @@ async def test_pushes_respect_do_not_disturb_and_quiet_hours(
     slack.dnd["UANN"] = {"snooze_enabled": False}
     assert await channel.push("ann")
     assert len(slack.called("chat.postMessage")) == 1
+
+
+# done when: three experts, a 30-item campaign of mixed kinds, overlap 2, only through Slack
+
+
+KINDS: list[tuple[str, int, dict[str, Any]]] = [
+    ("pairwise", 6, {}), ("rank", 4, {}), ("rate", 4, {"scale": {"min": 1, "max": 5}}),
+    ("correct", 4, {}), ("verify", 4, {}), ("label", 4, {"labels": ["ok", "wrong", "unsafe"]}),
+    ("write", 4, {}),
+]
+
+
+async def answer_latest(user: SlackUser, turn: int) -> None:
+    """Answer the user's current card the way a person would on that kind, varying a little."""
+    card = user.slack.cards(user.id)[-1]
+    first = next(b for b in card["blocks"] if b.get("block_id") == "answer")["elements"][0]
+    action, value = first["action_id"], first.get("value", "")
+    if action in ("el_choose", "el_rate", "el_label"):
+        await user.press(action, value.split("|")[1] if turn % 2 else None)
+    elif action == "el_verify":
+        await user.press(action, "accept")
+    else:
+        opened = len(user.slack.opened.get(user.id, []))
+        await user.press(action)
+        assert await user.slack.until(lambda: len(user.slack.opened.get(user.id, [])) > opened)
+        view = user.slack.views[user.slack.opened[user.id][-1]]
+        inputs = [b for b in view["blocks"] if b["type"] == "input"]
+        if action == "el_open_rank":
+            labels = [o["value"] for o in inputs[0]["element"]["options"]]
+            places = zip(inputs, labels, strict=True)
+            await user.submit({b["block_id"]: label for b, label in places})
+        else:
+            await user.submit({b["block_id"]: f"{user.id} edit {turn}" for b in inputs})
+
+
+async def work_until_idle(user: SlackUser) -> int:
+    """Ask once, then answer each card as it arrives; every answer brings exactly one new
+    message, the next card or the notice that there is nothing left."""
+    await user.command("next")
+    answered = 0
+    while True:
+        await user.slack.wait_for("chat.postMessage", answered + 1,
+                                  where=lambda args: args["channel"] == user.channel)
+        latest = user.slack.dm(user.id)[-1]
+        if not any(b["type"] == "actions" for b in latest["blocks"]):
+            return answered
+        await answer_latest(user, answered)
+        answered += 1
+
+
+async def test_three_experts_answer_a_mixed_campaign_with_overlap_two(
+        slack: SlackEmulator, events_url: str, coordinator: Coordinator, store: RedisStore,
+        ledger: Ledger) -> None:
+    for kind, n_items, spec in KINDS:
+        await post_kind(coordinator, kind, n_items=n_items, campaign_id=f"mix-{kind}",
+                        overlap=2, **spec)
+    users = []
+    for name in ("ana", "ben", "cy"):
+        await coordinator.add_expert(Expert(id=name, name=name.title(),
+                                            identities=[f"slack:U{name.upper()}"]))
+        users.append(SlackUser(slack, events_url, f"U{name.upper()}"))
+
+    done = await asyncio.gather(*(work_until_idle(user) for user in users))  # side by side
+
+    assert sum(done) == 2 * 30
+    for kind, n_items, _ in KINDS:
+        answered = [e for e in await events(store, f"mix-{kind}") if e["type"] == "answered"]
+        per_item = Counter(e["item"] for e in answered)
+        assert per_item == {f"{kind}{i}": 2 for i in range(n_items)}, kind
+        assert len({(e["item"], e["expert"]) for e in answered}) == len(answered)
+        assert all(e["payload"]["channel"] == "slack" for e in answered)
+        await ledger.seal(f"mix-{kind}")
+        verdict = await ledger.verify(f"mix-{kind}")
+        assert verdict.ok and verdict.unsealed == 0, verdict

@@ -44,7 +44,8 @@ class SlackEmulator:
     emails: dict[str, str] = field(default_factory=dict)
     dnd: dict[str, Json] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    triggers: set[str] = field(default_factory=set)
+    triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> the user's id
+    opened: dict[str, list[str]] = field(default_factory=dict)  # user -> view ids, in order
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -81,6 +82,14 @@ class SlackEmulator:
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.01)
+
+    async def until(self, check: Callable[[], bool], within_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + within_s
+        while not check():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     def next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"
@@ -137,13 +146,14 @@ class SlackEmulator:
     def _views_open(self, args: Json) -> Json:
         if args.get("trigger_id") not in self.triggers:
             return {"ok": False, "error": "invalid_trigger_id"}
-        self.triggers.discard(args["trigger_id"])
+        user = self.triggers.pop(args["trigger_id"])
         view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
         errors = block_errors(view.get("blocks", []), 100) + _view_errors(view)
         if errors:
             return _invalid(errors, "invalid_arguments")
         view_id = self.next_id("V")
         self.views[view_id] = {**view, "id": view_id}
+        self.opened.setdefault(user, []).append(view_id)
         return {"ok": True, "view": self.views[view_id]}
 
     def _views_publish(self, args: Json) -> Json:
@@ -315,7 +325,7 @@ class SlackUser:
                 "type": "multi_static_select",
                 "selected_options": [{"value": v} for v in selected]}}}
         trigger = self.slack.next_id("13345224609.738474920.")
-        self.slack.triggers.add(trigger)
+        self.slack.triggers[trigger] = self.id
         return {"type": "block_actions", "user": {"id": self.id, "username": self.id.lower(),
                                                   "team_id": "T0TEST"},
                 "api_app_id": "A0TEST", "token": "legacy", "trigger_id": trigger,
@@ -355,8 +365,8 @@ class SlackUser:
 
     async def submit(self, values: Mapping[str, str], **options: Any
                      ) -> tuple[int, str]:
-        """Submit the modal most recently opened."""
-        view = list(self.slack.views.values())[-1]
+        """Submit the modal most recently opened for this user."""
+        view = self.slack.views[self.slack.opened[self.id][-1]]
         return await self.interact(self.view_submission(view, values), **options)
 
     async def command(self, text: str, **options: Any) -> tuple[int, str]:
