@@ -336,6 +336,23 @@ async def test_a_5xx_is_retried(ann: SlackUser, slack: SlackEmulator,
     assert await slack.wait_for("chat.postMessage")
 
 
+async def test_a_card_slack_refuses_for_good_is_not_lost(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+        coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await first_card(ann)
+    slack.fail_next("chat.postMessage", 500, times=4)  # more than the client's three retries
+
+    await ann.press("el_choose", "A")
+
+    told = await slack.wait_for("chat.postEphemeral", within_s=20)
+    assert told and told[0]["text"].startswith("Saved.") and "/expertloop next" in told[0]["text"]
+    assert len(await of_type(store, "answered")) == 1
+    await ann.command("next")
+    again = await slack.wait_for("chat.postMessage", 2)
+    assert len(again) == 2 and len(slack.cards("UANN")) == 1  # the first lost its buttons
+
+
 # commands, App Home, joining, pushes
 
 

@@ -39,6 +39,8 @@ HELP = ("`/expertloop next` your next task · `pause` · `resume` · `stats` · 
 NOT_LINKED = ("Your Slack account is not linked to an expert yet. Ask your coordinator, "
               "or run `/expertloop join <token>` with the token they gave you.")
 SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
+SHOW_FAILED = ("Saved. Slack would not take the next card just now: "
+               "`/expertloop next` brings it back.")
 
 
 class SlackSettings(BaseModel):
@@ -72,10 +74,18 @@ class SlackChannel:
         """Record, update the card, post the next one. A repeat (double click, retry) finds
         the first outcome: the card is updated again and no second card is posted."""
         messenger = self.messenger.replying_to(origin)
-        outcome = await self.service.submit(given)
-        await messenger.show_outcome(user, outcome)
-        if outcome.next is not None and not outcome.replayed:
-            await deliver(self.service, messenger, user, outcome.next)
+        try:
+            outcome = await self.service.submit(given)
+        except Exception:  # Slack does not resend an interaction: tell the expert instead
+            await _tell_quietly(messenger, user, SAVE_FAILED)
+            raise
+        try:
+            await messenger.show_outcome(user, outcome)
+            if outcome.next is not None and not outcome.replayed:
+                await deliver(self.service, messenger, user, outcome.next)
+        except Exception:  # recorded; the live task comes back with the next `next_task`
+            await _tell_quietly(messenger, user, SHOW_FAILED)
+            raise
 
     async def send_next(self, user: str, expert_id: str) -> None:
         await deliver(self.service, self.messenger, user,
@@ -150,7 +160,7 @@ class Listeners:
         except InvalidPayload as exc:
             await self.channel.messenger.replying_to(origin).tell(user, f"Not saved: {exc}")
             return
-        await self._guarded(user, origin, self.channel.answer(user, given, origin))
+        await self.channel.answer(user, given, origin)
 
     async def on_touch(self, ack: Ack, body: Body) -> None:
         """A menu changed: the expert started working on the card (their first interaction)."""
@@ -198,7 +208,7 @@ class Listeners:
         await ack()
         _, channel, ts = (body["view"].get("private_metadata", "") + "||").split("|")[:3]
         origin = MessageRef(channel, ts) if channel and ts else None
-        await self._guarded(user, origin, self.channel.answer(user, given, origin))
+        await self.channel.answer(user, given, origin)
 
     async def on_command(self, ack: Ack, command: Body) -> None:
         words = str(command.get("text", "")).split()
@@ -271,16 +281,12 @@ class Listeners:
             await self.channel.messenger.tell(user, NOT_LINKED)
         return expert_id
 
-    async def _guarded(self, user: str, origin: MessageRef | None,
-                       work: Awaitable[None]) -> None:
-        """Interactions are not retried by Slack: if recording fails, say so to the expert
-        (an answer is idempotent per lease, so tapping again is safe)."""
-        try:
-            await work
-        except Exception:
-            log.exception("answer from %s not saved", user)
-            await self.channel.messenger.replying_to(origin).tell(user, SAVE_FAILED)
-            raise
+
+async def _tell_quietly(messenger: SlackMessenger, user: str, text: str) -> None:
+    try:
+        await messenger.tell(user, text)
+    except Exception:
+        log.exception("could not tell %s: %s", user, text)
 
 
 def _origin(body: Body) -> MessageRef | None:
