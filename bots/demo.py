@@ -63,6 +63,26 @@ async def add_simulated(runtime: Runtime, count: int) -> list[str]:
     return ids
 
 
+def dashboard_url(runtime: Runtime) -> str:
+    """With a token configured, the link signs the coordinator in once (then drops it)."""
+    token = runtime.settings.api_token
+    url = f"{runtime.settings.public_url()}/"
+    return f"{url}?token={token.get_secret_value()}" if token else url
+
+
+def channel_lines(runtime: Runtime) -> list[str]:
+    settings = runtime.settings
+    telegram = "on" if settings.telegram_bot_token else "off"
+    slack = "on" if settings.slack_bot_token else "off"
+    return [
+        "Chat channels (set the variables, then restart):",
+        f"  Telegram ({telegram})  TELEGRAM_BOT_TOKEN, plus TELEGRAM_WEBHOOK_SECRET for the "
+        "webhook, or run `expertloop telegram-poll`",
+        f"  Slack ({slack})     SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for /slack/events, "
+        "or SLACK_APP_TOKEN with `expertloop slack-socket`",
+    ]
+
+
 def welcome(runtime: Runtime, campaigns: list[str], links: dict[str, str]) -> str:
     url = runtime.settings.public_url()
     lines = [
@@ -70,9 +90,10 @@ def welcome(runtime: Runtime, campaigns: list[str], links: dict[str, str]) -> st
         f"{runtime.settings.data_dir.resolve()})", "",
         "Answer tasks as a demo expert in your browser:",
         *(f"  {expert_id:<13} {link}" for expert_id, link in links.items()), "",
-        f"  dashboard     {url}/",
+        f"  dashboard     {dashboard_url(runtime)}",
         f"  health        {url}/healthz",
         f"  campaigns     {', '.join(campaigns)}", "",
+        *channel_lines(runtime), "",
         "Try, in another terminal (.venv/bin/expertloop, or `source .venv/bin/activate`):",
         "  expertloop campaign list",
         f"  expertloop campaign status {campaigns[0]} --json",

@@ -176,6 +176,9 @@ def test_demo_serves_health_and_loads_samples(tmp_path: Path) -> None:
         for url in chat_urls:
             with urllib.request.urlopen(url, timeout=5) as response:
                 assert 'id="card"' in response.read().decode()
+        dashboard = next(line.split()[-1] for line in lines if "dashboard" in line)
+        with urllib.request.urlopen(dashboard, timeout=30) as response:
+            assert "coordinator dashboard" in response.read().decode()
         listed = run(tmp_path / "var", "campaign", "list")
         assert "demo-pairwise" in listed.stdout and "demo-verify" in listed.stdout
     finally:
