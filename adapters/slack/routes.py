@@ -4,6 +4,7 @@ Bolt verifies the signature and refuses a timestamp older than five minutes with
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -14,6 +15,21 @@ BOLT = web.AppKey("slack_bolt_app", AsyncApp)
 def add_slack_routes(app: web.Application, bolt: AsyncApp) -> None:
     app[BOLT] = bolt
     app.router.add_post("/slack/events", slack_events)
+    app.on_startup.append(_open_session)
+    app.on_cleanup.append(_close_session)
+
+
+async def _open_session(app: web.Application) -> None:
+    """One keep-alive session for every Web API call; slack_sdk opens one per call otherwise."""
+    client = app[BOLT].client
+    if client.session is None:
+        client.session = aiohttp.ClientSession()
+
+
+async def _close_session(app: web.Application) -> None:
+    session = app[BOLT].client.session
+    if session is not None:
+        await session.close()
 
 
 async def slack_events(request: web.Request) -> web.Response:

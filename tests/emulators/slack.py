@@ -46,6 +46,7 @@ class SlackEmulator:
     failures: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> the user's id
     opened: dict[str, list[str]] = field(default_factory=dict)  # user -> view ids, in order
+    latest: dict[str, Json] = field(default_factory=dict)  # channel -> last message posted
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -126,7 +127,7 @@ class SlackEmulator:
         ts = f"{1_800_000_000 + next(self._ids)}.000100"
         message = {"type": "message", "ts": ts, "text": args.get("text", ""),
                    "blocks": args.get("blocks") or [], "user": "UBOT", "bot_id": "BBOT"}
-        self.messages[(args["channel"], ts)] = message
+        self.messages[(args["channel"], ts)] = self.latest[args["channel"]] = message
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
 
     def _chat_update(self, args: Json) -> Json:
