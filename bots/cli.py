@@ -29,8 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add(sub, "serve", commands.serve, "run the web process (GET /healthz)")
     _add(sub, "worker", commands.worker, "expire abandoned tasks and seal the provenance log")
-    _add(sub, "telegram-poll", telegram_poll.poll, "run the Telegram bot by long polling")
-    _add(sub, "slack-socket", slack_socket.socket, "run the Slack app over Socket Mode")
+    for name, handler, text in (
+            ("telegram-poll", telegram_poll.poll, "run the Telegram bot by long polling"),
+            ("slack-socket", slack_socket.socket, "run the Slack app over Socket Mode")):
+        channel = _add(sub, name, handler, text)
+        channel.add_argument("--idle-when-off", action="store_true",
+                             help="without the channel's tokens, wait quietly instead of "
+                                  "failing (for a Procfile line that is on only when set)")
     demo = _add(sub, "demo", commands.demo,
                 "load the sample campaigns and demo experts, then run web and worker")
     demo.add_argument("--simulate", type=int, default=0, metavar="N",

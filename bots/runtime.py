@@ -3,8 +3,10 @@ the core objects every process shares. Each process opens exactly one Runtime.""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -61,3 +63,15 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def channel_off(channel: str, why: str, args: argparse.Namespace) -> int:
+    """A channel whose tokens are absent is simply off: an error when asked for by hand, a
+    quiet wait under a process runner (`--idle-when-off`), which stops every process when one
+    exits."""
+    if not getattr(args, "idle_when_off", False):
+        print(f"error: {why}", file=sys.stderr)
+        return 1
+    print(f"{channel} is off ({why}); waiting", flush=True)
+    await stop_on_signals().wait()
+    return 0

@@ -4,14 +4,13 @@ events route on the web process, and linking by email. Off when SLACK_BOT_TOKEN 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.slack.app import SlackChannel, SlackSettings, build_app, build_channel
 from adapters.slack.routes import add_slack_routes
-from bots.runtime import Runtime, stop_on_signals
+from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
 
 
@@ -41,8 +40,8 @@ async def socket(runtime: Runtime, args: argparse.Namespace) -> int:
     """Socket Mode: Slack delivers over a websocket this process opens, so no public URL."""
     built, app_token = build(runtime), runtime.settings.slack_app_token
     if built is None or app_token is None:
-        print("error: SLACK_BOT_TOKEN and SLACK_APP_TOKEN must both be set", file=sys.stderr)
-        return 1
+        return await channel_off("Slack", "SLACK_BOT_TOKEN and SLACK_APP_TOKEN must both be set",
+                                 args)
     handler = AsyncSocketModeHandler(build_app(*built), app_token.get_secret_value())
     stop = stop_on_signals()
     await handler.connect_async()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from aiohttp import web
 
@@ -17,7 +16,7 @@ from adapters.telegram.app import (
     run_polling,
 )
 from adapters.telegram.webhook import add_telegram_webhook
-from bots.runtime import Runtime, stop_on_signals
+from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +51,7 @@ def add_telegram(app: web.Application, runtime: Runtime) -> None:
 async def poll(runtime: Runtime, args: argparse.Namespace) -> int:
     telegram = build(runtime, polling=True)
     if telegram is None:
-        print("error: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
-        return 1
+        return await channel_off("Telegram", "TELEGRAM_BOT_TOKEN is not set", args)
     await run_polling(telegram, stop_on_signals())
     return 0
 
