@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.redis.store import RedisStore
 from adapters.slack.app import SlackChannel, SlackSettings, build_app, build_channel
@@ -25,7 +26,7 @@ from core.ledger import Ledger
 from core.service import Service
 from core.staging import spool_items
 from core.timing import SetClock
-from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser
+from tests.emulators.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser
 from tests.test_service import events, of_type
 
 DRAFTS = [{"text": f"Draft number {n}: take it with food.", "model": f"m{n}"} for n in range(3)]
@@ -351,6 +352,32 @@ async def test_a_card_slack_refuses_for_good_is_not_lost(
     await ann.command("next")
     again = await slack.wait_for("chat.postMessage", 2)
     assert len(again) == 2 and len(slack.cards("UANN")) == 1  # the first lost its buttons
+
+
+# Socket Mode: the same app, reached over a websocket the process opens
+
+
+async def test_socket_mode_answers_through_the_same_listeners(
+        slack: SlackEmulator, channel: SlackChannel, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
+    settings = SlackSettings(bot_token=BOT_TOKEN, api_url=slack.url, post_interval_s=0.0)
+    handler = AsyncSocketModeHandler(build_app(channel, settings), APP_TOKEN)
+    await handler.connect_async()
+    try:
+        assert await slack.until(lambda: bool(slack.sockets))
+        ann = SlackUser(slack, "unused: Socket Mode", "UANN")
+        await channel.send_next("UANN", "ann")
+
+        sent = await slack.envelope("interactive", ann.block_action("el_choose", "B"))
+
+        assert await slack.until(lambda: any(a.get("envelope_id") == sent for a in slack.acks))
+        assert len(await slack.wait_for("chat.postMessage", 2)) == 2
+        answered = await of_type(store, "answered")
+        assert len(answered) == 1 and answered[0]["payload"]["decision"]["choice"] == "B"
+    finally:
+        await handler.close_async()
 
 
 # commands, App Home, joining, pushes

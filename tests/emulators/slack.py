@@ -25,6 +25,7 @@ from aiohttp import web
 
 Json = dict[str, Any]
 BOT_TOKEN = "xoxb-expertloop-test"
+APP_TOKEN = "xapp-1-expertloop-test"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
@@ -47,12 +48,16 @@ class SlackEmulator:
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> the user's id
     opened: dict[str, list[str]] = field(default_factory=dict)  # user -> view ids, in order
     latest: dict[str, Json] = field(default_factory=dict)  # channel -> last message posted
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode clients
+    acks: list[Json] = field(default_factory=list)  # what Socket Mode clients sent back
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
 
     async def start(self) -> str:
         app = web.Application()
+        app.router.add_post("/api/apps.connections.open", self._connections_open)
+        app.router.add_get("/socket", self._socket)
         app.router.add_route("*", "/api/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -63,6 +68,7 @@ class SlackEmulator:
         return self.url
 
     async def stop(self) -> None:
+        await self.stop_sockets()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -94,6 +100,42 @@ class SlackEmulator:
 
     def next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"
+
+    # Socket Mode (https://api.slack.com/apis/socket-mode): an app token opens a websocket
+    # on which Slack sends envelopes and the app acknowledges each by its envelope_id
+
+    async def _connections_open(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {APP_TOKEN}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        return web.json_response({"ok": True, "url": self.url.replace("http", "ws", 1)
+                                  .replace("/api/", "/socket")})
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": len(self.sockets),
+                                "debug_info": {"host": "emulator"},
+                                "connection_info": {"app_id": "A0TEST"}})
+        async for message in socket:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.acks.append(json.loads(message.data))
+        self.sockets.remove(socket)
+        return socket
+
+    async def envelope(self, kind: str, payload: Json) -> str:
+        """Send `payload` to the connected app as Slack would (events_api, interactive,
+        slash_commands); returns the envelope id its acknowledgement must carry."""
+        envelope_id = self.next_id("env-")
+        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind,
+                                          "payload": payload, "accepts_response_payload":
+                                          kind != "events_api", "retry_attempt": 0,
+                                          "retry_reason": ""})
+        return envelope_id
+
+    async def stop_sockets(self) -> None:
+        for socket in list(self.sockets):
+            await socket.close()
 
     # the Web API
 
