@@ -69,7 +69,9 @@ def _campaign_commands(sub: Any) -> None:
     add = _add(campaign, "add-items", commands.add_items, "add JSON-lines items to a campaign")
     add.add_argument("campaign")
     add.add_argument("items", metavar="FILE.jsonl")
-    _add(campaign, "list", commands.list_campaigns, "list campaigns with their progress")
+    listing = _add(campaign, "list", commands.list_campaigns,
+                   "list campaigns with their progress")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
     status = _add(campaign, "status", commands.status, "progress counts of one campaign")
     status.add_argument("campaign")
     status.add_argument("--json", action="store_true", help="print JSON")

@@ -76,6 +76,9 @@ async def add_items(runtime: Runtime, args: argparse.Namespace) -> int:
 
 async def list_campaigns(runtime: Runtime, args: argparse.Namespace) -> int:
     found = await runtime.coordinator.list_campaigns()
+    if args.json:
+        print(json.dumps([status.model_dump(mode="json") for status in found], indent=2))
+        return 0
     if not found:
         print("no campaigns yet: expertloop campaign post FILE")
     for status in found:

@@ -131,6 +131,7 @@ def test_malformed_file_is_refused_whole_with_file_line_and_field(tmp_path: Path
     assert "items.jsonl:51: prompt: Field required" in result.stderr
     listed = run(tmp_path / "var", "campaign", "list")
     assert "no campaigns yet" in listed.stdout
+    assert json.loads(run(tmp_path / "var", "campaign", "list", "--json").stdout) == []
 
 
 def test_unknown_campaign_is_a_one_line_error(tmp_path: Path) -> None:
