@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from playwright.async_api import Browser, async_playwright
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
@@ -24,6 +25,17 @@ async def redis_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, driven by Playwright (no browser download is possible here)."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        await chromium.close()
 
 
 @pytest.fixture

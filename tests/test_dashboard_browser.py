@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from adapters.dashboard.routes import COOKIE, DASHBOARD, add_dashboard_routes
 from core.coordinator import Coordinator
@@ -20,16 +20,6 @@ from tests.dashboard_seed import seed
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 TOKEN = "browser-s3cret"
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

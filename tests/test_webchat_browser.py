@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from adapters.redis.store import RedisStore
 from adapters.web.routes import add_chat_routes
@@ -36,16 +36,6 @@ KINDS: dict[str, dict[str, Any]] = {  # campaign options and drafts per kind, po
     "f-label": {"kind": "label", "drafts": 1, "labels": ["accurate", "unsafe"], "multi": True},
     "g-write": {"kind": "write", "drafts": 0},
 }
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
