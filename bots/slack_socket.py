@@ -36,6 +36,11 @@ def add_slack(app: web.Application, runtime: Runtime) -> None:
         add_slack_routes(app, build_app(*built))
 
 
+def drainer(runtime: Runtime) -> SlackChannel | None:
+    built = build(runtime)
+    return built[0] if built is not None else None
+
+
 async def socket(runtime: Runtime, args: argparse.Namespace) -> int:
     """Socket Mode: Slack delivers over a websocket this process opens, so no public URL."""
     built, app_token = build(runtime), runtime.settings.slack_app_token

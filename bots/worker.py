@@ -10,6 +10,7 @@ import logging
 from redis.exceptions import RedisError
 
 from bots.runtime import Runtime
+from bots.slack_socket import drainer
 from core.provenance import ChainBroken
 
 log = logging.getLogger("expertloop.worker")
@@ -30,9 +31,12 @@ async def tick(runtime: Runtime) -> tuple[int, int]:
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_s
+    slack = drainer(runtime)  # resends what Slack refused (the Slack outbox), when Slack is on
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
+            if slack is not None:
+                await slack.drain()
             if expired:
                 log.info("%d abandoned tasks went back to the pool", expired)
             log.debug("sealed %d events", sealed)

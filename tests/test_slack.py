@@ -337,9 +337,9 @@ async def test_a_5xx_is_retried(ann: SlackUser, slack: SlackEmulator,
     assert await slack.wait_for("chat.postMessage")
 
 
-async def test_a_card_slack_refuses_for_good_is_not_lost(
-        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
-        coordinator: Coordinator) -> None:
+async def test_a_card_slack_refuses_for_good_is_resent_from_the_outbox(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore, coordinator: Coordinator,
+        channel: SlackChannel) -> None:
     await post_kind(coordinator, "pairwise")
     await first_card(ann)
     slack.fail_next("chat.postMessage", 500, times=4)  # more than the client's three retries
@@ -347,11 +347,40 @@ async def test_a_card_slack_refuses_for_good_is_not_lost(
     await ann.press("el_choose", "A")
 
     told = await slack.wait_for("chat.postEphemeral", within_s=20)
-    assert told and told[0]["text"].startswith("Saved.") and "/expertloop next" in told[0]["text"]
+    assert told and told[0]["text"].startswith("Saved.")
     assert len(await of_type(store, "answered")) == 1
-    await ann.command("next")
-    again = await slack.wait_for("chat.postMessage", 2)
-    assert len(again) == 2 and len(slack.cards("UANN")) == 1  # the first lost its buttons
+    assert len(slack.called("chat.postMessage")) == 1
+
+    assert await channel.drain() == 1  # what the worker does every tick
+    assert await channel.drain() == 0
+    assert len(await slack.wait_for("chat.postMessage", 2)) == 2
+    assert len(slack.cards("UANN")) == 1  # the first lost its buttons, the next one arrived
+
+
+async def test_a_confirmation_slack_refuses_is_resent_with_the_card(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore, coordinator: Coordinator,
+        channel: SlackChannel) -> None:
+    await post_kind(coordinator, "pairwise")
+    card = await first_card(ann)
+    slack.fail_next("chat.update", 500, times=4)
+
+    await ann.press("el_choose", "A")
+    assert await slack.wait_for("chat.postEphemeral", within_s=20)
+
+    assert await channel.drain() == 2
+    assert not any(b["type"] == "actions" for b in slack.messages[("DANN", card["ts"])]["blocks"])
+    assert len(slack.called("chat.postMessage")) == 2
+    assert len(await of_type(store, "answered")) == 1
+
+
+async def test_the_outbox_keeps_one_entry_per_key(store: RedisStore) -> None:
+    await store.outbox_put("slack", "card:U1", "first")
+    await store.outbox_put("slack", "card:U1", "again")
+    await store.outbox_put("slack", "card:U2", "other")
+    assert await store.outbox_items("slack", 10) == {"card:U1": "again", "card:U2": "other"}
+    await store.outbox_done("slack", "card:U1")
+    assert await store.outbox_items("slack", 10) == {"card:U2": "other"}
+    assert await store.outbox_items("telegram", 10) == {}
 
 
 # Socket Mode: the same app, reached over a websocket the process opens

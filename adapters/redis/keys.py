@@ -37,5 +37,10 @@ def script_keys(campaign_id: str, *extra: str) -> list[str]:
     return [campaign_key(campaign_id, "meta"), *extra]
 
 
+def outbox_key(channel: str) -> str:
+    """A channel's outbox: hash of key -> JSON of what is owed (sent by the channel's drainer)."""
+    return f"{PREFIX}:outbox:{channel}"
+
+
 def invite_key(token_hash: str) -> str:
     return f"{INVITES}:{token_hash}"

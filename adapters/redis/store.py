@@ -191,6 +191,20 @@ class RedisStore:
         found = await self.client.getdel(k.invite_key(token_hash))
         return str(found) if found else None
 
+    async def outbox_put(self, channel: str, key: str, entry: str) -> None:
+        await self.client.hset(k.outbox_key(channel), key, entry)
+
+    async def outbox_items(self, channel: str, limit: int) -> dict[str, str]:
+        found: dict[str, str] = {}
+        async for key, entry in self.client.hscan_iter(k.outbox_key(channel), count=limit):
+            found[str(key)] = str(entry)
+            if len(found) >= limit:
+                break
+        return found
+
+    async def outbox_done(self, channel: str, key: str) -> None:
+        await self.client.hdel(k.outbox_key(channel), key)
+
     # leases and answers
 
     async def claim(self, claim: Claim) -> Claimed | str:

@@ -3,6 +3,7 @@ within 3 seconds), translates the payload, then awaits the core."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -22,9 +23,15 @@ from adapters.slack.answers import (
     answer_from_block_action,
     answer_from_view_submission,
 )
-from adapters.slack.blocks import home_view, render_modal, stats_text
+from adapters.slack.blocks import (
+    answered_card,
+    home_view,
+    outcome_text,
+    render_modal,
+    stats_text,
+)
 from adapters.slack.messenger import MessageRef, Pacer, SlackMessenger
-from core.answers import Answer
+from core.answers import Answer, Outcome
 from core.cards import Card
 from core.coordinator import Coordinator
 from core.delivery import deliver
@@ -39,8 +46,8 @@ HELP = ("`/expertloop next` your next task · `pause` · `resume` · `stats` · 
 NOT_LINKED = ("Your Slack account is not linked to an expert yet. Ask your coordinator, "
               "or run `/expertloop join <token>` with the token they gave you.")
 SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
-SHOW_FAILED = ("Saved. Slack would not take the next card just now: "
-               "`/expertloop next` brings it back.")
+SHOW_FAILED = ("Saved. Slack would not take the next card just now; it follows shortly "
+               "(or `/expertloop next` brings it).")
 
 
 class SlackSettings(BaseModel):
@@ -79,13 +86,50 @@ class SlackChannel:
         except Exception:  # Slack does not resend an interaction: tell the expert instead
             await _tell_quietly(messenger, user, SAVE_FAILED)
             raise
+        shown = False
         try:
             await messenger.show_outcome(user, outcome)
+            shown = True
             if outcome.next is not None and not outcome.replayed:
                 await deliver(self.service, messenger, user, outcome.next)
-        except Exception:  # recorded; the live task comes back with the next `next_task`
+        except Exception:  # recorded: owe the expert the confirmation and the live task
+            await self.owe(user, given.expert, None if shown else messenger.origin, outcome)
             await _tell_quietly(messenger, user, SHOW_FAILED)
             raise
+
+    async def owe(self, user: str, expert_id: str, origin: MessageRef | None,
+                  outcome: Outcome) -> None:
+        """Into the outbox: the card update and the expert's live task, resent by `drain`."""
+        store = self.service.store
+        if origin is not None and outcome.status == "recorded":
+            update = {"kind": "update", "channel": origin.channel, "ts": origin.ts,
+                      "text": outcome_text(outcome),
+                      "blocks": answered_card(origin.blocks or [], outcome)}
+            await store.outbox_put("slack", f"update:{origin.channel}:{origin.ts}",
+                                   json.dumps(update))
+        await store.outbox_put("slack", f"card:{user}",
+                               json.dumps({"kind": "card", "user": user, "expert": expert_id}))
+
+    async def drain(self, limit: int = 100) -> int:
+        """Send what the outbox holds; an entry leaves only once Slack took it. A card is the
+        expert's live task asked afresh (`next_task` hands the same lease back), so a card
+        owed twice is still sent once."""
+        store, sent = self.service.store, 0
+        for key, raw in (await store.outbox_items("slack", limit)).items():
+            entry = json.loads(raw)
+            try:
+                if entry["kind"] == "card":
+                    await self.send_next(entry["user"], entry["expert"])
+                else:
+                    await self.messenger.client.chat_update(
+                        channel=entry["channel"], ts=entry["ts"], text=entry["text"],
+                        blocks=entry["blocks"])
+            except Exception:
+                log.warning("outbox entry %s not sent yet", key, exc_info=True)
+                continue
+            await store.outbox_done("slack", key)
+            sent += 1
+        return sent
 
     async def send_next(self, user: str, expert_id: str) -> None:
         await deliver(self.service, self.messenger, user,
