@@ -17,16 +17,27 @@ from aiohttp.test_utils import TestServer
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.redis.store import RedisStore
+from adapters.slack.answers import InvalidPayload, answer_from_block_action
 from adapters.slack.app import SlackChannel, SlackSettings, build_app, build_channel
+from adapters.slack.blocks import render_card
 from adapters.slack.routes import add_slack_routes
 from core.campaigns import CampaignSpec
+from core.cards import Card, CardDraft, Estimate
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.kinds import Kind
 from core.ledger import Ledger
 from core.service import Service
 from core.staging import spool_items
 from core.timing import SetClock
-from tests.emulators.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser
+from tests.emulators.slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    SlackEmulator,
+    SlackUser,
+    block_errors,
+)
 from tests.test_service import events, of_type
 
 DRAFTS = [{"text": f"Draft number {n}: take it with food.", "model": f"m{n}"} for n in range(3)]
@@ -552,3 +563,45 @@ async def test_three_experts_answer_a_mixed_campaign_with_overlap_two(
         await ledger.seal(f"mix-{kind}")
         verdict = await ledger.verify(f"mix-{kind}")
         assert verdict.ok and verdict.unsealed == 0, verdict
+
+
+# Block Kit limits, without the network
+
+
+def test_a_huge_card_continues_over_several_messages_and_loses_nothing() -> None:
+    texts = [f"{label} " + "x&y<z> " * 2000 for label in "ABCDEFGHIJKL"]  # 12 drafts, ~14k each
+    big = Card(lease="1.abcdefghijklmnopq", campaign="c1", title="Rank these", instructions="I",
+               kind=Kind.rank, item="q1", prompt="P", expires_at=0,
+               drafts=[CardDraft(label=t[0], text=t) for t in texts],
+               allowed=["rank"], estimate=Estimate(seconds=60))
+
+    messages = render_card(big)
+
+    assert len(messages) > 1
+    assert all(block_errors(blocks, 50) == [] for blocks in messages)
+    assert all(not any(b["type"] == "actions" for b in m) for m in messages[:-1])
+    sections = [b["text"]["text"] for m in messages for b in m if b["type"] == "section"]
+    for text in texts:
+        pieces = [s.split("\n", 1)[1] for s in sections if s.startswith(f"*Draft {text[0]}")]
+        joined = "".join(pieces)
+        assert joined.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == text
+
+
+def test_button_values_are_short_tokens() -> None:
+    card = Card(lease="1.abcdefghijklmnopq", campaign="c1", title="t", instructions="",
+                kind=Kind.label, item="q1", prompt="p", drafts=[], allowed=["label"],
+                labels=["a", "b"], expires_at=0, estimate=Estimate(seconds=60))
+    values = [e.get("value") for b in render_card(card)[-1] if b["type"] == "actions"
+              for e in b["elements"] if e.get("value")]
+    assert values and all(len(v) <= 40 and v.startswith("1.abcdefghijklmnopq|") for v in values)
+
+
+@pytest.mark.parametrize("body", [
+    {"actions": [{"action_id": "el_home_start", "value": "start"}]},
+    {"actions": [{"action_id": "el_choose", "value": "no-choice"}]},
+    {"actions": [{"action_id": "el_choose", "value": "1.abc|C"}]},
+    {"actions": [{"action_id": "el_rate", "value": "1.abc|five"}]},
+])
+def test_a_payload_that_makes_no_decision_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidPayload):
+        answer_from_block_action("ann", body)
