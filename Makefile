@@ -34,6 +34,7 @@ test: lint chromium  ## ruff, mypy --strict core/, then the whole test suite
 bench: setup  ## throughput against same-run baselines (see bench/)
 	$(BIN)/python bench/import_items.py
 	$(BIN)/python bench/answer_cycle.py
+	$(BIN)/python bench/slack_ingest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
