@@ -145,6 +145,8 @@ async def test_a_button_answers_the_card(ann: SlackUser, slack: SlackEmulator, s
     assert status == 200
     event = await answered_once(slack, store, ann)
     assert event["lease"] == lease_of(card)
+    delivered = (await of_type(store, "delivered"))[0]["payload"]
+    assert delivered == {"channel": "slack", "message_id": f"DANN:{card['ts']}"}
     assert {k: v for k, v in event["payload"]["decision"].items() if v is not None} == expected
 
 

@@ -74,10 +74,19 @@ class SlackMessenger:
 
     async def send_card(self, address: str, card: Card) -> Delivery:
         channel = await self.dm(address)
-        ts = ""
+        asked, ts = self.clock.now_ms(), ""
         for blocks in render_card(card):
             ts = await self.post(channel, blocks, f"New task: {card.title}")
-        return Delivery(message_id=f"{channel}:{ts}", at=self.clock.now_ms())
+        return Delivery(message_id=f"{channel}:{ts}", at=self._landed(ts, asked))
+
+    def _landed(self, ts: str, asked: int) -> int:
+        """When Slack stamped the message (its `ts` is epoch seconds), kept between our asking
+        and our hearing back, so a skewed clock never moves an expert's time."""
+        try:
+            stamped = int(float(ts) * 1000)
+        except ValueError:
+            stamped = asked
+        return min(max(stamped, asked), self.clock.now_ms())
 
     async def send_notice(self, address: str, text: str) -> Delivery:
         channel = await self.dm(address)
