@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
@@ -26,7 +27,7 @@ from core.timing import SystemClock
 @dataclass
 class Runtime:
     settings: Settings
-    client: aioredis.Redis
+    client: aioredis.Redis | RedisCluster
     store: RedisStore
     service: Service
     coordinator: Coordinator
@@ -41,7 +42,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         embedded = EmbeddedRedis(settings.data_dir)
         await embedded.start()
         url = embedded.url()
-    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    client = connect(url)
     try:
         # Fail fast on a wrong REDIS_URL, and hold a connection: the embedded server stays up
         # while any process is connected to it.
@@ -54,6 +55,19 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         await client.aclose()
         if embedded is not None:
             await embedded.stop()
+
+
+CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
+
+
+def connect(url: str) -> aioredis.Redis | RedisCluster:
+    """`redis://`, `rediss://` and `unix://` name one server; `redis+cluster://host:port` (or
+    `rediss+cluster://`) names any node of a Redis Cluster, whose other nodes the client finds
+    itself. Every key of a campaign shares one hash tag, so a campaign lives in one slot."""
+    for scheme, plain in CLUSTER_SCHEMES.items():
+        if url.startswith(scheme):
+            return RedisCluster.from_url(plain + url[len(scheme):], decode_responses=True)
+    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
 def stop_on_signals() -> asyncio.Event:

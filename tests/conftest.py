@@ -15,6 +15,7 @@ from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
+from tests.cluster import cluster_client, redis_cluster  # noqa: F401  (shared fixtures)
 
 NOW = 1_795_000_000_000  # a fixed moment (2026-11-18T...Z) so tests read the same every run
 

@@ -18,6 +18,8 @@ from core.provenance import START, ChainHead, Seal
 NOW = 1_795_000_000_000
 STORES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
     "redis": lambda request: RedisStore(request.getfixturevalue("client")),
+    # a real 3-master Redis Cluster (tests/cluster.py), started once per session
+    "redis-cluster": lambda request: RedisStore(request.getfixturevalue("cluster_client")),
 }
 
 

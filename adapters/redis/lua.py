@@ -44,7 +44,9 @@ class Scripts:
         """Run a script first in a pipeline of other commands, in one round trip. redis-py's own
         pipelined scripts cost an extra SCRIPT EXISTS trip each time, so call by SHA and load
         the script only when the server says it has none (after a restart, say)."""
-        pipe.evalsha(sha(name), len(keys), *keys, *args)
+        # A raw EVALSHA: redis-py's cluster pipeline blocks its `evalsha` method, yet routes
+        # the raw command by its keys (all in the campaign's slot) like any other.
+        pipe.execute_command("EVALSHA", sha(name), len(keys), *keys, *args)
         for command in more:
             command(pipe)
         replies: list[Any] = await pipe.execute(raise_on_error=False)
