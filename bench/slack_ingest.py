@@ -31,7 +31,8 @@ from aiohttp import web
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from adapters.slack.app import SlackSettings, build_app, build_channel
+from adapters.slack.app import build_app
+from adapters.slack.channel import SlackSettings, build_channel
 from adapters.slack.routes import add_slack_routes
 from core.campaigns import CampaignSpec
 from core.coordinator import Coordinator

@@ -8,7 +8,8 @@ import argparse
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from adapters.slack.app import SlackChannel, SlackSettings, build_app, build_channel
+from adapters.slack.app import build_app
+from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
 from adapters.slack.routes import add_slack_routes
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings

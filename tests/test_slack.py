@@ -18,8 +18,9 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.redis.store import RedisStore
 from adapters.slack.answers import InvalidPayload, answer_from_block_action
-from adapters.slack.app import SlackChannel, SlackSettings, build_app, build_channel
+from adapters.slack.app import build_app
 from adapters.slack.blocks import render_card
+from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
 from adapters.slack.routes import add_slack_routes
 from core.campaigns import CampaignSpec
 from core.cards import Card, CardDraft, Estimate

@@ -1,0 +1,152 @@
+"""The Slack channel's state and work shared by its listeners and the worker: record an
+answer and show it, push work, keep and drain the outbox of what Slack refused."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pydantic import BaseModel, SecretStr
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import answered_card, home_view, outcome_text
+from adapters.slack.messenger import MessageRef, Pacer, SlackMessenger
+from core.answers import Answer, Outcome
+from core.cards import Card
+from core.coordinator import Coordinator
+from core.delivery import deliver
+from core.service import Service
+
+log = logging.getLogger("expertloop.slack")
+SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
+SHOW_FAILED = ("Saved. Slack would not take the next card just now; it follows shortly "
+               "(or `/expertloop next` brings it).")
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr
+    signing_secret: SecretStr | None = None  # needed for HTTP; Socket Mode connects out instead
+    api_url: str = "https://slack.com/api/"
+    post_interval_s: float = 1.0  # chat.postMessage pacing per channel
+
+
+def web_client(settings: SlackSettings) -> AsyncWebClient:
+    """A Web API client that waits out 429s (Retry-After), 5xx and dropped connections."""
+    return AsyncWebClient(token=settings.bot_token.get_secret_value(), base_url=settings.api_url,
+                          retry_handlers=[AsyncConnectionErrorRetryHandler(),
+                                          AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+                                          AsyncServerErrorRetryHandler(max_retry_count=3)])
+
+
+class SlackChannel:
+    """What the listeners share: the service, the coordinator (for joins), one messenger."""
+
+    def __init__(self, service: Service, coordinator: Coordinator,
+                 messenger: SlackMessenger) -> None:
+        self.service = service
+        self.coordinator = coordinator
+        self.messenger = messenger
+
+    async def expert_for(self, user: str) -> str | None:
+        return await self.service.store.expert_for_identity(f"slack:{user}")
+
+    async def answer(self, user: str, given: Answer, origin: MessageRef | None) -> None:
+        """Record, update the card, post the next one. A repeat (double click, retry) finds
+        the first outcome: the card is updated again and no second card is posted."""
+        messenger = self.messenger.replying_to(origin)
+        try:
+            outcome = await self.service.submit(given)
+        except Exception:  # Slack does not resend an interaction: tell the expert instead
+            await _tell_quietly(messenger, user, SAVE_FAILED)
+            raise
+        shown = False
+        try:
+            await messenger.show_outcome(user, outcome)
+            shown = True
+            if outcome.next is not None and not outcome.replayed:
+                await deliver(self.service, messenger, user, outcome.next)
+        except Exception:  # recorded: owe the expert the confirmation and the live task
+            await self.owe(user, given.expert, None if shown else messenger.origin, outcome)
+            await _tell_quietly(messenger, user, SHOW_FAILED)
+            raise
+
+    async def owe(self, user: str, expert_id: str, origin: MessageRef | None,
+                  outcome: Outcome) -> None:
+        """Into the outbox: the card update and the expert's live task, resent by `drain`."""
+        store = self.service.store
+        if origin is not None and outcome.status == "recorded":
+            update = {"kind": "update", "channel": origin.channel, "ts": origin.ts,
+                      "text": outcome_text(outcome),
+                      "blocks": answered_card(origin.blocks or [], outcome)}
+            await store.outbox_put("slack", f"update:{origin.channel}:{origin.ts}",
+                                   json.dumps(update))
+        await store.outbox_put("slack", f"card:{user}",
+                               json.dumps({"kind": "card", "user": user, "expert": expert_id}))
+
+    async def drain(self, limit: int = 100) -> int:
+        """Send what the outbox holds; an entry leaves only once Slack took it. A card is the
+        expert's live task asked afresh (`next_task` hands the same lease back), so a card
+        owed twice is still sent once."""
+        store, sent = self.service.store, 0
+        for key, raw in (await store.outbox_items("slack", limit)).items():
+            entry = json.loads(raw)
+            try:
+                if entry["kind"] == "card":
+                    await self.send_next(entry["user"], entry["expert"])
+                else:
+                    await self.messenger.client.chat_update(
+                        channel=entry["channel"], ts=entry["ts"], text=entry["text"],
+                        blocks=entry["blocks"])
+            except Exception:
+                log.warning("outbox entry %s not sent yet", key, exc_info=True)
+                continue
+            await store.outbox_done("slack", key)
+            sent += 1
+        return sent
+
+    async def send_next(self, user: str, expert_id: str) -> None:
+        await deliver(self.service, self.messenger, user,
+                      await self.service.next_task(expert_id))
+
+    async def push(self, expert_id: str) -> bool:
+        """Offer work unasked: never in quiet hours or Slack do-not-disturb, never a notice."""
+        expert = await self.service.store.load_expert(expert_id)
+        users = [i.split(":", 1)[1] for i in (expert.identities if expert else [])
+                 if i.startswith("slack:")]
+        if not users or await self.messenger.in_dnd(users[0]):
+            return False
+        task = await self.service.next_task(expert_id, pushed=True)
+        if isinstance(task, Card):
+            await deliver(self.service, self.messenger, users[0], task)
+        return isinstance(task, Card)
+
+    async def link_by_email(self, expert_id: str, email: str) -> str:
+        """The identity of the workspace member with this email, linked to the expert."""
+        found = await self.messenger.client.users_lookupByEmail(email=email)
+        identity = f"slack:{found['user']['id']}"
+        await self.coordinator.link(expert_id, identity)
+        return identity
+
+    async def publish_home(self, user: str) -> None:
+        expert_id = await self.expert_for(user)
+        stats = await self.service.stats(expert_id) if expert_id else None
+        await self.messenger.client.views_publish(user_id=user, view=home_view(stats))
+
+
+def build_channel(settings: SlackSettings, service: Service,
+                  coordinator: Coordinator) -> SlackChannel:
+    messenger = SlackMessenger(web_client(settings), service.clock,
+                               Pacer(settings.post_interval_s))
+    return SlackChannel(service, coordinator, messenger)
+
+
+async def _tell_quietly(messenger: SlackMessenger, user: str, text: str) -> None:
+    try:
+        await messenger.tell(user, text)
+    except Exception:
+        log.exception("could not tell %s: %s", user, text)
