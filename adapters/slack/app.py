@@ -71,13 +71,16 @@ class Listeners:
         await self.channel.answer(user, given, origin)
 
     async def on_touch(self, ack: Ack, body: Body) -> None:
-        """A menu changed: the expert started working on the card (their first interaction)."""
+        """A menu changed: the expert started working on the card (their first interaction).
+        Noted before the ack, one quick write, so it is in before any answer that follows."""
+        leases = [element["value"].split("|")[0]
+                  for block in body.get("message", {}).get("blocks", [])
+                  if block.get("type") == "actions"
+                  for element in block.get("elements", [])
+                  if element.get("action_id") == "el_labels"]
+        if leases:
+            await self.channel.service.opened(leases[0])
         await ack()
-        for block in body.get("message", {}).get("blocks", []):
-            for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                if element.get("action_id") == "el_labels":
-                    await self.channel.service.opened(element["value"].split("|")[0])
-                    return
 
     async def on_open_modal(self, ack: Ack, body: Body) -> None:
         """Correct, write, override and rank open a modal built from the expert's live card."""
