@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,6 @@ BIN = Path(sys.executable).parent
 HONCHO = BIN / "honcho"
 READY_S = 30.0
 
-pytestmark = pytest.mark.skipif(not HONCHO.exists(), reason="honcho is not installed (dev extra)")
 
 
 def descendants(pid: int) -> set[int]:
@@ -138,7 +136,3 @@ def wait_for_lines(log: Path, honcho: subprocess.Popen[bytes], lines: list[str])
     while not all(line in log.read_text().lower() for line in lines):
         assert honcho.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.1)
-
-
-if shutil.which("pgrep") is None:  # pragma: no cover
-    pytestmark = pytest.mark.skip(reason="pgrep is needed to check for leaked processes")
