@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+from core import resolve
 from core.items import Draft
 from core.kinds import Kind
 from core.records import TaskRecord
@@ -14,20 +15,16 @@ NOMINAL_NONE = "none_acceptable"
 
 def winner_loser(record: TaskRecord) -> tuple[int, int] | None:
     """A pairwise choice as file draft indices (winner, loser); None for a tie or no choice."""
-    choice = record.decision.get("choice")
-    if record.decision.get("type") != "pairwise" or choice not in ("A", "B"):
+    if record.decision.get("type") != "pairwise":
         return None
-    shown = "AB".index(choice)
-    order = record.order
-    return order[shown], order[1 - shown]
+    return resolve.winner_loser(str(record.decision.get("choice")), record.order)
 
 
 def ranking(record: TaskRecord) -> list[int] | None:
     """A ranking as file draft indices, best first."""
     if record.decision.get("type") != "rank":
         return None
-    order = record.order
-    return [order[ord(label) - ord("A")] for label in record.decision.get("order", [])]
+    return resolve.ranking(record.decision.get("order", []), record.order)
 
 
 def unit_values(record: TaskRecord, kind: Kind) -> list[tuple[str, Hashable]]:

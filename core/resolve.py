@@ -13,12 +13,12 @@ from core.kinds import Choose, Correct, Decision, Rank, Rate, Verify
 def resolve(decision: Decision, order: list[int], item: Item) -> dict[str, Any]:
     """`order[i]` is the file index of the draft shown at position i (labelled A, B, ...)."""
     if isinstance(decision, Choose):
-        if decision.choice == "tie":
+        pair = winner_loser(decision.choice, order)
+        if pair is None:
             return {"winner": None, "loser": None, "tie": True}
-        shown = "AB".index(decision.choice)
-        return {"winner": order[shown], "loser": order[1 - shown], "tie": False}
+        return {"winner": pair[0], "loser": pair[1], "tie": False}
     if isinstance(decision, Rank):
-        return {"ranking": [order[ord(label) - ord("A")] for label in decision.order]}
+        return {"ranking": ranking(decision.order, order)}
     if isinstance(decision, Rate):
         return {"draft": order[0], "score": decision.score}
     if isinstance(decision, Correct):
@@ -29,6 +29,19 @@ def resolve(decision: Decision, order: list[int], item: Item) -> dict[str, Any]:
         draft = item.drafts[order[0]].text
         return {"draft": order[0], "accepted": False, "diff": diff(draft, decision.text or "")}
     return {}
+
+
+def winner_loser(choice: str, order: list[int]) -> tuple[int, int] | None:
+    """A pairwise choice as shown (A or B) as file draft indices; None for a tie."""
+    if choice not in ("A", "B"):
+        return None
+    shown = "AB".index(choice)
+    return order[shown], order[1 - shown]
+
+
+def ranking(labels: list[str], order: list[int]) -> list[int]:
+    """A ranking of labels as shown, best first, as file draft indices."""
+    return [order[ord(label) - ord("A")] for label in labels]
 
 
 def diff(before: str, after: str) -> str:
