@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
 from adapters.redis.embedded import EmbeddedRedis
@@ -26,6 +28,20 @@ async def redis_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     await server.start()
     yield server
     await server.stop()
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp app on a free loopback port, for a real browser to visit; its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture(scope="session")

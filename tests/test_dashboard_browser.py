@@ -16,6 +16,7 @@ from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
+from tests.conftest import serving
 from tests.dashboard_seed import seed
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -27,13 +28,8 @@ async def site(coordinator: Coordinator, ledger: Ledger) -> AsyncIterator[str]:
     app = web.Application()
     add_dashboard_routes(app, coordinator, ledger, TOKEN)
     app[DASHBOARD].panels.wait_s = 60  # the seeded page whole, not its placeholders
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_sign_in_then_the_plots_and_leaderboards_render(

@@ -21,6 +21,7 @@ from core.ledger import Ledger
 from core.service import Service
 from core.staging import spool_items
 from core.timing import SetClock
+from tests.conftest import serving
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 DRAFT = "Take ibuprofen with food.\nStop if your stomach hurts."
@@ -42,13 +43,8 @@ KINDS: dict[str, dict[str, Any]] = {  # campaign options and drafts per kind, po
 async def site(service: Service, store: RedisStore) -> AsyncIterator[str]:
     app = web.Application()
     add_chat_routes(app, service, store)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def post_kinds(coordinator: Coordinator, only: tuple[str, ...] = tuple(KINDS),
