@@ -25,6 +25,7 @@ DISTANCES: dict[Kind, tuple[str, ...]] = {
     Kind.pairwise: ("nominal",), Kind.label: ("nominal",), Kind.verify: ("nominal",),
     Kind.rate: ("nominal", "ordinal", "interval"), Kind.rank: ("ordinal",),
 }
+PRIOR_DRAWS = 1.0  # weight of the virtual draw per pair of models: small beside real data
 WINNERS = {0: evalica.Winner.Draw, 1: evalica.Winner.X, 2: evalica.Winner.Y}
 Value = str | int
 
@@ -207,16 +208,16 @@ def leaderboard(matches: list[tuple[str, str, int]], resamples: int, seed: int
                 ) -> list[ModelScore]:
     """Bradley-Terry scores of the models behind the drafts (experts judged blind), with
     percentile bootstrap intervals: BCa would refit once per comparison (a jackknife)."""
-    models = {m for x, y, _ in matches for m in (x, y)}
+    models = sorted({m for x, y, _ in matches for m in (x, y)})
     if len(models) < 2:
         return []
     xs, ys = [x for x, _, _ in matches], [y for _, y, _ in matches]
     winners = [WINNERS[outcome] for _, _, outcome in matches]
-    scores = evalica.bradley_terry(xs, ys, winners).scores
+    fit = _with_prior(models)
+    scores = fit(xs=xs, ys=ys, winners=winners).scores
     low = high = None
     if resamples > 0 and len(matches) >= 2:  # a bootstrap needs two matches to resample
-        method: Any = evalica.bradley_terry  # its TypeVar signature does not meet the Protocol
-        boot = evalica.bootstrap(method, xs, ys, winners,
+        boot = evalica.bootstrap(fit, xs, ys, winners,
                                  n_resamples=resamples, bootstrap_method="percentile",
                                  random_state=seed)
         low, high = boot.low, boot.high
@@ -224,6 +225,21 @@ def leaderboard(matches: list[tuple[str, str, int]], resamples: int, seed: int
              for model, score in scores.items()]
     board.sort(key=lambda s: -s.score)
     return [s.model_copy(update={"rank": i + 1}) for i, s in enumerate(board)]
+
+
+def _with_prior(models: list[str]) -> Any:
+    """Bradley-Terry with one virtual draw between every two models, in every fit and every
+    resample. Without it a model that never lost has no finite score, and evalica then gives
+    every model the same one: the clearly best model would be shown tied with the worst."""
+    pairs = [(x, y) for i, x in enumerate(models) for y in models[i + 1:]]
+    prior_x, prior_y = [x for x, _ in pairs], [y for _, y in pairs]
+    draws = [evalica.Winner.Draw] * len(pairs)
+
+    def fit(xs: Any, ys: Any, winners: Any, weights: Any = None, **options: Any) -> Any:
+        weights = [1.0] * len(xs) if weights is None else list(weights)
+        return evalica.bradley_terry([*xs, *prior_x], [*ys, *prior_y], [*winners, *draws],
+                                     weights=weights + [PRIOR_DRAWS] * len(pairs), **options)
+    return fit
 
 
 def _model_score(model: str, score: float, matches: list[tuple[str, str, int]],

@@ -157,3 +157,11 @@ def test_a_leaderboard_of_one_match_has_scores_but_no_intervals() -> None:
     board = leaderboard([("model-x", "model-y", 1)], resamples=50, seed=1)
     assert [s.model for s in board] == ["model-x", "model-y"]
     assert all(s.low is None and s.high is None for s in board)
+
+
+def test_a_model_that_never_lost_still_leads_the_board_with_its_own_score() -> None:
+    matches = [("best", "mid", 1)] * 20 + [("mid", "worst", 1)] * 18 + [("worst", "mid", 1)] * 2
+    board = leaderboard(matches, resamples=50, seed=1)
+    assert [s.model for s in board] == ["best", "mid", "worst"]
+    assert board[0].score > board[1].score > board[2].score
+    assert board[0].losses == 0 and board[0].low is not None and board[0].low > board[1].score
