@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from bots.runtime import Runtime
 from bots.slack_socket import drainer
 from core.provenance import ChainBroken
+from core.quality import keep_agreement
 
 log = logging.getLogger("expertloop.worker")
 
@@ -29,9 +30,22 @@ async def tick(runtime: Runtime) -> tuple[int, int]:
     return expired, sealed
 
 
+async def keep_agreements(runtime: Runtime) -> int:
+    """Experts' agreement with their peers, for their stats: each campaign at most once per
+    interval across all workers, and only when its log has grown. Returns campaigns updated."""
+    every_ms = int(runtime.settings.agreement_interval_s * 1000)
+    kept = 0
+    for campaign_id in await runtime.store.list_campaigns():
+        if await runtime.store.take_turn(f"agreement:{campaign_id}", every_ms):
+            campaign = await runtime.service.catalog.campaign(campaign_id)
+            kept += await keep_agreement(runtime.ledger, campaign)
+    return kept
+
+
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_s
     slack = drainer(runtime)  # resends what Slack refused (the Slack outbox), when Slack is on
+    agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
@@ -44,3 +58,14 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             log.warning("redis unavailable, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
+    await agreements
+
+
+async def agreement_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await keep_agreements(runtime)
+        except (RedisError, OSError) as exc:
+            log.warning("agreement not kept this time: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.worker_interval_s)

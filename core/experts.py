@@ -98,12 +98,34 @@ class ExpertStats(BaseModel):
     earned: dict[str, float] = Field(default_factory=dict)
     daily_cap: int = 0
     paused: bool = False
+    agreement: float | None = None  # share of compared answers matching the others' majority
+    compared: int = 0  # answers that had a peer majority to compare with
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(label, value) rows every channel shows, each in its own markup."""
+        earned = ", ".join(f"{amount:.2f} {currency}"
+                           for currency, amount in sorted(self.earned.items())) or "—"
+        agreement = (f"{self.agreement:.0%} of {self.compared} compared"
+                     if self.agreement is not None else "not known yet")
+        return [("Today", f"{self.today} of {self.daily_cap}"),
+                ("All told", f"{self.answers} answers"),
+                ("Time", f"{self.seconds / 60:.0f} min"),
+                ("Earned", f"{earned} (before any top-up)"),
+                ("Agreement with peers", agreement)]
 
 
 def stats_from_tallies(expert: Expert, tallies: dict[str, float], now_ms: int) -> ExpertStats:
     earned = {name.split(":", 1)[1]: round(value, 2) for name, value in tallies.items()
               if name.startswith("earned:")}
+    agreed, compared = _summed(tallies, "agreed:"), int(_summed(tallies, "compared:"))
     return ExpertStats(today=int(tallies.get(f"day:{expert.local_day(now_ms)}", 0)),
                        answers=int(tallies.get("answers", 0)),
                        seconds=round(tallies.get("seconds", 0.0), 1), earned=earned,
-                       daily_cap=expert.daily_cap, paused=expert.paused)
+                       daily_cap=expert.daily_cap, paused=expert.paused,
+                       agreement=agreed / compared if compared else None, compared=compared)
+
+
+def _summed(tallies: dict[str, float], prefix: str) -> float:
+    """Agreement is kept per campaign (`agreed:<campaign>`, `compared:<campaign>`, written by
+    the worker from the campaign's quality report) and shown summed over campaigns."""
+    return sum(value for name, value in tallies.items() if name.startswith(prefix))

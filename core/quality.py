@@ -46,6 +46,7 @@ class ExpertQuality(BaseModel):
     median_seconds: float | None = None
     agreement: float | None = None  # share of units where they match the others' majority
     agreement_units: int = 0
+    agreed: int = 0
     gold_answers: int = 0
     gold_correct: int = 0
     gold_accuracy: float | None = None
@@ -146,6 +147,20 @@ async def campaign_quality(ledger: Ledger, campaign: Campaign, *, resamples: int
     return report
 
 
+async def keep_agreement(ledger: Ledger, campaign: Campaign) -> bool:
+    """Store each expert's agreement with their peers in this campaign, for their own stats,
+    when the log has grown since it was last kept. A full read of the log: the worker runs it
+    now and then, never on an expert's request."""
+    store = ledger.store
+    seq = await store.last_seq(campaign.id)
+    if seq == await store.agreement_seq(campaign.id):
+        return False
+    report = await campaign_quality(ledger, campaign, resamples=0)
+    await store.save_agreement(campaign.id, seq, {e.expert: (e.agreed, e.agreement_units)
+                                                  for e in report.experts})
+    return True
+
+
 def _value(value: Hashable) -> Value:
     return value if isinstance(value, int) else str(value)
 
@@ -194,6 +209,7 @@ def _fill_expert(expert: ExpertQuality, times: list[float], fast_below: float | 
                  agreed: int, units: int) -> None:
     expert.median_seconds = statistics.median(times) if times else None
     expert.agreement = agreed / units if units else None
+    expert.agreed = agreed
     expert.agreement_units = units
     if expert.gold_answers:
         expert.gold_accuracy = expert.gold_correct / expert.gold_answers

@@ -12,13 +12,15 @@ from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app
-from bots.worker import tick
+from bots.worker import keep_agreements, tick
 from core.cards import Card
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.kinds import Choose
 from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
+from tests.campaign_play import add_expert, draft_index, post_items, work
 from tests.test_service import post
 
 
@@ -43,6 +45,26 @@ async def test_worker_tick_returns_abandoned_tasks_and_seals_the_log(
     assert expired == 1 and sealed > 0
     assert isinstance(await service.next_task("bob"), Card)
     assert (await runtime.ledger.verify("c1")).ok
+
+
+async def test_experts_see_their_agreement_with_peers_once_the_worker_has_kept_it(
+        client: aioredis.Redis, service: Service, clock: SetClock) -> None:
+    runtime = runtime_for(client, service)
+    drafts = [{"text": "good", "model": "m1"}, {"text": "bad", "model": "m2"}]
+    await post_items(runtime.coordinator, [{"id": f"q{n}", "prompt": "?", "drafts": drafts}
+                                           for n in range(4)], kind="pairwise", overlap=4)
+    for name, choice in (("ann", "good"), ("bob", "good"), ("dan", "good"), ("cy", "bad")):
+        await add_expert(runtime.coordinator, name)
+        await work(service, clock, name,
+                   lambda card, text=choice: Choose(choice=draft_index(card, text)))
+    assert (await service.stats("ann")).agreement is None  # not kept yet: nothing to show
+
+    assert await keep_agreements(runtime) == 1
+    assert await keep_agreements(runtime) == 0  # not this worker's turn again so soon
+
+    ann, cy = await service.stats("ann"), await service.stats("cy")
+    assert (ann.agreement, ann.compared) == (1.0, 4) and (cy.agreement, cy.compared) == (0.0, 4)
+    assert ("Agreement with peers", "100% of 4 compared") in ann.lines()
 
 
 async def test_worker_goes_on_past_a_campaign_whose_log_was_cut(

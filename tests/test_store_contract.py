@@ -186,6 +186,26 @@ async def test_save_expert_creates_once_and_then_updates(any_store: Store) -> No
     assert await any_store.load_expert("bob") is None
 
 
+async def test_agreement_is_kept_beside_the_tallies_per_campaign(any_store: Store) -> None:
+    await any_store.save_expert(Expert(id="ann", name="Ann"), create=True)
+    assert await any_store.agreement_seq("c1") == 0
+
+    await any_store.save_agreement("c1", 40, {"ann": (3, 4)})
+    await any_store.save_agreement("c2", 9, {"ann": (1, 2)})
+    await any_store.save_agreement("c1", 41, {"ann": (4, 5)})  # kept again: replaced
+
+    tallies = await any_store.expert_tallies("ann")
+    assert (tallies["agreed:c1"], tallies["compared:c1"]) == (4, 5)
+    assert (tallies["agreed:c2"], tallies["compared:c2"]) == (1, 2)
+    assert await any_store.agreement_seq("c1") == 41
+
+
+async def test_a_turn_goes_to_one_caller_until_it_lapses(any_store: Store) -> None:
+    assert await any_store.take_turn("job", 60_000)
+    assert not await any_store.take_turn("job", 60_000)
+    assert await any_store.take_turn("other job", 60_000)
+
+
 async def test_routing_returns_the_expert_and_day_counts(any_store: Store) -> None:
     ann = Expert(id="ann", name="Ann")
     await any_store.save_expert(ann, create=True)

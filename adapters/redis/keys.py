@@ -42,5 +42,10 @@ def outbox_key(channel: str) -> str:
     return f"{PREFIX}:outbox:{channel}"
 
 
+def turn_key(job: str) -> str:
+    """Held for a while by the one process whose turn it is to run `job`."""
+    return f"{PREFIX}:turn:{job}"
+
+
 def invite_key(token_hash: str) -> str:
     return f"{INVITES}:{token_hash}"

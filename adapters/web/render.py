@@ -147,13 +147,9 @@ def notice(text: str) -> str:
 
 
 def stats(figures: ExpertStats) -> str:
-    earned = ", ".join(f"{amount:.2f} {escape(currency)}"
-                       for currency, amount in sorted(figures.earned.items())) or "—"
-    minutes = figures.seconds / 60
-    return (f'<dl><dt>Today</dt><dd>{figures.today} of {figures.daily_cap}</dd>'
-            f'<dt>All told</dt><dd>{figures.answers} answers</dd>'
-            f'<dt>Time</dt><dd>{minutes:.0f} min</dd>'
-            f'<dt>Earned</dt><dd>{earned} <small>(before any top-up)</small></dd></dl>')
+    rows = "".join(f"<dt>{escape(label)}</dt><dd>{escape(value)}</dd>"
+                   for label, value in figures.lines())
+    return f"<dl>{rows}</dl>"
 
 
 def invalid_link() -> str:
