@@ -23,6 +23,7 @@ from core.quality import FAST_SHARE
 from core.records import TaskRecord, task_records
 from core.trainers import (
     ExportOptions,
+    Ratings,
     Row,
     Tally,
     kto_rows,
@@ -70,6 +71,7 @@ class Export:
         self.options = options or ExportOptions()
         self.summary = ExportSummary(campaign=campaign.id, format=format)
         self.tally = Tally()
+        self.ratings = Ratings()
         self.fast_below: float | None = None
 
     async def total_events(self) -> int:
@@ -92,6 +94,10 @@ class Export:
                         if self.format == "csv" else _json_line(row)
             if progress is not None:
                 progress(batch[-1].event.seq)
+        if self.format == "preference":
+            for row in self.ratings.rows(self.options, self.tally):
+                self.summary.rows += 1
+                yield _json_line(row)
         self._finish()
 
     async def _fast_below(self) -> float | None:
@@ -105,8 +111,9 @@ class Export:
             return iter([trail_row(self.campaign, record, self.fast_below)])
         if self.format == "csv":
             return iter([csv_row(self.campaign, record, self.fast_below)])
-        builder = {"preference": preference_rows, "openai-dpo": openai_dpo_rows,
-                   "kto": kto_rows, "sft": sft_rows}[self.format]
+        if self.format == "preference":
+            return preference_rows(record, self.options, self.tally, self.ratings)
+        builder = {"openai-dpo": openai_dpo_rows, "kto": kto_rows, "sft": sft_rows}[self.format]
         return builder(record, self.options, self.tally)
 
     def _finish(self) -> None:

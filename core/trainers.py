@@ -5,7 +5,8 @@ or newline, never a pair with identical texts, KTO labels as JSON booleans."""
 
 from __future__ import annotations
 
-from collections import Counter
+import statistics
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -110,8 +111,57 @@ def _expert_text(record: TaskRecord) -> str | None:
     return None
 
 
-def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
-    """TRL preference rows: prompt, chosen, rejected, plus trace columns."""
+class Ratings:
+    """Scores of single drafts, by prompt: a rating says nothing alone, but two drafts of one
+    prompt rated apart make a pair whose `margin` (TRL's reward-model column) is the gap
+    between their mean scores. Held until the log has been read, one entry per rated item."""
+
+    def __init__(self) -> None:
+        self.by_prompt: dict[str, dict[str, _Rated]] = defaultdict(dict)
+
+    def add(self, record: TaskRecord) -> None:
+        assert record.item is not None
+        draft = record.item.drafts[record.order[0]]
+        rated = self.by_prompt[record.item.prompt].setdefault(
+            draft.text, _Rated(record.item, model_name(draft)))
+        rated.scores.append(float(record.decision["score"]))
+
+    def rows(self, options: ExportOptions, tally: Tally) -> Iterator[Row]:
+        for drafts in self.by_prompt.values():
+            ranked = sorted(drafts.items(), key=lambda kv: -kv[1].mean)
+            for i, (chosen, better) in enumerate(ranked):
+                for rejected, worse in ranked[i + 1:]:
+                    if better.mean == worse.mean:
+                        tally.excluded["equal_ratings"] += 1
+                        continue
+                    tally.sources["rate"] += 1
+                    yield {"prompt": prompt(better.item, options),
+                           "chosen": completion(chosen, options),
+                           "rejected": completion(rejected, options),
+                           "chosen_model": better.model, "rejected_model": worse.model,
+                           "source": "rate", "margin": round(better.mean - worse.mean, 4),
+                           "item": better.item.id, "rejected_item": worse.item.id,
+                           "ratings": len(better.scores) + len(worse.scores)}
+
+
+class _Rated:
+    def __init__(self, item: Item, model: str) -> None:
+        self.item, self.model = item, model
+        self.scores: list[float] = []
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.scores)
+
+
+def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally,
+                    ratings: Ratings | None = None) -> Iterator[Row]:
+    """TRL preference rows: prompt, chosen, rejected, plus trace columns. Ratings are kept in
+    `ratings` and become rows at the end (`Ratings.rows`)."""
+    if ratings is not None and record.type == "answered" and record.item is not None \
+            and record.decision.get("type") == "rate":
+        ratings.add(record)
+        return
     for pair in pairs_from(record, options, tally):
         if pair.chosen.strip() == pair.rejected.strip():
             tally.excluded["identical"] += 1

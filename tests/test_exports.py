@@ -20,7 +20,7 @@ from core.campaigns import Campaign
 from core.cards import Card
 from core.coordinator import Coordinator
 from core.exports import Export, ExportSummary, UnknownFormat, edit_distance
-from core.kinds import Choose, Correct, Decision, NoneAcceptable, Rank, Verify, Write
+from core.kinds import Choose, Correct, Decision, NoneAcceptable, Rank, Rate, Verify, Write
 from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
@@ -337,3 +337,27 @@ async def test_cli_exports_and_reports_a_campaign(tmp_path: Path) -> None:
     assert pay.returncode == 0 and pay.stdout.startswith("expert")
     assert (tmp_path / "pay.csv").read_text().startswith("campaign,expert,currency")
     assert bad.returncode == 1 and "no campaign 'nope'" in bad.stderr
+
+
+async def test_ratings_of_drafts_of_one_prompt_become_pairs_with_a_margin(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger,
+        tmp_path: Path) -> None:
+    drafts = {"q-good": ("Rest and fluids.", "m1", 5, 4), "q-bad": ("Antibiotics.", "m2", 2, 1),
+              "q-same": ("Fluids and rest.", "m3", 2, 1), "q-alone": ("Yes.", "m1", 3, 3)}
+    items = [{"id": item_id, "prompt": "Flu?" if item_id != "q-alone" else "Other?",
+              "drafts": [{"text": text, "model": model}]}
+             for item_id, (text, model, _, _) in drafts.items()]
+    campaign = await post_items(coordinator, items, kind="rate", overlap=2)
+    for expert, which in (("ann", 2), ("bob", 3)):
+        await add_expert(coordinator, expert)
+        await work(service, clock, expert, lambda card, n=which: Rate(score=next(
+            d[n] for d in drafts.values() if d[0] == card.drafts[0].text)))
+
+    summary = await export(ledger, campaign, "preference", tmp_path / "p.jsonl")
+
+    rows = sorted(load(tmp_path / "p.jsonl", tmp_path), key=lambda r: r["rejected_item"])
+    assert [(r["item"], r["rejected_item"], r["margin"]) for r in rows] == [
+        ("q-good", "q-bad", 3.0), ("q-good", "q-same", 3.0)]
+    assert rows[0]["chosen"] == " Rest and fluids." and rows[0]["rejected_model"] == "m2"
+    assert_trl_strings(rows, "chosen", "rejected")
+    assert summary.sources == {"rate": 2} and summary.excluded == {"equal_ratings": 1}
