@@ -131,8 +131,9 @@ class Ratings:
             ranked = sorted(drafts.items(), key=lambda kv: -kv[1].mean)
             for i, (chosen, better) in enumerate(ranked):
                 for rejected, worse in ranked[i + 1:]:
-                    if better.mean == worse.mean:
-                        tally.excluded["equal_ratings"] += 1
+                    if better.mean == worse.mean or chosen.strip() == rejected.strip():
+                        tally.excluded["equal_ratings" if better.mean == worse.mean
+                                       else "identical"] += 1
                         continue
                     tally.sources["rate"] += 1
                     yield {"prompt": prompt(better.item, options),
