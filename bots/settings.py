@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    slack_push_interval_s: float = Field(default=30.0, gt=0,
+                                         alias="EXPERTLOOP_SLACK_PUSH_INTERVAL")
     telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_webhook_secret: SecretStr | None = Field(default=None,
                                                       alias="TELEGRAM_WEBHOOK_SECRET")

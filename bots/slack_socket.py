@@ -20,7 +20,8 @@ def slack_settings(settings: Settings) -> SlackSettings | None:
         return None
     return SlackSettings(bot_token=settings.slack_bot_token,
                          signing_secret=settings.slack_signing_secret,
-                         api_url=settings.slack_api_url)
+                         api_url=settings.slack_api_url,
+                         push_interval_s=settings.slack_push_interval_s)
 
 
 def build(runtime: Runtime) -> tuple[SlackChannel, SlackSettings] | None:

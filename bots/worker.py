@@ -51,6 +51,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             expired, sealed = await tick(runtime)
             if slack is not None:
                 await slack.drain()
+                await slack.push_idle()  # a card to each idle expert Slack may disturb now
             if expired:
                 log.info("%d abandoned tasks went back to the pool", expired)
             log.debug("sealed %d events", sealed)

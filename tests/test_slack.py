@@ -477,23 +477,6 @@ async def test_join_with_a_single_use_token(slack: SlackEmulator, events_url: st
     assert await store.expert_for_identity("slack:UEVE") is None
 
 
-async def test_pushes_respect_do_not_disturb_and_quiet_hours(
-        ann: SlackUser, slack: SlackEmulator, channel: SlackChannel,
-        coordinator: Coordinator) -> None:
-    await post_kind(coordinator, "pairwise")
-    await coordinator.add_expert(Expert(id="quiet", name="Q", quiet_hours="00:00-23:59",
-                                        identities=["slack:UQUIET"]))
-    slack.dnd["UANN"] = {"snooze_enabled": True}
-
-    assert not await channel.push("ann")
-    assert not await channel.push("quiet")
-    assert slack.called("chat.postMessage") == []
-
-    slack.dnd["UANN"] = {"snooze_enabled": False}
-    assert await channel.push("ann")
-    assert len(slack.called("chat.postMessage")) == 1
-
-
 # done when: three experts, a 30-item campaign of mixed kinds, overlap 2, only through Slack
 
 

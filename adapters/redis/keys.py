@@ -47,5 +47,10 @@ def turn_key(job: str) -> str:
     return f"{PREFIX}:turn:{job}"
 
 
+def pace_key(name: str) -> str:
+    """The next free send slot (ms, Redis's clock) of something rate-limited, e.g. a channel."""
+    return f"{PREFIX}:pace:{name}"
+
+
 def invite_key(token_hash: str) -> str:
     return f"{INVITES}:{token_hash}"

@@ -205,6 +205,32 @@ class RedisStore:
     async def outbox_done(self, channel: str, key: str) -> None:
         await self.client.hdel(k.outbox_key(channel), key)
 
+    async def identities_on(self, channel: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        async for identity, expert_id in self.client.hscan_iter(k.IDENTITIES,
+                                                                 match=f"{channel}:*"):
+            found[str(identity).split(":", 1)[1]] = str(expert_id)
+        return found
+
+    async def held_leases(self, expert_id: str, campaign_ids: list[str], now: int) -> list[str]:
+        """Two round trips: each campaign's live lease of the expert, then when each runs out."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for campaign_id in campaign_ids:
+                pipe.hget(k.campaign_key(campaign_id, "active"), expert_id)
+            tokens = await pipe.execute()
+        held = [(c, str(t)) for c, t in zip(campaign_ids, tokens, strict=True) if t]
+        if not held:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for campaign_id, token in held:
+                pipe.zscore(k.campaign_key(campaign_id, "expiry"), token)
+            ends = await pipe.execute()
+        return [token for (_, token), end in zip(held, ends, strict=True)
+                if end is not None and end > now]
+
+    async def next_slot(self, name: str, interval_ms: int) -> int:
+        return int(await self.scripts["pace"](keys=[k.pace_key(name)], args=[interval_ms]))
+
     # leases and answers
 
     async def claim(self, claim: Claim) -> Claimed | str:

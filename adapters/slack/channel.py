@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -32,7 +33,8 @@ class SlackSettings(BaseModel):
     bot_token: SecretStr
     signing_secret: SecretStr | None = None  # needed for HTTP; Socket Mode connects out instead
     api_url: str = "https://slack.com/api/"
-    post_interval_s: float = 1.0  # chat.postMessage pacing per channel
+    post_interval_s: float = 1.0  # chat.postMessage pacing per channel, across processes
+    push_interval_s: float = Field(default=30.0, gt=0)  # look at an idle expert this often
 
 
 def web_client(settings: SlackSettings) -> AsyncWebClient:
@@ -47,10 +49,11 @@ class SlackChannel:
     """What the listeners share: the service, the coordinator (for joins), one messenger."""
 
     def __init__(self, service: Service, coordinator: Coordinator,
-                 messenger: SlackMessenger) -> None:
+                 messenger: SlackMessenger, push_interval_s: float = 30.0) -> None:
         self.service = service
         self.coordinator = coordinator
         self.messenger = messenger
+        self.push_interval_s = push_interval_s
 
     async def expert_for(self, user: str) -> str | None:
         return await self.service.store.expert_for_identity(f"slack:{user}")
@@ -113,17 +116,70 @@ class SlackChannel:
         await deliver(self.service, self.messenger, user,
                       await self.service.next_task(expert_id))
 
-    async def push(self, expert_id: str) -> bool:
-        """Offer work unasked: never in quiet hours or Slack do-not-disturb, never a notice."""
-        expert = await self.service.store.load_expert(expert_id)
-        users = [i.split(":", 1)[1] for i in (expert.identities if expert else [])
-                 if i.startswith("slack:")]
-        if not users or await self.messenger.in_dnd(users[0]):
+    async def push_idle(self) -> int:
+        """Offer a card to every linked expert who is free for one; the worker calls this each
+        tick, and any number of workers may. Returns how many cards went out."""
+        store, pushed = self.service.store, 0
+        campaigns = await store.list_campaigns()
+        owed = await self._owed_cards()
+        for expert_id in sorted(set((await store.identities_on("slack")).values())):
+            try:
+                pushed += await self.push(expert_id, campaigns, owed)
+            except Exception:  # Slack or Redis away for this one: the next tick tries again
+                log.warning("could not push to %s", expert_id, exc_info=True)
+        return pushed
+
+    async def push(self, expert_id: str, campaigns: list[str] | None = None,
+                   owed: set[str] | None = None) -> bool:
+        """Offer work unasked, one card at a time: never to a paused expert, in their quiet
+        hours, in Slack's do-not-disturb, past their daily cap, or on top of a card still
+        waiting for them, and never a notice. The claim on `push:slack:<expert>` lets one
+        process at a time push one expert; it stays until it expires, so an expert is looked
+        at (and dnd.info, a rate-limited method, asked) at most once per push interval."""
+        store = self.service.store
+        user = await self._pushable(expert_id, campaigns, owed)
+        if user is None or not await store.take_turn(f"push:slack:{expert_id}",
+                                                     round(self.push_interval_s * 1000)):
+            return False
+        if await self.messenger.in_dnd(user):
             return False
         task = await self.service.next_task(expert_id, pushed=True)
-        if isinstance(task, Card):
-            await deliver(self.service, self.messenger, users[0], task)
-        return isinstance(task, Card)
+        if not isinstance(task, Card):
+            return False
+        try:
+            await deliver(self.service, self.messenger, user, task)
+        except Exception:  # leased but maybe not shown: owe it, and the drain resends it
+            await store.outbox_put("slack", f"card:{user}",
+                                   json.dumps({"kind": "card", "user": user, "expert": expert_id}))
+            raise
+        return True
+
+    async def _pushable(self, expert_id: str, campaigns: list[str] | None,
+                        owed: set[str] | None) -> str | None:
+        """The expert's Slack user when nothing rules a push out, from reads of our own (no
+        Slack call): the core's next_task checks pause, quiet hours and cap again when it
+        leases, and the claim comes after these reads."""
+        store, now = self.service.store, self.service.clock.now_ms()
+        routing = await store.routing(expert_id, _days_around(now))
+        expert = routing.expert
+        users = [i.split(":", 1)[1] for i in (expert.identities if expert else [])
+                 if i.startswith("slack:")]
+        if expert is None or not users or expert.paused or expert.in_quiet_hours(now):
+            return None
+        if routing.done_by_day.get(expert.local_day(now), 0) >= expert.daily_cap:
+            return None
+        if not any(expert.has_skills(route.skills) for route in routing.routes):
+            return None
+        if users[0] in (owed if owed is not None else await self._owed_cards()):
+            return None
+        waiting = await store.held_leases(expert_id, campaigns if campaigns is not None
+                                          else await store.list_campaigns(), now)
+        return None if waiting else users[0]
+
+    async def _owed_cards(self) -> set[str]:
+        """Users the outbox owes a card: the drain sends them their live task."""
+        entries = await self.service.store.outbox_items("slack", 10_000)
+        return {json.loads(raw)["user"] for key, raw in entries.items() if key.startswith("card:")}
 
     async def link_by_email(self, expert_id: str, email: str) -> str:
         """The identity of the workspace member with this email, linked to the expert."""
@@ -141,8 +197,14 @@ class SlackChannel:
 def build_channel(settings: SlackSettings, service: Service,
                   coordinator: Coordinator) -> SlackChannel:
     messenger = SlackMessenger(web_client(settings), service.clock,
-                               Pacer(settings.post_interval_s))
-    return SlackChannel(service, coordinator, messenger)
+                               Pacer(service.store, settings.post_interval_s))
+    return SlackChannel(service, coordinator, messenger, settings.push_interval_s)
+
+
+def _days_around(now_ms: int) -> list[str]:
+    """Every time zone's date is within a day of UTC's: the days an expert's cap may count."""
+    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+    return [(today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
 
 
 async def _tell_quietly(messenger: SlackMessenger, user: str, text: str) -> None:

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.blocks import Block, answered_card, outcome_text, render_card
 from core.answers import Outcome
 from core.cards import Card
-from core.ports import Clock, Delivery
+from core.ports import Clock, Delivery, Store
 
 
 class MessageRef(NamedTuple):
@@ -25,21 +25,20 @@ class MessageRef(NamedTuple):
 
 class Pacer:
     """chat.postMessage allows about one message per second per channel
-    (https://api.slack.com/methods/chat.postMessage#rate_limiting); every messenger of a
-    process shares one Pacer, so a burst is spread out instead of answered with 429s."""
+    (https://api.slack.com/methods/chat.postMessage#rate_limiting). Each channel's next free
+    slot is kept in Redis (through the store), so every process that posts (web processes,
+    Socket Mode, workers) spaces its messages with all the others' instead of drawing 429s."""
 
-    def __init__(self, interval_s: float = 1.0) -> None:
+    def __init__(self, store: Store, interval_s: float = 1.0) -> None:
+        self.store = store
         self.interval_s = interval_s
-        self._next: dict[str, float] = {}
 
     async def wait(self, channel: str) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next.get(channel, 0.0))
-        self._next[channel] = slot + self.interval_s
-        if len(self._next) > 10_000:  # forget channels idle for longer than one interval
-            self._next = {c: t for c, t in self._next.items() if t > now}
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        if self.interval_s <= 0:
+            return
+        delay_ms = await self.store.next_slot(f"slack:{channel}", round(self.interval_s * 1000))
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
 
 
 class SlackMessenger:

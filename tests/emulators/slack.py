@@ -33,6 +33,7 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 class Call:
     method: str
     args: Json
+    at: float = field(default_factory=time.monotonic)  # when the emulator received it
 
 
 @dataclass
@@ -79,6 +80,10 @@ class SlackEmulator:
 
     def called(self, method: str) -> list[Json]:
         return [c.args for c in self.calls if c.method == method]
+
+    def arrivals(self, method: str, channel: str) -> list[float]:
+        """When each call of `method` to `channel` reached Slack (monotonic seconds)."""
+        return [c.at for c in self.calls if c.method == method and c.args.get("channel") == channel]
 
     async def wait_for(self, method: str, count: int = 1, within_s: float = 10.0,
                        where: Callable[[Json], bool] = lambda args: True) -> list[Json]:

@@ -1,0 +1,140 @@
+"""Work pushed to Slack experts by the worker, and chat.postMessage paced across processes:
+the real slack_sdk client against tests/emulators/slack.py, the store on the embedded Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.redis.store import RedisStore
+from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
+from adapters.slack.messenger import Pacer, SlackMessenger
+from core.coordinator import Coordinator
+from core.experts import Expert
+from core.service import Service
+from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator
+from tests.test_service import events
+from tests.test_slack import post_kind
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    emulator = SlackEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+def worker(slack: SlackEmulator, service: Service, coordinator: Coordinator,
+           push_interval_s: float = 30.0) -> SlackChannel:
+    """What one worker process builds: its own Web API client and messenger."""
+    settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
+                             api_url=slack.url, post_interval_s=0.0,
+                             push_interval_s=push_interval_s)
+    return build_channel(settings, service, coordinator)
+
+
+async def link(coordinator: Coordinator, name: str, **profile: object) -> str:
+    await coordinator.add_expert(Expert(id=name, name=name.title(),
+                                        identities=[f"slack:U{name.upper()}"], **profile))
+    return f"U{name.upper()}"
+
+
+async def test_two_workers_at_once_push_an_idle_expert_exactly_one_card(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    ann = await link(coordinator, "ann")
+    first, second = worker(slack, service, coordinator), worker(slack, service, coordinator)
+
+    pushed = await asyncio.gather(first.push_idle(), second.push_idle())
+
+    assert sorted(pushed) == [0, 1]
+    assert len(slack.cards(ann)) == 1
+    logged = await events(store)
+    assert [e["expert"] for e in logged if e["type"] == "assigned"] == ["ann"]
+    assert [e["type"] for e in logged].count("delivered") == 1
+
+
+async def test_a_card_waiting_for_an_answer_is_never_stacked_on(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    ann = await link(coordinator, "ann")
+    pusher = worker(slack, service, coordinator)
+    await pusher.send_next(ann, "ann")  # she asked for one and has not answered yet
+
+    assert await pusher.push_idle() == 0
+
+    assert len(slack.cards(ann)) == 1
+    assert slack.called("dnd.info") == []
+
+
+async def test_a_card_the_outbox_owes_is_left_to_the_outbox(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    ann = await link(coordinator, "ann")
+    await store.outbox_put("slack", f"card:{ann}",
+                           json.dumps({"kind": "card", "user": ann, "expert": "ann"}))
+    pusher = worker(slack, service, coordinator)
+
+    assert await pusher.push_idle() == 0
+    assert await pusher.drain() == 1
+
+    assert len(slack.cards(ann)) == 1
+
+
+async def test_nobody_paused_capped_in_quiet_hours_or_do_not_disturb_gets_a_push(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise", n_items=5)
+    users = {name: await link(coordinator, name, **profile) for name, profile in [
+        ("free", {}), ("paused", {"paused": True}), ("capped", {"daily_cap": 0}),
+        ("quiet", {"quiet_hours": "00:00-23:59"}), ("snoozing", {}), ("away", {})]}
+    await coordinator.add_expert(Expert(id="unlinked", name="Unlinked"))
+    slack.dnd[users["snoozing"]] = {"snooze_enabled": True}
+    slack.dnd[users["away"]] = {"dnd_enabled": True, "next_dnd_start_ts": 1,
+                                "next_dnd_end_ts": 4_000_000_000}
+
+    assert await worker(slack, service, coordinator).push_idle() == 1
+
+    assert {name: len(slack.cards(user)) for name, user in users.items()} == {
+        "free": 1, "paused": 0, "capped": 0, "quiet": 0, "snoozing": 0, "away": 0}
+    assert slack.called("chat.postEphemeral") == []  # a push never sends a notice either
+
+
+async def test_a_push_waits_for_do_not_disturb_to_end(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    ann = await link(coordinator, "ann")
+    pusher = worker(slack, service, coordinator, push_interval_s=0.2)
+    slack.dnd[ann] = {"snooze_enabled": True}
+    assert not await pusher.push("ann")
+
+    slack.dnd[ann] = {"snooze_enabled": False}
+    assert not await pusher.push("ann")  # looked at once per interval, so dnd.info is spared
+    assert len(slack.called("dnd.info")) == 1
+    await asyncio.sleep(0.25)
+
+    assert await pusher.push("ann")
+    assert len(slack.cards(ann)) == 1
+
+
+async def test_two_processes_pace_their_messages_to_one_channel_together(
+        slack: SlackEmulator, service: Service, store: RedisStore) -> None:
+    """Each messenger has its own client and Pacer, as two processes would; only Redis is
+    shared. Slack saw the messages spaced by the interval, whoever sent them."""
+    interval = 0.3
+    senders = [SlackMessenger(worker(slack, service, Coordinator(
+        store, service.clock, service.catalog)).messenger.client, service.clock,
+        Pacer(store, interval)) for _ in range(2)]
+
+    await asyncio.gather(*(sender.post("DPACED", [], f"{n}:{i}")
+                           for i in range(3) for n, sender in enumerate(senders)))
+
+    seen = sorted(slack.arrivals("chat.postMessage", "DPACED"))
+    assert len(seen) == 6
+    gaps = [later - earlier for earlier, later in zip(seen, seen[1:], strict=False)]
+    assert min(gaps) > interval * 0.75, gaps  # unpaced, the two senders' messages land at once
