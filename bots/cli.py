@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bots import commands, reports, slack_socket, telegram_poll
+from bots import commands, privacy, reports, slack_socket, telegram_poll
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
 from core.errors import ExpertloopError, InvalidCampaign
@@ -82,7 +82,7 @@ def _campaign_commands(sub: Any) -> None:
 
 
 def _expert_commands(sub: Any) -> None:
-    expert = sub.add_parser("expert", help="add and link experts").add_subparsers(
+    expert = sub.add_parser("expert", help="add, link, export and erase experts").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     add = _add(expert, "add", commands.add_expert, "add an expert profile")
     add.add_argument("id")
@@ -106,6 +106,7 @@ def _expert_commands(sub: Any) -> None:
     link = _add(expert, "link", commands.link_expert, "let a platform account act as an expert")
     link.add_argument("id")
     link.add_argument("identity", help="slack:U123, telegram:456 or web:abc")
+    privacy.add_commands(expert, _add)
 
 
 def _add(sub: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:

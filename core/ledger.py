@@ -7,6 +7,7 @@ import json
 from core.events import GENESIS
 from core.ports import Store
 from core.provenance import ChainChecker, Verdict, seal_events
+from core.pseudonyms import pseudonymise
 
 BATCH = 2000
 
@@ -34,14 +35,16 @@ class Ledger:
     async def events(self, campaign_id: str, after: int = 0, limit: int = 100
                      ) -> list[dict[str, object]]:
         """Events as the contract shows them: the stored body with its `seq`, `prev` and `hash`
-        (`prev`/`hash` are null until the sealer has reached the event)."""
+        (`prev`/`hash` are null until the sealer has reached the event). Erased experts appear
+        under their pseudonyms: every report, export and listing reads the log through here."""
         stored = await self.store.read_events(campaign_id, after, limit)
         seqs = [event.seq for event in stored]
         seals = await self.store.read_seals(campaign_id, [seqs[0] - 1, *seqs] if seqs else [])
         if seqs and seqs[0] == 1:
             seals[0] = GENESIS
-        return [{**json.loads(event.body), "seq": event.seq, "prev": seals.get(event.seq - 1),
-                 "hash": seals.get(event.seq)} for event in stored]
+        return pseudonymise([{**json.loads(event.body), "seq": event.seq,
+                              "prev": seals.get(event.seq - 1), "hash": seals.get(event.seq)}
+                             for event in stored], await self.store.erasures())
 
     async def verify(self, campaign_id: str) -> Verdict:
         """Recompute the whole chain from the stored events and compare with the stored seals."""

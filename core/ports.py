@@ -11,6 +11,7 @@ from core.campaigns import Campaign, CampaignState, CampaignStatus
 from core.cards import Card
 from core.experts import Expert
 from core.provenance import ChainHead, Seal, StoredEvent
+from core.pseudonyms import Erasures
 
 
 class Clock(Protocol):
@@ -118,6 +119,24 @@ class Recorded(NamedTuple):
     drafts: int | None = None
 
 
+class ExpertTokens(NamedTuple):
+    """What grants access as an expert, as stored: hashes only, never the tokens themselves."""
+
+    web: str | None  # SHA-256 of the live web chat token
+    invites: dict[str, int]  # SHA-256 of each open chat invite -> ms until it runs out
+
+
+class Erasure(NamedTuple):
+    """An expert to erase: their id's digest and pseudonym, the digests of their chat handles
+    (shown as the pseudonym from now on) and the platform accounts to unlink."""
+
+    expert_id: str
+    id_digest: str
+    pseudonym: str
+    handle_digests: list[str]
+    identities: list[str]
+
+
 class Delivery(NamedTuple):
     """Where a card landed: the channel's id for the message and when it was shown (ms)."""
 
@@ -160,6 +179,12 @@ class Store(Protocol):
     async def expert_tallies(self, expert_id: str) -> dict[str, float]: ...
     async def set_web_token(self, expert_id: str, token_hash: str | None) -> None: ...
     async def expert_for_web_token(self, token_hash: str) -> str | None: ...
+    async def expert_tokens(self, expert_id: str) -> ExpertTokens: ...
+    async def erasures(self) -> Erasures: ...
+    async def erase_expert(self, erasure: Erasure) -> str:
+        """Unlink and delete everything held under the expert's id but the log; returns the
+        pseudonym in force (the first one given, if two erasures race)."""
+        ...
     async def shared_secret(self) -> str: ...
     async def save_invite(self, token_hash: str, expert_id: str, ttl_ms: int) -> None: ...
     async def take_invite(self, token_hash: str) -> str | None:

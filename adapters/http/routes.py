@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from adapters.http import campaigns, experts, openapi
+from adapters.http import campaigns, experts, openapi, privacy
 from adapters.http.context import API, Api
 from adapters.http.middleware import Handler, api_errors, bearer_auth
 
@@ -50,6 +50,12 @@ ROUTES = [
     Route("POST", "/api/experts/{id}/invite", experts.post_invite, openapi.operation(
         "A new web chat link for an expert (the old one stops working)", ok=201,
         params=[ID])),
+    Route("GET", "/api/experts/{id}/export", privacy.export_expert, openapi.operation(
+        "Everything held about an expert, as one JSON document (tokens as digests only)",
+        params=[ID])),
+    Route("POST", "/api/experts/{id}/erase", privacy.erase_expert, openapi.operation(
+        "Erase an expert: profile, accounts, links and invites go; their answers stay in the "
+        "log under a pseudonym", params=[ID])),
     Route("GET", "/api/provenance/{campaign}/verify", campaigns.verify, openapi.operation(
         "Seal and recompute a campaign's hash chain", params=[
             {**ID, "name": "campaign"}])),

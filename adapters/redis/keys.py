@@ -15,6 +15,7 @@ IDENTITIES = f"{PREFIX}:identities"  # hash: "slack:U123" -> expert id
 WEB_TOKENS = f"{PREFIX}:web"  # hash: sha256 of a web chat token -> expert id
 SECRET = f"{PREFIX}:secret"  # random, made once: signs CSRF tokens in every process
 INVITES = f"{PREFIX}:invite"  # + ":<sha256 of token>" -> expert id, expiring, single-use
+ERASED = f"{PREFIX}:erased"  # hash: e:<sha256 of expert id>, h:<sha256 of chat> -> pseudonym
 
 
 def campaign_key(campaign_id: str, name: str) -> str:
@@ -23,6 +24,12 @@ def campaign_key(campaign_id: str, name: str) -> str:
 
 def seen_key(campaign_id: str, expert_id: str) -> str:
     return campaign_key(campaign_id, f"seen:{expert_id}")
+
+
+def invites_of_key(expert_id: str) -> str:
+    """The expert's open invites (set of token hashes), beside their hash in the same slot,
+    so an export can list them and an erase can end them."""
+    return f"{PREFIX}:{{e:{expert_id}}}:invites"
 
 
 def expert_key(expert_id: str) -> str:

@@ -20,6 +20,8 @@ from core.ports import (
     Claim,
     Claimed,
     Credit,
+    Erasure,
+    ExpertTokens,
     LeaseView,
     Record,
     Recorded,
@@ -28,6 +30,7 @@ from core.ports import (
     StagedItem,
 )
 from core.provenance import START, ChainHead, Seal, StoredEvent
+from core.pseudonyms import Erasures, digest
 
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired")
 
@@ -109,6 +112,8 @@ class RedisStore:
 
     async def save_expert(self, expert: Expert, *, create: bool) -> bool:
         key, profile = k.expert_key(expert.id), expert.model_dump_json()
+        if create and await self.client.hexists(k.ERASED, f"e:{digest(expert.id)}"):
+            return False  # an erased id is never reused: the log shows its events pseudonymised
         if create:
             saved = await self.client.hsetnx(key, "profile", profile)
         else:
@@ -184,12 +189,56 @@ class RedisStore:
         return str(await self.client.get(k.SECRET))
 
     async def save_invite(self, token_hash: str, expert_id: str, ttl_ms: int) -> None:
-        await self.client.set(k.invite_key(token_hash), expert_id, px=ttl_ms)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(k.invite_key(token_hash), expert_id, px=ttl_ms)
+            pipe.sadd(k.invites_of_key(expert_id), token_hash)
+            pipe.pexpire(k.invites_of_key(expert_id), ttl_ms)  # invites share one lifetime
+            await pipe.execute()
 
     async def take_invite(self, token_hash: str) -> str | None:
         """GETDEL: two chats racing for one invite, only one gets the expert."""
         found = await self.client.getdel(k.invite_key(token_hash))
+        if found:
+            await self.client.srem(k.invites_of_key(str(found)), token_hash)
         return str(found) if found else None
+
+    async def expert_tokens(self, expert_id: str) -> ExpertTokens:
+        key = k.expert_key(expert_id)
+        web = await self.client.hget(key, "web")
+        invites = [str(h) for h in await self.client.smembers(k.invites_of_key(expert_id))]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for token_hash in invites:
+                pipe.pttl(k.invite_key(token_hash))
+            left = await pipe.execute()
+        return ExpertTokens(str(web) if web else None,
+                            {h: int(ms) for h, ms in zip(invites, left, strict=True) if ms > 0})
+
+    async def erasures(self) -> Erasures:
+        found = await self.client.hgetall(k.ERASED)
+        return Erasures({f[2:]: str(p) for f, p in found.items() if f.startswith("e:")},
+                        {f[2:]: str(p) for f, p in found.items() if f.startswith("h:")})
+
+    async def erase_expert(self, erasure: Erasure) -> str:
+        """The pseudonym first (HSETNX: a racing erasure keeps the first), then the links, then
+        the profile: a run cut short leaves the profile, so running it again finishes it."""
+        field = f"e:{erasure.id_digest}"
+        await self.client.hsetnx(k.ERASED, field, erasure.pseudonym)
+        pseudonym = str(await self.client.hget(k.ERASED, field))
+        tokens = await self.expert_tokens(erasure.expert_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for handle in erasure.handle_digests:
+                pipe.hset(k.ERASED, f"h:{handle}", pseudonym)
+            for identity in erasure.identities:
+                pipe.hdel(k.IDENTITIES, identity)
+            if tokens.web:
+                pipe.hdel(k.WEB_TOKENS, tokens.web)
+            for token_hash in tokens.invites:
+                pipe.delete(k.invite_key(token_hash))
+            pipe.delete(k.invites_of_key(erasure.expert_id))
+            pipe.zrem(k.EXPERTS, erasure.expert_id)
+            await pipe.execute()
+        await self.client.delete(k.expert_key(erasure.expert_id))
+        return pseudonym
 
     async def outbox_put(self, channel: str, key: str, entry: str) -> None:
         await self.client.hset(k.outbox_key(channel), key, entry)
