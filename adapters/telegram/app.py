@@ -29,6 +29,7 @@ from telegram.ext import (
 from adapters.telegram import answers, keyboards
 from adapters.telegram.limits import FloodLimiter, Limits
 from adapters.telegram.messenger import TelegramMessenger
+from adapters.telegram.transport import AiohttpRequest
 from core.answers import Answer
 from core.coordinator import Coordinator
 from core.delivery import deliver
@@ -67,6 +68,9 @@ def build_telegram(settings: TelegramSettings, service: Service, coordinator: Co
                    *, polling: bool = False) -> Telegram:
     builder = (ApplicationBuilder().token(settings.token.get_secret_value())
                .base_url(settings.api_url).rate_limiter(FloodLimiter(settings.limits))
+               .request(AiohttpRequest())
+               .get_updates_request(AiohttpRequest(connections=1,
+                                                   read_timeout=settings.poll_timeout_s + 5))
                .concurrent_updates(64))
     if not polling:
         builder = builder.updater(None)

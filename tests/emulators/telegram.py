@@ -69,6 +69,7 @@ class TelegramEmulator:
         self.clock = clock
         self.port = 0
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # what each chat shows now
+        self.newest_card: dict[int, dict[str, Any]] = {}  # per chat: last sent with buttons
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every accepted call, in order
         self.callback_answers: list[dict[str, Any]] = []
         self.documents: list[dict[str, Any]] = []
@@ -218,6 +219,8 @@ class TelegramEmulator:
         chat = int(p["chat_id"])
         message = self._message(chat, self._text(p), p.get("reply_markup"))
         self.messages[(chat, message["message_id"])] = message
+        if "reply_markup" in message:
+            self.newest_card[chat] = message
         return message
 
     async def _api_sendDocument(self, p: dict[str, Any]) -> Any:
