@@ -35,6 +35,7 @@ bench: setup  ## throughput against same-run baselines (see bench/)
 	$(BIN)/python bench/import_items.py
 	$(BIN)/python bench/answer_cycle.py
 	$(BIN)/python bench/slack_ingest.py
+	$(BIN)/python bench/telegram_ingest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
