@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from aiohttp import web
+from telegram.error import TelegramError
 
 from adapters.telegram.app import (
     Telegram,
@@ -46,6 +47,30 @@ def add_telegram(app: web.Application, runtime: Runtime) -> None:
     if secret is None:
         log.warning("TELEGRAM_WEBHOOK_SECRET is unset: the Telegram webhook refuses everything")
     add_telegram_webhook(app, telegram, secret.get_secret_value() if secret else None)
+
+
+class TelegramDrainer:
+    """The worker's share of Telegram: send what the outbox owes. The bot connects only when
+    something is owed, and a Telegram outage waits for the next tick."""
+
+    def __init__(self, telegram: Telegram) -> None:
+        self.telegram = telegram
+
+    async def drain(self) -> int:
+        outbox = self.telegram.channel.outbox
+        if not await outbox.owed():
+            return 0
+        try:
+            async with self.telegram.application.bot as bot:
+                return await outbox.drain(bot)
+        except TelegramError as exc:
+            log.warning("telegram outbox not drained: %r", exc)
+            return 0
+
+
+def drainer(runtime: Runtime) -> TelegramDrainer | None:
+    telegram = build(runtime)
+    return TelegramDrainer(telegram) if telegram is not None else None
 
 
 async def poll(runtime: Runtime, args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from bots.runtime import Runtime
 from bots.slack_socket import drainer
+from bots.telegram_poll import drainer as telegram_drainer
 from core.provenance import ChainBroken
 from core.quality import keep_agreement
 
@@ -45,10 +46,13 @@ async def keep_agreements(runtime: Runtime) -> int:
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_s
     slack = drainer(runtime)  # resends what Slack refused (the Slack outbox), when Slack is on
+    telegram = telegram_drainer(runtime)  # the same for Telegram, when Telegram is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
+            if telegram is not None:
+                await telegram.drain()
             if slack is not None:
                 await slack.drain()
                 await slack.push_idle()  # a card to each idle expert Slack may disturb now

@@ -33,9 +33,9 @@ def settings(emulator: TelegramEmulator, limits: Limits = FAST) -> TelegramSetti
 
 
 @asynccontextmanager
-async def webhook_bot(emulator: TelegramEmulator, service: Service,
-                      coordinator: Coordinator) -> AsyncIterator[Telegram]:
-    telegram = build_telegram(settings(emulator), service, coordinator)
+async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
+                      limits: Limits = FAST) -> AsyncIterator[Telegram]:
+    telegram = build_telegram(settings(emulator, limits), service, coordinator)
     app = web.Application()
     add_telegram_webhook(app, telegram, SECRET)
     server = TestServer(app, host="127.0.0.1")

@@ -28,7 +28,8 @@ from telegram.ext import (
 
 from adapters.telegram import answers, keyboards
 from adapters.telegram.limits import FloodLimiter, Limits
-from adapters.telegram.messenger import TelegramMessenger
+from adapters.telegram.messenger import TelegramMessenger, hushed
+from adapters.telegram.outbox import TelegramOutbox, undeliverable
 from adapters.telegram.transport import AiohttpRequest
 from core.answers import Answer
 from core.coordinator import Coordinator
@@ -39,7 +40,6 @@ from core.service import Service, item_from_body
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
-QUIET_MARGIN_MS = 30 * 60 * 1000  # "near" quiet hours: half an hour either side
 HELP = ("/next — your next task\n/pause — stop receiving tasks\n/resume — start again\n"
         "/stats — what you have done and earned\n/help — this message\n\n"
         "Answer with the buttons; for corrections and written answers, reply to my prompt "
@@ -75,7 +75,7 @@ def build_telegram(settings: TelegramSettings, service: Service, coordinator: Co
     if not polling:
         builder = builder.updater(None)
     application = builder.build()
-    channel = TelegramChannel(service, coordinator)
+    channel = TelegramChannel(service, coordinator, TelegramOutbox(service))
     channel.register(application)
     return Telegram(application, channel)
 
@@ -84,6 +84,7 @@ def build_telegram(settings: TelegramSettings, service: Service, coordinator: Co
 class TelegramChannel:
     service: Service
     coordinator: Coordinator
+    outbox: TelegramOutbox
     seen: OrderedDict[int, None] = field(default_factory=OrderedDict)
     failed: set[int] = field(default_factory=set)
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
@@ -137,9 +138,7 @@ class TelegramChannel:
 
     def messenger(self, context: Context, expert: Expert | None = None,
                   query: CallbackQuery | None = None) -> TelegramMessenger:
-        now = self.service.clock.now_ms()
-        silent = expert is not None and any(expert.in_quiet_hours(now + d) for d in
-                                            (-QUIET_MARGIN_MS, 0, QUIET_MARGIN_MS))
+        silent = expert is not None and hushed(expert, self.service.clock.now_ms())
         return TelegramMessenger(context.bot, self.service.clock, silent=silent,
                                  card_message=_message(query),
                                  callback_id=query.id if query else None)
@@ -239,10 +238,20 @@ class TelegramChannel:
         if card_message is not None:
             messenger.card_message = card_message
         outcome = await self.service.submit(given)
-        await messenger.show_outcome(_chat(update), outcome)
-        if outcome.next is not None and not outcome.replayed:
-            messenger.card_message = None
-            await deliver(self.service, messenger, _chat(update), outcome.next)
+        chat, card = _chat(update), outcome.next is not None and not outcome.replayed
+        closing = messenger.outcome_closing(chat, outcome)
+        try:
+            await messenger.show_outcome(chat, outcome)
+            closing = None
+            if card and outcome.next is not None:
+                messenger.card_message = None
+                await deliver(self.service, messenger, chat, outcome.next)
+        except TelegramError as exc:
+            if not undeliverable(exc):
+                raise
+            # recorded, but Telegram would not take the rest even after retries: owe it
+            log.warning("telegram send failed after the answer; owed: %r", exc)
+            await self.outbox.owe(chat, expert.id, closing, card)
 
     async def on_step(self, update: Update, context: Context) -> None:
         """A tap that changes the card's buttons, not the record: rank picks, undo, label

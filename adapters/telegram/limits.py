@@ -1,6 +1,7 @@
 """A shared flood limiter for every Bot API call: about 30 messages a second overall and one a
 second per chat (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this),
-waiting `retry_after` and resending on 429, and retrying a 5xx a few times."""
+waiting `retry_after` and resending on 429 (up to `max_retry_after_s`), and retrying a 5xx a
+few times; what still fails is the caller's to owe (adapters/telegram/outbox.py)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,9 @@ class FloodLimiter(BaseRateLimiter[int]):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                wait = min(_seconds(exc), self.limits.max_retry_after_s)
+                wait = _seconds(exc)
+                if wait > self.limits.max_retry_after_s:
+                    raise  # too long to hold the request: the caller owes it to the outbox
                 log.info("telegram %s: 429, resending in %.1f s", endpoint, wait)
                 await asyncio.sleep(wait)
             except (TimedOut, BadRequest):

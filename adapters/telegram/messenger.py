@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from html import escape
+from typing import NamedTuple
 
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
@@ -14,9 +15,16 @@ from telegram.error import BadRequest
 from adapters.telegram import keyboards
 from core.answers import Outcome
 from core.cards import Card
+from core.experts import Expert
 from core.ports import Clock, Delivery
 
 MAX_PARTS = 4  # past this many messages a card goes as a document, with a short message
+QUIET_MARGIN_MS = 30 * 60 * 1000  # "near" quiet hours: half an hour either side
+
+
+def hushed(expert: Expert, now: int) -> bool:
+    """Anything sent in or near the expert's quiet hours goes without a sound."""
+    return any(expert.in_quiet_hours(now + d) for d in (-QUIET_MARGIN_MS, 0, QUIET_MARGIN_MS))
 
 
 class TelegramMessenger:
@@ -52,20 +60,30 @@ class TelegramMessenger:
         return _delivery(sent, sent, asked)
 
     async def show_outcome(self, address: str, outcome: Outcome) -> None:
-        if outcome.status == "recorded":
-            what = self.summary or (outcome.decision or "answer").replace("_", " ")
-            seconds = (f" in {outcome.active_seconds:.0f} s"
-                       if outcome.active_seconds is not None else "")
-            again = " (already saved)" if outcome.replayed else ""
-            line, alert = f"✅ Saved: {escape(what)}{seconds}{again}", False
-        else:
-            line, alert = f"⛔ Not saved: {escape(outcome.reason or '')}", True
+        line, alert = self.outcome_line(outcome)
         if self.callback_id is not None:
             await self.answer_callback(line.split(" ", 1)[1].replace("&amp;", "&"), alert)
-        if outcome.status == "recorded" or outcome.next is not None:
-            await self._close_card(address, line)
+        closing = self.outcome_closing(address, outcome)
+        if closing is not None:
+            await self.close(closing)
         elif self.callback_id is None:
             await self.send(address, line)
+
+    def outcome_closing(self, address: str, outcome: Outcome) -> Closing | None:
+        """The card is closed when the answer was recorded or another task replaces it."""
+        if outcome.status == "recorded" or outcome.next is not None:
+            return self.closing(address, self.outcome_line(outcome)[0])
+        return None
+
+    def outcome_line(self, outcome: Outcome) -> tuple[str, bool]:
+        """What became of an answer, in one line, and whether it deserves an alert."""
+        if outcome.status != "recorded":
+            return f"⛔ Not saved: {escape(outcome.reason or '')}", True
+        what = self.summary or (outcome.decision or "answer").replace("_", " ")
+        seconds = (f" in {outcome.active_seconds:.0f} s"
+                   if outcome.active_seconds is not None else "")
+        again = " (already saved)" if outcome.replayed else ""
+        return f"✅ Saved: {escape(what)}{seconds}{again}", False
 
     async def answer_callback(self, text: str, alert: bool = False) -> None:
         """Telegram keeps the button spinning until the callback is answered, once."""
@@ -87,26 +105,42 @@ class TelegramMessenger:
             filename=f"task-{card.item}.txt", caption=escape(card.title)[:1000],
             parse_mode=ParseMode.HTML, disable_notification=self.silent)
 
-    async def _close_card(self, address: str, line: str) -> None:
-        """Edit the card to say what was recorded and drop its buttons. A card known only by
-        id (a reply answered it) or too full to take the line loses its buttons, and the line
-        goes as a new message: nothing on the card is cut to make room."""
+    def closing(self, address: str, line: str) -> Closing:
+        """How the card shows what was recorded: the line appended and the buttons gone. A card
+        known only by id (a reply answered it) or too full to take the line loses its buttons,
+        and the line goes as a new message: nothing on the card is cut to make room."""
         card = self.card_message
-        fits = isinstance(card, Message) and card.text is not None and (
-            len(card.text) + len(line) + 2 <= keyboards.TEXT_LIMIT)
+        if isinstance(card, Message) and card.text is not None and (
+                len(card.text) + len(line) + 2 <= keyboards.TEXT_LIMIT):
+            return Closing(address, card.message_id, f"{card.text_html}\n\n{line}", line)
+        message_id = card.message_id if isinstance(card, Message) else card
+        return Closing(address, message_id, None, line)
+
+    async def close(self, closing: Closing) -> None:
+        chat, message_id, html, line = closing
         try:
-            if isinstance(card, Message) and fits:
-                await card.edit_text(f"{card.text_html}\n\n{line}", parse_mode=ParseMode.HTML,
-                                     reply_markup=None)
+            if message_id is not None and html is not None:
+                await self.bot.edit_message_text(html, chat_id=int(chat), message_id=message_id,
+                                                 parse_mode=ParseMode.HTML, reply_markup=None)
                 return
-            if card is not None:
-                message_id = card.message_id if isinstance(card, Message) else card
-                await self.bot.edit_message_reply_markup(chat_id=int(address),
+            if message_id is not None:
+                await self.bot.edit_message_reply_markup(chat_id=int(chat),
                                                          message_id=message_id,
                                                          reply_markup=None)
-        except BadRequest:
-            pass  # already edited (a double tap) or too old to edit: the line still goes out
-        await self.send(address, line)
+        except BadRequest as exc:
+            if html is not None and "not modified" in str(exc):
+                return  # it already shows the line: a resend after a lost response
+            # already edited (a double tap) or too old to edit: the line still goes out
+        await self.send(chat, line)
+
+
+class Closing(NamedTuple):
+    """A card's last edit, kept whole so the outbox can make it again."""
+
+    chat: str
+    message_id: int | None
+    html: str | None  # the card's new text, or None: drop the buttons and send `line`
+    line: str
 
 
 def _delivery(first: Message, last: Message, asked: int) -> Delivery:
