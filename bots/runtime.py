@@ -57,6 +57,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
             await embedded.stop()
 
 
+REDIS_CONNECTIONS = 100  # per process
+REDIS_CONNECTION_WAIT_S = 5.0
 CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 
@@ -67,7 +69,11 @@ def connect(url: str) -> aioredis.Redis | RedisCluster:
     for scheme, plain in CLUSTER_SCHEMES.items():
         if url.startswith(scheme):
             return RedisCluster.from_url(plain + url[len(scheme):], decode_responses=True)
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    # redis-py's default pool raises "Too many connections" past 100 commands in flight, which
+    # failed answers under a burst of webhooks; this pool makes the 101st wait for a connection.
+    return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, health_check_interval=30,
+        max_connections=REDIS_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT_S))
 
 
 def stop_on_signals() -> asyncio.Event:
