@@ -211,6 +211,13 @@ class Store(Protocol):
         """True for exactly one caller per `ttl_ms` across every process: background jobs
         that several workers would otherwise all run."""
         ...
+    async def first_delivery(self, channel: str, event_id: str, ttl_ms: int) -> bool:
+        """True for the first delivery of a platform event within `ttl_ms`, across every
+        process: a platform resends until it hears back (another web process may get it)."""
+        ...
+    async def forget_delivery(self, channel: str, event_id: str) -> None:
+        """Handling the event failed: let its resend through."""
+        ...
     async def agreement_seq(self, campaign_id: str) -> int:
         """The log's length when the experts' agreement in this campaign was last kept."""
         ...

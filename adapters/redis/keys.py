@@ -54,6 +54,11 @@ def turn_key(job: str) -> str:
     return f"{PREFIX}:turn:{job}"
 
 
+def delivery_key(channel: str, event_id: str) -> str:
+    """Held for a while once a platform event was taken, so its resends are dropped."""
+    return f"{PREFIX}:delivery:{channel}:{event_id}"
+
+
 def pace_key(name: str) -> str:
     """The next free send slot (ms, Redis's clock) of something rate-limited, e.g. a channel."""
     return f"{PREFIX}:pace:{name}"

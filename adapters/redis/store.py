@@ -354,6 +354,13 @@ class RedisStore:
     async def take_turn(self, job: str, ttl_ms: int) -> bool:
         return bool(await self.client.set(k.turn_key(job), "1", nx=True, px=ttl_ms))
 
+    async def first_delivery(self, channel: str, event_id: str, ttl_ms: int) -> bool:
+        return bool(await self.client.set(k.delivery_key(channel, event_id), "1", nx=True,
+                                          px=ttl_ms))
+
+    async def forget_delivery(self, channel: str, event_id: str) -> None:
+        await self.client.delete(k.delivery_key(channel, event_id))
+
     async def agreement_seq(self, campaign_id: str) -> int:
         return int(await self.client.get(k.campaign_key(campaign_id, "agreement")) or 0)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from contextlib import suppress
 from dataclasses import dataclass, field
 from html import escape
@@ -54,6 +53,7 @@ class TelegramSettings(BaseModel):
     webhook_secret: SecretStr | None = None
     limits: Limits = Limits()
     poll_timeout_s: int = 10
+    update_ttl_s: int = 3600  # a resend later than this runs again (recording stays idempotent)
 
 
 @dataclass
@@ -75,7 +75,8 @@ def build_telegram(settings: TelegramSettings, service: Service, coordinator: Co
     if not polling:
         builder = builder.updater(None)
     application = builder.build()
-    channel = TelegramChannel(service, coordinator, TelegramOutbox(service))
+    channel = TelegramChannel(service, coordinator, TelegramOutbox(service),
+                              update_ttl_ms=settings.update_ttl_s * 1000)
     channel.register(application)
     return Telegram(application, channel)
 
@@ -85,7 +86,7 @@ class TelegramChannel:
     service: Service
     coordinator: Coordinator
     outbox: TelegramOutbox
-    seen: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    update_ttl_ms: int = 3_600_000  # how long a resent update is recognised
     failed: set[int] = field(default_factory=set)
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
 
@@ -105,19 +106,19 @@ class TelegramChannel:
         app.add_error_handler(self.on_error)
 
     async def once(self, update: Update, context: Context) -> None:
-        """Telegram resends an update until it gets a 2xx; one process sees most repeats, and
-        the core records an answer once whatever reaches it."""
-        if update.update_id in self.seen:
+        """Telegram resends an update until it gets a 2xx, possibly to another web process:
+        a Redis marker lets one of them handle it (the core records an answer once anyway;
+        this keeps a resend from sending a second card)."""
+        if not await self.service.store.first_delivery("telegram", str(update.update_id),
+                                                       self.update_ttl_ms):
             raise ApplicationHandlerStop
-        self.seen[update.update_id] = None
-        if len(self.seen) > 50_000:
-            self.seen.popitem(last=False)
 
     async def on_error(self, update: object, context: Context) -> None:
         log.warning("telegram update failed: %r", context.error, exc_info=context.error)
         if isinstance(update, Update):
             self.failed.add(update.update_id)
-            self.seen.pop(update.update_id, None)  # a retry must run again
+            with suppress(Exception):  # a retry must run again (Redis may be what failed)
+                await self.service.store.forget_delivery("telegram", str(update.update_id))
             if update.callback_query is not None:
                 with suppress(TelegramError):  # it may be what failed
                     await update.callback_query.answer("Not saved: please tap again.",

@@ -1,0 +1,109 @@
+"""Telegram resends an update until it gets a 2xx, and a resend may reach another web process:
+two webhook processes (two aiohttp apps, each its own bot, service and Redis connection, one
+Redis) given the same update record nothing twice and send one card."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from adapters.redis.embedded import EmbeddedRedis
+from adapters.redis.store import RedisStore
+from adapters.telegram.limits import Limits
+from core.coordinator import Coordinator
+from core.service import Service
+from core.timing import SetClock
+from tests.emulators.telegram import TelegramEmulator
+from tests.telegram_session import answered, joined, post_kind, webhook_bot
+
+
+@pytest.fixture
+async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
+    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def other_service(redis_server: EmbeddedRedis, client: aioredis.Redis,
+                        clock: SetClock) -> AsyncIterator[Service]:
+    """What a second web process has: its own connection, store and service."""
+    other = aioredis.from_url(redis_server.url(), decode_responses=True)
+    yield Service(RedisStore(other), clock)
+    await other.aclose()
+
+
+@pytest.fixture
+async def urls(emulator: TelegramEmulator, service: Service, other_service: Service,
+               coordinator: Coordinator) -> AsyncIterator[tuple[str, str]]:
+    other_coordinator = Coordinator(other_service.store, other_service.clock,
+                                    other_service.catalog)
+    async with webhook_bot(emulator, service, coordinator):
+        assert emulator.webhook is not None
+        first = emulator.webhook[0]
+        async with webhook_bot(emulator, other_service, other_coordinator):
+            yield first, emulator.webhook[0]
+
+
+async def post(emulator: TelegramEmulator, url: str, update: dict[str, object]) -> int:
+    emulator.webhook = (url, emulator.webhook[1] if emulator.webhook else "")
+    return await emulator.send(update)
+
+
+def cards(emulator: TelegramEmulator, chat: int) -> list[dict[str, object]]:
+    return [m for m in emulator.chat(chat) if "A is better" in emulator.buttons(m)]
+
+
+async def test_a_tap_resent_to_another_process_records_once_and_sends_one_card(
+        urls: tuple[str, str], emulator: TelegramEmulator, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    ann = await joined(coordinator, emulator, "ann", 501)
+    assert await ann.say("/next") == 200
+    card = ann.card()
+    tap = emulator.press_update(501, card, emulator.buttons(card)["A is better"])
+
+    assert await post(emulator, urls[0], tap) == 200
+    assert await post(emulator, urls[1], tap) == 200  # the resend, to the other process
+
+    assert len(await answered(store)) == 1
+    assert len(cards(emulator, 501)) == 1
+    assert sum("✅ Saved" in t for t in emulator.texts(501)) == 1
+    assert len(emulator.callback_answers) == 1
+
+
+async def test_a_command_resent_to_another_process_sends_one_card(
+        urls: tuple[str, str], emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await joined(coordinator, emulator, "ann", 501)
+    ask = emulator.message_update(501, "/next")
+
+    assert await post(emulator, urls[1], ask) == 200
+    assert await post(emulator, urls[0], ask) == 200
+
+    assert len([m for m in emulator.chat(501) if m["from"]["is_bot"]]) == 1
+    assert len(cards(emulator, 501)) == 1
+
+
+async def test_an_update_that_failed_runs_again_when_resent(
+        urls: tuple[str, str], emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+    await post_kind(coordinator, "pairwise")
+    await joined(coordinator, emulator, "ann", 501)
+    ask = emulator.message_update(501, "/next")
+    emulator.fail("sendMessage", 502, times=Limits().server_error_tries)
+
+    assert await post(emulator, urls[0], ask) == 500  # the card could not be sent
+    assert await post(emulator, urls[1], ask) == 200
+
+    assert len(cards(emulator, 501)) == 1
+
+
+async def test_a_delivery_is_first_once_until_forgotten(store: RedisStore) -> None:
+    assert await store.first_delivery("telegram", "7", 60_000)
+    assert not await store.first_delivery("telegram", "7", 60_000)
+    assert await store.first_delivery("slack", "7", 60_000)  # channels do not share ids
+    await store.forget_delivery("telegram", "7")
+    assert await store.first_delivery("telegram", "7", 60_000)
