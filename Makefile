@@ -36,6 +36,8 @@ bench: setup  ## throughput against same-run baselines (see bench/)
 	$(BIN)/python bench/answer_cycle.py
 	$(BIN)/python bench/slack_ingest.py
 	$(BIN)/python bench/telegram_ingest.py
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
