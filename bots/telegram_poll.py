@@ -9,10 +9,12 @@ import logging
 from aiohttp import web
 from telegram.error import TelegramError
 
+from adapters.http.experts import TELEGRAM_INVITE
 from adapters.telegram.app import (
     Telegram,
     TelegramSettings,
     build_telegram,
+    deep_link,
     invite_link,
     run_polling,
 )
@@ -47,6 +49,11 @@ def add_telegram(app: web.Application, runtime: Runtime) -> None:
     if secret is None:
         log.warning("TELEGRAM_WEBHOOK_SECRET is unset: the Telegram webhook refuses everything")
     add_telegram_webhook(app, telegram, secret.get_secret_value() if secret else None)
+
+    async def invite(token: str) -> str:  # the webhook's bot, initialized when serving starts
+        return deep_link(telegram.application.bot, token)
+
+    app[TELEGRAM_INVITE] = invite
 
 
 class TelegramDrainer:

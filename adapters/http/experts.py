@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from adapters.http.context import api_of
 from core.experts import Expert
 
+# token -> the chat's deep link (`https://t.me/<bot>?start=<token>`); set when Telegram is on
+TELEGRAM_INVITE = web.AppKey("telegram_invite", Callable[[str], Awaitable[str]])
+
 
 async def post_expert(request: web.Request) -> web.Response:
     api = api_of(request)
     expert = await api.coordinator.add_expert(Expert.model_validate(
         json.loads(await request.text())))
-    token = await api.coordinator.invite_web(expert.id)
-    return web.json_response(_profile(expert, token, api.settings.public_url), status=201)
+    return web.json_response(await _with_invites(request, expert), status=201)
 
 
 async def get_expert(request: web.Request) -> web.Response:
@@ -26,16 +29,26 @@ async def get_expert(request: web.Request) -> web.Response:
 
 
 async def post_invite(request: web.Request) -> web.Response:
-    """A new web chat link (the old one stops working)."""
+    """New invites: a web chat link (the old one stops working) and a Telegram deep link."""
     api = api_of(request)
     expert = await api.coordinator.expert(request.match_info["id"])
+    return web.json_response(await _with_invites(request, expert), status=201)
+
+
+async def _with_invites(request: web.Request, expert: Expert) -> dict[str, object]:
+    """The profile with fresh invites: a web chat link and, when Telegram is on, a single-use
+    deep link into the bot (as `expertloop expert invite ID --telegram` prints)."""
+    api = api_of(request)
     token = await api.coordinator.invite_web(expert.id)
-    return web.json_response(_profile(expert, token, api.settings.public_url), status=201)
+    link = request.app.get(TELEGRAM_INVITE)
+    telegram = await link(await api.coordinator.new_invite(expert.id)) if link else None
+    return _profile(expert, token, api.settings.public_url, telegram)
 
 
-def _profile(expert: Expert, token: str | None, base: str) -> dict[str, object]:
+def _profile(expert: Expert, token: str | None, base: str,
+             telegram: str | None = None) -> dict[str, object]:
     """A web chat link is a secret shown once, when made; later reads say how to get a new
     one (the store keeps only its hash)."""
     web = f"{base}/chat/{token}" if token else None
-    invites = {"web": web, "new_web": f"POST /api/experts/{expert.id}/invite"}
+    invites = {"web": web, "new_web": f"POST /api/experts/{expert.id}/invite", "telegram": telegram}
     return {**expert.model_dump(mode="json"), "invites": invites}

@@ -405,7 +405,12 @@ def _html(text: str) -> str:
 async def invite_link(settings: TelegramSettings, token: str) -> str:
     """The deep link that opens the bot with `/start <token>` (getMe tells the bot's name)."""
     async with Bot(settings.token.get_secret_value(), base_url=settings.api_url) as bot:
-        return f"https://t.me/{bot.username}?start={token}"
+        return deep_link(bot, token)
+
+
+def deep_link(bot: Bot, token: str) -> str:
+    """https://core.telegram.org/bots/features#deep-linking; `bot` must be initialized."""
+    return f"https://t.me/{bot.username}?start={token}"
 
 
 async def run_polling(telegram: Telegram, stop: asyncio.Event, timeout_s: int = 10) -> None:

@@ -1,0 +1,78 @@
+"""POST /api/experts hands the coordinator a Telegram deep link when Telegram is on, and the
+link works: the expert opens it and the same web process links and serves them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from adapters.redis.store import RedisStore
+from bots.runtime import Runtime
+from bots.settings import Settings
+from bots.web import build_app
+from core.coordinator import Coordinator
+from core.ledger import Ledger
+from core.service import Service
+from core.timing import SetClock
+from tests.emulators.telegram import BOT, TelegramEmulator
+from tests.telegram_session import SECRET, User, post_kind
+
+TOKEN = "api-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PROFILE = {"id": "dr-lee", "name": "Dr. Lee", "skills": ["cardiology"]}
+
+
+@pytest.fixture
+async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
+    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+async def serve(client: aioredis.Redis, service: Service,
+                **env: object) -> TestClient:  # type: ignore[type-arg]
+    store = RedisStore(client)
+    settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(TOKEN), **env)  # type: ignore[arg-type]
+    runtime = Runtime(settings, client, store, service,
+                      Coordinator(store, service.clock, service.catalog), Ledger(store))
+    return TestClient(TestServer(build_app(runtime)))
+
+
+async def test_a_new_expert_gets_a_telegram_link_that_joins_them(
+        client: aioredis.Redis, service: Service, coordinator: Coordinator,
+        emulator: TelegramEmulator, store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    async with await serve(client, service, TELEGRAM_BOT_TOKEN=SecretStr(emulator.token),
+                           TELEGRAM_API_URL=emulator.base_url,
+                           TELEGRAM_WEBHOOK_SECRET=SecretStr(SECRET)) as http:
+        response = await http.post("/api/experts", json=PROFILE, headers=AUTH)
+        assert response.status == 201
+        invites = (await response.json())["invites"]
+        again = await http.post("/api/experts/dr-lee/invite", headers=AUTH)
+        other = (await again.json())["invites"]["telegram"]
+
+        link = invites["telegram"]
+        prefix = f"https://t.me/{BOT['username']}?start="
+        assert link.startswith(prefix) and other.startswith(prefix) and other != link
+        assert "/chat/" in invites["web"]  # the web link is still there, unrenamed
+
+        emulator.webhook = (str(http.make_url("/telegram/webhook")), SECRET)
+        lee = User(emulator, 777)
+        assert await lee.say(f"/start {link.removeprefix(prefix)}") == 200
+
+    assert await store.expert_for_identity("telegram:777") == "dr-lee"
+    assert "Welcome, Dr. Lee" in lee.texts() and "A is better" in emulator.buttons(lee.card())
+
+
+async def test_without_telegram_the_link_is_null(
+        client: aioredis.Redis, service: Service) -> None:
+    async with await serve(client, service) as http:
+        response = await http.post("/api/experts", json=PROFILE, headers=AUTH)
+        assert response.status == 201
+        invites = (await response.json())["invites"]
+    assert invites["telegram"] is None and "/chat/" in invites["web"]
