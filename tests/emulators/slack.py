@@ -9,6 +9,7 @@ block. A breach is answered as Slack does: HTTP 200, `ok: false`, `invalid_block
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -53,6 +54,8 @@ class SlackEmulator:
     acks: list[Json] = field(default_factory=list)  # what Socket Mode clients sent back
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
+    _changed: asyncio.Condition | None = None  # notified at each call answered
+    _posts: dict[str, asyncio.Event] = field(default_factory=dict)  # set at a post to a channel
     url: str = ""
 
     async def start(self) -> str:
@@ -88,20 +91,44 @@ class SlackEmulator:
     async def wait_for(self, method: str, count: int = 1, within_s: float = 10.0,
                        where: Callable[[Json], bool] = lambda args: True) -> list[Json]:
         """Bolt acknowledges first and works after, so effects land a little later."""
-        deadline = time.monotonic() + within_s
-        while True:
-            found = [a for a in self.called(method) if where(a)]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            await asyncio.sleep(0.01)
+        await self.until(lambda: len([a for a in self.called(method) if where(a)]) >= count,
+                         within_s)
+        return [a for a in self.called(method) if where(a)]
 
     async def until(self, check: Callable[[], bool], within_s: float = 10.0) -> bool:
+        """Checks again as soon as the emulator answers a call or a Socket Mode client writes
+        (and every 50 ms, for a check on anything else)."""
         deadline = time.monotonic() + within_s
-        while not check():
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.01)
+        async with self._changes():
+            while not check():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changes().wait(), min(left, 0.05))
         return True
+
+    async def posted_over(self, channel: str, message: Json, within_s: float = 10.0) -> bool:
+        """Wait until a newer message than `message` is posted to `channel`; woken only by
+        posts there, so many waiters on many channels cost little."""
+        deadline = time.monotonic() + within_s
+        while self.latest.get(channel) is message:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            posted = self._posts.setdefault(channel, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(posted.wait(), left)
+        return True
+
+    def _changes(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def _notify(self) -> None:
+        async with self._changes():
+            self._changes().notify_all()
 
     def next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"
@@ -125,6 +152,7 @@ class SlackEmulator:
         async for message in socket:
             if message.type == aiohttp.WSMsgType.TEXT:
                 self.acks.append(json.loads(message.data))
+                await self._notify()
         self.sockets.remove(socket)
         return socket
 
@@ -158,7 +186,9 @@ class SlackEmulator:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(handler(args))
+        answer = handler(args)
+        await self._notify()
+        return web.json_response(answer)
 
     def _auth_test(self, args: Json) -> Json:
         return {"ok": True, "url": "https://expertloop-test.slack.com/", "team": "Test",
@@ -175,6 +205,9 @@ class SlackEmulator:
         message = {"type": "message", "ts": ts, "text": args.get("text", ""),
                    "blocks": args.get("blocks") or [], "user": "UBOT", "bot_id": "BBOT"}
         self.messages[(args["channel"], ts)] = self.latest[args["channel"]] = message
+        posted = self._posts.pop(args["channel"], None)
+        if posted is not None:
+            posted.set()
         return {"ok": True, "channel": args["channel"], "ts": ts, "message": message}
 
     def _chat_update(self, args: Json) -> Json:
@@ -351,9 +384,14 @@ class SlackUser:
                                "application/x-www-form-urlencoded", **options)
 
     def block_action(self, action_id: str, value: str | None = None,
-                     selected: list[str] | None = None, message: Json | None = None) -> Json:
-        """The block_actions payload for pressing a control of the latest card (or `message`)."""
-        message = copy.deepcopy(message or self.slack.cards(self.id)[-1])  # as it was shown
+                     selected: list[str] | None = None, message: Json | None = None,
+                     *, snapshot: bool = True) -> Json:
+        """The block_actions payload for pressing a control of the latest card (or `message`).
+        `snapshot=False` skips copying the message as it was shown, for a caller that encodes
+        the payload at once (before any chat.update changes the message)."""
+        message = message or self.slack.cards(self.id)[-1]
+        if snapshot:
+            message = copy.deepcopy(message)
         element = next(e for e in _controls(message) if e["action_id"] == action_id and
                        (value is None or _fits(e.get("value"), value) or any(
                            _fits(o["value"], value) for o in e.get("options", []))))
