@@ -8,12 +8,17 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
 from adapters.redis.store import RedisStore
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
 from adapters.slack.messenger import Pacer, SlackMessenger
+from bots.runtime import Runtime
+from bots.settings import Settings
+from bots.worker import run_worker
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.ledger import Ledger
 from core.service import Service
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator
 from tests.test_service import events
@@ -57,6 +62,28 @@ async def test_two_workers_at_once_push_an_idle_expert_exactly_one_card(
     logged = await events(store)
     assert [e["expert"] for e in logged if e["type"] == "assigned"] == ["ann"]
     assert [e["type"] for e in logged].count("delivered") == 1
+
+
+async def test_two_worker_processes_side_by_side_push_one_card(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator, store: RedisStore,
+        client: aioredis.Redis) -> None:
+    """`expertloop worker` twice, as wired (bots/worker.py), ticking every 20 ms."""
+    await post_kind(coordinator, "pairwise")
+    ann = await link(coordinator, "ann")
+    settings = Settings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.url,
+                        EXPERTLOOP_WORKER_INTERVAL=0.02)
+    runtime = Runtime(settings, client, store, service, coordinator, Ledger(store))
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(run_worker(runtime, stop)) for _ in range(2)]
+
+    assert await slack.until(lambda: len(slack.cards(ann)) >= 1)
+    ticks = len(slack.called("dnd.info"))
+    await asyncio.sleep(0.2)  # ten more ticks of each worker
+    stop.set()
+    await asyncio.gather(*workers)
+
+    assert len(slack.cards(ann)) == 1
+    assert len(slack.called("dnd.info")) == ticks == 1  # looked at once: then a card waited
 
 
 async def test_a_card_waiting_for_an_answer_is_never_stacked_on(
