@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.store import RedisStore
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
@@ -20,9 +21,11 @@ from core.coordinator import Coordinator
 from core.experts import Expert
 from core.ledger import Ledger
 from core.service import Service
+from core.timing import SetClock
+from tests.conftest import NOW
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator
 from tests.test_service import events
-from tests.test_slack import post_kind
+from tests.test_slack import lease_of, post_kind
 
 
 @pytest.fixture
@@ -165,3 +168,24 @@ async def test_two_processes_pace_their_messages_to_one_channel_together(
     assert len(seen) == 6
     gaps = [later - earlier for earlier, later in zip(seen, seen[1:], strict=False)]
     assert min(gaps) > interval * 0.75, gaps  # unpaced, the two senders' messages land at once
+
+
+async def test_pushes_and_pacing_work_on_a_redis_cluster(
+        slack: SlackEmulator, cluster_client: RedisCluster) -> None:
+    """Campaigns, the expert and the pacing keys sit in different slots."""
+    store = RedisStore(cluster_client)  # type: ignore[arg-type]
+    service = Service(store, SetClock(NOW))
+    coordinator = Coordinator(store, service.clock, service.catalog)
+    for campaign in ("pairs", "more-pairs"):
+        await post_kind(coordinator, "pairwise", campaign_id=campaign)
+    ann = await link(coordinator, "ann")
+    pusher = worker(slack, service, coordinator)
+
+    assert await pusher.push_idle() == 1
+
+    assert len(slack.cards(ann)) == 1
+    waiting = await store.held_leases("ann", ["pairs", "more-pairs"], NOW)
+    assert waiting == [lease_of(slack.cards(ann)[0])]
+    pacer = Pacer(store, 60.0)
+    await pacer.wait("DCLUSTER")  # the first slot is now
+    assert await store.next_slot("slack:DCLUSTER", 60_000) > 59_000  # the next, a minute on
