@@ -12,7 +12,9 @@ edited and the next card sent to the emulator before the response (checked: each
 bring a new card). Baseline in the same run, driven the same way by the same driver: a bare
 aiohttp handler that checks the same secret header and parses the same update JSON.
 The flood limiter is opened wide: Telegram's real 30 messages/s would measure Telegram.
-Target: ours >= 50% of the bare rate.
+Target: ours >= 50% of the bare rate. Also printed: the server's CPU time per request in each
+phase (this process's CPU time over the phase / requests) and how busy it was; these hold up
+on a shared machine where the rates drift, and show which side limits each rate.
 
     .venv/bin/python bench/telegram_ingest.py [--experts 20] [--seconds 8] [--json]
 """
@@ -137,13 +139,22 @@ async def _against(telegram: Telegram, driver: asyncio.subprocess.Process, exper
         plan = {"bare": bare_url, "experts": experts, "seconds": seconds}
         driver.stdin.write(json.dumps(plan).encode() + b"\n")
         await driver.stdin.drain()
-        counts = json.loads(await driver.stdout.readline())
+        counts, cpu = {}, {}
+        await driver.stdout.readline()  # every expert has a card: the clock starts
+        for _ in ("bare", "ours"):
+            started = time.process_time()
+            phase = json.loads(await driver.stdout.readline())
+            counts[phase["phase"]] = phase["count"]
+            cpu[phase["phase"]] = time.process_time() - started
     finally:
         await ours.cleanup()
         await bare.cleanup()
     return {"experts": experts, "seconds": seconds, "ours_per_s": counts["ours"] / seconds,
             "bare_per_s": counts["bare"] / seconds,
-            "ratio": counts["ours"] / max(counts["bare"], 1)}
+            "ratio": counts["ours"] / max(counts["bare"], 1),
+            "ours_cpu_ms": 1000 * cpu["ours"] / max(counts["ours"], 1),
+            "bare_cpu_ms": 1000 * cpu["bare"] / max(counts["bare"], 1),
+            "ours_busy": cpu["ours"] / seconds, "bare_busy": cpu["bare"] / seconds}
 
 
 # the driver side (a separate process playing Telegram)
@@ -154,13 +165,16 @@ async def drive() -> None:
     try:
         print(json.dumps({"api_url": emulator.base_url}), flush=True)
         plan = json.loads(await asyncio.to_thread(sys.stdin.readline))
-        counts = await _drive(emulator, plan)
-        print(json.dumps(counts), flush=True)
+        await _drive(emulator, plan)
     finally:
         await emulator.stop()
 
 
-async def _drive(emulator: TelegramEmulator, plan: dict[str, Any]) -> dict[str, int]:
+def emit(**line: object) -> None:
+    print(json.dumps(line), flush=True)
+
+
+async def _drive(emulator: TelegramEmulator, plan: dict[str, Any]) -> None:
     assert emulator.webhook is not None, "the bot set its webhook"
     ours_url, _ = emulator.webhook
     users = [FIRST_USER + n for n in range(plan["experts"])]
@@ -173,6 +187,7 @@ async def _drive(emulator: TelegramEmulator, plan: dict[str, Any]) -> dict[str, 
 
         await asyncio.gather(*(post(ours_url, emulator.message_update(u, "/next"))
                                for u in users))
+        emit(phase="ready")
 
         def press(user: int) -> dict[str, Any]:
             card = emulator.newest_card[user]
@@ -187,8 +202,8 @@ async def _drive(emulator: TelegramEmulator, plan: dict[str, Any]) -> dict[str, 
             await post(ours_url, press(user))
             assert emulator.newest_card[user] is not before, "the next card did not come"
 
-        return {"bare": await _loop(users, plan["seconds"], bare),
-                "ours": await _loop(users, plan["seconds"], ours)}
+        emit(phase="bare", count=await _loop(users, plan["seconds"], bare))
+        emit(phase="ours", count=await _loop(users, plan["seconds"], ours))
 
 
 async def _loop(users: list[int], seconds: float, step: Any) -> int:
@@ -227,6 +242,9 @@ def main() -> None:
     print(f"  bare aiohttp handler checking the secret, parsing:  "
           f"{figures['bare_per_s']:8.0f}/s")
     print(f"  ratio {figures['ratio']:.0%} ({verdict} the {TARGET_RATIO:.0%} target)")
+    print(f"  server CPU per request: ours {figures['ours_cpu_ms']:.2f} ms "
+          f"(busy {figures['ours_busy']:.0%}), bare {figures['bare_cpu_ms']:.2f} ms "
+          f"(busy {figures['bare_busy']:.0%})")
 
 
 if __name__ == "__main__":
