@@ -3,8 +3,10 @@ answer and show it, push work, keep and drain the outbox of what Slack refused."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field, SecretStr
@@ -25,6 +27,7 @@ from core.service import Service
 
 log = logging.getLogger("expertloop.slack")
 SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
+UPDATE_FAILED = "Saved. Slack would not update this card just now; it will shortly."
 SHOW_FAILED = ("Saved. Slack would not take the next card just now; it follows shortly "
                "(or `/expertloop next` brings it).")
 
@@ -67,19 +70,29 @@ class SlackChannel:
         except Exception:  # Slack does not resend an interaction: tell the expert instead
             await _tell_quietly(messenger, user, SAVE_FAILED)
             raise
-        shown = False
-        try:
-            await messenger.show_outcome(user, outcome)
-            shown = True
-            if outcome.next is not None and not outcome.replayed:
-                await deliver(self.service, messenger, user, outcome.next)
-        except Exception:  # recorded: owe the expert the confirmation and the live task
-            await self.owe(user, given.expert, None if shown else messenger.origin, outcome)
-            await _tell_quietly(messenger, user, SHOW_FAILED)
-            raise
+        sending = [messenger.show_outcome(user, outcome)]
+        if outcome.next is not None and not outcome.replayed:
+            sending.append(deliver(self.service, messenger, user, outcome.next))
+        # Both at once: the next card need not wait a Slack round trip for the old one's update.
+        sent = await asyncio.gather(*sending, return_exceptions=True)
+        await self._owe_unsent(user, given.expert, messenger, outcome, sent)
+
+    async def _owe_unsent(self, user: str, expert_id: str, messenger: SlackMessenger,
+                          outcome: Outcome, sent: Sequence[object]) -> None:
+        """The answer is recorded: what did not reach the expert (the card's update, the next
+        card) goes to the outbox, and the first failure is raised for the log."""
+        failures = [result for result in sent if isinstance(result, BaseException)]
+        if not failures:
+            return
+        card = len(sent) > 1 and isinstance(sent[1], BaseException)
+        await self.owe(user, expert_id,
+                       messenger.origin if isinstance(sent[0], BaseException) else None,
+                       outcome, card=card)
+        await _tell_quietly(messenger, user, SHOW_FAILED if card else UPDATE_FAILED)
+        raise failures[0]
 
     async def owe(self, user: str, expert_id: str, origin: MessageRef | None,
-                  outcome: Outcome) -> None:
+                  outcome: Outcome, *, card: bool = True) -> None:
         """Into the outbox: the card update and the expert's live task, resent by `drain`."""
         store = self.service.store
         if origin is not None and outcome.status == "recorded":
@@ -88,8 +101,10 @@ class SlackChannel:
                       "blocks": answered_card(origin.blocks or [], outcome)}
             await store.outbox_put("slack", f"update:{origin.channel}:{origin.ts}",
                                    json.dumps(update))
-        await store.outbox_put("slack", f"card:{user}",
-                               json.dumps({"kind": "card", "user": user, "expert": expert_id}))
+        if card:
+            await store.outbox_put("slack", f"card:{user}",
+                                   json.dumps({"kind": "card", "user": user,
+                                               "expert": expert_id}))
 
     async def drain(self, limit: int = 100) -> int:
         """Send what the outbox holds; an entry leaves only once Slack took it. A card is the
