@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
@@ -71,9 +74,14 @@ def connect(url: str) -> aioredis.Redis | RedisCluster:
             return RedisCluster.from_url(plain + url[len(scheme):], decode_responses=True)
     # redis-py's default pool raises "Too many connections" past 100 commands in flight, which
     # failed answers under a burst of webhooks; this pool makes the 101st wait for a connection.
+    # After a Redis restart every pooled connection is dead: a command that fails on one is
+    # sent once more on a fresh connection instead of failing one request per dead connection.
+    # A reply lost after the server ran the command re-runs it; answers are idempotent per lease.
     return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
         url, decode_responses=True, health_check_interval=30,
-        max_connections=REDIS_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT_S))
+        max_connections=REDIS_CONNECTIONS, timeout=REDIS_CONNECTION_WAIT_S,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2,
+                    supported_errors=(RedisConnectionError,))))
 
 
 def stop_on_signals() -> asyncio.Event:

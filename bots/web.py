@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.dashboard.routes import add_dashboard_routes
 from adapters.http.context import Api, ApiSettings
+from adapters.http.middleware import Handler, error
 from adapters.http.routes import add_api_routes
 from adapters.web.routes import add_chat_routes
 from bots.runtime import Runtime
@@ -25,7 +28,7 @@ def build_app(runtime: Runtime) -> web.Application:
     settings = runtime.settings
     api = ApiSettings(token=settings.api_token.get_secret_value() if settings.api_token else None,
                       public_url=settings.public_url(), max_body=settings.max_body)
-    app = web.Application(client_max_size=api.max_body)
+    app = web.Application(client_max_size=api.max_body, middlewares=[unavailable_without_redis])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store)
@@ -54,6 +57,43 @@ async def healthz(request: web.Request) -> web.Response:
     except (RedisError, OSError, TimeoutError) as exc:
         return web.json_response({"ok": False, "redis": str(exc) or "unreachable"}, status=503)
     return web.json_response({"ok": True, "redis": "ok"})
+
+
+RETRY_AFTER_S = 2
+
+
+@web.middleware
+async def unavailable_without_redis(request: web.Request, handler: Handler
+                                    ) -> web.StreamResponse:
+    """A request that fails while Redis is unreachable answers 503 with Retry-After: nothing
+    was recorded, and Telegram and Slack send it again on a non-2xx. PTB's and Bolt's error
+    handlers swallow the Redis error and answer 500, so a 500 is checked with a ping."""
+    try:
+        response = await handler(request)
+    except (RedisConnectionError, RedisTimeoutError):  # BusyLoadingError too: Redis is loading
+        return unavailable()
+    except web.HTTPInternalServerError:
+        if await redis_reachable(request.app[RUNTIME]):
+            raise
+        return unavailable()
+    if response.status == 500 and not await redis_reachable(request.app[RUNTIME]):
+        return unavailable()
+    return response
+
+
+def unavailable() -> web.Response:
+    response = error(503, "the store is unavailable; nothing was recorded, send it again",
+                     [{"loc": ["redis"], "msg": "unreachable"}])
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+async def redis_reachable(runtime: Runtime) -> bool:
+    try:
+        await asyncio.wait_for(runtime.client.ping(), timeout=1)
+    except (RedisError, OSError, TimeoutError):
+        return False
+    return True
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event) -> None:
