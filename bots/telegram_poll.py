@@ -10,14 +10,9 @@ from aiohttp import web
 from telegram.error import TelegramError
 
 from adapters.http.experts import TELEGRAM_INVITE
-from adapters.telegram.app import (
-    Telegram,
-    TelegramSettings,
-    build_telegram,
-    deep_link,
-    invite_link,
-    run_polling,
-)
+from adapters.telegram.app import Telegram, TelegramSettings, build_telegram
+from adapters.telegram.links import deep_link, invite_link
+from adapters.telegram.polling import run_polling
 from adapters.telegram.webhook import add_telegram_webhook
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram, build_telegram, invite_link, run_polling
+from adapters.telegram.app import Telegram, build_telegram
+from adapters.telegram.links import invite_link
+from adapters.telegram.polling import run_polling
 from core.coordinator import Coordinator
 from core.experts import Expert
 from core.service import Service

@@ -3,14 +3,13 @@ pattern, acknowledge, translate the update into core terms, and call the service
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
 from html import escape
 
 from pydantic import BaseModel, SecretStr
-from telegram import Bot, CallbackQuery, ForceReply, Message, Update
+from telegram import CallbackQuery, ForceReply, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
@@ -400,28 +399,3 @@ def _message(query: CallbackQuery | None) -> Message | None:
 
 def _html(text: str) -> str:
     return escape(text, quote=False)
-
-
-async def invite_link(settings: TelegramSettings, token: str) -> str:
-    """The deep link that opens the bot with `/start <token>` (getMe tells the bot's name)."""
-    async with Bot(settings.token.get_secret_value(), base_url=settings.api_url) as bot:
-        return deep_link(bot, token)
-
-
-def deep_link(bot: Bot, token: str) -> str:
-    """https://core.telegram.org/bots/features#deep-linking; `bot` must be initialized."""
-    return f"https://t.me/{bot.username}?start={token}"
-
-
-async def run_polling(telegram: Telegram, stop: asyncio.Event, timeout_s: int = 10) -> None:
-    """Long polling for a developer's laptop: getUpdates until `stop` is set."""
-    application = telegram.application
-    assert application.updater is not None, "build_telegram(..., polling=True)"
-    async with application:
-        await application.updater.start_polling(timeout=timeout_s, drop_pending_updates=False)
-        await application.start()
-        try:
-            await stop.wait()
-        finally:
-            await application.updater.stop()
-            await application.stop()
