@@ -293,6 +293,30 @@ class TelegramEmulator:
             raise ApiError(400, "Bad Request: message to edit not found")
         return found
 
+    async def deliver(self, update: dict[str, Any], within: float = 60,
+                      pause: float = 0.1, attempt_s: float = 10) -> list[int]:
+        """Post an update to the webhook the way Telegram does: again and again until a 2xx
+        (https://core.telegram.org/bots/api#setwebhook). Returns every status seen, 0 for
+        no answer (connection refused or cut, or nothing within `attempt_s` seconds)."""
+        assert self.webhook is not None, "set a webhook first"
+        url, secret = self.webhook
+        statuses: list[int] = []
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=attempt_s)) as s:
+            while not statuses or not 200 <= statuses[-1] < 300:
+                if statuses:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"no 2xx for update {update['update_id']}: "
+                                           f"{statuses}")
+                    await asyncio.sleep(pause)
+                try:
+                    async with s.post(url, json=update, headers={
+                            "X-Telegram-Bot-Api-Secret-Token": secret}) as response:
+                        statuses.append(response.status)
+                except (aiohttp.ClientError, TimeoutError):
+                    statuses.append(0)
+        return statuses
+
 
 async def _params(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
