@@ -156,7 +156,7 @@ async def test_two_processes_pace_their_messages_to_one_channel_together(
         slack: SlackEmulator, service: Service, store: RedisStore) -> None:
     """Each messenger has its own client and Pacer, as two processes would; only Redis is
     shared. Slack saw the messages spaced by the interval, whoever sent them."""
-    interval = 0.3
+    interval = 0.5
     senders = [SlackMessenger(worker(slack, service, Coordinator(
         store, service.clock, service.catalog)).messenger.client, service.clock,
         Pacer(store, interval)) for _ in range(2)]
@@ -167,7 +167,7 @@ async def test_two_processes_pace_their_messages_to_one_channel_together(
     seen = sorted(slack.arrivals("chat.postMessage", "DPACED"))
     assert len(seen) == 6
     gaps = [later - earlier for earlier, later in zip(seen, seen[1:], strict=False)]
-    assert min(gaps) > interval * 0.75, gaps  # unpaced, the two senders' messages land at once
+    assert min(gaps) > interval * 0.6, gaps  # unpaced, the two senders' messages land at once
 
 
 async def test_pushes_and_pacing_work_on_a_redis_cluster(
