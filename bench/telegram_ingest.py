@@ -139,12 +139,13 @@ async def _against(telegram: Telegram, driver: asyncio.subprocess.Process, exper
         plan = {"bare": bare_url, "experts": experts, "seconds": seconds}
         driver.stdin.write(json.dumps(plan).encode() + b"\n")
         await driver.stdin.drain()
-        counts, cpu = {}, {}
+        counts, cpu, driver_busy = {}, {}, {}
         await driver.stdout.readline()  # every expert has a card: the clock starts
         for _ in ("bare", "ours"):
             started = time.process_time()
             phase = json.loads(await driver.stdout.readline())
             counts[phase["phase"]] = phase["count"]
+            driver_busy[phase["phase"]] = phase["busy"]
             cpu[phase["phase"]] = time.process_time() - started
     finally:
         await ours.cleanup()
@@ -154,7 +155,8 @@ async def _against(telegram: Telegram, driver: asyncio.subprocess.Process, exper
             "ratio": counts["ours"] / max(counts["bare"], 1),
             "ours_cpu_ms": 1000 * cpu["ours"] / max(counts["ours"], 1),
             "bare_cpu_ms": 1000 * cpu["bare"] / max(counts["bare"], 1),
-            "ours_busy": cpu["ours"] / seconds, "bare_busy": cpu["bare"] / seconds}
+            "ours_busy": cpu["ours"] / seconds, "bare_busy": cpu["bare"] / seconds,
+            "driver_ours_busy": driver_busy["ours"], "driver_bare_busy": driver_busy["bare"]}
 
 
 # the driver side (a separate process playing Telegram)
@@ -202,8 +204,10 @@ async def _drive(emulator: TelegramEmulator, plan: dict[str, Any]) -> None:
             await post(ours_url, press(user))
             assert emulator.newest_card[user] is not before, "the next card did not come"
 
-        emit(phase="bare", count=await _loop(users, plan["seconds"], bare))
-        emit(phase="ours", count=await _loop(users, plan["seconds"], ours))
+        for phase, step in (("bare", bare), ("ours", ours)):
+            started = time.process_time()
+            count = await _loop(users, plan["seconds"], step)
+            emit(phase=phase, count=count, busy=(time.process_time() - started) / plan["seconds"])
 
 
 async def _loop(users: list[int], seconds: float, step: Any) -> int:
@@ -244,7 +248,8 @@ def main() -> None:
     print(f"  ratio {figures['ratio']:.0%} ({verdict} the {TARGET_RATIO:.0%} target)")
     print(f"  server CPU per request: ours {figures['ours_cpu_ms']:.2f} ms "
           f"(busy {figures['ours_busy']:.0%}), bare {figures['bare_cpu_ms']:.2f} ms "
-          f"(busy {figures['bare_busy']:.0%})")
+          f"(busy {figures['bare_busy']:.0%}); the driver (emulator and client) was busy "
+          f"{figures['driver_ours_busy']:.0%} and {figures['driver_bare_busy']:.0%}")
 
 
 if __name__ == "__main__":
