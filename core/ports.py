@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
@@ -12,6 +12,8 @@ from core.cards import Card
 from core.experts import Expert
 from core.provenance import ChainHead, Seal, StoredEvent
 from core.pseudonyms import Erasures
+
+DeliveryState = Literal["first", "working", "done"]  # a platform event, as every process sees it
 
 
 class Clock(Protocol):
@@ -211,9 +213,13 @@ class Store(Protocol):
         """True for exactly one caller per `ttl_ms` across every process: background jobs
         that several workers would otherwise all run."""
         ...
-    async def first_delivery(self, channel: str, event_id: str, ttl_ms: int) -> bool:
-        """True for the first delivery of a platform event within `ttl_ms`, across every
-        process: a platform resends until it hears back (another web process may get it)."""
+    async def take_delivery(self, channel: str, event_id: str, working_ms: int) -> DeliveryState:
+        """A platform resends an event until it hears back, maybe to another web process:
+        `first` for the one that takes it, `working` while that one is still at it (for at
+        most `working_ms`, in case it died), `done` once `delivery_done` said so."""
+        ...
+    async def delivery_done(self, channel: str, event_id: str, ttl_ms: int) -> None:
+        """Handled: resends within `ttl_ms` are acknowledged without running again."""
         ...
     async def forget_delivery(self, channel: str, event_id: str) -> None:
         """Handling the event failed: let its resend through."""

@@ -102,8 +102,27 @@ async def test_an_update_that_failed_runs_again_when_resent(
 
 
 async def test_a_delivery_is_first_once_until_forgotten(store: RedisStore) -> None:
-    assert await store.first_delivery("telegram", "7", 60_000)
-    assert not await store.first_delivery("telegram", "7", 60_000)
-    assert await store.first_delivery("slack", "7", 60_000)  # channels do not share ids
+    assert await store.take_delivery("telegram", "7", 60_000) == "first"
+    assert await store.take_delivery("telegram", "7", 60_000) == "working"
+    assert await store.take_delivery("slack", "7", 60_000) == "first"  # ids are per channel
     await store.forget_delivery("telegram", "7")
-    assert await store.first_delivery("telegram", "7", 60_000)
+    assert await store.take_delivery("telegram", "7", 60_000) == "first"
+    await store.delivery_done("telegram", "7", 60_000)
+    assert await store.take_delivery("telegram", "7", 60_000) == "done"
+
+
+async def test_a_resend_while_another_process_handles_the_update_is_told_to_come_back(
+        urls: tuple[str, str], emulator: TelegramEmulator, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    await joined(coordinator, emulator, "ann", 501)
+    ask = emulator.message_update(501, "/next")
+    await store.take_delivery("telegram", str(ask["update_id"]), 60_000)  # another process
+
+    assert await post(emulator, urls[0], ask) == 503  # not 200: that process may still fail
+    assert not cards(emulator, 501)
+    await store.forget_delivery("telegram", str(ask["update_id"]))  # ...and it did
+    assert await post(emulator, urls[1], ask) == 200
+    assert await post(emulator, urls[0], ask) == 200  # handled: acknowledged, not run again
+
+    assert len(cards(emulator, 501)) == 1

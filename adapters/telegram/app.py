@@ -86,7 +86,9 @@ class TelegramChannel:
     coordinator: Coordinator
     outbox: TelegramOutbox
     update_ttl_ms: int = 3_600_000  # how long a resent update is recognised
+    working_ms: int = 15_000  # a resend meanwhile waits (503); longer, the taker is presumed dead
     failed: set[int] = field(default_factory=set)
+    busy: set[int] = field(default_factory=set)  # resent while another process handles it
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
@@ -107,10 +109,26 @@ class TelegramChannel:
     async def once(self, update: Update, context: Context) -> None:
         """Telegram resends an update until it gets a 2xx, possibly to another web process:
         a Redis marker lets one of them handle it (the core records an answer once anyway;
-        this keeps a resend from sending a second card)."""
-        if not await self.service.store.first_delivery("telegram", str(update.update_id),
-                                                       self.update_ttl_ms):
+        this keeps a resend from sending a second card). A resend that arrives while the
+        first is still being handled is told to come back (the webhook answers 503), so the
+        update is not lost if that handling fails."""
+        taken = await self.service.store.take_delivery("telegram", str(update.update_id),
+                                                       self.working_ms)
+        if taken == "working":
+            self.busy.add(update.update_id)
+        if taken != "first":
             raise ApplicationHandlerStop
+
+    async def handled(self, update_id: int) -> str:
+        """What the webhook answers for an update just processed: `ok`, `failed` (Telegram
+        must resend it) or `busy` (another process is at it: resend later)."""
+        if update_id in self.failed or update_id in self.busy:
+            outcome = "failed" if update_id in self.failed else "busy"
+            self.failed.discard(update_id)
+            self.busy.discard(update_id)
+            return outcome
+        await self.service.store.delivery_done("telegram", str(update_id), self.update_ttl_ms)
+        return "ok"
 
     async def on_error(self, update: object, context: Context) -> None:
         log.warning("telegram update failed: %r", context.error, exc_info=context.error)

@@ -29,9 +29,12 @@ def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str |
         except (json.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
             raise web.HTTPBadRequest(text="not a Telegram update") from exc
         await telegram.application.process_update(update)
-        if update.update_id in telegram.channel.failed:
-            telegram.channel.failed.discard(update.update_id)
+        outcome = await telegram.channel.handled(update.update_id)
+        if outcome == "failed":
             raise web.HTTPInternalServerError(text="not recorded; send it again")
+        if outcome == "busy":
+            raise web.HTTPServiceUnavailable(text="being handled; send it again",
+                                             headers={"Retry-After": "1"})
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
