@@ -16,6 +16,13 @@ from core.pseudonyms import Erasures
 DeliveryState = Literal["first", "working", "done"]  # a platform event, as every process sees it
 
 
+class Owed(NamedTuple):
+    """An outbox entry as read: what is owed, and which putting of it (each put is new)."""
+
+    entry: str
+    version: str
+
+
 class Clock(Protocol):
     def now_ms(self) -> int: ...
 
@@ -196,8 +203,10 @@ class Store(Protocol):
         """Something a channel owes an expert (a card, a confirmation) and could not send yet;
         one entry per key, so owing the same thing twice keeps one."""
         ...
-    async def outbox_items(self, channel: str, limit: int) -> dict[str, str]: ...
-    async def outbox_done(self, channel: str, key: str) -> None: ...
+    async def outbox_items(self, channel: str, limit: int) -> dict[str, Owed]: ...
+    async def outbox_done(self, channel: str, key: str, owed: Owed) -> bool:
+        """Sent: the entry leaves, unless it was owed anew meanwhile (then False, it stays)."""
+        ...
     async def identities_on(self, channel: str) -> dict[str, str]:
         """Every account linked on one channel: its handle there (`U123`) -> expert id."""
         ...

@@ -393,10 +393,23 @@ async def test_the_outbox_keeps_one_entry_per_key(store: RedisStore) -> None:
     await store.outbox_put("slack", "card:U1", "first")
     await store.outbox_put("slack", "card:U1", "again")
     await store.outbox_put("slack", "card:U2", "other")
-    assert await store.outbox_items("slack", 10) == {"card:U1": "again", "card:U2": "other"}
-    await store.outbox_done("slack", "card:U1")
-    assert await store.outbox_items("slack", 10) == {"card:U2": "other"}
+    owed = await store.outbox_items("slack", 10)
+    assert {key: o.entry for key, o in owed.items()} == {"card:U1": "again", "card:U2": "other"}
+    assert await store.outbox_done("slack", "card:U1", owed["card:U1"])
+    assert list(await store.outbox_items("slack", 10)) == ["card:U2"]
     assert await store.outbox_items("telegram", 10) == {}
+
+
+async def test_an_entry_owed_again_while_it_was_being_sent_stays_owed(store: RedisStore) -> None:
+    await store.outbox_put("slack", "card:U1", "same")
+    sending = (await store.outbox_items("slack", 10))["card:U1"]
+    await store.outbox_put("slack", "card:U1", "same")  # a newer card failed meanwhile
+
+    assert not await store.outbox_done("slack", "card:U1", sending)
+    again = await store.outbox_items("slack", 10)
+    assert list(again) == ["card:U1"]
+    assert await store.outbox_done("slack", "card:U1", again["card:U1"])
+    assert await store.outbox_items("slack", 10) == {}
 
 
 # Socket Mode: the same app, reached over a websocket the process opens

@@ -24,6 +24,7 @@ from core.ports import (
     Erasure,
     ExpertTokens,
     LeaseView,
+    Owed,
     Record,
     Recorded,
     Route,
@@ -242,18 +243,21 @@ class RedisStore:
         return pseudonym
 
     async def outbox_put(self, channel: str, key: str, entry: str) -> None:
-        await self.client.hset(k.outbox_key(channel), key, entry)
+        """Stored as `<random version> <entry>`, so a drain tells a new putting from the one
+        it sent even when both say the same thing."""
+        await self.client.hset(k.outbox_key(channel), key, f"{secrets.token_hex(6)} {entry}")
 
-    async def outbox_items(self, channel: str, limit: int) -> dict[str, str]:
-        found: dict[str, str] = {}
-        async for key, entry in self.client.hscan_iter(k.outbox_key(channel), count=limit):
-            found[str(key)] = str(entry)
+    async def outbox_items(self, channel: str, limit: int) -> dict[str, Owed]:
+        found: dict[str, Owed] = {}
+        async for key, stored in self.client.hscan_iter(k.outbox_key(channel), count=limit):
+            found[str(key)] = Owed(entry=str(stored).split(" ", 1)[1], version=str(stored))
             if len(found) >= limit:
                 break
         return found
 
-    async def outbox_done(self, channel: str, key: str) -> None:
-        await self.client.hdel(k.outbox_key(channel), key)
+    async def outbox_done(self, channel: str, key: str, owed: Owed) -> bool:
+        return bool(await self.scripts["outbox_done"](keys=[k.outbox_key(channel)],
+                                                      args=[key, owed.version]))
 
     async def identities_on(self, channel: str) -> dict[str, str]:
         found: dict[str, str] = {}

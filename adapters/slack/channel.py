@@ -111,8 +111,8 @@ class SlackChannel:
         expert's live task asked afresh (`next_task` hands the same lease back), so a card
         owed twice is still sent once."""
         store, sent = self.service.store, 0
-        for key, raw in (await store.outbox_items("slack", limit)).items():
-            entry = json.loads(raw)
+        for key, owed in (await store.outbox_items("slack", limit)).items():
+            entry = json.loads(owed.entry)
             try:
                 if entry["kind"] == "card":
                     await self.send_next(entry["user"], entry["expert"])
@@ -123,8 +123,7 @@ class SlackChannel:
             except Exception:
                 log.warning("outbox entry %s not sent yet", key, exc_info=True)
                 continue
-            await store.outbox_done("slack", key)
-            sent += 1
+            sent += await store.outbox_done("slack", key, owed)
         return sent
 
     async def send_next(self, user: str, expert_id: str) -> None:
@@ -194,7 +193,8 @@ class SlackChannel:
     async def _owed_cards(self) -> set[str]:
         """Users the outbox owes a card: the drain sends them their live task."""
         entries = await self.service.store.outbox_items("slack", 10_000)
-        return {json.loads(raw)["user"] for key, raw in entries.items() if key.startswith("card:")}
+        return {json.loads(owed.entry)["user"] for key, owed in entries.items()
+                if key.startswith("card:")}
 
     async def link_by_email(self, expert_id: str, email: str) -> str:
         """The identity of the workspace member with this email, linked to the expert."""

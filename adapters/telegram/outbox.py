@@ -49,8 +49,8 @@ class TelegramOutbox:
         expert never sees the next card above an unanswered-looking one."""
         store, sent, stuck = self.service.store, 0, set()
         items = await store.outbox_items(CHANNEL, limit)
-        for key, entry in sorted(((k, json.loads(v)) for k, v in items.items()),
-                                 key=lambda kv: _order(kv[1])):
+        for key, owed, entry in sorted(((k, v, json.loads(v.entry)) for k, v in items.items()),
+                                       key=lambda kv: _order(kv[2])):
             if entry["chat"] in stuck:
                 continue
             try:
@@ -59,8 +59,7 @@ class TelegramOutbox:
                 log.warning("telegram outbox %s not sent yet: %r", key, exc)
                 stuck.add(entry["chat"])
                 continue
-            await store.outbox_done(CHANNEL, key)
-            sent += 1
+            sent += await store.outbox_done(CHANNEL, key, owed)
         return sent
 
     async def _send(self, bot: Bot, entry: dict[str, Any]) -> None:
