@@ -450,6 +450,7 @@ async def test_commands_pause_resume_stats_and_help(ann: SlackUser, slack: Slack
                for verb in ("pause", "stats", "help")}
     assert (await store.load_expert("ann")).paused  # type: ignore[union-attr]
     assert "Today:* 0 of 200" in replies["stats"] and "join <token>" in replies["help"]
+    assert "Agreement with peers:* not known yet" in replies["stats"]
     assert slack.called("chat.postMessage") == []
 
     await ann.command("resume")

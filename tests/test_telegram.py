@@ -262,6 +262,7 @@ async def test_pause_resume_stats_and_help(
     assert "A is better" in emulator.buttons(ann.card())
     await ann.say("/stats")
     assert "All told: 1 answers" in emulator.texts(501)[-1]
+    assert "Agreement with peers: not known yet" in emulator.texts(501)[-1]
     assert "1.50 USD" in emulator.texts(501)[-1]
     await ann.say("/help")
     assert "/pause" in emulator.texts(501)[-1]

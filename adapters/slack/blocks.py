@@ -233,7 +233,4 @@ def home_view(stats: ExpertStats | None) -> Block:
 
 
 def stats_text(stats: ExpertStats) -> str:
-    earned = ", ".join(f"{amount:.2f} {currency}"
-                       for currency, amount in sorted(stats.earned.items())) or "—"
-    return (f"*Today:* {stats.today} of {stats.daily_cap}\n*All told:* {stats.answers} answers\n"
-            f"*Time:* {stats.seconds / 60:.0f} min\n*Earned:* {earned} (before any top-up)")
+    return "\n".join(f"*{label}:* {escape(value)}" for label, value in stats.lines())

@@ -201,11 +201,9 @@ class TelegramChannel:
     async def stats(self, update: Update, context: Context) -> None:
         if expert := await self._known(update, context):
             figures = await self.service.stats(expert.id)
-            earned = ", ".join(f"{v:.2f} {c}" for c, v in sorted(figures.earned.items())) or "—"
+            rows = [f"{label}: {value}" for label, value in figures.lines()]
             await self.messenger(context, expert).send(_chat(update), _html(
-                f"Today: {figures.today} of {figures.daily_cap}\nAll told: {figures.answers} "
-                f"answers\nTime: {figures.seconds / 60:.0f} min\nEarned: {earned} "
-                f"(before any top-up)" + ("\nYou are paused." if figures.paused else "")))
+                "\n".join(rows) + ("\nYou are paused." if figures.paused else "")))
 
     async def help(self, update: Update, context: Context) -> None:
         await self.messenger(context).send(_chat(update), _html(HELP))
