@@ -53,6 +53,20 @@ class Service:
         return await self._next(expert_id, await self.store.routing(expert_id, _nearby_days(now)),
                                 now, pushed)
 
+    async def may_push(self, expert_id: str, campaigns: list[str]) -> Expert | None:
+        """The expert, if a task may be offered to them unasked now: not paused, not in quiet
+        hours, under the cap, with a campaign for their skills and no card of these campaigns
+        already waiting for them. Reads only: a channel asks before anything costly (a claim,
+        a platform call), and `next_task(pushed=True)` checks again when it leases."""
+        now = self.clock.now_ms()
+        routing = await self.store.routing(expert_id, _nearby_days(now))
+        expert = routing.expert
+        if expert is None or _idle_reason(expert, routing.done_by_day, now, pushed=True):
+            return None
+        if not any(expert.has_skills(route.skills) for route in routing.routes):
+            return None
+        return None if await self.store.held_leases(expert_id, campaigns, now) else expert
+
     async def _next(self, expert_id: str, routing: Routing, now: int, pushed: bool = False,
                     credit: Credit | None = None) -> NextTask:
         """`credit` is an answer just recorded that the read in `routing` did not count yet;

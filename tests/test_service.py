@@ -205,6 +205,23 @@ async def test_quiet_hours_stop_pushes_but_not_an_expert_who_asks(
     assert isinstance(await service.next_task("owl", pushed=True), Card)
 
 
+async def test_only_a_free_expert_may_be_offered_a_task_unasked(
+        service: Service, coordinator: Coordinator) -> None:
+    await post(coordinator, skills=["medicine"])
+    await add_experts(coordinator, "ann", "owl", skills=["medicine"])
+    await add_experts(coordinator, "zed", time_zone="Europe/Berlin", quiet_hours="12:00-13:00",
+                      skills=["medicine"])
+    await add_experts(coordinator, "pat", paused=True, skills=["medicine"])
+    await add_experts(coordinator, "max", daily_cap=0, skills=["medicine"])
+    await add_experts(coordinator, "lay")
+    card(await service.next_task("owl"))  # a card is waiting for owl
+
+    pushable = [e for e in ("ann", "owl", "zed", "pat", "max", "lay")
+                if await service.may_push(e, ["c1"])]
+
+    assert pushable == ["ann"]
+
+
 async def test_a_paused_expert_gets_no_tasks(service: Service, coordinator: Coordinator) -> None:
     await post(coordinator)
     await add_experts(coordinator, "ann", paused=True)

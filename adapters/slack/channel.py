@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field, SecretStr
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -171,24 +170,15 @@ class SlackChannel:
     async def _pushable(self, expert_id: str, campaigns: list[str] | None,
                         owed: set[str] | None) -> str | None:
         """The expert's Slack user when nothing rules a push out, from reads of our own (no
-        Slack call): the core's next_task checks pause, quiet hours and cap again when it
-        leases, and the claim comes after these reads."""
-        store, now = self.service.store, self.service.clock.now_ms()
-        routing = await store.routing(expert_id, _days_around(now))
-        expert = routing.expert
+        Slack call) before the claim: the core's rules, and no card owed to them."""
+        store = self.service.store
+        expert = await self.service.may_push(expert_id, campaigns if campaigns is not None
+                                             else await store.list_campaigns())
         users = [i.split(":", 1)[1] for i in (expert.identities if expert else [])
                  if i.startswith("slack:")]
-        if expert is None or not users or expert.paused or expert.in_quiet_hours(now):
+        if not users or users[0] in (owed if owed is not None else await self._owed_cards()):
             return None
-        if routing.done_by_day.get(expert.local_day(now), 0) >= expert.daily_cap:
-            return None
-        if not any(expert.has_skills(route.skills) for route in routing.routes):
-            return None
-        if users[0] in (owed if owed is not None else await self._owed_cards()):
-            return None
-        waiting = await store.held_leases(expert_id, campaigns if campaigns is not None
-                                          else await store.list_campaigns(), now)
-        return None if waiting else users[0]
+        return users[0]
 
     async def _owed_cards(self) -> set[str]:
         """Users the outbox owes a card: the drain sends them their live task."""
@@ -214,12 +204,6 @@ def build_channel(settings: SlackSettings, service: Service,
     messenger = SlackMessenger(web_client(settings), service.clock,
                                Pacer(service.store, settings.post_interval_s))
     return SlackChannel(service, coordinator, messenger, settings.push_interval_s)
-
-
-def _days_around(now_ms: int) -> list[str]:
-    """Every time zone's date is within a day of UTC's: the days an expert's cap may count."""
-    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
-    return [(today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
 
 
 async def _tell_quietly(messenger: SlackMessenger, user: str, text: str) -> None:
