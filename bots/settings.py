@@ -32,6 +32,8 @@ class Settings(BaseSettings):
                                   alias="TELEGRAM_API_URL")
     max_body: int = Field(default=16 << 20, gt=0, alias="EXPERTLOOP_MAX_BODY")
     worker_interval_s: float = Field(default=1.0, gt=0, alias="EXPERTLOOP_WORKER_INTERVAL")
+    telegram_push_interval_s: float = Field(default=30.0, gt=0,
+                                            alias="EXPERTLOOP_TELEGRAM_PUSH_INTERVAL")
     agreement_interval_s: float = Field(default=300.0, gt=0,
                                         alias="EXPERTLOOP_AGREEMENT_INTERVAL")
 

@@ -7,12 +7,14 @@ import argparse
 import logging
 
 from aiohttp import web
+from telegram import Bot
 from telegram.error import TelegramError
 
 from adapters.http.experts import TELEGRAM_INVITE
 from adapters.telegram.app import Telegram, TelegramSettings, build_telegram
 from adapters.telegram.links import deep_link, invite_link
 from adapters.telegram.polling import run_polling
+from adapters.telegram.pushes import TelegramPusher
 from adapters.telegram.webhook import add_telegram_webhook
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
@@ -51,28 +53,48 @@ def add_telegram(app: web.Application, runtime: Runtime) -> None:
     app[TELEGRAM_INVITE] = invite
 
 
-class TelegramDrainer:
-    """The worker's share of Telegram: send what the outbox owes. The bot connects only when
-    something is owed, and a Telegram outage waits for the next tick."""
+class TelegramWorker:
+    """The worker's share of Telegram: send what the outbox owes, and offer idle experts a
+    card. The bot connects (getMe) on first need and stays connected; a Telegram outage
+    waits for the next tick."""
 
-    def __init__(self, telegram: Telegram) -> None:
+    def __init__(self, telegram: Telegram, pusher: TelegramPusher) -> None:
         self.telegram = telegram
+        self.pusher = pusher
 
     async def drain(self) -> int:
         outbox = self.telegram.channel.outbox
         if not await outbox.owed():
             return 0
         try:
-            async with self.telegram.application.bot as bot:
-                return await outbox.drain(bot)
+            return await outbox.drain(await self._bot())
         except TelegramError as exc:
             log.warning("telegram outbox not drained: %r", exc)
             return 0
 
+    async def push_idle(self) -> int:
+        try:
+            return await self.pusher.push_idle(await self._bot())
+        except TelegramError as exc:
+            log.warning("no telegram pushes this tick: %r", exc)
+            return 0
 
-def drainer(runtime: Runtime) -> TelegramDrainer | None:
+    async def close(self) -> None:
+        await self.telegram.application.bot.shutdown()
+
+    async def _bot(self) -> Bot:
+        bot = self.telegram.application.bot
+        await bot.initialize()  # once: a no-op when it is already
+        return bot
+
+
+def worker_share(runtime: Runtime) -> TelegramWorker | None:
     telegram = build(runtime)
-    return TelegramDrainer(telegram) if telegram is not None else None
+    if telegram is None:
+        return None
+    pusher = TelegramPusher(runtime.service, telegram.channel.outbox,
+                            round(runtime.settings.telegram_push_interval_s * 1000))
+    return TelegramWorker(telegram, pusher)
 
 
 async def poll(runtime: Runtime, args: argparse.Namespace) -> int:

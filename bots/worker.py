@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from bots.runtime import Runtime
 from bots.slack_socket import drainer
-from bots.telegram_poll import drainer as telegram_drainer
+from bots.telegram_poll import worker_share
 from core.provenance import ChainBroken
 from core.quality import keep_agreement
 
@@ -46,16 +46,20 @@ async def keep_agreements(runtime: Runtime) -> int:
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_s
     slack = drainer(runtime)  # resends what Slack refused (the Slack outbox), when Slack is on
-    telegram = telegram_drainer(runtime)  # the same for Telegram, when Telegram is on
+    telegram = worker_share(runtime)  # the same for Telegram, and its pushes, when it is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
+            pushing = await runtime.store.take_turn("push-pass", round(interval * 1000))
             if telegram is not None:
                 await telegram.drain()
+                if pushing:  # one push pass per tick across all workers
+                    await telegram.push_idle()
             if slack is not None:
                 await slack.drain()
-                await slack.push_idle()  # a card to each idle expert Slack may disturb now
+                if pushing:
+                    await slack.push_idle()  # a card to each idle expert Slack may disturb now
             if expired:
                 log.info("%d abandoned tasks went back to the pool", expired)
             log.debug("sealed %d events", sealed)
@@ -64,6 +68,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     await agreements
+    if telegram is not None:
+        await telegram.close()
 
 
 async def agreement_loop(runtime: Runtime, stop: asyncio.Event) -> None:

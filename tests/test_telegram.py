@@ -8,13 +8,19 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as aioredis
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram, build_telegram
 from adapters.telegram.links import invite_link
 from adapters.telegram.polling import run_polling
+from adapters.telegram.pushes import TelegramPusher
+from bots.runtime import Runtime
+from bots.settings import Settings
+from bots.worker import run_worker
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
@@ -268,15 +274,22 @@ async def test_pause_resume_stats_and_help(
     assert "/pause" in emulator.texts(501)[-1]
 
 
-async def test_no_push_in_quiet_hours(
+async def test_idle_experts_are_offered_one_card_unasked_but_not_in_quiet_hours(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
-        clock: SetClock) -> None:
+        service: Service) -> None:
     await post_kind(coordinator, "pairwise")
-    await joined(coordinator, emulator, "ann", 501, quiet_hours="00:00-23:59")
-    expert = await coordinator.expert("ann")
+    await joined(coordinator, emulator, "ann", 501)
+    await joined(coordinator, emulator, "owl", 502, quiet_hours="00:00-23:59")
+    await joined(coordinator, emulator, "pat", 503, paused=True)
+    workers = [TelegramPusher(service, bot.channel.outbox) for _ in range(2)]
 
-    assert not await bot.channel.push(bot.application.bot, "501", expert)
-    assert emulator.chat(501) == []
+    pushed = await asyncio.gather(*(w.push_idle(bot.application.bot) for w in workers))
+    again = await TelegramPusher(service, bot.channel.outbox, interval_ms=1).push_idle(
+        bot.application.bot)  # its turn, but ann's card is still waiting for her
+
+    assert sum(pushed) == 1 and again == 0
+    assert len([m for m in emulator.chat(501) if m.get("reply_markup")]) == 1
+    assert emulator.chat(502) == [] and emulator.chat(503) == []
 
 
 async def _events(store: RedisStore) -> list[dict[str, object]]:
@@ -309,3 +322,23 @@ async def test_long_polling_joins_and_answers(
         await polling
     assert [e["payload"]["decision"]["choice"] for e in await answered(store)] == ["B"]
     assert any(name == "getUpdates" for name, _ in emulator.calls)
+
+
+async def test_two_workers_as_wired_push_an_idle_expert_one_card(
+        emulator: TelegramEmulator, coordinator: Coordinator, service: Service,
+        store: RedisStore, client: aioredis.Redis) -> None:
+    """`expertloop worker` twice (bots/worker.py) with Telegram on, ticking every 20 ms."""
+    await post_kind(coordinator, "pairwise")
+    await joined(coordinator, emulator, "ann", 501)
+    settings = Settings(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.base_url,
+                        EXPERTLOOP_WORKER_INTERVAL=0.02)
+    runtime = Runtime(settings, client, store, service, coordinator, Ledger(store))
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(run_worker(runtime, stop)) for _ in range(2)]
+
+    await emulator.settle(lambda: bool(emulator.chat(501)))
+    await asyncio.sleep(0.2)  # ten more ticks of each
+    stop.set()
+    await asyncio.gather(*workers)
+
+    assert len([m for m in emulator.chat(501) if m.get("reply_markup")]) == 1

@@ -11,7 +11,8 @@ import pytest
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram, build_telegram
 from adapters.telegram.limits import Limits
-from bots.telegram_poll import TelegramDrainer
+from adapters.telegram.pushes import TelegramPusher
+from bots.telegram_poll import TelegramWorker
 from core.coordinator import Coordinator
 from core.service import Service
 from core.timing import SetClock
@@ -152,7 +153,8 @@ async def test_the_workers_drainer_waits_out_an_outage_then_sends(
     await ann.say("/next")
     emulator.fail("sendMessage", 502, times=TRIES)
     assert await ann.press("A is better") == 200
-    worker = TelegramDrainer(build_telegram(settings(emulator), service, coordinator))
+    telegram = build_telegram(settings(emulator), service, coordinator)
+    worker = TelegramWorker(telegram, TelegramPusher(service, telegram.channel.outbox))
 
     emulator.fail("getMe", 502, times=TRIES)  # Telegram is down when the worker ticks
     assert await worker.drain() == 0

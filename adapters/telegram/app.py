@@ -218,16 +218,6 @@ class TelegramChannel:
         task = await self.service.next_task(expert.id)
         await deliver(self.service, self.messenger(context, expert), _chat(update), task)
 
-    async def push(self, bot: object, chat: str, expert: Expert) -> bool:
-        """A task the expert did not ask for: never in quiet hours, never past the cap."""
-        task = await self.service.next_task(expert.id, pushed=True)
-        if not hasattr(task, "lease"):
-            return False
-        messenger = TelegramMessenger(bot, self.service.clock,  # type: ignore[arg-type]
-                                      silent=True)
-        await deliver(self.service, messenger, chat, task)
-        return True
-
     # buttons
 
     async def on_answer(self, update: Update, context: Context) -> None:
