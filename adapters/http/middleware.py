@@ -35,6 +35,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     except json.JSONDecodeError as exc:
         return error(400, f"body is not JSON: {exc.msg}", [{"loc": ["body"], "msg": exc.msg,
                                                             "line": exc.lineno}])
+    except UnicodeDecodeError as exc:
+        return error(400, "body is not UTF-8", [{"loc": ["body"], "msg": exc.reason}])
     except NotFound as exc:
         return error(404, str(exc))
     except (Conflict, InvalidAnswer) as exc:
@@ -43,6 +45,13 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return error(400, str(exc))
     except web.HTTPRequestEntityTooLarge as exc:
         return error(413, "body too large", [{"loc": ["body"], "msg": exc.text or ""}])
+    except web.HTTPException as exc:  # aiohttp's own refusals (no such route, method): same shape
+        if exc.status < 400:
+            raise
+        refused = error(exc.status, f"{exc.reason}: {request.method} {request.path}")
+        if "Allow" in exc.headers:
+            refused.headers["Allow"] = exc.headers["Allow"]
+        return refused
 
 
 @web.middleware

@@ -15,7 +15,7 @@ ERROR = {"type": "object", "required": ["error", "detail"], "properties": {
     "error": {"type": "string"},
     "detail": {"type": "array", "items": {"type": "object", "properties": {
         "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
-        "msg": {"type": "string"}}}}}}
+        "msg": {"type": "string"}}, "required": ["loc", "msg"]}}}}
 OBJECT = {"type": "object"}
 
 
@@ -38,10 +38,14 @@ def components() -> dict[str, Any]:
 
 def operation(summary: str, *, body: str | None = None, body_type: str = "application/json",
               ok: int = 200, returns: dict[str, Any] | None = None,
-              params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              params: list[dict[str, Any]] | None = None,
+              media: tuple[str, ...] = ("application/json",)) -> dict[str, Any]:
+    """`media`: the content types a success may come in (exports stream JSON lines or CSV)."""
     op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": {
-        str(ok): {"description": "OK", "content": {"application/json": {
-            "schema": returns or OBJECT}}},
+        str(ok): {"description": "OK", "content": {
+            kind: {"schema": (returns or OBJECT) if kind == "application/json"
+                   else {"type": "string"}}
+            for kind in media}},
         **{str(code): {"description": why, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/Error"}}}}
            for code, why in ((400, "bad request"), (401, "no or wrong token"),

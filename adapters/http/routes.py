@@ -38,11 +38,13 @@ ROUTES = [
         "Add items as JSON lines, streamed", body="Item", body_type="application/x-ndjson",
         ok=201, params=[ID])),
     Route("GET", "/api/campaigns/{id}/export", campaigns.export, openapi.operation(
-        "Export answers, streamed as JSON lines (CSV for format=csv)", params=[ID, FORMAT])),
+        "Export answers, streamed as JSON lines (CSV for format=csv)", params=[ID, FORMAT],
+        media=("application/x-ndjson", "text/csv"))),
     Route("GET", "/api/campaigns/{id}/quality", campaigns.quality, openapi.operation(
         "Agreement, gold accuracy, fast answers, majorities, model leaderboard", params=[ID])),
     Route("GET", "/api/campaigns/{id}/pay", campaigns.pay, openapi.operation(
-        "The pay ledger per expert, with top-ups to the hourly floor", params=[ID])),
+        "The pay ledger per expert, with top-ups to the hourly floor", params=[ID],
+        media=("application/json", "text/csv"))),
     Route("POST", "/api/experts", experts.post_expert, openapi.operation(
         "Add an expert; returns their web chat link", body="Expert", ok=201)),
     Route("GET", "/api/experts/{id}", experts.get_expert, openapi.operation(
