@@ -57,8 +57,12 @@ async def refused_while_away(web: Expertloop, updates: list[dict[str, Any]]) -> 
         status, headers, body = await post_once(web, update)
         assert status == 503 and int(headers["Retry-After"]) > 0, (status, body)
         assert json.loads(body)["error"]
-    async with aiohttp.ClientSession() as session, session.get(f"{web.url}/healthz") as health:
-        assert health.status == 503
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{web.url}/healthz") as health:
+            assert health.status == 503
+        async with session.get(f"{web.url}/api/campaigns") as api:  # the coordinator API too
+            assert api.status == 503 and api.headers["Retry-After"]
+            assert set(await api.json()) == {"error", "detail"}
 
 
 async def resent(emulator: TelegramEmulator, updates: list[dict[str, Any]]) -> list[str]:
