@@ -9,19 +9,26 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
+from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram
+from bots.runtime import open_runtime
+from bots.settings import Settings
 from core.coordinator import Coordinator
 from core.errors import Conflict
 from core.experts import Expert
 from core.exports import FORMATS
+from core.kinds import Choose
 from core.ledger import Ledger
 from core.privacy import AlreadyErased, Privacy
 from core.pseudonyms import digest
 from core.service import Service
 from core.timing import SetClock
+from tests.campaign_play import post_items, work
+from tests.cluster import LocalCluster
+from tests.conftest import NOW
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import User, joined, post_kind
 from tests.test_api import api, call  # noqa: F401  (the API fixture, wired as `serve` wires it)
@@ -180,3 +187,31 @@ async def test_the_command_line_exports_erases_and_refuses_clearly(
                                         "nothing is held under that id"
     code, _, err = await asyncio.to_thread(cli, "export", "nobody")
     assert code != 0 and err.strip() == "error: no expert 'nobody'"
+
+
+async def test_export_and_erase_on_a_redis_cluster(redis_cluster: LocalCluster,
+                                                   cluster_client: RedisCluster) -> None:
+    """The erasure touches keys in many slots (the expert's, the global maps, each invite)."""
+    clock = SetClock(NOW)
+    async with open_runtime(Settings(REDIS_URL=redis_cluster.url()), clock) as runtime:
+        drafts = [{"text": "Yes.", "model": "m1"}, {"text": "No.", "model": "m2"}]
+        await post_items(runtime.coordinator, [{"id": f"q{n}", "prompt": "?", "drafts": drafts}
+                                               for n in range(3)], kind="pairwise")
+        await runtime.coordinator.add_expert(Expert(id=ZED, name="Zed",
+                                                    identities=[f"slack:{ZED_SLACK}"]))
+        secrets = [await runtime.coordinator.invite_web(ZED),
+                   await runtime.coordinator.new_invite(ZED)]
+        assert await work(runtime.service, clock, ZED, lambda card: Choose(choice="A")) == 3
+        privacy = Privacy(runtime.store, runtime.ledger)
+
+        found = await privacy.export(ZED)
+        assert len(found.campaigns[0].answers) == 3 and len(found.tokens.invites) == 1
+        report = await privacy.erase(ZED)
+
+        assert await runtime.store.expert_for_identity(f"slack:{ZED_SLACK}") is None
+        assert await runtime.service.expert_for_web_token(secrets[0]) is None
+        assert await runtime.coordinator.redeem_invite(secrets[1], "slack:UNEW") is None
+        events = await runtime.ledger.events("c1", limit=1000)
+        assert ZED not in json.dumps(events)
+        assert [e["expert"] for e in events if e["type"] == "answered"] == [report.pseudonym] * 3
+        assert (await runtime.ledger.verify("c1")).ok
