@@ -317,3 +317,38 @@ async def _refusals(site: Site, played: Played) -> None:
     site.telegram.webhook = (f"{site.base}/telegram/webhook", "guessed")
     assert await played.telegram.say("/next") == 403
     site.telegram.webhook = (f"{site.base}/telegram/webhook", TELEGRAM_SECRET)
+
+
+async def test_a_written_answer_with_markup_is_kept_verbatim_and_shown_as_text(
+        site: Site, coordinator: Coordinator, store: RedisStore) -> None:
+    await post_kind(coordinator, "write", n_items=2, overlap=3)
+    await coordinator.add_expert(Expert(id="tg", name="Tg", identities=["telegram:4242"]))
+    tg = User(site.telegram, 4242)
+    await tg.say("/next")
+    assert await tg.press("✍️ Write the answer (reply with text)") == 200
+    assert await tg.reply(EVIL) == 200
+    await coordinator.add_expert(Expert(id="sl", name="Sl", identities=["slack:USL"]))
+    sl = SlackUser(site.slack, f"{site.base}/slack/events", "USL", secret=SLACK_SECRET)
+    await sl.command("next")
+    await site.slack.wait_for("chat.postMessage")
+    assert (await sl.press("el_open_write"))[0] == 200
+    await site.slack.wait_for("views.open")
+    assert (await sl.submit({"text_0": EVIL}))[0] == 200
+    await site.slack.wait_for("chat.update")
+    web_token = await _web_expert(coordinator, "wb")
+    _, page = await site.call("GET", f"/chat/{web_token}", token=None)
+    lease, csrf = (re.search(rf'name="{name}" value="([^"]+)"', page) for name in
+                   ("lease", "csrf"))
+    assert lease and csrf
+    status, fragments = await site.call("POST", f"/chat/{web_token}/answer", token=None, data={
+        "lease": lease[1], "csrf": csrf[1], "type": "write", "text": EVIL},
+        headers={"X-Requested-With": "fetch"})
+
+    assert status == 200 and "<script>alert" not in json.dumps(fragments)
+    written = [json.loads(e.body)["payload"]["decision"]["text"]
+               for e in await store.read_events("c1", 0, 1000)
+               if json.loads(e.body)["type"] == "answered"]
+    assert written == [EVIL] * 3  # recorded exactly as typed, in every channel
+    assert "Saved" in tg.texts()  # every Telegram message parsed: none was refused as bad HTML
+    slack = [text for call in site.slack.calls for text in mrkdwn_texts(call.args.get("blocks"))]
+    assert not [text for text in slack if "<" in text]
