@@ -97,6 +97,10 @@ async def test_after_erasure_neither_id_nor_account_appears_and_the_chain_verifi
     assert status == 200 and verdict["ok"]
     status, pay = await call(api, "GET", "/api/campaigns/c1/pay")
     assert sorted(line["expert"] for line in pay["lines"]) == ["ann", pseudonym]
+    for method, path in (("POST", "erase"), ("GET", "export")):
+        status, again = await call(api, method, f"/api/experts/{ZED}/{path}")
+        assert status == 409 and "already erased" in again["error"]
+    assert (await call(api, "GET", f"/api/experts/{ZED}"))[0] == 404
 
 
 async def everything_shown(http: TestClient, ledger: Ledger) -> str:  # type: ignore[type-arg]
