@@ -56,7 +56,12 @@ def web_process(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFa
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # say so, but never leave the process behind
+            process.kill()
+            process.wait()
+            raise
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[str]) -> None:
