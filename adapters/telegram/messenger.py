@@ -5,6 +5,7 @@ and the callback query the update is about."""
 from __future__ import annotations
 
 import io
+import logging
 from html import escape
 from typing import NamedTuple
 
@@ -17,6 +18,8 @@ from core.answers import Outcome
 from core.cards import Card
 from core.experts import Expert
 from core.ports import Clock, Delivery
+
+log = logging.getLogger(__name__)
 
 MAX_PARTS = 4  # past this many messages a card goes as a document, with a short message
 QUIET_MARGIN_MS = 30 * 60 * 1000  # "near" quiet hours: half an hour either side
@@ -86,10 +89,17 @@ class TelegramMessenger:
         return f"✅ Saved: {escape(what)}{seconds}{again}", False
 
     async def answer_callback(self, text: str, alert: bool = False) -> None:
-        """Telegram keeps the button spinning until the callback is answered, once."""
+        """Telegram keeps the button spinning until the callback is answered, once. A resent
+        update's query may be answered already (or too old): Telegram refuses that with a
+        Bad Request, which must not fail the update, or every resend would fail the same way
+        and the answer would never be recorded."""
         if self.callback_id is not None:
             callback_id, self.callback_id = self.callback_id, None
-            await self.bot.answer_callback_query(callback_id, text=text[:200], show_alert=alert)
+            try:
+                await self.bot.answer_callback_query(callback_id, text=text[:200],
+                                                     show_alert=alert)
+            except BadRequest as exc:
+                log.info("callback query not answered: %s", exc)
 
     async def send(self, address: str, html: str,
                    markup: InlineKeyboardMarkup | None = None, **extra: object) -> Message:

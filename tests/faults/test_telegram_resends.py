@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import signal
 
-import pytest
-
 from core.coordinator import Coordinator
 from core.service import Service
 from tests.emulators.telegram import TelegramEmulator
@@ -15,14 +13,7 @@ from tests.faults.processes import RedisServer
 from tests.faults.scene import BUTTONS, answered_leases, lease_of, tap, telegram_experts
 from tests.telegram_session import post_kind, webhook_bot
 
-RESENT_CALLBACK_BUG = (
-    "on_error answers the failed tap's callback query ('Not saved: please tap again'), so "
-    "the resend's own answerCallbackQuery is refused ('query is too old') and the webhook "
-    "answers 500 to every resend: adapters/telegram/messenger.py answer_callback should let "
-    "a resent update go on when its callback query was answered already")
 
-
-@pytest.mark.xfail(strict=True, reason=RESENT_CALLBACK_BUG)
 async def test_a_tap_refused_while_redis_was_away_is_recorded_when_telegram_resends_it(
         redis_server: RedisServer, emulator: TelegramEmulator, service: Service,
         coordinator: Coordinator) -> None:
