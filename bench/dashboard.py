@@ -71,7 +71,7 @@ async def seed(service: Service, clock: SetClock, items: int, overlap: int,
 async def answer_all(service: Service, clock: SetClock, expert: str, rng: random.Random) -> None:
     task = await service.next_task(expert)
     while isinstance(task, Card):
-        await service.opened(task.lease)
+        await service.opened(task.lease, expert)
         await asyncio.sleep(0)
         clock.advance(rng.expovariate(2.0))  # the shared clock moves ~0.5 s per answer
         a, b = (STRENGTH[d.text.split()[2]] for d in task.drafts)  # cards are blind: read text

@@ -66,7 +66,7 @@ async def expert_loop(service: Service, expert_id: str, stop: asyncio.Event, *,
         await service.delivered(task.lease, channel="simulated")
         think = rng.lognormvariate(0, 0.5) * task.estimate.seconds / speed
         await _pause(stop, think * 0.2)
-        await service.opened(task.lease)
+        await service.opened(task.lease, expert_id)
         await _pause(stop, think * 0.8)
         outcome = await service.submit(Answer(expert=expert_id, lease=task.lease,
                                               decision=decide(task, rng), channel="simulated"))

@@ -200,19 +200,20 @@ class Service:
         return await self._mark(token, "delivered", at,
                                 {"channel": channel, "message_id": message_id})
 
-    async def opened(self, token: str, at: int | None = None) -> bool:
-        """The expert first touched the card (a tap, a focus): the best start of active time."""
-        return await self._mark(token, "opened", at, {})
+    async def opened(self, token: str, expert_id: str, at: int | None = None) -> bool:
+        """The expert first touched the card (a tap, a focus): the best start of active time.
+        Only their own: a token is no credential, and another's clock is not theirs to start."""
+        return await self._mark(token, "opened", at, {}, expert_id)
 
     async def _mark(self, token: str, what: str, at: int | None,
-                    payload: dict[str, object]) -> bool:
+                    payload: dict[str, object], expert_id: str = "") -> bool:
         campaign_id = await self.catalog.campaign_for_lease(token)
         if campaign_id is None:
             return False
         when = at if at is not None else self.clock.now_ms()
         event = Event(campaign=campaign_id, type=what, at=iso_ms(when), actor="system", lease=token,
                       payload={k: v for k, v in payload.items() if v is not None})
-        return await self.store.mark(campaign_id, token, what, when, body_json(event))
+        return await self.store.mark(campaign_id, token, what, when, body_json(event), expert_id)
 
     async def expire_leases(self, campaign_id: str) -> int:
         """Give the slots of abandoned tasks back to the pool."""

@@ -41,7 +41,7 @@ async def work(service: Service, clock: SetClock, expert: str, decide: Decide,
         task = await service.next_task(expert)
         if not isinstance(task, Card):
             return answered
-        await service.opened(task.lease)
+        await service.opened(task.lease, expert)
         clock.advance(seconds(task) if callable(seconds) else seconds)
         decision = decide(task)
         outcome = await service.submit(Answer(expert=expert, lease=task.lease,

@@ -452,9 +452,9 @@ async def test_delivered_and_opened_are_marked_once_and_time_the_answer(
     assert await service.delivered(task.lease, channel="slack", message_id="m1")
     assert not await service.delivered(task.lease, channel="slack", message_id="m2")
     clock.advance(10)
-    assert await service.opened(task.lease)
+    assert await service.opened(task.lease, "ann")
     clock.advance(3)
-    assert not await service.opened(task.lease)
+    assert not await service.opened(task.lease, "ann")
     clock.advance(20)
     outcome = await answer(service, "ann", task.lease)
 
@@ -465,7 +465,7 @@ async def test_delivered_and_opened_are_marked_once_and_time_the_answer(
     timing = (await of_type(store, "answered"))[0]["payload"]["timing"]
     assert timing["delivered_at"] == task.expires_at - 600_000 + 5_000
     assert timing["active_seconds"] == 23
-    assert not await service.opened(task.lease)
+    assert not await service.opened(task.lease, "ann")
 
 
 async def test_delivery_alone_starts_the_clock(service: Service, coordinator: Coordinator,
@@ -508,3 +508,14 @@ async def test_asking_after_the_time_ran_out_gives_a_fresh_item(
     assert fresh.lease != stale.lease and fresh.item != stale.item
     assert [e["lease"] for e in await of_type(store, "lease_expired")] == [stale.lease]
     assert card(await service.next_task("bob")).item == stale.item
+
+
+async def test_only_the_expert_holding_a_task_can_start_its_clock(
+        service: Service, coordinator: Coordinator, store: RedisStore) -> None:
+    await post(coordinator)
+    await add_experts(coordinator, "ann", "eve")
+    task = card(await service.next_task("ann"))
+
+    assert not await service.opened(task.lease, "eve")  # knowing the token is not enough
+    assert await service.opened(task.lease, "ann")
+    assert len([e for e in await of_type(store, "opened") if e.get("lease")]) == 1

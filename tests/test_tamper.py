@@ -200,7 +200,7 @@ async def test_events_after_the_seal_are_reported_unsealed_not_broken(
         sealed: int, service: Service, ledger: Ledger) -> None:
     task = await service.next_task("ann")
     assert isinstance(task, Card)
-    assert await service.opened(task.lease)
+    assert await service.opened(task.lease, "ann")
 
     verdict = await ledger.verify("c1")
     assert verdict.ok and (verdict.sealed, verdict.unsealed) == (sealed, 1)

@@ -332,8 +332,9 @@ class RedisStore:
         return _recorded(record, result), _routing(record.route_days, *routing)
 
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
-                   event_body: str) -> bool:
-        return bool(await self._run("mark", campaign_id, [token, what, at, event_body]))
+                   event_body: str, expert_id: str = "") -> bool:
+        return bool(await self._run("mark", campaign_id,
+                                    [token, what, at, event_body, expert_id]))
 
     async def expire_due(self, campaign_id: str, now: int) -> int:
         return int(await self._run("expire", campaign_id, [now, iso_ms(now), campaign_id, 500]))

@@ -78,8 +78,9 @@ class Listeners:
                   if block.get("type") == "actions"
                   for element in block.get("elements", [])
                   if element.get("action_id") == "el_labels"]
-        if leases:
-            await self.channel.service.opened(leases[0])
+        expert_id = await self.channel.expert_for(body["user"]["id"]) if leases else None
+        if leases and expert_id is not None:
+            await self.channel.service.opened(leases[0], expert_id)
         await ack()
 
     async def on_open_modal(self, ack: Ack, body: Body) -> None:
@@ -97,7 +98,7 @@ class Listeners:
                       "nothing was recorded.")
             await deliver(self.channel.service, self.channel.messenger, user, task)
             return
-        await self.channel.service.opened(task.lease)
+        await self.channel.service.opened(task.lease, expert_id)
         metadata = f"{task.lease}|{origin.channel if origin else ''}|{origin.ts if origin else ''}"
         await self.channel.messenger.client.views_open(
             trigger_id=body["trigger_id"],

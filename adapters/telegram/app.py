@@ -233,7 +233,7 @@ class TelegramChannel:
         except answers.InvalidTap as exc:
             await query.answer(str(exc), show_alert=True)
             return
-        await self.service.opened(tap.lease)
+        await self.service.opened(tap.lease, expert.id)
         await self._submit(update, context, expert, given, keyboards.describe(given.decision))
 
     async def _submit(self, update: Update, context: Context, expert: Expert,
@@ -264,7 +264,8 @@ class TelegramChannel:
         toggles, the flag menu. The state rides in the buttons."""
         query = update.callback_query
         assert query is not None
-        if await self._tapper(update, context) is None:
+        expert = await self._tapper(update, context)
+        if expert is None:
             return
         tap = answers.tap_from_data(query.data)
         controls = await self._controls(tap)
@@ -272,7 +273,7 @@ class TelegramChannel:
             await query.answer("This task is no longer open; nothing was recorded.",
                                show_alert=True)
             return
-        await self.service.opened(tap.lease)
+        await self.service.opened(tap.lease, expert.id)
         if tap.action == "f":
             markup = keyboards.flag_keyboard(controls)
         elif tap.action == "k":
@@ -299,7 +300,7 @@ class TelegramChannel:
             await query.answer("This task is no longer yours; nothing was recorded.",
                                show_alert=True)
             return
-        await self.service.opened(tap.lease)
+        await self.service.opened(tap.lease, expert.id)
         await query.answer()
         stage = {"e": "correct", "w": "write", "o": "reason"}[tap.action]
         card = _message(query)
