@@ -20,8 +20,10 @@ from bots.settings import Settings
 from bots.slack_socket import add_slack
 from bots.telegram_poll import add_telegram
 from core.errors import ExpertloopError
+from core.quality import preload
 
 RUNTIME = web.AppKey("runtime", Runtime)
+PRELOAD = web.AppKey("preload", asyncio.Task[None])
 
 
 def build_app(runtime: Runtime) -> web.Application:
@@ -36,7 +38,12 @@ def build_app(runtime: Runtime) -> web.Application:
     add_slack(app, runtime)  # POST /slack/events when SLACK_BOT_TOKEN and _SIGNING_SECRET are set
     add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger, api))
     add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
+    app.on_startup.append(_preload_statistics)
     return app
+
+
+async def _preload_statistics(app: web.Application) -> None:
+    app[PRELOAD] = asyncio.create_task(asyncio.to_thread(preload))
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

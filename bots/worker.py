@@ -13,7 +13,7 @@ from bots.runtime import Runtime
 from bots.slack_socket import drainer
 from bots.telegram_poll import worker_share
 from core.provenance import ChainBroken
-from core.quality import keep_agreement
+from core.quality import keep_agreement, preload
 
 log = logging.getLogger("expertloop.worker")
 
@@ -73,6 +73,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def agreement_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    await asyncio.to_thread(preload)  # seconds of imports, off the loop the ticks run on
     while not stop.is_set():
         try:
             await keep_agreements(runtime)

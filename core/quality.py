@@ -7,10 +7,9 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Hashable
+from importlib import import_module
 from typing import Any
 
-import evalica
-import pandas as pd  # type: ignore[import-untyped]  # evalica takes a DataFrame
 from pydantic import BaseModel
 
 from core.campaigns import Campaign
@@ -26,7 +25,24 @@ DISTANCES: dict[Kind, tuple[str, ...]] = {
     Kind.rate: ("nominal", "ordinal", "interval"), Kind.rank: ("ordinal",),
 }
 PRIOR_DRAWS = 1.0  # weight of the virtual draw per pair of models: small beside real data
-WINNERS = {0: evalica.Winner.Draw, 1: evalica.Winner.X, 2: evalica.Winner.Y}
+
+
+def preload() -> None:
+    """Import the statistics now, off the event loop: `asyncio.to_thread(preload)` at a
+    process's start, so the first report does not stall every request for seconds."""
+    _evalica()
+    import_module("pandas")
+
+
+def _evalica() -> Any:
+    """evalica (and the scipy and pandas under it) on first use: they take seconds to import,
+    and every `expertloop` command and process imports this module."""
+    return import_module("evalica")
+
+
+def _winners(outcomes: list[int]) -> list[Any]:
+    winner = _evalica().Winner
+    return [{0: winner.Draw, 1: winner.X, 2: winner.Y}[outcome] for outcome in outcomes]
 Value = str | int
 
 
@@ -170,9 +186,10 @@ def krippendorff(units: dict[str, dict[str, Value]], distance: str) -> Alpha:
     pairable = {unit: by for unit, by in units.items() if len(by) >= 2}
     if not pairable:
         return Alpha(distance=distance, value=None, units=0)
-    frame = pd.DataFrame(pairable)  # rows: experts (observers), columns: units
+    evalica = _evalica()
+    frame = import_module("pandas").DataFrame(pairable)  # rows: experts, columns: units
     try:
-        result = evalica.alpha(frame, distance=distance)  # type: ignore[arg-type]
+        result = evalica.alpha(frame, distance=distance)
     except (evalica.InsufficientRatingsError, ValueError):
         return Alpha(distance=distance, value=None, units=len(pairable))
     return Alpha(distance=distance, value=float(result.alpha), units=len(pairable),
@@ -228,14 +245,13 @@ def leaderboard(matches: list[tuple[str, str, int]], resamples: int, seed: int
     if len(models) < 2:
         return []
     xs, ys = [x for x, _, _ in matches], [y for _, y, _ in matches]
-    winners = [WINNERS[outcome] for _, _, outcome in matches]
+    winners = _winners([outcome for _, _, outcome in matches])
     fit = _with_prior(models)
     scores = fit(xs=xs, ys=ys, winners=winners).scores
     low = high = None
     if resamples > 0 and len(matches) >= 2:  # a bootstrap needs two matches to resample
-        boot = evalica.bootstrap(fit, xs, ys, winners,
-                                 n_resamples=resamples, bootstrap_method="percentile",
-                                 random_state=seed)
+        boot = _evalica().bootstrap(fit, xs, ys, winners, n_resamples=resamples,
+                                    bootstrap_method="percentile", random_state=seed)
         low, high = boot.low, boot.high
     board = [_model_score(str(model), float(score), matches, low, high)
              for model, score in scores.items()]
@@ -249,6 +265,7 @@ def _with_prior(models: list[str]) -> Any:
     every model the same one: the clearly best model would be shown tied with the worst."""
     pairs = [(x, y) for i, x in enumerate(models) for y in models[i + 1:]]
     prior_x, prior_y = [x for x, _ in pairs], [y for _, y in pairs]
+    evalica = _evalica()
     draws = [evalica.Winner.Draw] * len(pairs)
 
     def fit(xs: Any, ys: Any, winners: Any, weights: Any = None, **options: Any) -> Any:
