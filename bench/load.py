@@ -314,13 +314,13 @@ async def first_cards(http: aiohttp.ClientSession, url: str, emulator: Emulator,
     await asyncio.gather(*(ask(user) for user in users))
 
 
-async def sealed_memory(client: aioredis.Redis, ledger: Ledger) -> tuple[int, int]:
+async def sealed_memory(store: RedisStore, ledger: Ledger) -> tuple[int, int]:
     """`used_memory` and `used_memory_dataset` with the log sealed, after a quiet moment in
     which Redis trims idle clients' buffers and flushes its AOF buffer (both count in
     `used_memory`, not in the dataset)."""
     await ledger.seal(CAMPAIGN)
     await asyncio.sleep(QUIET_S)
-    memory = await client.info("memory")
+    memory = await store.client.info("memory")
     return int(memory["used_memory"]), int(memory["used_memory_dataset"])
 
 
@@ -374,47 +374,62 @@ async def _measure(args: argparse.Namespace, work: Path, url: str, client: aiore
     store = RedisStore(client)
     service = Service(store, SystemClock())
     coordinator = Coordinator(store, service.clock, service.catalog)
-    ledger = Ledger(store)
     users = list(range(FIRST_USER, FIRST_USER + args.experts))
     await post_campaign(coordinator, args.items, users)
     profile = str(work / "web.prof") if args.profile else None
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        ours = await run_ours(args, http, url, emulator, users, coordinator, Ledger(store),
+                              profile)
+        (port,) = free_ports(1)
+        env = server_env(url, emulator, port)
+        async with WebProcess(server_command("bare", port, None), env, port) as hook:
+            latencies, failures = await drive(http, hook, emulator, users, args.seconds, [0],
+                                              args.connections)
+    bare = Phase("bare aiohttp handler, saturated", args.seconds, latencies, failures)
+    recorded = (await coordinator.status(CAMPAIGN)).answers
+    acked = len(ours.saturated.latencies_ms) + len(ours.paced.latencies_ms)
+    if recorded < acked:  # more recorded is allowed: Telegram resends a non-2xx, replayed
+        raise RuntimeError(f"{recorded} answers recorded, {acked} acknowledged")
+    return Report(args.experts, args.connections, args.server, ours.saturated, ours.paced, bare,
+                  *ours.per_answer, recorded, acked, await doubled_answers(store), ours.asks,
+                  _top(profile) if profile else None)
+
+
+@dataclass
+class Ours:
+    saturated: Phase
+    paced: Phase
+    per_answer: tuple[float, float]  # bytes of used_memory, of used_memory_dataset
+    asks: int
+
+
+async def run_ours(args: argparse.Namespace, http: aiohttp.ClientSession, url: str,
+                   emulator: Emulator, users: list[int], coordinator: Coordinator,
+                   ledger: Ledger, profile: str | None) -> Ours:
+    """Our web process: first cards, the saturated phase (measuring memory around it), then
+    the paced phase."""
     (port,) = free_ports(1)
     env = server_env(url, emulator, port)
     if args.server == "serve":
         env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET,
                    TELEGRAM_API_URL=emulator.base_url)
-    connector = aiohttp.TCPConnector(limit=0)
     asks = [0]
-    async with aiohttp.ClientSession(connector=connector) as http:
-        async with WebProcess(server_command(args.server, port, profile), env, port) as hook:
-            await first_cards(http, hook, emulator, users)
-            before = (await coordinator.status(CAMPAIGN)).answers, await sealed_memory(
-                client, ledger)
-            latencies, failures = await drive(http, hook, emulator, users, args.seconds, asks,
-                                              args.connections)
-            saturated = Phase(f"ours ({args.server}), saturated", args.seconds, latencies,
-                              failures)
-            answered = (await coordinator.status(CAMPAIGN)).answers - before[0]
-            after = await sealed_memory(client, ledger)
-            grown = (after[0] - before[1][0], after[1] - before[1][1])
-            think = args.experts / max(saturated.rate / 2, 1.0)
-            latencies, failures = await drive(http, hook, emulator, users, args.seconds / 2,
-                                              asks, args.connections, think)
-            paced = Phase(f"ours, paced (think {think:.2f} s)", args.seconds / 2, latencies,
-                          failures)
-        recorded = (await coordinator.status(CAMPAIGN)).answers
-        acked = len(saturated.latencies_ms) + len(paced.latencies_ms)
-        if recorded < acked:  # more recorded is allowed: Telegram resends a non-2xx, replayed
-            raise RuntimeError(f"{recorded} answers recorded, {acked} acknowledged")
-        (port,) = free_ports(1)
-        async with WebProcess(server_command("bare", port, None), env, port) as hook:
-            latencies, failures = await drive(http, hook, emulator, users, args.seconds, [0],
-                                              args.connections)
-            bare = Phase("bare aiohttp handler, saturated", args.seconds, latencies, failures)
-    return Report(args.experts, args.connections, args.server, saturated, paced, bare,
-                  grown[0] / max(answered, 1), grown[1] / max(answered, 1), recorded, acked,
-                  await doubled_answers(store), asks[0],
-                  _top(profile) if profile else None)
+    async with WebProcess(server_command(args.server, port, profile), env, port) as hook:
+        await first_cards(http, hook, emulator, users)
+        answers_before = (await coordinator.status(CAMPAIGN)).answers
+        memory_before = await sealed_memory(coordinator.store, ledger)
+        latencies, failures = await drive(http, hook, emulator, users, args.seconds, asks,
+                                          args.connections)
+        saturated = Phase(f"ours ({args.server}), saturated", args.seconds, latencies, failures)
+        answered = max((await coordinator.status(CAMPAIGN)).answers - answers_before, 1)
+        memory_after = await sealed_memory(coordinator.store, ledger)
+        think = args.experts / max(saturated.rate / 2, 1.0)
+        latencies, failures = await drive(http, hook, emulator, users, args.seconds / 2, asks,
+                                          args.connections, think)
+    paced = Phase(f"ours, paced (think {think:.2f} s)", args.seconds / 2, latencies, failures)
+    per_answer = ((memory_after[0] - memory_before[0]) / answered,
+                  (memory_after[1] - memory_before[1]) / answered)
+    return Ours(saturated, paced, per_answer, asks[0])
 
 
 def _top(profile: str) -> str:
