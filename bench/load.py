@@ -18,6 +18,7 @@ and parses the same JSON, driven by the same generator. Redis memory per answere
 would) divided by the answers, and the part of it that is data (`used_memory_dataset`); a
 pairwise answer carries no text to subtract.
 Targets: 5,000 answers/s, p99 under 25 ms, under 1 KiB of Redis memory per answered task.
+The processes it starts (redis-server, our web process, the bare one) are in load_processes.py.
 
     .venv/bin/python bench/load.py [--experts 500] [--seconds 20] [--connections 40]
                                    [--server app|serve] [--profile]  # cProfile of the web process
@@ -27,15 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import hmac
 import json
-import os
 import pstats
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,20 +42,22 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/
     sys.path.insert(0, str(ROOT))
 
-from adapters.redis.embedded import server_binary  # noqa: E402
 from adapters.redis.store import RedisStore  # noqa: E402
-from adapters.telegram.app import TelegramSettings, build_telegram  # noqa: E402
-from adapters.telegram.limits import Limits  # noqa: E402
-from adapters.telegram.webhook import SECRET_HEADER, add_telegram_webhook  # noqa: E402
-from bots.runtime import open_runtime, stop_on_signals  # noqa: E402
-from bots.settings import Settings  # noqa: E402
-from bots.web import build_app  # noqa: E402
+from adapters.telegram.webhook import SECRET_HEADER  # noqa: E402
+from bench.load_processes import (  # noqa: E402
+    SECRET,
+    TOKEN,
+    WebProcess,
+    server_command,
+    server_env,
+    start_redis,
+    wait_for_redis,
+)
 from core.campaigns import CampaignSpec  # noqa: E402
 from core.coordinator import Coordinator  # noqa: E402
 from core.experts import Expert  # noqa: E402
@@ -70,67 +68,10 @@ from core.timing import SystemClock  # noqa: E402
 from tests.cluster import free_ports  # noqa: E402
 from tests.emulators.telegram import TelegramEmulator  # noqa: E402
 
-TOKEN, SECRET, CAMPAIGN = "123:BENCH", "bench-load-secret", "bench-load"
+CAMPAIGN = "bench-load"
 TARGET_RATE, TARGET_P99_MS, TARGET_BYTES = 5000.0, 25.0, 1024.0
-NO_FLOOD = Limits(per_second=1e9, per_chat_per_second=1e9, chat_burst=10**9)
 FIRST_USER = 10_000
 QUIET_S = 3.0
-
-
-# the web processes (run by this script in a process of their own)
-
-async def serve_app(port: int) -> None:
-    """`bots.web.build_app` as `expertloop serve` builds it, plus the Telegram webhook with the
-    flood limits lifted (the emulator takes any rate)."""
-    async with open_runtime(Settings()) as runtime:
-        app = build_app(runtime)
-        telegram = build_telegram(TelegramSettings(
-            token=TOKEN, api_url=os.environ["BENCH_TELEGRAM_API"], webhook_secret=SECRET,
-            limits=NO_FLOOD), runtime.service, runtime.coordinator)
-        add_telegram_webhook(app, telegram, SECRET)
-        await run_site(app, port)
-
-
-async def bare_webhook(request: web.Request) -> web.Response:
-    """The least any Telegram webhook does: check the secret, parse the update."""
-    if not hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), SECRET.encode()):
-        raise web.HTTPForbidden()
-    if "update_id" not in await request.json():
-        raise web.HTTPBadRequest()
-    return web.Response()
-
-
-async def serve_bare(port: int) -> None:
-    app = web.Application()
-    app.router.add_post("/telegram/webhook", bare_webhook)
-    app.router.add_get("/healthz", healthz)
-    await run_site(app, port)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.Response()
-
-
-async def run_site(app: web.Application, port: int) -> None:
-    stop = stop_on_signals()
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
-def run_server(role: str, port: int, profile: str | None) -> None:
-    job = serve_app if role == "app" else serve_bare
-    profiler = cProfile.Profile() if profile else None
-    if profiler:
-        profiler.enable()
-    asyncio.run(job(port))
-    if profiler:
-        profiler.disable()
-        profiler.dump_stats(profile)
 
 
 # the load generator
@@ -210,77 +151,6 @@ async def drive(http: aiohttp.ClientSession, url: str, emulator: Emulator,
 
     await asyncio.gather(*(expert(user) for user in users))
     return latencies, failures
-
-
-class WebProcess:
-    """A web process of ours or the bare one; always stopped (and its profile written)."""
-
-    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
-        self.command, self.env, self.port = command, env, port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def __aenter__(self) -> str:
-        self.process = launch(self.command, self.env)
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.command} exited with {self.process.returncode}")
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as reply:
-                        if reply.status == 200:
-                            return f"http://127.0.0.1:{self.port}/telegram/webhook"
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the web process did not come up")
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def launch(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, cwd=ROOT)
-
-
-def server_command(role: str, port: int, profile: str | None) -> list[str]:
-    if role == "serve":
-        return [str(Path(sys.executable).with_name("expertloop")), "serve"]
-    extra = ["--profile-to", profile] if profile else []
-    return [sys.executable, str(Path(__file__).resolve()), "--role", role, "--port", str(port),
-            *extra]
-
-
-def server_env(redis_url: str, emulator: Emulator, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "TELEGRAM_", "EXPERTLOOP_", "REDIS_"))}
-    env.update(REDIS_URL=redis_url, PORT=str(port), BENCH_TELEGRAM_API=emulator.base_url,
-               PYTHONPATH=str(ROOT))
-    return env
-
-
-def start_redis(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    (port,) = free_ports(1)
-    server = subprocess.Popen(
-        [server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(work),
-         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-         "--maxmemory-policy", "noeviction"], stdout=subprocess.DEVNULL)
-    return server, f"redis://127.0.0.1:{port}/0"
-
-
-async def wait_for_redis(client: aioredis.Redis) -> None:
-    for _ in range(300):
-        try:
-            await client.ping()
-            return
-        except (aioredis.ConnectionError, OSError):
-            await asyncio.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 async def post_campaign(coordinator: Coordinator, items: int, users: list[int]) -> None:
@@ -381,7 +251,7 @@ async def _measure(args: argparse.Namespace, work: Path, url: str, client: aiore
         ours = await run_ours(args, http, url, emulator, users, coordinator, Ledger(store),
                               profile)
         (port,) = free_ports(1)
-        env = server_env(url, emulator, port)
+        env = server_env(url, emulator.base_url, port)
         async with WebProcess(server_command("bare", port, None), env, port) as hook:
             latencies, failures = await drive(http, hook, emulator, users, args.seconds, [0],
                                               args.connections)
@@ -409,7 +279,7 @@ async def run_ours(args: argparse.Namespace, http: aiohttp.ClientSession, url: s
     """Our web process: first cards, the saturated phase (measuring memory around it), then
     the paced phase."""
     (port,) = free_ports(1)
-    env = server_env(url, emulator, port)
+    env = server_env(url, emulator.base_url, port)
     if args.server == "serve":
         env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET,
                    TELEGRAM_API_URL=emulator.base_url)
@@ -479,13 +349,7 @@ def main() -> None:
                              "serve with the product's Telegram limits")
     parser.add_argument("--profile", action="store_true",
                         help="run our web process under cProfile and print where time goes")
-    parser.add_argument("--role", choices=["app", "bare"], help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.role:
-        run_server(args.role, args.port, args.profile_to)
-        return
     if args.server == "serve" and args.profile:
         parser.error("--profile profiles --server app only")
     with tempfile.TemporaryDirectory(prefix="el-bench-load-") as work:
