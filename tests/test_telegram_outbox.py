@@ -4,13 +4,15 @@ once each, in that order."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram, build_telegram
-from adapters.telegram.limits import Limits
+from adapters.telegram.limits import FloodLimiter, Limits
 from adapters.telegram.pushes import TelegramPusher
 from bots.telegram_poll import TelegramWorker
 from core.coordinator import Coordinator
@@ -160,6 +162,25 @@ async def test_the_workers_drainer_waits_out_an_outage_then_sends(
     assert await worker.drain() == 0
     assert await worker.drain() == 1
     assert await worker.drain() == 0
+    await worker.close()
 
     assert len(live_cards(emulator, ann)) == 1
     assert len(await answered(store)) == 1
+
+
+async def test_two_processes_limiters_share_the_bots_overall_rate(store: RedisStore) -> None:
+    """Two web processes (two limiters, one Redis) together stay under the bot's rate: each
+    send takes the next free slot, 100 ms apart at 10 a second, whoever sends it."""
+    limiters = [FloodLimiter(store, Limits(per_second=10)) for _ in range(2)]
+    stamps: list[float] = []
+
+    async def send(limiter: FloodLimiter) -> None:
+        for _ in range(3):
+            await limiter.overall.take()
+            stamps.append(time.monotonic())
+
+    await asyncio.gather(*(send(limiter) for limiter in limiters))
+
+    stamps.sort()
+    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    assert len(stamps) == 6 and min(gaps) > 0.08

@@ -66,7 +66,8 @@ class Telegram:
 def build_telegram(settings: TelegramSettings, service: Service, coordinator: Coordinator,
                    *, polling: bool = False) -> Telegram:
     builder = (ApplicationBuilder().token(settings.token.get_secret_value())
-               .base_url(settings.api_url).rate_limiter(FloodLimiter(settings.limits))
+               .base_url(settings.api_url)
+               .rate_limiter(FloodLimiter(service.store, settings.limits))
                .request(AiohttpRequest())
                .get_updates_request(AiohttpRequest(connections=1,
                                                    read_timeout=settings.poll_timeout_s + 5))

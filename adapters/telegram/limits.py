@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
+from core.ports import Store
+
 log = logging.getLogger(__name__)
 UNLIMITED = {"getUpdates", "getMe", "setWebhook", "deleteWebhook", "answerCallbackQuery"}
 
@@ -48,12 +50,29 @@ class Bucket:
             self.tokens -= 1
 
 
+class SharedPace:
+    """The bot's overall rate across every process (web processes, poller, workers): the next
+    free slot lives in Redis (`Store.next_slot`), on Redis's clock. No burst: a full bucket of
+    30 let ~60 go out in one second after a pause, and a platform counting 30 a second answered
+    429 (bench/delivery.py: 20 msg/s, not 29)."""
+
+    def __init__(self, store: Store, per_second: float) -> None:
+        self.store = store
+        self.interval_ms = max(1, round(1000 / per_second))
+
+    async def take(self) -> None:
+        delay_ms = await self.store.next_slot("telegram:bot", self.interval_ms)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+
+
 class FloodLimiter(BaseRateLimiter[int]):
-    def __init__(self, limits: Limits | None = None) -> None:
+    """Per chat, a bucket in this process: an expert's chat is served by one process at a
+    time (their update, or a worker's push), so sharing it would cost a round trip a send."""
+
+    def __init__(self, store: Store, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
-        # No burst overall: a full bucket of 30 let ~60 go out in one second after a pause, and
-        # a platform counting 30 a second answered 429 (bench/delivery.py: 20 msg/s, not 29).
-        self.overall = Bucket(self.limits.per_second, 1)
+        self.overall = SharedPace(store, self.limits.per_second)
         self.chats: dict[str, Bucket] = {}
 
     async def initialize(self) -> None:
