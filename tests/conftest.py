@@ -13,11 +13,14 @@ from playwright.async_api import Browser, async_playwright
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
+from adapters.telegram.app import Telegram
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
 from tests.cluster import cluster_client, redis_cluster  # noqa: F401  (shared fixtures)
+from tests.emulators.telegram import TelegramEmulator
+from tests.telegram_session import webhook_bot
 
 NOW = 1_795_000_000_000  # a fixed moment (2026-11-18T...Z) so tests read the same every run
 
@@ -86,3 +89,20 @@ def coordinator(service: Service) -> Coordinator:
 @pytest.fixture
 def ledger(store: RedisStore) -> Ledger:
     return Ledger(store)
+
+
+@pytest.fixture
+async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
+    """The Telegram Bot API on 127.0.0.1, its dates on the test clock."""
+    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def bot(emulator: TelegramEmulator, service: Service,
+              coordinator: Coordinator) -> AsyncIterator[Telegram]:
+    """The real PTB Application behind the real webhook route, on the emulator."""
+    async with webhook_bot(emulator, service, coordinator) as telegram:
+        yield telegram

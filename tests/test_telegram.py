@@ -5,7 +5,6 @@ what the provenance log holds."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -30,23 +29,7 @@ from tests.telegram_session import (
     joined,
     post_kind,
     settings,
-    webhook_bot,
 )
-
-
-@pytest.fixture
-async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def bot(emulator: TelegramEmulator, service: Service,
-              coordinator: Coordinator) -> AsyncIterator[Telegram]:
-    async with webhook_bot(emulator, service, coordinator) as telegram:
-        yield telegram
 
 
 async def test_an_invite_links_the_telegram_user_once(

@@ -3,9 +3,6 @@ link works: the expert opens it and the same web process links and serves them."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
@@ -17,21 +14,12 @@ from bots.web import build_app
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.service import Service
-from core.timing import SetClock
 from tests.emulators.telegram import BOT, TelegramEmulator
 from tests.telegram_session import SECRET, User, post_kind
 
 TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROFILE = {"id": "dr-lee", "name": "Dr. Lee", "skills": ["cardiology"]}
-
-
-@pytest.fixture
-async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
-    await emu.start()
-    yield emu
-    await emu.stop()
 
 
 async def serve(client: aioredis.Redis, service: Service,

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram
 from core.coordinator import Coordinator
 from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
-from tests.telegram_session import User, answered, joined, post_kind, webhook_bot
+from tests.telegram_session import User, answered, joined, post_kind
 
 KINDS: list[tuple[str, int, dict[str, Any]]] = [
     ("pairwise", 6, {}), ("rank", 4, {}), ("rate", 4, {"scale": {"min": 1, "max": 5}}),
@@ -28,21 +23,6 @@ KINDS: list[tuple[str, int, dict[str, Any]]] = [
 EVERY_CARD = {"Skip", "None acceptable", "Flag…"}
 CORRECT = "✏️ Correct draft A (reply with text)"
 WRITE = "✍️ Write the answer (reply with text)"
-
-
-@pytest.fixture
-async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def bot(emulator: TelegramEmulator, service: Service,
-              coordinator: Coordinator) -> AsyncIterator[Telegram]:
-    async with webhook_bot(emulator, service, coordinator) as telegram:
-        yield telegram
 
 
 async def answer_card(user: User, turn: int) -> None:

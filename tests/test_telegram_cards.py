@@ -3,32 +3,11 @@ aiohttp transport), whole, with a short message that carries the buttons."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram
 from core.coordinator import Coordinator
-from core.service import Service
-from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
-from tests.telegram_session import answered, joined, post_kind, webhook_bot
-
-
-@pytest.fixture
-async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def bot(emulator: TelegramEmulator, service: Service,
-              coordinator: Coordinator) -> AsyncIterator[Telegram]:
-    async with webhook_bot(emulator, service, coordinator) as telegram:
-        yield telegram
+from tests.telegram_session import answered, joined, post_kind
 
 
 async def test_a_very_long_card_arrives_as_a_document_and_is_answered(

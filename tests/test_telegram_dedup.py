@@ -20,14 +20,6 @@ from tests.telegram_session import answered, joined, post_kind, webhook_bot
 
 
 @pytest.fixture
-async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
 async def other_service(redis_server: EmbeddedRedis, client: aioredis.Redis,
                         clock: SetClock) -> AsyncIterator[Service]:
     """What a second web process has: its own connection, store and service."""

@@ -17,7 +17,6 @@ from adapters.telegram.pushes import TelegramPusher
 from bots.telegram_poll import TelegramWorker
 from core.coordinator import Coordinator
 from core.service import Service
-from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
     FAST,
@@ -30,14 +29,6 @@ from tests.telegram_session import (
 )
 
 TRIES = Limits().server_error_tries  # the limiter's own retries of a 5xx
-
-
-@pytest.fixture
-async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
-    emu = TelegramEmulator(clock=lambda: clock.now_ms() / 1000)
-    await emu.start()
-    yield emu
-    await emu.stop()
 
 
 @pytest.fixture
