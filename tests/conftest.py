@@ -19,6 +19,7 @@ from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
 from tests.cluster import cluster_client, redis_cluster  # noqa: F401  (shared fixtures)
+from tests.emulators.slack import SlackEmulator
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import webhook_bot
 
@@ -106,3 +107,12 @@ async def bot(emulator: TelegramEmulator, service: Service,
     """The real PTB Application behind the real webhook route, on the emulator."""
     async with webhook_bot(emulator, service, coordinator) as telegram:
         yield telegram
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    """The Slack Web API on 127.0.0.1."""
+    emulator = SlackEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()

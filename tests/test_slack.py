@@ -45,14 +45,6 @@ DRAFTS = [{"text": f"Draft number {n}: take it with food.", "model": f"m{n}"} fo
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    emulator = SlackEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-
-
-@pytest.fixture
 def channel(slack: SlackEmulator, service: Service, coordinator: Coordinator) -> SlackChannel:
     return build_channel(_settings(slack), service, coordinator)
 

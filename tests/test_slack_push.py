@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
@@ -26,14 +24,6 @@ from tests.conftest import NOW
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator
 from tests.test_service import events
 from tests.test_slack import lease_of, post_kind
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    emulator = SlackEmulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
 
 
 def worker(slack: SlackEmulator, service: Service, coordinator: Coordinator,
