@@ -116,8 +116,9 @@ async def run_scenario(client: aioredis.Redis, rnd: random.Random, overlap: int,
         await coordinator.add_expert(Expert(id=expert, name=expert))
 
     world = Scenario(service, clock)
-    await asyncio.gather(*(play(world, e, random.Random(rnd.getrandbits(32)), rnd.randint(1, 8))
-                           for e in experts))
+    # Draw every choice before making coroutines: Hypothesis may stop an example mid-draw.
+    plans = [(e, random.Random(rnd.getrandbits(32)), rnd.randint(1, 8)) for e in experts]
+    await asyncio.gather(*(play(world, e, rng, steps) for e, rng, steps in plans))
     return world, spec, store
 
 
