@@ -33,7 +33,6 @@ from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import User, joined, post_kind
 from tests.test_api import api, call  # noqa: F401  (the API fixture, wired as `serve` wires it)
 from tests.test_cli import run
-from tests.test_telegram import bot, emulator  # noqa: F401  (the Telegram session fixtures)
 
 ZED, ZED_CHAT, ZED_SLACK = "dr-zed", 918273645, "UZED4242"
 
