@@ -12,6 +12,7 @@ from core.errors import Conflict, InvalidCampaign, NotFound, Problem
 from core.events import Event, body_json, iso_ms, open_body
 from core.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
 from core.ports import Clock, Route, Store
+from core.pseudonyms import digest
 from core.staging import ItemSpool
 
 Progress = Callable[[int], None] | None
@@ -123,6 +124,9 @@ class Coordinator:
             if owner and owner != expert.id:
                 raise Conflict(f"{identity} is already linked to expert {owner!r}")
         if not await self.store.save_expert(expert, create=True):
+            if digest(expert.id) in (await self.store.erasures()).experts:
+                raise Conflict(f"expert id {expert.id!r} belonged to an erased expert and is "
+                               "never given out again; choose another id")
             raise Conflict(f"expert {expert.id!r} already exists")
         return expert
 

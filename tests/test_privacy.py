@@ -153,7 +153,7 @@ async def test_a_second_erasure_says_so_and_the_id_is_never_given_out_again(
 
     with pytest.raises(AlreadyErased, match="already erased"):
         await privacy.erase(ZED)
-    with pytest.raises(Conflict):  # an erased id is never given to someone new
+    with pytest.raises(Conflict, match="never given out again"):
         await coordinator.add_expert(Expert(id=ZED, name="Someone else"))
     assert first.pseudonym == (await store.erasures()).experts.popitem()[1]
 
