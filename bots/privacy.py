@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ def add_commands(expert: Any, add: Any) -> None:
                 "are deleted; their answers stay in the provenance log under a pseudonym, so "
                 "the chain still verifies (see docs/privacy.md)")
     erase.add_argument("id", help="the expert's id, as added")
+    erase.add_argument("--yes", action="store_true",
+                       help="do not ask: erasure cannot be undone (needed when not at a terminal)")
 
 
 def _privacy(runtime: Runtime) -> Privacy:
@@ -37,7 +40,18 @@ async def export_expert(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed(expert_id: str) -> bool:
+    """At a terminal, the coordinator types the id back; anywhere else, only --yes will do."""
+    if not sys.stdin.isatty():
+        return False
+    return input(f"Erase {expert_id} for good? Type the id to confirm: ").strip() == expert_id
+
+
 async def erase_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    if not args.yes and not await asyncio.to_thread(_confirmed, args.id):
+        print(f"error: not erased: erasing {args.id} cannot be undone; type the id when asked, "
+              "or pass --yes", file=sys.stderr)
+        return 1
     report = await _privacy(runtime).erase(args.id)
     print(f"erased {args.id}: profile, {report.identities} linked accounts, chat link and "
           f"invites deleted; {report.answers} answers in {report.campaigns} campaigns are "

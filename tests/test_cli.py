@@ -32,7 +32,7 @@ def run(data_dir: Path, *args: str, redis_url: str | None = None
     if redis_url:
         env["REDIS_URL"] = redis_url
     return subprocess.run([sys.executable, "-m", "bots.cli", *args], env=env, text=True,
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
 def write_items(path: Path, count: int) -> None:

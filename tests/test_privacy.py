@@ -183,9 +183,12 @@ async def test_the_command_line_exports_erases_and_refuses_clearly(
     assert code == 0
     assert json.loads((tmp_path / "zed.json").read_text())["expert"]["identities"] == [
         "slack:UZED"]
-    code, out, _ = await asyncio.to_thread(cli, "erase", ZED)
+    code, _, err = await asyncio.to_thread(cli, "erase", ZED)  # not at a terminal: --yes
+    assert code != 0 and "cannot be undone" in err
+    assert (await coordinator.expert(ZED)).identities == ["slack:UZED"]
+    code, out, _ = await asyncio.to_thread(cli, "erase", ZED, "--yes")
     assert code == 0 and "shown as erased-" in out
-    code, _, err = await asyncio.to_thread(cli, "erase", ZED)
+    code, _, err = await asyncio.to_thread(cli, "erase", ZED, "--yes")
     assert code != 0 and err.strip() == f"error: expert {ZED!r} is already erased; " \
                                         "nothing is held under that id"
     code, _, err = await asyncio.to_thread(cli, "export", "nobody")
