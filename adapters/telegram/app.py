@@ -148,12 +148,17 @@ class TelegramChannel:
         user = update.effective_user
         if user is None:
             return None
-        expert_id = self.experts.get(user.id) or await self.service.store.expert_for_identity(
-            f"telegram:{user.id}")
+        identity, store = f"telegram:{user.id}", self.service.store
+        cached = self.experts.get(user.id)
+        expert = await store.load_expert(cached) if cached else None
+        if expert is not None and identity in expert.identities:
+            return expert  # the profile still names this account: the memo holds
+        expert_id = await store.expert_for_identity(identity)  # linked anew, elsewhere, or gone
         if expert_id is None:
+            self.experts.pop(user.id, None)
             return None
         self.experts[user.id] = expert_id
-        return await self.service.store.load_expert(expert_id)
+        return await store.load_expert(expert_id)
 
     def messenger(self, context: Context, expert: Expert | None = None,
                   query: CallbackQuery | None = None) -> TelegramMessenger:
