@@ -103,6 +103,15 @@ async def joined(coordinator: Coordinator, emulator: TelegramEmulator, expert_id
     return User(emulator, user_id)
 
 
+async def asked(coordinator: Coordinator, emulator: TelegramEmulator, expert_id: str = "ann",
+                user_id: int = 501) -> User:
+    """A pairwise campaign, an expert joined on Telegram, and their first card asked for."""
+    await post_kind(coordinator, "pairwise")
+    user = await joined(coordinator, emulator, expert_id, user_id)
+    await user.say("/next")
+    return user
+
+
 async def answered(store: RedisStore, campaign_id: str = "c1") -> list[dict[str, Any]]:
     found = [json.loads(e.body) for e in await store.read_events(campaign_id, 0, 100_000)]
     return [e for e in found if e["type"] == "answered"]

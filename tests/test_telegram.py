@@ -26,6 +26,7 @@ from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
     User,
     answered,
+    asked,
     joined,
     post_kind,
     settings,
@@ -61,9 +62,7 @@ async def test_start_without_a_valid_token_links_nothing(
 async def test_next_shows_a_card_and_a_tap_records_one_answer(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, clock: SetClock) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     card = ann.card()
     assert "ibuprofen &amp;" not in card["text"] and "ibuprofen & <warfarin>?" in card["text"]
     assert "Draft A" in card["text"] and "Draft B" in card["text"]
@@ -133,9 +132,7 @@ async def test_rank_shows_the_order_so_far(
 async def test_skip_and_none_acceptable(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     await ann.press("Skip")
     await ann.press("None acceptable")
     types = [e["type"] for e in await _events(store)]
@@ -147,9 +144,7 @@ async def test_skip_and_none_acceptable(
 async def test_a_forged_webhook_secret_is_refused_and_records_nothing(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     url, _ = emulator.webhook or ("", "")
     emulator.webhook = (url, "guessed")
 
@@ -163,9 +158,7 @@ async def test_a_forged_webhook_secret_is_refused_and_records_nothing(
 async def test_a_duplicate_update_and_a_double_tap_record_one_answer(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     card = ann.card()
     update = emulator.press_update(501, card, emulator.buttons(card)["B is better"])
 

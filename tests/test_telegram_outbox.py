@@ -22,8 +22,7 @@ from tests.telegram_session import (
     FAST,
     User,
     answered,
-    joined,
-    post_kind,
+    asked,
     settings,
     webhook_bot,
 )
@@ -51,9 +50,7 @@ def sent_after(emulator: TelegramEmulator, index: int) -> list[str]:
 async def test_a_card_telegram_refuses_for_a_while_is_sent_by_the_drain_once_in_order(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     first = ann.card()
     emulator.fail("editMessageText", 502, times=TRIES)
     emulator.fail("sendMessage", 502, times=TRIES)  # the answer stops at the edit: the drain
@@ -81,9 +78,7 @@ async def test_a_card_telegram_refuses_for_a_while_is_sent_by_the_drain_once_in_
 async def test_an_edit_that_fails_waits_and_the_card_does_not_jump_ahead(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     first = ann.card()
     emulator.fail("editMessageText", 503, times=2 * TRIES)  # the answer and the first drain
 
@@ -105,9 +100,7 @@ async def test_an_edit_that_fails_waits_and_the_card_does_not_jump_ahead(
 async def test_a_429_asking_for_too_long_a_wait_is_owed_not_waited(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     emulator.fail("sendMessage", 429, retry_after=30)  # the bot allows itself 2 s
 
     assert await ann.press("Tie") == 200
@@ -122,9 +115,7 @@ async def test_a_429_asking_for_too_long_a_wait_is_owed_not_waited(
 async def test_a_resent_update_after_a_failure_owes_once_and_records_once(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     card = ann.card()
     emulator.fail("sendMessage", 502, times=TRIES)
     press = emulator.press_update(501, card, emulator.buttons(card)["A is better"])
@@ -141,9 +132,7 @@ async def test_a_resent_update_after_a_failure_owes_once_and_records_once(
 async def test_the_workers_drainer_waits_out_an_outage_then_sends(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         service: Service, store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await joined(coordinator, emulator, "ann", 501)
-    await ann.say("/next")
+    ann = await asked(coordinator, emulator)
     emulator.fail("sendMessage", 502, times=TRIES)
     assert await ann.press("A is better") == 200
     telegram = build_telegram(settings(emulator), service, coordinator)
