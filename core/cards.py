@@ -48,6 +48,7 @@ class Card(BaseModel):
     multi: bool = False
     expires_at: int
     estimate: Estimate
+    resumed: bool = False  # a task the expert already held: it may be on their screen already
 
 
 IdleReason = Literal["no_tasks", "daily_cap", "quiet_hours", "paused"]

@@ -105,7 +105,9 @@ class Service:
             credit=credit,
         )
         claimed = await self.store.claim(claim)
-        return card_from(campaign, claimed) if isinstance(claimed, Claimed) else None
+        if not isinstance(claimed, Claimed):
+            return None
+        return card_from(campaign, claimed, resumed=claimed.lease.token != token)
 
     def _shuffle(self, kind: Kind) -> list[int]:
         """A random order of draft indices; the store keeps those below the item's draft count,
@@ -221,7 +223,7 @@ class Service:
         return await self.store.expire_due(campaign_id, now)
 
 
-def card_from(campaign: Campaign, claimed: Claimed) -> Card:
+def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Card:
     spec, lease = campaign.spec, claimed.lease
     item = item_from_body(claimed.item_body)
     drafts = [CardDraft(label=draft_label(pos), text=item.drafts[index].text)
@@ -235,6 +237,7 @@ def card_from(campaign: Campaign, claimed: Claimed) -> Card:
         multi=spec.multi, expires_at=lease.expires_at,
         estimate=make_estimate(spec.kind, claimed.median_seconds, claimed.answers, per_task,
                                per_hour, pay.currency if pay else None),
+        resumed=resumed,
     )
 
 

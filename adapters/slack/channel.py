@@ -157,7 +157,7 @@ class SlackChannel:
         if await self.messenger.in_dnd(user):
             return False
         task = await self.service.next_task(expert_id, pushed=True)
-        if not isinstance(task, Card):
+        if not isinstance(task, Card) or task.resumed:  # taken since we looked: shown by them
             return False
         try:
             await deliver(self.service, self.messenger, user, task)

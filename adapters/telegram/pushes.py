@@ -51,7 +51,7 @@ class TelegramPusher:
                                                                self.interval_ms):
             return False
         task = await service.next_task(expert_id, pushed=True)
-        if not isinstance(task, Card):
+        if not isinstance(task, Card) or task.resumed:  # taken since we looked: shown by them
             return False
         silent = hushed(expert, service.clock.now_ms())
         try:
