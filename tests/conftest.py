@@ -31,7 +31,7 @@ async def redis_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")))
     await server.start()
     yield server
-    await server.stop()
+    await server.stop(force=True)  # the session owns it, whatever connections tests left open
 
 
 @asynccontextmanager

@@ -59,14 +59,15 @@ class EmbeddedRedis:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    async def stop(self) -> None:
-        """Shut the server down if nobody else is connected; it writes its AOF first."""
+    async def stop(self, force: bool = False) -> None:
+        """Shut the server down if nobody else is connected (or anyway, with `force`: its
+        owner is done with it); it writes its AOF first."""
         if not self.socket.exists():
             return
         client = _probe(self.socket)
         try:
             clients = await client.client_list()
-            if len(clients) > 1:
+            if len(clients) > 1 and not force:
                 return
             await client.shutdown(nosave=False)
         except (aioredis.ConnectionError, OSError):
