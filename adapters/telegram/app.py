@@ -227,12 +227,10 @@ class TelegramChannel:
     # buttons
 
     async def on_answer(self, update: Update, context: Context) -> None:
-        query = update.callback_query
-        assert query is not None
-        expert = await self._tapper(update, context)
-        if expert is None:
+        tapped = await self._tap(update, context)
+        if tapped is None:
             return
-        tap = answers.tap_from_data(query.data)
+        query, expert, tap = tapped
         labels = await self._labels(tap.lease)
         try:
             given = answers.answer_from_callback_query(query, expert.id, labels)
@@ -268,12 +266,10 @@ class TelegramChannel:
     async def on_step(self, update: Update, context: Context) -> None:
         """A tap that changes the card's buttons, not the record: rank picks, undo, label
         toggles, the flag menu. The state rides in the buttons."""
-        query = update.callback_query
-        assert query is not None
-        expert = await self._tapper(update, context)
-        if expert is None:
+        tapped = await self._tap(update, context)
+        if tapped is None:
             return
-        tap = answers.tap_from_data(query.data)
+        query, expert, tap = tapped
         controls = await self._controls(tap)
         if controls is None:
             await query.answer("This task is no longer open; nothing was recorded.",
@@ -295,12 +291,10 @@ class TelegramChannel:
 
     async def on_prompt(self, update: Update, context: Context) -> None:
         """Corrections, written answers and overrides come as a reply to a ForceReply prompt."""
-        query = update.callback_query
-        assert query is not None
-        expert = await self._tapper(update, context)
-        if expert is None:
+        tapped = await self._tap(update, context)
+        if tapped is None:
             return
-        tap = answers.tap_from_data(query.data)
+        query, expert, tap = tapped
         draft = await self._draft(tap.lease, expert.id)
         if draft is None:
             await query.answer("This task is no longer yours; nothing was recorded.",
@@ -366,6 +360,14 @@ class TelegramChannel:
         query = update.callback_query
         assert query is not None
         await query.answer("This button is from an older version; send /next.", show_alert=True)
+
+    async def _tap(self, update: Update, context: Context
+                   ) -> tuple[CallbackQuery, Expert, answers.Tap] | None:
+        """The button press, its expert (None, answered, for a stranger) and its parsed data."""
+        query = update.callback_query
+        assert query is not None
+        expert = await self._tapper(update, context)
+        return None if expert is None else (query, expert, answers.tap_from_data(query.data))
 
     async def _tapper(self, update: Update, context: Context) -> Expert | None:
         expert = await self.expert(update)
