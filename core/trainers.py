@@ -97,6 +97,16 @@ def pairs_from(record: TaskRecord, options: ExportOptions, tally: Tally) -> list
     return []
 
 
+def _kept_pairs(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Pair]:
+    """The pairs that teach something: identical texts are left out and counted."""
+    for pair in pairs_from(record, options, tally):
+        if pair.chosen.strip() == pair.rejected.strip():
+            tally.excluded["identical"] += 1
+            continue
+        tally.sources[pair.source] += 1
+        yield pair
+
+
 def _draft_pair(item: Item, better: int, worse: int, source: str) -> Pair:
     chosen, rejected = item.drafts[better], item.drafts[worse]
     return Pair(chosen.text, rejected.text, model_name(chosen), model_name(rejected), source)
@@ -163,12 +173,8 @@ def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally,
             and record.decision.get("type") == "rate":
         ratings.add(record)
         return
-    for pair in pairs_from(record, options, tally):
-        if pair.chosen.strip() == pair.rejected.strip():
-            tally.excluded["identical"] += 1
-            continue
+    for pair in _kept_pairs(record, options, tally):
         assert record.item is not None
-        tally.sources[pair.source] += 1
         yield {"prompt": prompt(record.item, options),
                "chosen": completion(pair.chosen, options),
                "rejected": completion(pair.rejected, options),
@@ -179,12 +185,8 @@ def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally,
 def openai_dpo_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
     """OpenAI preference fine-tuning: exactly input.messages, preferred_output and
     non_preferred_output (assistant turns); OpenAI refuses unknown keys, so no trace columns."""
-    for pair in pairs_from(record, options, tally):
-        if pair.chosen.strip() == pair.rejected.strip():
-            tally.excluded["identical"] += 1
-            continue
+    for pair in _kept_pairs(record, options, tally):
         assert record.item is not None
-        tally.sources[pair.source] += 1
         yield {"input": {"messages": [{"role": "user", "content": record.item.prompt}]},
                "preferred_output": [{"role": "assistant", "content": pair.chosen}],
                "non_preferred_output": [{"role": "assistant", "content": pair.rejected}]}
