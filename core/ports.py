@@ -23,6 +23,15 @@ class Owed(NamedTuple):
     version: str
 
 
+class Inboxed(NamedTuple):
+    """A platform request taken into a channel's inbox, as a consumer reads it back."""
+
+    id: str
+    lane: str  # requests of one lane (one user) are handled in order
+    body: str
+    attempts: int  # handlings that failed before this one
+
+
 class Clock(Protocol):
     def now_ms(self) -> int: ...
 
@@ -232,6 +241,27 @@ class Store(Protocol):
         ...
     async def forget_delivery(self, channel: str, event_id: str) -> None:
         """Handling the event failed: let its resend through."""
+        ...
+    async def inbox_put(self, channel: str, request_id: str, lane: str, body: str,
+                        ttl_ms: int) -> bool:
+        """Keep a platform request until a consumer has handled it; False (and nothing kept)
+        for a resend of a `request_id` kept within `ttl_ms`."""
+        ...
+    async def inbox_take(self, channel: str, consumer: str, count: int,
+                         block_ms: int) -> list[Inboxed]:
+        """Up to `count` new requests for this consumer, waiting up to `block_ms` for one."""
+        ...
+    async def inbox_reclaim(self, channel: str, consumer: str, count: int,
+                            stale_ms: int) -> list[Inboxed]:
+        """Requests another consumer took more than `stale_ms` ago and never finished (it
+        died, most likely): now this consumer's."""
+        ...
+    async def inbox_done(self, channel: str, entry_id: str) -> None: ...
+    async def inbox_retry(self, channel: str, entry: Inboxed, max_attempts: int) -> bool:
+        """Handling failed: queue it again, or after `max_attempts` set it aside (False)."""
+        ...
+    async def inbox_size(self, channel: str) -> int:
+        """Requests kept and not yet handled (a backlog, or an idle channel at 0)."""
         ...
     async def agreement_seq(self, campaign_id: str) -> int:
         """The log's length when the experts' agreement in this campaign was last kept."""

@@ -66,3 +66,9 @@ def pace_key(name: str) -> str:
 
 def invite_key(token_hash: str) -> str:
     return f"{INVITES}:{token_hash}"
+
+
+def inbox_key(channel: str, name: str) -> str:
+    """A channel's inbox: `stream` (requests not yet handled), `seen:<id>` (resend markers),
+    `dead` (requests that failed every try); one hash tag, so its scripts stay in one slot."""
+    return f"{PREFIX}:{{inbox:{channel}}}:{name}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ResponseError
 
 from adapters.redis import keys as k
 from adapters.redis.lua import Scripts
@@ -23,6 +24,7 @@ from core.ports import (
     DeliveryState,
     Erasure,
     ExpertTokens,
+    Inboxed,
     LeaseView,
     Owed,
     Record,
@@ -34,6 +36,7 @@ from core.ports import (
 from core.provenance import START, ChainHead, Seal, StoredEvent
 from core.pseudonyms import Erasures, digest
 
+INBOX_GROUP = "handlers"
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired")
 
 
@@ -259,6 +262,61 @@ class RedisStore:
         return bool(await self.scripts["outbox_done"](keys=[k.outbox_key(channel)],
                                                       args=[key, owed.version]))
 
+    # inboxes: platform requests kept until handled (a stream with one consumer group)
+
+    async def inbox_put(self, channel: str, request_id: str, lane: str, body: str,
+                        ttl_ms: int) -> bool:
+        keys = [k.inbox_key(channel, "stream"), k.inbox_key(channel, f"seen:{request_id}")]
+        return bool(await self.scripts["inbox_put"](keys=keys, args=[ttl_ms, lane, body]))
+
+    async def inbox_take(self, channel: str, consumer: str, count: int,
+                         block_ms: int) -> list[Inboxed]:
+        stream = k.inbox_key(channel, "stream")
+        try:
+            read = await self.client.xreadgroup(INBOX_GROUP, consumer, {stream: ">"},
+                                                count=count, block=block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._inbox_group(stream)
+            return []
+        return _inboxed(read[0][1] if read else [])
+
+    async def inbox_reclaim(self, channel: str, consumer: str, count: int,
+                            stale_ms: int) -> list[Inboxed]:
+        stream = k.inbox_key(channel, "stream")
+        try:
+            claimed = await self.client.xautoclaim(stream, INBOX_GROUP, consumer, stale_ms,
+                                                   count=count)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._inbox_group(stream)
+            return []
+        return _inboxed([entry for entry in claimed[1] if entry and entry[1]])  # nil: deleted
+
+    async def _inbox_group(self, stream: str) -> None:
+        try:
+            await self.client.xgroup_create(stream, INBOX_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):  # another process made it first
+                raise
+
+    async def inbox_done(self, channel: str, entry_id: str) -> None:
+        stream = k.inbox_key(channel, "stream")
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(stream, INBOX_GROUP, entry_id)
+            pipe.xdel(stream, entry_id)
+            await pipe.execute()
+
+    async def inbox_retry(self, channel: str, entry: Inboxed, max_attempts: int) -> bool:
+        keys = [k.inbox_key(channel, "stream"), k.inbox_key(channel, "dead")]
+        args = [INBOX_GROUP, entry.id, entry.lane, entry.body, entry.attempts + 1, max_attempts]
+        return bool(await self.scripts["inbox_retry"](keys=keys, args=args))
+
+    async def inbox_size(self, channel: str) -> int:
+        return int(await self.client.xlen(k.inbox_key(channel, "stream")))
+
     async def identities_on(self, channel: str) -> dict[str, str]:
         found: dict[str, str] = {}
         async for identity, expert_id in self.client.hscan_iter(k.IDENTITIES,
@@ -440,3 +498,7 @@ def _recorded(record: Record, result: list[Any]) -> Recorded:
         return Recorded(status, drafts=int(result[1]))
     return Recorded(status)
 
+
+def _inboxed(entries: list[Any]) -> list[Inboxed]:
+    return [Inboxed(id=entry_id, lane=fields["l"], body=fields["b"], attempts=int(fields["a"]))
+            for entry_id, fields in entries]

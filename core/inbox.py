@@ -1,0 +1,115 @@
+"""Platform requests are kept in Redis before they are acknowledged, then handled here.
+
+A webhook that does an answer's whole work before replying makes the platform wait (Slack
+gives up after 3 seconds) and loses the request if the process dies after acknowledging.
+So a web process only keeps the request (`Store.inbox_put`) and says 200; every process
+running an `InboxDrain` for that channel takes requests and hands them to the channel. A
+request whose handling fails is tried again, up to `max_attempts`, then set aside for an
+operator; one taken by a process that died is reclaimed after `stale_ms`. Requests of one
+lane (one user) run one after another, in the order they came; lanes run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from core.ports import Inboxed, Store
+
+log = logging.getLogger("expertloop.inbox")
+Handler = Callable[[str], Awaitable[bool]]  # a request body -> handled (False: try again)
+
+
+def consumer_name() -> str:
+    """Unique per process and start, so a restarted process never inherits a dead one's
+    requests by name (it reclaims them after `stale_ms` like any other process)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class InboxDrain:
+    store: Store
+    channel: str
+    handle: Handler
+    consumer: str = field(default_factory=consumer_name)
+    limit: int = 64  # requests in flight at once in this process
+    block_ms: int = 1_000
+    stale_ms: int = 30_000
+    max_attempts: int = 5
+    retry_pause_s: float = 0.2  # times the attempt number: a failing request backs off
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+    lanes: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        """Until cancelled; a Redis outage pauses it, never ends it."""
+        reclaim_at = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            free = self.limit - len(self.running)
+            if free <= 0:
+                await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                if loop.time() >= reclaim_at:
+                    reclaim_at = loop.time() + self.stale_ms / 2000
+                    entries = await self.store.inbox_reclaim(self.channel, self.consumer,
+                                                             free, self.stale_ms)
+                else:
+                    entries = await self.store.inbox_take(self.channel, self.consumer, free,
+                                                          self.block_ms)
+            except Exception:  # noqa: BLE001 - Redis restarting; the requests are safe there
+                log.warning("%s inbox unreachable; trying again", self.channel, exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            for entry in entries:
+                self._start(entry)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let the requests in hand finish (else they wait `stale_ms` for another process)."""
+        if self.running:
+            await asyncio.wait(self.running, timeout=grace_s)
+        for task in self.running:
+            task.cancel()
+
+    def _start(self, entry: Inboxed) -> None:
+        task = asyncio.create_task(self._after(self.lanes.get(entry.lane), entry))
+        self.lanes[entry.lane] = task
+        self.running.add(task)
+        task.add_done_callback(lambda done: self._finished(entry.lane, done))
+
+    def _finished(self, lane: str, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        if self.lanes.get(lane) is task:
+            del self.lanes[lane]
+
+    async def _after(self, before: asyncio.Task[None] | None, entry: Inboxed) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            handled = await self.handle(entry.body)
+        except Exception:  # noqa: BLE001 - one bad request must not stop the others
+            log.exception("%s request %s failed", self.channel, entry.id)
+            handled = False
+        try:
+            await self._settle(entry, handled)
+        except Exception:  # noqa: BLE001 - it stays taken; reclaimed after stale_ms
+            log.warning("%s request %s not settled", self.channel, entry.id, exc_info=True)
+
+    async def _settle(self, entry: Inboxed, handled: bool) -> None:
+        if handled:
+            await self.store.inbox_done(self.channel, entry.id)
+            return
+        await asyncio.sleep(self.retry_pause_s * (entry.attempts + 1))
+        if not await self.store.inbox_retry(self.channel, entry, self.max_attempts):
+            log.error("%s request %s failed %d times; set aside in its inbox's dead list",
+                      self.channel, entry.id, self.max_attempts)
+
+    async def settled(self, poll_s: float = 0.005) -> None:
+        """Wait until every kept request of the channel was handled, by any process."""
+        while self.running or await self.store.inbox_size(self.channel):  # noqa: ASYNC110
+            await asyncio.sleep(poll_s)  # other processes drain it too: no Event to wait on

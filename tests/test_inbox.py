@@ -1,0 +1,90 @@
+"""The inbox keeps platform requests in Redis until a drain has handled them: a resend is kept
+once, one user's requests run in order, a failure is tried again and then set aside, and what
+a dead process had taken is picked up by another."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.redis import keys as k
+from adapters.redis.store import RedisStore
+from core.inbox import InboxDrain
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks: list[asyncio.Task[None]] = []
+    yield tasks
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def start(drain: InboxDrain, running: list[asyncio.Task[None]]) -> InboxDrain:
+    running.append(asyncio.create_task(drain.run()))
+    return drain
+
+
+async def test_a_resent_request_is_kept_once(store: RedisStore) -> None:
+    assert await store.inbox_put("t1", "7", "u1", "hello", 60_000)
+    assert not await store.inbox_put("t1", "7", "u1", "hello", 60_000)
+    assert await store.inbox_put("t2", "7", "u1", "hello", 60_000)  # ids are per channel
+    assert await store.inbox_size("t1") == 1
+
+
+async def test_one_users_requests_run_in_order_and_each_once(
+        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+    seen: list[str] = []
+
+    async def handle(body: str) -> bool:
+        await asyncio.sleep(0.01 if body.endswith("0") else 0)  # the first is the slowest
+        seen.append(body)
+        return True
+
+    for n in range(30):
+        await store.inbox_put("order", str(n), f"u{n % 3}", f"u{n % 3}:{n}", 60_000)
+    drain = start(InboxDrain(store, "order", handle, block_ms=50), running)
+    await asyncio.wait_for(drain.settled(), 5)
+    assert sorted(seen) == sorted(f"u{n % 3}:{n}" for n in range(30))
+    for user in ("u0", "u1", "u2"):
+        mine = [int(body.split(":")[1]) for body in seen if body.startswith(user)]
+        assert mine == sorted(mine)
+
+
+async def test_a_failing_request_is_tried_again_then_set_aside(
+        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+    tries: dict[str, int] = {}
+
+    async def handle(body: str) -> bool:
+        tries[body] = tries.get(body, 0) + 1
+        if body == "broken":
+            raise RuntimeError("always fails")
+        return tries[body] >= 2  # "flaky" works the second time
+
+    await store.inbox_put("fails", "1", "u", "flaky", 60_000)
+    await store.inbox_put("fails", "2", "u", "broken", 60_000)
+    drain = start(InboxDrain(store, "fails", handle, block_ms=50, retry_pause_s=0.01,
+                             max_attempts=3), running)
+    await asyncio.wait_for(drain.settled(), 5)
+    assert tries == {"flaky": 2, "broken": 3}
+    assert await store.client.lrange(k.inbox_key("fails", "dead"), 0, -1) == ["broken"]
+
+
+async def test_what_a_dead_process_took_is_handled_by_another(
+        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+    await store.inbox_put("orphans", "1", "u", "taken by the dead", 60_000)
+    await store.inbox_take("orphans", "dead-process", 10, 10)  # makes the group
+    await store.inbox_put("orphans", "2", "u", "taken by the dead", 60_000)
+    assert len(await store.inbox_take("orphans", "dead-process", 10, 10)) == 2
+    handled: list[str] = []
+
+    async def handle(body: str) -> bool:
+        handled.append(body)
+        return True
+
+    drain = start(InboxDrain(store, "orphans", handle, block_ms=50, stale_ms=100), running)
+    await asyncio.wait_for(drain.settled(), 5)
+    assert handled == ["taken by the dead"] * 2
