@@ -39,7 +39,7 @@ class InboxDrain:
     consumer: str = field(default_factory=consumer_name)
     limit: int = 64  # requests in flight at once in this process
     block_ms: int = 1_000
-    stale_ms: int = 30_000
+    stale_ms: int = 15_000  # longer than a handler takes, even one waiting out a 429
     max_attempts: int = 5
     retry_pause_s: float = 0.2  # times the attempt number: a failing request backs off
     running: set[asyncio.Task[None]] = field(default_factory=set)
@@ -109,7 +109,9 @@ class InboxDrain:
             log.error("%s request %s failed %d times; set aside in its inbox's dead list",
                       self.channel, entry.id, self.max_attempts)
 
-    async def settled(self, poll_s: float = 0.005) -> None:
-        """Wait until every kept request of the channel was handled, by any process."""
-        while self.running or await self.store.inbox_size(self.channel):  # noqa: ASYNC110
-            await asyncio.sleep(poll_s)  # other processes drain it too: no Event to wait on
+
+async def settled(store: Store, channel: str, poll_s: float = 0.005) -> None:
+    """Wait until every request kept for the channel was handled, by whichever process: a
+    request leaves the inbox only once handled (or set aside)."""
+    while await store.inbox_size(channel):  # noqa: ASYNC110 - no Event spans processes
+        await asyncio.sleep(poll_s)

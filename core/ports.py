@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 
@@ -12,8 +12,6 @@ from core.cards import Card
 from core.experts import Expert
 from core.provenance import ChainHead, Seal, StoredEvent
 from core.pseudonyms import Erasures
-
-DeliveryState = Literal["first", "working", "done"]  # a platform event, as every process sees it
 
 
 class Owed(NamedTuple):
@@ -231,16 +229,12 @@ class Store(Protocol):
         """True for exactly one caller per `ttl_ms` across every process: background jobs
         that several workers would otherwise all run."""
         ...
-    async def take_delivery(self, channel: str, event_id: str, working_ms: int) -> DeliveryState:
-        """A platform resends an event until it hears back, maybe to another web process:
-        `first` for the one that takes it, `working` while that one is still at it (for at
-        most `working_ms`, in case it died), `done` once `delivery_done` said so."""
-        ...
-    async def delivery_done(self, channel: str, event_id: str, ttl_ms: int) -> None:
-        """Handled: resends within `ttl_ms` are acknowledged without running again."""
+    async def take_delivery(self, channel: str, event_id: str, ttl_ms: int) -> bool:
+        """True for the one process that takes a platform event first; its repeats within
+        `ttl_ms` are False (polling: a restart may fetch an update again)."""
         ...
     async def forget_delivery(self, channel: str, event_id: str) -> None:
-        """Handling the event failed: let its resend through."""
+        """Handling the event failed: let its repeat through."""
         ...
     async def inbox_put(self, channel: str, request_id: str, lane: str, body: str,
                         ttl_ms: int) -> bool:

@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram, TelegramSettings, build_telegram
+from adapters.telegram.app import CHANNEL, Telegram, TelegramSettings, build_telegram
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import add_telegram_webhook
 from core.campaigns import CampaignSpec
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.inbox import settled
 from core.service import Service
 from core.staging import spool_items
 from tests.emulators.telegram import TelegramEmulator
@@ -43,8 +45,10 @@ async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator:
     try:
         await telegram.application.bot.set_webhook(str(server.make_url("/telegram/webhook")),
                                                    secret_token=SECRET)
+        emulator.handled = partial(settled, service.store, CHANNEL)
         yield telegram
     finally:
+        emulator.handled = None
         await server.close()
 
 

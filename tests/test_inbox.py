@@ -11,7 +11,7 @@ import pytest
 
 from adapters.redis import keys as k
 from adapters.redis.store import RedisStore
-from core.inbox import InboxDrain
+from core.inbox import InboxDrain, settled
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ async def test_one_users_requests_run_in_order_and_each_once(
     for n in range(30):
         await store.inbox_put("order", str(n), f"u{n % 3}", f"u{n % 3}:{n}", 60_000)
     drain = start(InboxDrain(store, "order", handle, block_ms=50), running)
-    await asyncio.wait_for(drain.settled(), 5)
+    await asyncio.wait_for(settled(store, drain.channel), 5)
     assert sorted(seen) == sorted(f"u{n % 3}:{n}" for n in range(30))
     for user in ("u0", "u1", "u2"):
         mine = [int(body.split(":")[1]) for body in seen if body.startswith(user)]
@@ -68,7 +68,7 @@ async def test_a_failing_request_is_tried_again_then_set_aside(
     await store.inbox_put("fails", "2", "u", "broken", 60_000)
     drain = start(InboxDrain(store, "fails", handle, block_ms=50, retry_pause_s=0.01,
                              max_attempts=3), running)
-    await asyncio.wait_for(drain.settled(), 5)
+    await asyncio.wait_for(settled(store, drain.channel), 5)
     assert tries == {"flaky": 2, "broken": 3}
     assert await store.client.lrange(k.inbox_key("fails", "dead"), 0, -1) == ["broken"]
 
@@ -86,5 +86,5 @@ async def test_what_a_dead_process_took_is_handled_by_another(
         return True
 
     drain = start(InboxDrain(store, "orphans", handle, block_ms=50, stale_ms=100), running)
-    await asyncio.wait_for(drain.settled(), 5)
+    await asyncio.wait_for(settled(store, drain.channel), 5)
     assert handled == ["taken by the dead"] * 2

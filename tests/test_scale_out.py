@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from adapters.redis.embedded import server_binary
 from adapters.redis.store import RedisStore
+from adapters.telegram.app import CHANNEL
 from adapters.telegram.webhook import SECRET_HEADER
 from core.coordinator import Coordinator
 from core.experts import Expert
@@ -117,18 +118,47 @@ async def wait_until_up(http: aiohttp.ClientSession, bases: list[str]) -> None:
             await asyncio.sleep(0.1)
 
 
+class Settled:
+    """Waits until the web processes handled everything kept in the Telegram inbox, for many
+    experts at once with one poll of Redis: a check releases only those who were waiting
+    when it began (their update was kept by then, so an empty inbox means it was handled)."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.waiting: list[asyncio.Future[None]] = []
+        self.poller: asyncio.Task[None] | None = None
+
+    async def __call__(self) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append(done)
+        if self.poller is None or self.poller.done():
+            self.poller = asyncio.create_task(self._poll())
+        await done
+
+    async def _poll(self) -> None:
+        while self.waiting:
+            checked, self.waiting = self.waiting, []
+            if await self.store.inbox_size(CHANNEL):
+                self.waiting = checked + self.waiting
+                await asyncio.sleep(0.01)
+                continue
+            for done in checked:
+                done.set_result(None)
+
+
 class Expert200:
     """A Telegram user whose updates go to whichever web process the test names."""
 
     def __init__(self, emulator: TelegramEmulator, http: aiohttp.ClientSession,
-                 user_id: int) -> None:
-        self.emulator, self.http, self.id = emulator, http, user_id
+                 settled: Settled, user_id: int) -> None:
+        self.emulator, self.http, self.settled, self.id = emulator, http, settled, user_id
         self.statuses: list[int] = []
 
     async def post(self, base: str, update: dict[str, Any]) -> None:
         async with self.http.post(f"{base}/telegram/webhook", json=update,
                                   headers={SECRET_HEADER: SECRET}) as reply:
             self.statuses.append(reply.status)
+        await self.settled()  # the web processes handle it after the 200
 
     def card(self) -> dict[str, Any] | None:
         shown = self.emulator.last(self.id, with_buttons=True)
@@ -172,7 +202,8 @@ async def test_two_web_processes_and_two_workers_fill_every_slot_exactly_once(
     experts = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         await wait_until_up(http, processes)
-        experts = [Expert200(emulator, http, user) for user in users]
+        settled = Settled(store)
+        experts = [Expert200(emulator, http, settled, user) for user in users]
         await asyncio.gather(*(e.work(processes, n) for n, e in enumerate(experts)))
 
     assert Counter(s for e in experts for s in e.statuses) == Counter(

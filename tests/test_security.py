@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -32,6 +33,7 @@ from bots.worker import tick
 from core.campaigns import CampaignSpec
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.inbox import settled
 from core.ledger import Ledger
 from core.service import Service
 from core.staging import spool_items
@@ -93,6 +95,7 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
     base = f"http://127.0.0.1:{port}"
     await _until_up(base)
     telegram.webhook = (f"{base}/telegram/webhook", TELEGRAM_SECRET)
+    telegram.handled = partial(settled, store, "telegram")
     try:
         yield Site(base, runtime, telegram, slack)
     finally:

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from adapters.telegram.limits import Limits
+from adapters.telegram.webhook import SECRET_HEADER
 from core.coordinator import Coordinator
 from core.service import Service
 from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
-from tests.telegram_session import answered, joined, post_kind, webhook_bot
+from tests.telegram_session import SECRET, answered, joined, post_kind, webhook_bot
 
 
 @pytest.fixture
@@ -80,41 +82,34 @@ async def test_a_command_resent_to_another_process_sends_one_card(
     assert len(cards(emulator, 501)) == 1
 
 
-async def test_an_update_that_failed_runs_again_when_resent(
-        urls: tuple[str, str], emulator: TelegramEmulator, coordinator: Coordinator) -> None:
-    await post_kind(coordinator, "pairwise")
-    await joined(coordinator, emulator, "ann", 501)
-    ask = emulator.message_update(501, "/next")
-    emulator.fail("sendMessage", 502, times=Limits().server_error_tries)
-
-    assert await post(emulator, urls[0], ask) == 500  # the card could not be sent
-    assert await post(emulator, urls[1], ask) == 200
-
-    assert len(cards(emulator, 501)) == 1
-
-
-async def test_a_delivery_is_first_once_until_forgotten(store: RedisStore) -> None:
-    assert await store.take_delivery("telegram", "7", 60_000) == "first"
-    assert await store.take_delivery("telegram", "7", 60_000) == "working"
-    assert await store.take_delivery("slack", "7", 60_000) == "first"  # ids are per channel
-    await store.forget_delivery("telegram", "7")
-    assert await store.take_delivery("telegram", "7", 60_000) == "first"
-    await store.delivery_done("telegram", "7", 60_000)
-    assert await store.take_delivery("telegram", "7", 60_000) == "done"
-
-
-async def test_a_resend_while_another_process_handles_the_update_is_told_to_come_back(
+async def test_an_update_whose_handling_failed_is_handled_again_from_the_inbox(
         urls: tuple[str, str], emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     await post_kind(coordinator, "pairwise")
     await joined(coordinator, emulator, "ann", 501)
     ask = emulator.message_update(501, "/next")
-    await store.take_delivery("telegram", str(ask["update_id"]), 60_000)  # another process
+    emulator.fail("sendMessage", 502, times=Limits().server_error_tries)
 
-    assert await post(emulator, urls[0], ask) == 503  # not 200: that process may still fail
-    assert not cards(emulator, 501)
-    await store.forget_delivery("telegram", str(ask["update_id"]))  # ...and it did
-    assert await post(emulator, urls[1], ask) == 200
-    assert await post(emulator, urls[0], ask) == 200  # handled: acknowledged, not run again
+    assert await post(emulator, urls[0], ask) == 200  # kept: Telegram need not resend it
+    assert await post(emulator, urls[1], ask) == 200  # a resend all the same: kept once
 
-    assert len(cards(emulator, 501)) == 1
+    assert len(cards(emulator, 501)) == 1  # the second try sent the card
+    assert await store.inbox_size("telegram") == 0
+
+
+async def test_a_polled_update_is_taken_once_until_forgotten(store: RedisStore) -> None:
+    assert await store.take_delivery("telegram", "7", 60_000)
+    assert not await store.take_delivery("telegram", "7", 60_000)
+    assert await store.take_delivery("slack", "7", 60_000)  # ids are per channel
+    await store.forget_delivery("telegram", "7")  # its handling failed
+    assert await store.take_delivery("telegram", "7", 60_000)
+
+
+async def test_a_request_that_is_not_an_update_is_refused_and_kept_nowhere(
+        urls: tuple[str, str], store: RedisStore) -> None:
+    async with aiohttp.ClientSession() as http:
+        for body in (b"not json", b"[1]", b'{"update_id": "7"}', b'{"message": {}}'):
+            async with http.post(urls[0], data=body,
+                                 headers={SECRET_HEADER: SECRET}) as response:
+                assert response.status == 400, body
+    assert await store.inbox_size("telegram") == 0

@@ -21,7 +21,6 @@ from core.ports import (
     Claim,
     Claimed,
     Credit,
-    DeliveryState,
     Erasure,
     ExpertTokens,
     Inboxed,
@@ -418,14 +417,9 @@ class RedisStore:
     async def take_turn(self, job: str, ttl_ms: int) -> bool:
         return bool(await self.client.set(k.turn_key(job), "1", nx=True, px=ttl_ms))
 
-    async def take_delivery(self, channel: str, event_id: str, working_ms: int) -> DeliveryState:
-        key = k.delivery_key(channel, event_id)
-        if await self.client.set(key, "working", nx=True, px=working_ms):
-            return "first"
-        return "done" if await self.client.get(key) == "done" else "working"
-
-    async def delivery_done(self, channel: str, event_id: str, ttl_ms: int) -> None:
-        await self.client.set(k.delivery_key(channel, event_id), "done", px=ttl_ms)
+    async def take_delivery(self, channel: str, event_id: str, ttl_ms: int) -> bool:
+        return bool(await self.client.set(k.delivery_key(channel, event_id), "1", nx=True,
+                                          px=ttl_ms))
 
     async def forget_delivery(self, channel: str, event_id: str) -> None:
         await self.client.delete(k.delivery_key(channel, event_id))

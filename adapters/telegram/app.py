@@ -3,8 +3,10 @@ pattern, acknowledge, translate the update into core terms, and call the service
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from html import escape
 
@@ -34,9 +36,12 @@ from core.coordinator import Coordinator
 from core.delivery import deliver
 from core.errors import Conflict
 from core.experts import Expert
+from core.inbox import InboxDrain
 from core.service import Service, item_from_body
 
 log = logging.getLogger(__name__)
+CHANNEL = "telegram"  # its inbox, outbox and markers in Redis
+_FAILED: ContextVar[list[int] | None] = ContextVar("telegram_failed", default=None)
 Context = ContextTypes.DEFAULT_TYPE
 HELP = ("/next — your next task\n/pause — stop receiving tasks\n/resume — start again\n"
         "/stats — what you have done and earned\n/help — this message\n\n"
@@ -57,10 +62,25 @@ class TelegramSettings(BaseModel):
 
 @dataclass
 class Telegram:
-    """The Application and the channel whose handlers it runs."""
+    """The Application, the channel whose handlers it runs, and the drain that feeds it the
+    updates the webhook kept (unused when polling: the Updater feeds it then)."""
 
     application: Application  # type: ignore[type-arg]
     channel: TelegramChannel
+    drain: InboxDrain = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.drain = InboxDrain(self.channel.service.store, CHANNEL, self.handle)
+
+    async def handle(self, body: str) -> bool:
+        """One kept update through the Application; False if a handler failed (try again)."""
+        update = Update.de_json(json.loads(body), self.application.bot)
+        failures = _FAILED.set([])
+        try:
+            await self.application.process_update(update)
+            return not _FAILED.get()
+        finally:
+            _FAILED.reset(failures)
 
 
 def build_telegram(settings: TelegramSettings, service: Service, coordinator: Coordinator,
@@ -77,7 +97,7 @@ def build_telegram(settings: TelegramSettings, service: Service, coordinator: Co
     application = builder.build()
     channel = TelegramChannel(service, coordinator, TelegramOutbox(service),
                               update_ttl_ms=settings.update_ttl_s * 1000)
-    channel.register(application)
+    channel.register(application, polling=polling)
     return Telegram(application, channel)
 
 
@@ -87,13 +107,11 @@ class TelegramChannel:
     coordinator: Coordinator
     outbox: TelegramOutbox
     update_ttl_ms: int = 3_600_000  # how long a resent update is recognised
-    working_ms: int = 15_000  # a resend meanwhile waits (503); longer, the taker is presumed dead
-    failed: set[int] = field(default_factory=set)
-    busy: set[int] = field(default_factory=set)  # resent while another process handles it
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
-        app.add_handler(TypeHandler(Update, self.once), group=-1)
+    def register(self, app: Application, *, polling: bool = False) -> None:  # type: ignore[type-arg]
+        if polling:  # the webhook's inbox already keeps each update once
+            app.add_handler(TypeHandler(Update, self.once), group=-1)
         for name, callback in (("start", self.start), ("next", self.next), ("pause", self.pause),
                                ("resume", self.resume), ("stats", self.stats),
                                ("help", self.help)):
@@ -108,39 +126,27 @@ class TelegramChannel:
         app.add_error_handler(self.on_error)
 
     async def once(self, update: Update, context: Context) -> None:
-        """Telegram resends an update until it gets a 2xx, possibly to another web process:
-        a Redis marker lets one of them handle it (the core records an answer once anyway;
-        this keeps a resend from sending a second card). A resend that arrives while the
-        first is still being handled is told to come back (the webhook answers 503), so the
-        update is not lost if that handling fails."""
-        taken = await self.service.store.take_delivery("telegram", str(update.update_id),
-                                                       self.working_ms)
-        if taken == "working":
-            self.busy.add(update.update_id)
-        if taken != "first":
+        """Polling: getUpdates may hand an update over again (a restart before its offset was
+        confirmed); a Redis marker lets it run once, and is forgotten if its handling failed
+        (`on_error`), so the next fetch runs it again."""
+        if not await self.service.store.take_delivery(CHANNEL, str(update.update_id),
+                                                      self.update_ttl_ms):
             raise ApplicationHandlerStop
-
-    async def handled(self, update_id: int) -> str:
-        """What the webhook answers for an update just processed: `ok`, `failed` (Telegram
-        must resend it) or `busy` (another process is at it: resend later)."""
-        if update_id in self.failed or update_id in self.busy:
-            outcome = "failed" if update_id in self.failed else "busy"
-            self.failed.discard(update_id)
-            self.busy.discard(update_id)
-            return outcome
-        await self.service.store.delivery_done("telegram", str(update_id), self.update_ttl_ms)
-        return "ok"
 
     async def on_error(self, update: object, context: Context) -> None:
         log.warning("telegram update failed: %r", context.error, exc_info=context.error)
-        if isinstance(update, Update):
-            self.failed.add(update.update_id)
-            with suppress(Exception):  # a retry must run again (Redis may be what failed)
-                await self.service.store.forget_delivery("telegram", str(update.update_id))
-            if update.callback_query is not None:
-                with suppress(TelegramError):  # it may be what failed
-                    await update.callback_query.answer("Not saved: please tap again.",
-                                                       show_alert=True)
+        if not isinstance(update, Update):
+            return
+        failures = _FAILED.get()
+        if failures is not None:  # kept in the inbox: the drain tries it again by itself
+            failures.append(update.update_id)
+            return
+        with suppress(Exception):  # polled: let a refetch run (Redis may be what failed)
+            await self.service.store.forget_delivery("telegram", str(update.update_id))
+        if update.callback_query is not None:
+            with suppress(TelegramError):  # it may be what failed
+                await update.callback_query.answer("Not saved: please tap again.",
+                                                   show_alert=True)
 
     # who is writing
 

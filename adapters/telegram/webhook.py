@@ -1,17 +1,19 @@
-"""`POST /telegram/webhook` on the shared aiohttp app: the PTB Application processes each update
-in the request, without a web server of its own. Telegram resends an update until it gets a
-2xx, so an update whose handling failed answers 500 (recording is idempotent)."""
+"""`POST /telegram/webhook` on the shared aiohttp app. Telegram resends an update until it gets a
+2xx, and holds back the bot's next updates while it waits: so the route only keeps the update
+in the Redis inbox (a resend is kept once) and says 200 at once; the inbox drain of every web
+process hands kept updates to the PTB Application (see core/inbox.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
-from telegram import Update
 
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import CHANNEL, Telegram
 
 TELEGRAM = web.AppKey("telegram", Telegram)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/bots/api#setwebhook
@@ -19,28 +21,41 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/b
 
 def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str | None) -> None:
     """Without a secret every request is refused: an open webhook lets anyone answer tasks."""
+    store, ttl_ms = telegram.drain.store, telegram.channel.update_ttl_ms
 
     async def receive(request: web.Request) -> web.Response:
         sent = request.headers.get(SECRET_HEADER, "")
         if not secret or not hmac.compare_digest(sent.encode(), secret.encode()):
             raise web.HTTPForbidden(text="bad secret token")
-        try:
-            update = Update.de_json(await request.json(), telegram.application.bot)
-        except (json.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
-            raise web.HTTPBadRequest(text="not a Telegram update") from exc
-        await telegram.application.process_update(update)
-        outcome = await telegram.channel.handled(update.update_id)
-        if outcome == "failed":
-            raise web.HTTPInternalServerError(text="not recorded; send it again")
-        if outcome == "busy":
-            raise web.HTTPServiceUnavailable(text="being handled; send it again",
-                                             headers={"Retry-After": "1"})
+        body = (await request.read()).decode("utf-8", "replace")
+        update_id, lane = _address(body)
+        await store.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms)
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with telegram.application:
+            draining = asyncio.create_task(telegram.drain.run())
             yield
+            draining.cancel()
+            await asyncio.gather(draining, return_exceptions=True)
+            await telegram.drain.stop()
 
     app[TELEGRAM] = telegram
     app.router.add_post("/telegram/webhook", receive)
     app.cleanup_ctx.append(lifecycle)
+
+
+def _address(body: str) -> tuple[int, str]:
+    """The update's id (resends share it) and its lane: the user it comes from, whose updates
+    are handled in order. Only what the inbox needs is read here; PTB reads the rest later."""
+    try:
+        update: Any = json.loads(body)
+        update_id = update["update_id"]
+    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise web.HTTPBadRequest(text="not a Telegram update") from exc
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise web.HTTPBadRequest(text="not a Telegram update: update_id is not an integer")
+    for part in update.values():
+        if isinstance(part, dict) and isinstance(sender := part.get("from"), dict):
+            return update_id, str(sender.get("id", update_id))
+    return update_id, str(update_id)

@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
 from typing import Any
 
@@ -75,6 +75,9 @@ class TelegramEmulator:
         self.documents: list[dict[str, Any]] = []
         self.faults: list[tuple[str, int, int | None]] = []  # (method, status, retry_after)
         self.webhook: tuple[str, str] | None = None
+        # A test's wiring, not Telegram's: awaited after the webhook says 2xx, until the bot
+        # has done what the update asked (it works after acknowledging). None: no wait.
+        self.handled: Callable[[], Awaitable[None]] | None = None
         self.updates: list[dict[str, Any]] = []
         self.confirmed = 0
         self._ids = itertools.count(1)
@@ -156,7 +159,10 @@ class TelegramEmulator:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
         async with aiohttp.ClientSession() as session, session.post(
                 url, json=update, headers=headers) as response:
-            return response.status
+            status = response.status
+        if self.handled is not None and 200 <= status < 300:
+            await self.handled()
+        return status
 
     async def settle(self, condition: Callable[[], bool], within: float = 10) -> None:
         """Wait until the bot has done something (polling answers asynchronously)."""
@@ -315,6 +321,8 @@ class TelegramEmulator:
                         statuses.append(response.status)
                 except (aiohttp.ClientError, TimeoutError):
                     statuses.append(0)
+        if self.handled is not None:
+            await self.handled()
         return statuses
 
 

@@ -5,6 +5,7 @@ coordinator's setup script would use, all pointed at the same Redis."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adapters.redis.store import RedisStore
+from adapters.telegram.app import CHANNEL
 from core.coordinator import Coordinator
+from core.inbox import settled
 from core.ledger import Ledger
 from core.service import Service
 from core.timing import SystemClock
@@ -61,8 +64,10 @@ def ledger(service: Service) -> Ledger:
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[TelegramEmulator]:
+async def emulator(service: Service) -> AsyncIterator[TelegramEmulator]:
+    """After the webhook's 200, a delivery waits until the bot handled what it kept."""
     emu = TelegramEmulator()
+    emu.handled = partial(settled, service.store, CHANNEL)
     await emu.start()
     yield emu
     await emu.stop()
