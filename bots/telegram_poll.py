@@ -4,6 +4,8 @@ the webhook route on the web process, and invite links. Off when TELEGRAM_BOT_TO
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -20,6 +22,7 @@ from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
 
 log = logging.getLogger(__name__)
+RECONNECT_S = 5.0
 
 
 def telegram_settings(settings: Settings) -> TelegramSettings | None:
@@ -54,13 +57,25 @@ def add_telegram(app: web.Application, runtime: Runtime) -> None:
 
 
 class TelegramWorker:
-    """The worker's share of Telegram: send what the outbox owes, and offer idle experts a
-    card. The bot connects (getMe) on first need and stays connected; a Telegram outage
-    waits for the next tick."""
+    """The worker's share of Telegram: handle the updates the webhook kept, send what the
+    outbox owes, and offer idle experts a card. The bot connects (getMe) on first need and
+    stays connected; a Telegram outage waits for the next tick."""
 
     def __init__(self, telegram: Telegram, pusher: TelegramPusher) -> None:
         self.telegram = telegram
         self.pusher = pusher
+
+    async def handle_kept(self, stop: asyncio.Event) -> None:
+        """Until `stop`: the kept updates through the Application (which needs getMe first,
+        so an unreachable Telegram is waited out; the updates are safe in Redis meanwhile)."""
+        while not stop.is_set():
+            try:
+                async with self.telegram.application:
+                    await self.telegram.drain.run_until(stop)
+            except TelegramError as exc:
+                log.warning("telegram unreachable, its kept updates wait: %r", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=RECONNECT_S)
 
     async def drain(self) -> int:
         outbox = self.telegram.channel.outbox

@@ -1,5 +1,7 @@
-"""The worker: returns abandoned tasks to the pool and seals the provenance log. Any number of
-workers may run side by side; both jobs are idempotent and every step is atomic in Redis."""
+"""The worker: handles what the webhooks kept in the Redis inboxes, returns abandoned tasks to
+the pool, seals the provenance log, resends what the platforms refused and offers idle experts
+a card. Any number of workers may run side by side; every job is idempotent and every step is
+atomic in Redis."""
 
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     slack = drainer(runtime)  # resends what Slack refused (the Slack outbox), when Slack is on
     telegram = worker_share(runtime)  # the same for Telegram, and its pushes, when it is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
+    inboxes = [asyncio.create_task(telegram.handle_kept(stop))] if telegram else []
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
@@ -67,7 +70,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             log.warning("redis unavailable, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-    await agreements
+    await asyncio.gather(agreements, *inboxes)
     if telegram is not None:
         await telegram.close()
 

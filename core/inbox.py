@@ -2,8 +2,10 @@
 
 A webhook that does an answer's whole work before replying makes the platform wait (Slack
 gives up after 3 seconds) and loses the request if the process dies after acknowledging.
-So a web process only keeps the request (`Store.inbox_put`) and says 200; every process
-running an `InboxDrain` for that channel takes requests and hands them to the channel. A
+So a web process only keeps the request (`Store.inbox_put`) and says 200, and stays quick
+for the next one; the workers, each running an `InboxDrain` per channel, take requests and
+hand them to the channel (add workers for more answers per second, web processes for more
+requests). A
 request whose handling fails is tried again, up to `max_attempts`, then set aside for an
 operator; one taken by a process that died is reclaimed after `stale_ms`. Requests of one
 lane (one user) run one after another, in the order they came; lanes run side by side.
@@ -68,6 +70,14 @@ class InboxDrain:
                 continue
             for entry in entries:
                 self._start(entry)
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then let the requests in hand finish."""
+        running = asyncio.create_task(self.run())
+        await stop.wait()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await self.stop()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Let the requests in hand finish (else they wait `stale_ms` for another process)."""

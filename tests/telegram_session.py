@@ -3,6 +3,7 @@ webhook route on a real HTTP server, and a user who types and taps."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,7 +47,13 @@ async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator:
         await telegram.application.bot.set_webhook(str(server.make_url("/telegram/webhook")),
                                                    secret_token=SECRET)
         emulator.handled = partial(settled, service.store, CHANNEL)
-        yield telegram
+        stop = asyncio.Event()  # the worker's share, in this process
+        handling = asyncio.create_task(telegram.drain.run_until(stop))
+        try:
+            yield telegram
+        finally:
+            stop.set()
+            await handling
     finally:
         emulator.handled = None
         await server.close()

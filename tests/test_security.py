@@ -28,6 +28,7 @@ from adapters.http.routes import ROUTES
 from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
+from bots.telegram_poll import worker_share
 from bots.web import serve
 from bots.worker import tick
 from core.campaigns import CampaignSpec
@@ -92,6 +93,9 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
                       Coordinator(store, service.clock, service.catalog), Ledger(store))
     stop = asyncio.Event()
     task = asyncio.create_task(serve(runtime, stop))
+    telegram_worker = worker_share(runtime)
+    assert telegram_worker is not None
+    handling = asyncio.create_task(telegram_worker.handle_kept(stop))  # the worker's share
     base = f"http://127.0.0.1:{port}"
     await _until_up(base)
     telegram.webhook = (f"{base}/telegram/webhook", TELEGRAM_SECRET)
@@ -101,6 +105,8 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
     finally:
         stop.set()
         await task
+        await handling
+        await telegram_worker.close()
         await slack.stop()
         await telegram.stop()
 

@@ -1,11 +1,10 @@
 """`POST /telegram/webhook` on the shared aiohttp app. Telegram resends an update until it gets a
 2xx, and holds back the bot's next updates while it waits: so the route only keeps the update
-in the Redis inbox (a resend is kept once) and says 200 at once; the inbox drain of every web
-process hands kept updates to the PTB Application (see core/inbox.py)."""
+in the Redis inbox (a resend is kept once) and says 200 at once; the workers' inbox drains
+hand kept updates to the PTB Application (`Telegram.handle`, core/inbox.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/b
 
 def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str | None) -> None:
     """Without a secret every request is refused: an open webhook lets anyone answer tasks."""
-    store, ttl_ms = telegram.drain.store, telegram.channel.update_ttl_ms
+    store, ttl_ms = telegram.channel.service.store, telegram.channel.update_ttl_ms
 
     async def receive(request: web.Request) -> web.Response:
         sent = request.headers.get(SECRET_HEADER, "")
@@ -33,12 +32,8 @@ def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str |
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        async with telegram.application:
-            draining = asyncio.create_task(telegram.drain.run())
+        async with telegram.application:  # the bot's name, for invite links
             yield
-            draining.cancel()
-            await asyncio.gather(draining, return_exceptions=True)
-            await telegram.drain.stop()
 
     app[TELEGRAM] = telegram
     app.router.add_post("/telegram/webhook", receive)

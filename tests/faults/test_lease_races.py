@@ -33,7 +33,8 @@ async def test_two_web_processes_give_a_slot_once_and_record_a_two_device_answer
     users = await telegram_experts(coordinator, emulator, SLOTS + 1)
     webs = [spawn("serve", {**telegram_env, **web_environment(redis_server.url)})
             for _ in range(2)]
-    await asyncio.gather(*(web.start() for web in webs))
+    workers = [spawn("worker", telegram_env) for _ in range(2)]  # they handle kept updates
+    await asyncio.gather(*(process.start() for process in webs + workers))
 
     asked = [emulator.message_update(user.id, "/next") for user in users]
     statuses = await asyncio.gather(*(post(webs[i % 2], update)

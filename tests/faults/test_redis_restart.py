@@ -22,7 +22,6 @@ from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import (
     Expertloop,
     RedisServer,
-    environment,
     wait_until,
     web_environment,
 )
@@ -91,7 +90,7 @@ async def test_redis_restarted_and_crashed_under_the_web_process(
     await post_kind(coordinator, WRITTEN, n_items=8, overlap=2)
     users = await telegram_experts(coordinator, emulator, 3)
     web = spawn("serve", {**telegram_env, **web_environment(redis_server.url)})
-    worker = spawn("worker", environment(redis_server.url, EXPERTLOOP_WORKER_INTERVAL="0.2"))
+    worker = spawn("worker", telegram_env)  # it handles the updates the webhook kept
     await asyncio.gather(web.start(), worker.start())
     use_webhook(emulator, web)
     await each(users, lambda user: emulator.deliver(emulator.message_update(user.id, "/next")))

@@ -1,9 +1,9 @@
-"""`kill -9` of the web process in the middle of a burst of Telegram answers, then a restart:
-an update kept in the Redis inbox before the kill is handled after it (what the dead process
-had taken is reclaimed), one that got no 2xx is resent by Telegram; the log is complete,
-nothing is recorded twice (an answer recorded just before the kill is replayed, not doubled),
-and every expert is told their answer was saved. Answers are written replies; button taps
-are in tests/faults/test_telegram_resends.py."""
+"""`kill -9` of the web process and the worker in the middle of a burst of Telegram answers,
+then a restart: an update kept in the Redis inbox before the kill is handled after it (what
+the dead worker had taken is reclaimed), one that got no 2xx is resent by Telegram; the log
+is complete, nothing is recorded twice (an answer recorded just before the kill is replayed,
+not doubled), and every expert is told their answer was saved. Answers are written replies;
+button taps are in tests/faults/test_telegram_resends.py."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Burst:
     users: list[User]
     updates: list[dict[str, Any]]
     statuses: list[list[int]]
-    unhandled_at_kill: int  # kept in the inbox, not yet handled, when the process died
+    unhandled_at_kill: int  # kept in the inbox, not yet handled, when the processes died
 
 
 async def killed_mid_burst(redis_server: RedisServer, emulator: TelegramEmulator,
@@ -48,7 +48,8 @@ async def killed_mid_burst(redis_server: RedisServer, emulator: TelegramEmulator
     await post_kind(coordinator, WRITTEN, n_items=EXPERTS, overlap=2)
     users = await telegram_experts(coordinator, emulator, EXPERTS)
     web = spawn("serve", {**telegram_env, **web_environment(redis_server.url)})
-    await web.start()
+    worker = spawn("worker", telegram_env)
+    await asyncio.gather(web.start(), worker.start())
     use_webhook(emulator, web)
     await asyncio.gather(*(emulator.deliver(emulator.message_update(user.id, "/next"))
                            for user in users))
@@ -57,14 +58,14 @@ async def killed_mid_burst(redis_server: RedisServer, emulator: TelegramEmulator
     deliveries = [asyncio.create_task(emulator.deliver(update)) for update in updates]
     await wait_until(lambda: _recorded_any(service), "a first answer is recorded")
     unhandled = await service.store.inbox_size(CHANNEL)
-    await web.kill()
-    await web.start()
+    await asyncio.gather(web.kill(), worker.kill())
+    await asyncio.gather(web.start(), worker.start())
     statuses = list(await asyncio.gather(*deliveries))
-    assert web.starts == 2 and all(s[-1] == 200 for s in statuses)
+    assert web.starts == worker.starts == 2 and all(s[-1] == 200 for s in statuses)
     return Burst(users, updates, statuses, unhandled)
 
 
-async def test_the_web_process_killed_mid_burst_and_restarted_records_each_answer_once(
+async def test_web_and_worker_killed_mid_burst_and_restarted_record_each_answer_once(
         redis_server: RedisServer, emulator: TelegramEmulator, telegram_env: dict[str, str],
         spawn: Callable[..., Expertloop], coordinator: Coordinator, service: Service,
         ledger: Ledger) -> None:
