@@ -23,6 +23,7 @@ from core.errors import ExpertloopError
 from core.quality import preload
 
 RUNTIME = web.AppKey("runtime", Runtime)
+INBOXES = ("telegram", "slack")  # channels whose webhooks keep requests for the workers
 PRELOAD = web.AppKey("preload", asyncio.Task[None])
 
 
@@ -57,13 +58,16 @@ def check_exposure(settings: Settings) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """503 while Redis is away, so a load balancer (and the platforms) try again later."""
+    """503 while Redis is away, so a load balancer (and the platforms) try again later. The
+    backlog is what the webhooks kept and no worker has handled yet: a number that only grows
+    means no worker is running."""
     runtime = request.app[RUNTIME]
     try:
         await asyncio.wait_for(runtime.client.ping(), timeout=2)
+        backlog = {channel: await runtime.store.inbox_size(channel) for channel in INBOXES}
     except (RedisError, OSError, TimeoutError) as exc:
         return web.json_response({"ok": False, "redis": str(exc) or "unreachable"}, status=503)
-    return web.json_response({"ok": True, "redis": "ok"})
+    return web.json_response({"ok": True, "redis": "ok", "backlog": backlog})
 
 
 RETRY_AFTER_S = 2

@@ -89,7 +89,15 @@ async def web(client: aioredis.Redis, service: Service):  # type: ignore[no-unty
 async def test_healthz_says_ok_when_redis_answers(web: TestClient) -> None:  # type: ignore[type-arg]
     response = await web.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"ok": True, "redis": "ok"}
+    assert await response.json() == {"ok": True, "redis": "ok",
+                                      "backlog": {"telegram": 0, "slack": 0}}
+
+
+async def test_healthz_shows_what_no_worker_has_handled_yet(
+        web: TestClient, store: RedisStore) -> None:  # type: ignore[type-arg]
+    await store.inbox_put("telegram", "1", "u1", '{"update_id": 1}', 60_000)
+    response = await web.get("/healthz")
+    assert (await response.json())["backlog"] == {"telegram": 1, "slack": 0}
 
 
 async def test_healthz_is_503_while_redis_is_away(service: Service, tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_the_procfile_runs_under_honcho_against_an_outside_redis(
     children: set[int] = set()
     try:
         health = wait_for_health(port, honcho, log)
-        assert health == {"ok": True, "redis": "ok"}
+        assert health == {"ok": True, "redis": "ok", "backlog": {"telegram": 0, "slack": 0}}
         children = descendants(honcho.pid)
         wait_for_lines(log, honcho, ["telegram is off", "slack is off"])  # idle, not exited
         assert honcho.poll() is None, log.read_text()
