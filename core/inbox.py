@@ -7,8 +7,10 @@ for the next one; the workers, each running an `InboxDrain` per channel, take re
 hand them to the channel (add workers for more answers per second, web processes for more
 requests). A
 request whose handling fails is tried again, up to `max_attempts`, then set aside for an
-operator; one taken by a process that died is reclaimed after `stale_ms`. Requests of one
-lane (one user) run one after another, in the order they came; lanes run side by side.
+operator; one taken by a process that died is reclaimed after `stale_ms`. In a process,
+requests of one lane (one user) run one after another, in the order they came; lanes run side
+by side. Two workers may each hold a request of the same lane: a user's two quick taps can
+then run at once, as they could when the platform posted them to two web processes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class InboxDrain:
     retry_pause_s: float = 0.2  # times the attempt number: a failing request backs off
     running: set[asyncio.Task[None]] = field(default_factory=set)
     lanes: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    in_hand: set[str] = field(default_factory=set)  # entry ids: a slow one is not reclaimed twice
 
     async def run(self) -> None:
         """Until cancelled; a Redis outage pauses it, never ends it."""
@@ -87,15 +90,19 @@ class InboxDrain:
             task.cancel()
 
     def _start(self, entry: Inboxed) -> None:
+        if entry.id in self.in_hand:
+            return
         task = asyncio.create_task(self._after(self.lanes.get(entry.lane), entry))
         self.lanes[entry.lane] = task
         self.running.add(task)
-        task.add_done_callback(lambda done: self._finished(entry.lane, done))
+        self.in_hand.add(entry.id)
+        task.add_done_callback(lambda done: self._finished(entry, done))
 
-    def _finished(self, lane: str, task: asyncio.Task[None]) -> None:
+    def _finished(self, entry: Inboxed, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
-        if self.lanes.get(lane) is task:
-            del self.lanes[lane]
+        self.in_hand.discard(entry.id)
+        if self.lanes.get(entry.lane) is task:
+            del self.lanes[entry.lane]
 
     async def _after(self, before: asyncio.Task[None] | None, entry: Inboxed) -> None:
         if before is not None:
