@@ -1,27 +1,41 @@
-"""Benchmark: N simulated experts answering through POST /telegram/webhook of a web process.
+"""Benchmark: N simulated experts answering through POST /telegram/webhook, as deployed: a web
+process that keeps each update in the Redis inbox and says 200, and worker processes that
+handle the kept updates.
 
-The script starts a redis-server of its own (AOF everysec, as deployed), posts a pairwise
-campaign, links the experts to Telegram users, and runs the Telegram emulator
-(tests/emulators/telegram.py) as the Bot API. The web process runs in its own process: the
-real app of `expertloop serve` (`bots.web.build_app`, every route and middleware) with the real
-webhook and python-telegram-bot, its flood limits lifted (`--server app`, the default: real
-Telegram allows a bot ~30 messages/s, which would cap a run at ~15 answers/s), or
-`expertloop serve` itself with the product's limits (`--server serve`). From this process each
-expert presses a button on its card, the webhook records the answer, edits the card and sends
-the next one before it answers 200, and the expert presses again at once (saturated), then with
-think time at half the saturated rate (paced, for latency at a load the server can carry).
-Updates go over at most 40 connections at once, as Telegram sends them (setWebhook's
-`max_connections`); latency is timed from the request's start on a connection.
+The script starts a redis-server of its own (AOF everysec, noeviction, as deployed), posts a
+pairwise campaign, links the experts to Telegram users, and runs the Telegram emulator
+(tests/emulators/telegram.py) as the Bot API, in this process with the load generator. In
+processes of their own (load_processes.py): the web process, the real app of `expertloop serve`
+(`bots.web.build_app`, every route and middleware, the real webhook), and `--workers` worker
+processes, each running the Telegram share of `expertloop worker` (the inbox drain handing kept
+updates to python-telegram-bot: record the answer, answer the callback, edit the card, send the
+next card; and the worker's tick: expire leases, seal the log) with the flood limits lifted
+(`--server app`, the default: real Telegram allows a bot ~30 messages/s, which would cap a run
+at ~15 answers/s). With `--server serve` they are `expertloop serve` and `expertloop worker`
+themselves, with the product's limits.
+Each expert presses "A is better" on its newest card and waits for its next card to reach the
+emulator; then presses again at once (saturated), or after an exponential think time set for
+half the saturated rate (paced). Updates go over at most 40 connections at once, as Telegram
+sends them (setWebhook's `max_connections`). Printed per phase:
+- answers/s: presses whose next card reached the emulator, per second from the phase's first
+  press to its last card (presses stop at --seconds; those in flight are waited for);
+- felt latency (p50/p99): from the press (waiting for a free connection included) to the next
+  card at the emulator, what the expert feels;
+- webhook latency (p50/p99): from the request's start on a connection to its 200.
 Baseline in the same run: a bare aiohttp handler in its own process that checks the same secret
-and parses the same JSON, driven by the same generator. Redis memory per answered task is the
-`used_memory` growth over the saturated phase (log sealed before and after, as the worker
-would) divided by the answers, and the part of it that is data (`used_memory_dataset`); a
-pairwise answer carries no text to subtract.
+and parses the same JSON (and keeps nothing), driven by the same generator without waiting for
+cards: its requests/s and latency to the 200.
+Redis memory per answered task: `used_memory` growth over the saturated phase (inbox settled,
+log sealed before and after, as the worker does) divided by the answers recorded in it, and
+the part of it that is data (`used_memory_dataset`); a pairwise answer carries no text. After
+each phase the inbox must be empty: what was left in it, or set aside in its dead list
+(`el:{inbox:telegram}:dead`), is printed. Checks: every card that came follows a recorded
+answer, and no (item, expert) is answered twice.
 Targets: 5,000 answers/s, p99 under 25 ms, under 1 KiB of Redis memory per answered task.
-The processes it starts (redis-server, our web process, the bare one) are in load_processes.py.
 
     .venv/bin/python bench/load.py [--experts 500] [--seconds 20] [--connections 40]
-                                   [--server app|serve] [--profile]  # cProfile of the web process
+                                   [--workers 1] [--server app|serve]
+                                   [--profile]  # cProfile of the first worker
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +61,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/
     sys.path.insert(0, str(ROOT))
 
+from adapters.redis import keys  # noqa: E402
 from adapters.redis.store import RedisStore  # noqa: E402
+from adapters.telegram.app import CHANNEL  # noqa: E402
 from adapters.telegram.webhook import SECRET_HEADER  # noqa: E402
 from bench.load_processes import (  # noqa: E402
     SECRET,
     TOKEN,
     WebProcess,
+    Workers,
     server_command,
     server_env,
     start_redis,
     wait_for_redis,
+    worker_command,
 )
 from core.campaigns import CampaignSpec  # noqa: E402
 from core.coordinator import Coordinator  # noqa: E402
 from core.experts import Expert  # noqa: E402
+from core.inbox import settled  # noqa: E402
 from core.ledger import Ledger  # noqa: E402
 from core.service import Service  # noqa: E402
 from core.staging import spool_items  # noqa: E402
@@ -72,86 +91,137 @@ CAMPAIGN = "bench-load"
 TARGET_RATE, TARGET_P99_MS, TARGET_BYTES = 5000.0, 25.0, 1024.0
 FIRST_USER = 10_000
 QUIET_S = 3.0
+CARD_WAIT_S = 60.0  # a next card later than this is counted lost (the expert asks /next)
+SETTLE_S = 120.0  # for the inbox to empty after a phase
 
 
 # the load generator
 
 class Emulator(TelegramEmulator):
-    """The emulator, remembering each chat's newest card: its `last` sorts every message of
-    every chat, which would make the generator, not the server, the bottleneck."""
+    """The emulator, waking the expert whose next card it has just taken."""
 
     def __init__(self) -> None:
         super().__init__(token=TOKEN)
-        self.cards: dict[int, dict[str, Any]] = {}
+        self.arrivals: dict[int, asyncio.Event] = {}
+
+    def expect_card(self, chat: int) -> asyncio.Event:
+        self.arrivals[chat] = asyncio.Event()
+        return self.arrivals[chat]
 
     async def _api_sendMessage(self, p: dict[str, Any]) -> Any:
         message = await super()._api_sendMessage(p)
-        if "reply_markup" in message:
-            self.cards[message["chat"]["id"]] = message
+        if "reply_markup" in message and (came := self.arrivals.get(message["chat"]["id"])):
+            came.set()
         return message
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else 0.0
 
 
 @dataclass
 class Phase:
     name: str
-    seconds: float
-    latencies_ms: list[float]
-    failures: int
+    seconds: float = 0.0  # first press to last card (or last 200, when no card is awaited)
+    felt_ms: list[float] = field(default_factory=list)  # press -> next card at the emulator
+    hook_ms: list[float] = field(default_factory=list)  # request start -> 200
+    failures: int = 0  # non-200
+    lost: int = 0  # 200, but no next card within CARD_WAIT_S
+    asks: int = 0  # /next sent by an expert left without a card
 
     @property
     def rate(self) -> float:
-        return len(self.latencies_ms) / self.seconds
-
-    def percentile(self, q: int) -> float:
-        return statistics.quantiles(self.latencies_ms, n=100)[q - 1] if len(
-            self.latencies_ms) > 1 else 0.0
+        return len(self.felt_ms) / max(self.seconds, 1e-9)
 
     def line(self) -> str:
-        return (f"{self.name:<34} {len(self.latencies_ms):>7,} answers  {self.rate:>8,.0f}/s  "
-                f"p50 {self.percentile(50):7.1f} ms  p99 {self.percentile(99):7.1f} ms"
-                + (f"  ({self.failures} non-200)" if self.failures else ""))
+        troubles = [f"{n} {what}" for n, what in ((self.failures, "non-200"),
+                                                  (self.lost, "cards lost"),
+                                                  (self.asks, "/next asked")) if n]
+        return (f"{self.name:<32} {len(self.felt_ms):>7,} answers {self.rate:>7,.0f}/s  "
+                f"felt p50 {percentile(self.felt_ms, 50):6.1f} p99 "
+                f"{percentile(self.felt_ms, 99):7.1f} ms  webhook p50 "
+                f"{percentile(self.hook_ms, 50):5.1f} p99 {percentile(self.hook_ms, 99):6.1f} ms"
+                + (f"  ({', '.join(troubles)})" if troubles else ""))
 
 
-async def drive(http: aiohttp.ClientSession, url: str, emulator: Emulator,
-                users: list[int], seconds: float, asks: list[int], connections: int,
-                think_s: float = 0.0) -> tuple[list[float], int]:
-    """Each user presses "A is better" on its newest card, waits for the reply, and (after an
-    exponential think time when `think_s`) presses again until the time is up. A user left
-    without a card sends /next (counted in `asks`). Telegram sends a bot's updates over at most
-    `max_connections` (40 by default) connections at once, and so does this."""
-    latencies: list[float] = []
-    gate = asyncio.Semaphore(connections)
-    failures = 0
-    stop_at = time.perf_counter() + seconds
-    headers = {SECRET_HEADER: SECRET}
+@dataclass
+class Generator:
+    """Plays Telegram and the experts: posts presses to a webhook, over at most `connections`
+    at once as Telegram does, and (`cards`) waits for each expert's next card."""
 
-    async def expert(user: int) -> None:
-        nonlocal failures
+    http: aiohttp.ClientSession
+    url: str
+    emulator: Emulator
+    connections: int
+    cards: bool = True
+
+    async def drive(self, phase: Phase, users: list[int], seconds: float,
+                    think_s: float = 0.0) -> Phase:
+        gate = asyncio.Semaphore(self.connections)
+        started = time.perf_counter()
+        stop_at = started + seconds
+        await asyncio.gather(*(self.expert(phase, gate, user, stop_at, think_s)
+                               for user in users))
+        phase.seconds = time.perf_counter() - started
+        return phase
+
+    async def expert(self, phase: Phase, gate: asyncio.Semaphore, user: int, stop_at: float,
+                     think_s: float) -> None:
+        """Presses "A is better" on its newest card until the time is up; left without a card
+        (saved, but the next one owed), it sends /next."""
         rng = random.Random(user)
-        if think_s:
-            await asyncio.sleep(rng.uniform(0, think_s))
-        while time.perf_counter() < stop_at:
-            card = emulator.cards[user]
-            data = emulator.buttons(card).get("A is better")
-            if data is None:  # saved, but the next card is owed (its send failed): ask
-                update = emulator.message_update(user, "/next")
-                asks[0] += 1
+        pause = rng.uniform(0, think_s)
+        while time.perf_counter() + pause < stop_at:  # no press, nor a think, past the end
+            await asyncio.sleep(pause)
+            card = self.emulator.newest_card[user]
+            data = self.emulator.buttons(card).get("A is better")
+            if data is None:
+                phase.asks += 1
+                update = self.emulator.message_update(user, "/next")
             else:
-                update = emulator.press_update(user, card, data)
-            async with gate:  # Telegram's webhook connections; queueing for one is not latency
-                began = time.perf_counter()
-                async with http.post(url, json=update, headers=headers) as response:
-                    await response.read()
-            if response.status != 200:
-                failures += 1
-            elif data is not None:
-                latencies.append((time.perf_counter() - began) * 1000)
-            if think_s:
-                await asyncio.sleep(rng.expovariate(1 / think_s))
+                update = self.emulator.press_update(user, card, data)
+            await self.press(phase, gate, user, update, answer=data is not None)
+            pause = rng.expovariate(1 / think_s) if think_s else 0.0
 
-    await asyncio.gather(*(expert(user) for user in users))
-    return latencies, failures
+    async def press(self, phase: Phase, gate: asyncio.Semaphore, user: int,
+                    update: dict[str, Any], answer: bool) -> None:
+        came = self.emulator.expect_card(user) if self.cards else None
+        pressed = time.perf_counter()
+        async with gate:  # one of Telegram's webhook connections
+            began = time.perf_counter()
+            async with self.http.post(self.url, json=update,
+                                      headers={SECRET_HEADER: SECRET}) as response:
+                await response.read()
+            acked = time.perf_counter()
+        if response.status != 200:
+            phase.failures += 1
+            return
+        phase.hook_ms.append((acked - began) * 1000)
+        if came is not None:
+            try:
+                await asyncio.wait_for(came.wait(), CARD_WAIT_S)
+            except TimeoutError:
+                phase.lost += 1
+                return
+        if answer:
+            phase.felt_ms.append((time.perf_counter() - pressed) * 1000)
 
+    async def first_cards(self, users: list[int], workers: Workers) -> None:
+        """Every expert sends /next, as after joining; waits until a worker sent each a card."""
+        phase = Phase("first cards")
+        gate = asyncio.Semaphore(self.connections)
+        ask = [self.press(phase, gate, user, self.emulator.message_update(user, "/next"),
+                          answer=True) for user in users]
+        pressing = asyncio.gather(*ask)
+        while not pressing.done():
+            workers.check()
+            await asyncio.wait([pressing], timeout=1)
+        await pressing
+        if phase.failures or phase.lost:
+            raise RuntimeError(f"first cards: {phase.failures} non-200, {phase.lost} lost")
+
+
+# the campaign and what Redis holds
 
 async def post_campaign(coordinator: Coordinator, items: int, users: list[int]) -> None:
     spec = CampaignSpec(id=CAMPAIGN, title="Which answer is better?", kind="pairwise",
@@ -170,18 +240,27 @@ async def post_campaign(coordinator: Coordinator, items: int, users: list[int]) 
         await coordinator.link(f"e{user}", f"telegram:{user}")
 
 
-async def first_cards(http: aiohttp.ClientSession, url: str, emulator: Emulator,
-                      users: list[int]) -> None:
-    """Every expert sends /next, as after joining; the bot answers with a card."""
-    gate = asyncio.Semaphore(50)
+@dataclass
+class Inbox:
+    """What a phase left in the Telegram inbox: must be nothing."""
 
-    async def ask(user: int) -> None:
-        async with gate, http.post(url, json=emulator.message_update(user, "/next"),
-                                   headers={SECRET_HEADER: SECRET}) as response:
-            if response.status != 200:
-                raise RuntimeError(f"/next for {user}: {response.status}")
+    left: int = 0
+    dead: int = 0
 
-    await asyncio.gather(*(ask(user) for user in users))
+    def __str__(self) -> str:
+        return f"inbox left {self.left}, dead list {self.dead}"
+
+
+async def settle_inbox(store: RedisStore, workers: Workers) -> Inbox:
+    """Wait (up to SETTLE_S) until the workers handled every kept update, then look."""
+    waiting = asyncio.ensure_future(settled(store, CHANNEL))
+    deadline = time.monotonic() + SETTLE_S
+    while not waiting.done() and time.monotonic() < deadline:
+        workers.check()
+        await asyncio.wait([waiting], timeout=1)
+    waiting.cancel()
+    return Inbox(await store.inbox_size(CHANNEL),
+                 int(await store.client.llen(keys.inbox_key(CHANNEL, "dead"))))
 
 
 async def sealed_memory(store: RedisStore, ledger: Ledger) -> tuple[int, int]:
@@ -192,6 +271,14 @@ async def sealed_memory(store: RedisStore, ledger: Ledger) -> tuple[int, int]:
     await asyncio.sleep(QUIET_S)
     memory = await store.client.info("memory")
     return int(memory["used_memory"]), int(memory["used_memory_dataset"])
+
+
+async def marker_bytes(store: RedisStore) -> int:
+    """`MEMORY USAGE` of one update's resend marker (kept `update_ttl_s`, an hour)."""
+    async for key in store.client.scan_iter(match=keys.inbox_key(CHANNEL, "seen:*"),
+                                            count=1000):
+        return int(await store.client.memory_usage(key) or 0)
+    return 0
 
 
 async def doubled_answers(store: RedisStore) -> int:
@@ -207,20 +294,19 @@ async def doubled_answers(store: RedisStore) -> int:
     return sum(1 for n in seen.values() if n > 1)
 
 
+# the run
+
 @dataclass
 class Report:
-    experts: int
-    connections: int
-    server: str
+    args: argparse.Namespace
     saturated: Phase
     paced: Phase
     bare: Phase
-    bytes_per_answer: float
-    dataset_per_answer: float
+    per_answer: tuple[float, float]  # bytes of used_memory, of used_memory_dataset
+    inboxes: tuple[Inbox, Inbox]  # after the saturated phase, after the paced one
+    marker: int
     recorded: int
-    acked: int
     doubled: int
-    asks: int
     profile: str | None
 
 
@@ -246,22 +332,21 @@ async def _measure(args: argparse.Namespace, work: Path, url: str, client: aiore
     coordinator = Coordinator(store, service.clock, service.catalog)
     users = list(range(FIRST_USER, FIRST_USER + args.experts))
     await post_campaign(coordinator, args.items, users)
-    profile = str(work / "web.prof") if args.profile else None
+    profile = str(work / "worker.prof") if args.profile else None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        ours = await run_ours(args, http, url, emulator, users, coordinator, Ledger(store),
-                              profile)
+        ours = await run_ours(args, http, url, emulator, users, store, coordinator, profile)
         (port,) = free_ports(1)
-        env = server_env(url, emulator.base_url, port)
+        env = server_env(url, emulator.base_url, port, "app")
         async with WebProcess(server_command("bare", port, None), env, port) as hook:
-            latencies, failures = await drive(http, hook, emulator, users, args.seconds, [0],
-                                              args.connections)
-    bare = Phase("bare aiohttp handler, saturated", args.seconds, latencies, failures)
-    recorded = (await coordinator.status(CAMPAIGN)).answers
-    acked = len(ours.saturated.latencies_ms) + len(ours.paced.latencies_ms)
-    if recorded < acked:  # more recorded is allowed: Telegram resends a non-2xx, replayed
-        raise RuntimeError(f"{recorded} answers recorded, {acked} acknowledged")
-    return Report(args.experts, args.connections, args.server, ours.saturated, ours.paced, bare,
-                  *ours.per_answer, recorded, acked, await doubled_answers(store), ours.asks,
+            bare = await Generator(http, hook, emulator, args.connections, cards=False).drive(
+                Phase("bare aiohttp handler, saturated"), users, args.seconds)
+    bare.felt_ms = bare.hook_ms  # no card to wait for: a 200 is all it gives
+    answered = len(ours.saturated.felt_ms) + len(ours.paced.felt_ms)
+    recorded = (await coordinator.status(CAMPAIGN)).answers - ours.answers_before
+    if recorded < answered:  # more is allowed: a press whose card was lost was still recorded
+        raise RuntimeError(f"{recorded} answers recorded, {answered} next cards came")
+    return Report(args, ours.saturated, ours.paced, bare, ours.per_answer, ours.inboxes,
+                  await marker_bytes(store), recorded, await doubled_answers(store),
                   _top(profile) if profile else None)
 
 
@@ -269,37 +354,40 @@ async def _measure(args: argparse.Namespace, work: Path, url: str, client: aiore
 class Ours:
     saturated: Phase
     paced: Phase
-    per_answer: tuple[float, float]  # bytes of used_memory, of used_memory_dataset
-    asks: int
+    per_answer: tuple[float, float]
+    inboxes: tuple[Inbox, Inbox]
+    answers_before: int
 
 
 async def run_ours(args: argparse.Namespace, http: aiohttp.ClientSession, url: str,
-                   emulator: Emulator, users: list[int], coordinator: Coordinator,
-                   ledger: Ledger, profile: str | None) -> Ours:
-    """Our web process: first cards, the saturated phase (measuring memory around it), then
-    the paced phase."""
+                   emulator: Emulator, users: list[int], store: RedisStore,
+                   coordinator: Coordinator, profile: str | None) -> Ours:
+    """Our web process and workers: first cards, the saturated phase (memory measured around
+    it), then the paced phase."""
+    ledger = Ledger(store)
     (port,) = free_ports(1)
-    env = server_env(url, emulator.base_url, port)
-    if args.server == "serve":
-        env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET,
-                   TELEGRAM_API_URL=emulator.base_url)
-    asks = [0]
-    async with WebProcess(server_command(args.server, port, profile), env, port) as hook:
-        await first_cards(http, hook, emulator, users)
+    env = server_env(url, emulator.base_url, port, args.server)
+    commands = [worker_command(args.server, profile if n == 0 else None)
+                for n in range(args.workers)]
+    async with Workers(commands, env) as workers, WebProcess(
+            server_command(args.server, port, None), env, port) as hook:
+        generator = Generator(http, hook, emulator, args.connections)
+        await generator.first_cards(users, workers)
+        await settle_inbox(store, workers)
         answers_before = (await coordinator.status(CAMPAIGN)).answers
-        memory_before = await sealed_memory(coordinator.store, ledger)
-        latencies, failures = await drive(http, hook, emulator, users, args.seconds, asks,
-                                          args.connections)
-        saturated = Phase(f"ours ({args.server}), saturated", args.seconds, latencies, failures)
+        memory_before = await sealed_memory(store, ledger)
+        saturated = await generator.drive(Phase(f"ours ({args.server}), saturated"), users,
+                                          args.seconds)
+        after_saturated = await settle_inbox(store, workers)
         answered = max((await coordinator.status(CAMPAIGN)).answers - answers_before, 1)
-        memory_after = await sealed_memory(coordinator.store, ledger)
+        memory_after = await sealed_memory(store, ledger)
         think = args.experts / max(saturated.rate / 2, 1.0)
-        latencies, failures = await drive(http, hook, emulator, users, args.seconds / 2, asks,
-                                          args.connections, think)
-    paced = Phase(f"ours, paced (think {think:.2f} s)", args.seconds / 2, latencies, failures)
+        paced = await generator.drive(Phase(f"ours, paced (think {think:.2f} s)"), users,
+                                      args.seconds / 2, think)
+        after_paced = await settle_inbox(store, workers)
     per_answer = ((memory_after[0] - memory_before[0]) / answered,
                   (memory_after[1] - memory_before[1]) / answered)
-    return Ours(saturated, paced, per_answer, asks[0])
+    return Ours(saturated, paced, per_answer, (after_saturated, after_paced), answers_before)
 
 
 def _top(profile: str) -> str:
@@ -316,23 +404,26 @@ def verdict(ok: bool) -> str:
 
 
 def print_report(r: Report) -> None:
-    print(f"{r.experts} experts, Telegram webhook (secret header) over {r.connections} "
-          f"connections, pairwise taps; web process: {r.server}")
-    for phase in (r.saturated, r.paced, r.bare):
+    a, s, p = r.args, r.saturated, r.paced
+    print(f"{a.experts} experts, Telegram webhook (secret header) over {a.connections} "
+          f"connections, pairwise taps; web process and {a.workers} worker(s): {a.server}")
+    for phase in (s, p, r.bare):
         print("  " + phase.line())
-    s, p = r.saturated, r.paced
-    print(f"  ours/bare: {s.rate / max(r.bare.rate, 1e-9):.1%}; "
-          f"{r.recorded:,} answers recorded, {r.acked:,} acknowledged (200); "
-          f"(item, expert) doubled: {r.doubled}; "
-          f"cards owed after a failed send, asked again with /next: {r.asks}")
+    print(f"  ours/bare: {s.rate / max(r.bare.rate, 1e-9):.1%}; {r.recorded:,} answers "
+          f"recorded, {len(s.felt_ms) + len(p.felt_ms):,} next cards came; "
+          f"(item, expert) doubled: {r.doubled}")
+    print(f"  after the saturated phase: {r.inboxes[0]}; after the paced phase: "
+          f"{r.inboxes[1]}")
+    paced_p99 = percentile(p.felt_ms, 99)
     print(f"  answers/s {s.rate:,.0f} ({verdict(s.rate >= TARGET_RATE)} {TARGET_RATE:,.0f}); "
-          f"p99 paced {p.percentile(99):.1f} ms, saturated {s.percentile(99):.1f} ms "
-          f"({verdict(p.percentile(99) < TARGET_P99_MS)} < {TARGET_P99_MS:.0f} ms at half load)")
+          f"felt p99 paced {paced_p99:.1f} ms, saturated {percentile(s.felt_ms, 99):.1f} ms "
+          f"({verdict(paced_p99 < TARGET_P99_MS)} < {TARGET_P99_MS:.0f} ms at half load)")
     print(f"  Redis memory per answered task (sealed, no answer text): used_memory "
-          f"{r.bytes_per_answer:,.0f} B, of it dataset {r.dataset_per_answer:,.0f} B "
-          f"({verdict(r.bytes_per_answer < TARGET_BYTES)} < {TARGET_BYTES:,.0f} B)")
+          f"{r.per_answer[0]:,.0f} B, of it dataset {r.per_answer[1]:,.0f} B "
+          f"({verdict(r.per_answer[0] < TARGET_BYTES)} < {TARGET_BYTES:,.0f} B); "
+          f"one update's resend marker (kept an hour): {r.marker} B")
     if r.profile:
-        print("\ncProfile of the web process (saturated and paced phases):\n" + r.profile)
+        print("\ncProfile of the first worker (all phases):\n" + r.profile)
 
 
 def main() -> None:
@@ -343,15 +434,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=40,
                         help="webhook requests in flight at once, as Telegram's setWebhook "
                              "max_connections (40, Telegram's default; at most 100)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes handling the kept updates (1)")
     parser.add_argument("--items", type=int, default=60_000, help="items posted (60000)")
     parser.add_argument("--server", choices=["app", "serve"], default="app",
-                        help="app: the serve app with flood limits lifted; serve: expertloop "
-                             "serve with the product's Telegram limits")
+                        help="app: the serve app and the worker's Telegram share with flood "
+                             "limits lifted; serve: expertloop serve and expertloop worker with "
+                             "the product's Telegram limits")
     parser.add_argument("--profile", action="store_true",
-                        help="run our web process under cProfile and print where time goes")
+                        help="run the first worker under cProfile and print where time goes")
     args = parser.parse_args()
     if args.server == "serve" and args.profile:
         parser.error("--profile profiles --server app only")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1: nothing else handles a kept update")
     with tempfile.TemporaryDirectory(prefix="el-bench-load-") as work:
         print_report(asyncio.run(measure(args, Path(work))))
 

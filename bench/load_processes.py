@@ -1,20 +1,25 @@
 """The processes bench/load.py starts: a redis-server, our web process (the app of
-`expertloop serve` with the Telegram webhook, its flood limits lifted) and the bare baseline.
-Run as a script, it is one of the two web processes:
+`expertloop serve` with the Telegram webhook), the workers that handle what the webhook kept
+(the Telegram share of `expertloop worker`, flood limits lifted), and the bare baseline.
+Run as a script, it is one of them:
 
     python bench/load_processes.py app|bare PORT [PROFILE_FILE]
+    python bench/load_processes.py worker [PROFILE_FILE]
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import hmac
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -25,28 +30,58 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(ROOT))
 
 from adapters.redis.embedded import server_binary  # noqa: E402
-from adapters.telegram.app import TelegramSettings, build_telegram  # noqa: E402
+from adapters.telegram.app import Telegram, TelegramSettings, build_telegram  # noqa: E402
 from adapters.telegram.limits import Limits  # noqa: E402
+from adapters.telegram.pushes import TelegramPusher  # noqa: E402
 from adapters.telegram.webhook import SECRET_HEADER, add_telegram_webhook  # noqa: E402
-from bots.runtime import open_runtime, stop_on_signals  # noqa: E402
+from bots.runtime import Runtime, open_runtime, stop_on_signals  # noqa: E402
 from bots.settings import Settings  # noqa: E402
+from bots.telegram_poll import TelegramWorker  # noqa: E402
 from bots.web import build_app  # noqa: E402
+from bots.worker import tick  # noqa: E402
 from tests.cluster import free_ports  # noqa: E402
 
 TOKEN, SECRET = "123:BENCH", "bench-load-secret"
 NO_FLOOD = Limits(per_second=1e9, per_chat_per_second=1e9, chat_burst=10**9)
 
 
+def open_telegram(runtime: Runtime) -> Telegram:
+    """The Telegram channel as `expertloop serve` and `worker` build it, flood limits lifted
+    (the emulator takes any rate)."""
+    return build_telegram(TelegramSettings(
+        token=TOKEN, api_url=os.environ["BENCH_TELEGRAM_API"], webhook_secret=SECRET,
+        limits=NO_FLOOD), runtime.service, runtime.coordinator)
+
+
 async def serve_app(port: int) -> None:
-    """`bots.web.build_app` as `expertloop serve` builds it, plus the Telegram webhook with the
-    flood limits lifted (the emulator takes any rate)."""
+    """`bots.web.build_app` as `expertloop serve` builds it, plus the Telegram webhook."""
     async with open_runtime(Settings()) as runtime:
         app = build_app(runtime)
-        telegram = build_telegram(TelegramSettings(
-            token=TOKEN, api_url=os.environ["BENCH_TELEGRAM_API"], webhook_secret=SECRET,
-            limits=NO_FLOOD), runtime.service, runtime.coordinator)
-        add_telegram_webhook(app, telegram, SECRET)
+        add_telegram_webhook(app, open_telegram(runtime), SECRET)
         await run_site(app, port)
+
+
+async def work_app() -> None:
+    """What `expertloop worker` does for answers: the Telegram inbox drain (`handle_kept`)
+    and, each `worker_interval_s`, the tick (expire abandoned leases, seal the log). Pushes to
+    idle experts, the outbox and agreement figures are left out: the bench's experts always
+    hold a card and every send succeeds."""
+    async with open_runtime(Settings()) as runtime:
+        telegram = open_telegram(runtime)
+        worker = TelegramWorker(telegram, TelegramPusher(runtime.service,
+                                                         telegram.channel.outbox))
+        stop = stop_on_signals()
+        ticks = asyncio.create_task(tick_until(runtime, stop))
+        await worker.handle_kept(stop)
+        await ticks
+        await worker.close()
+
+
+async def tick_until(runtime: Runtime, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await tick(runtime)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.worker_interval_s)
 
 
 async def bare_webhook(request: web.Request) -> web.Response:
@@ -80,13 +115,12 @@ async def run_site(app: web.Application, port: int) -> None:
         await runner.cleanup()
 
 
-def run_server(role: str, port: int, profile: str | None) -> None:
-    job = serve_app if role == "app" else serve_bare
+def run_role(job: Coroutine[Any, Any, None], profile: str | None) -> None:
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    asyncio.run(job(port))
-    if profiler:
+    asyncio.run(job)
+    if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
 
@@ -115,30 +149,77 @@ class WebProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process)
+
+
+class Workers:
+    """N worker processes; they show they are up by handling kept updates, and are always
+    stopped (SIGTERM: each finishes the updates in hand)."""
+
+    def __init__(self, commands: list[list[str]], env: dict[str, str]) -> None:
+        self.commands, self.env = commands, env
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    async def __aenter__(self) -> Workers:
+        self.processes = [launch(command, self.env) for command in self.commands]
+        return self
+
+    def check(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited with {process.returncode}")
+
+    async def __aexit__(self, *exc: object) -> None:
+        for process in self.processes:  # all at once: they finish side by side
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            await asyncio.to_thread(wait_or_kill, process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    wait_or_kill(process)
+
+
+def wait_or_kill(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def launch(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, cwd=ROOT)
 
 
+def expertloop(command: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("expertloop")), command]
+
+
 def server_command(role: str, port: int, profile: str | None) -> list[str]:
     if role == "serve":
-        return [str(Path(sys.executable).with_name("expertloop")), "serve"]
+        return expertloop("serve")
     return [sys.executable, str(Path(__file__).resolve()), role, str(port),
             *([profile] if profile else [])]
 
 
-def server_env(redis_url: str, bot_api: str, port: int) -> dict[str, str]:
+def worker_command(server: str, profile: str | None) -> list[str]:
+    if server == "serve":
+        return expertloop("worker")
+    return [sys.executable, str(Path(__file__).resolve()), "worker", *([profile] if profile
+                                                                        else [])]
+
+
+def server_env(redis_url: str, bot_api: str, port: int, server: str) -> dict[str, str]:
+    """The environment of our processes; with `serve`, the product's own Telegram settings."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SLACK_", "TELEGRAM_", "EXPERTLOOP_", "REDIS_"))}
     env.update(REDIS_URL=redis_url, PORT=str(port), BENCH_TELEGRAM_API=bot_api,
                PYTHONPATH=str(ROOT))
+    if server == "serve":
+        env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET,
+                   TELEGRAM_API_URL=bot_api)
     return env
 
 
@@ -161,5 +242,14 @@ async def wait_for_redis(client: aioredis.Redis) -> None:
     raise RuntimeError("redis-server did not start")
 
 
+def main(argv: list[str]) -> None:
+    role, rest = argv[0], argv[1:]
+    if role == "worker":
+        run_role(work_app(), rest[0] if rest else None)
+        return
+    port, profile = int(rest[0]), (rest[1] if len(rest) > 1 else None)
+    run_role(serve_app(port) if role == "app" else serve_bare(port), profile)
+
+
 if __name__ == "__main__":
-    run_server(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
+    main(sys.argv[1:])
