@@ -1,15 +1,18 @@
 """Slack wiring: settings from the environment, Socket Mode (`expertloop slack-socket`), the
-events route on the web process, and linking by email. Off when SLACK_BOT_TOKEN is unset."""
+events route on the web process, the worker's handling of the presses it kept, and linking
+by email. Off when SLACK_BOT_TOKEN is unset."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.slack.app import build_app
-from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
+from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, keep_alive
+from adapters.slack.inbox import press_drain
 from adapters.slack.routes import add_slack_routes
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
@@ -35,12 +38,23 @@ def add_slack(app: web.Application, runtime: Runtime) -> None:
     """`POST /slack/events` when both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set."""
     built = build(runtime)
     if built is not None and built[1].signing_secret is not None:
-        add_slack_routes(app, build_app(*built))
+        add_slack_routes(app, *built)
 
 
 def drainer(runtime: Runtime) -> SlackChannel | None:
     built = build(runtime)
     return built[0] if built is not None else None
+
+
+async def handle_presses(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The worker's share of `POST /slack/events`: until `stop`, handle the button presses the
+    web processes kept (a Slack or Redis outage is waited out: the presses stay in Redis)."""
+    built = build(runtime)
+    if built is None:
+        return
+    channel, settings = built
+    async with keep_alive(channel.messenger.client):
+        await press_drain(channel, settings).run_until(stop)
 
 
 async def socket(runtime: Runtime, args: argparse.Namespace) -> int:

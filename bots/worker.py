@@ -12,7 +12,7 @@ import logging
 from redis.exceptions import RedisError
 
 from bots.runtime import Runtime
-from bots.slack_socket import drainer
+from bots.slack_socket import drainer, handle_presses
 from bots.telegram_poll import worker_share
 from core.provenance import ChainBroken
 from core.quality import keep_agreement, preload
@@ -51,6 +51,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     telegram = worker_share(runtime)  # the same for Telegram, and its pushes, when it is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
     inboxes = [asyncio.create_task(telegram.handle_kept(stop))] if telegram else []
+    if slack is not None:  # the button presses POST /slack/events kept
+        inboxes.append(asyncio.create_task(handle_presses(runtime, stop)))
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)

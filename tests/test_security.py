@@ -28,6 +28,7 @@ from adapters.http.routes import ROUTES
 from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
+from bots.slack_socket import handle_presses
 from bots.telegram_poll import worker_share
 from bots.web import serve
 from bots.worker import tick
@@ -96,16 +97,19 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
     telegram_worker = worker_share(runtime)
     assert telegram_worker is not None
     handling = asyncio.create_task(telegram_worker.handle_kept(stop))  # the worker's share
+    pressing = asyncio.create_task(handle_presses(runtime, stop))  # and its share of Slack
     base = f"http://127.0.0.1:{port}"
     await _until_up(base)
     telegram.webhook = (f"{base}/telegram/webhook", TELEGRAM_SECRET)
     telegram.handled = partial(settled, store, "telegram")
+    slack.settle = partial(settled, store, "slack")
     try:
         yield Site(base, runtime, telegram, slack)
     finally:
         stop.set()
         await task
         await handling
+        await pressing
         await telegram_worker.close()
         await slack.stop()
         await telegram.stop()

@@ -9,6 +9,8 @@ import copy
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,16 +18,19 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from adapters.redis import keys as k
 from adapters.redis.store import RedisStore
 from adapters.slack.answers import InvalidPayload, answer_from_block_action
 from adapters.slack.app import build_app
 from adapters.slack.blocks import render_card
-from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
+from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, keep_alive
+from adapters.slack.inbox import press_drain
 from adapters.slack.routes import add_slack_routes
 from core.campaigns import CampaignSpec
 from core.cards import Card, CardDraft, Estimate
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.inbox import InboxDrain, settled
 from core.kinds import Kind
 from core.ledger import Ledger
 from core.service import Service
@@ -56,12 +61,34 @@ def _settings(slack: SlackEmulator) -> SlackSettings:
 
 @pytest.fixture
 async def events_url(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterator[str]:
+    """The web process's route, and a worker's drain of the presses it keeps, here in one."""
     app = web.Application()
-    add_slack_routes(app, build_app(channel, _settings(slack)))
+    add_slack_routes(app, channel, _settings(slack))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    yield str(server.make_url("/slack/events"))
+    async with handling_presses(_settings(slack), channel.service, channel.coordinator):
+        slack.settle = partial(settled, channel.service.store, "slack")
+        yield str(server.make_url("/slack/events"))
+        slack.settle = None
     await server.close()
+
+
+@asynccontextmanager
+async def handling_presses(settings: SlackSettings, service: Service, coordinator: Coordinator,
+                           **drain_options: Any) -> AsyncIterator[InboxDrain]:
+    """What a worker runs for Slack: its own channel, draining the kept presses."""
+    worker_channel = build_channel(settings, service, coordinator)
+    drain = press_drain(worker_channel, settings)
+    for name, value in drain_options.items():
+        setattr(drain, name, value)
+    stop = asyncio.Event()
+    async with keep_alive(worker_channel.messenger.client):
+        running = asyncio.create_task(drain.run_until(stop))
+        try:
+            yield drain
+        finally:
+            stop.set()
+            await running
 
 
 @pytest.fixture
@@ -252,10 +279,17 @@ async def test_a_forged_signature_is_refused_and_records_nothing(
     await first_card(ann)
 
     status, _ = await ann.interact(ann.block_action("el_choose", "A"), secret="not-the-secret")
+    unsigned = await ann.interact(ann.block_action("el_choose", "A"),
+                                  headers={"X-Slack-Signature": "", "X-Slack-Request-Timestamp":
+                                           "soon"})
 
-    assert status == 401
+    assert status == unsigned[0] == 401
+    assert await store.client.keys(k.inbox_key("slack", "seen:*")) == []  # nothing was kept
     assert await of_type(store, "answered") == []
     assert slack.called("chat.update") == []
+    await ann.press("el_choose", "A")  # the same press, signed: kept, then recorded
+    assert len(await store.client.keys(k.inbox_key("slack", "seen:*"))) == 1
+    assert len(await of_type(store, "answered")) == 1
 
 
 async def test_a_stale_timestamp_is_refused(ann: SlackUser, slack: SlackEmulator,
@@ -270,21 +304,77 @@ async def test_a_stale_timestamp_is_refused(ann: SlackUser, slack: SlackEmulator
     assert await of_type(store, "answered") == []
 
 
-async def test_a_retried_delivery_and_a_double_click_record_once(
+async def test_a_retried_delivery_is_kept_once_and_a_double_click_records_once(
         ann: SlackUser, slack: SlackEmulator, store: RedisStore,
         coordinator: Coordinator) -> None:
     await post_kind(coordinator, "pairwise")
     await first_card(ann)
     payload = ann.block_action("el_choose", "A")
 
-    await ann.interact(payload)
-    await ann.interact(payload, headers={"X-Slack-Retry-Num": "1",
-                                         "X-Slack-Retry-Reason": "http_timeout"})
+    statuses = [(await ann.interact(payload))[0],
+                (await ann.interact(payload, headers={"X-Slack-Retry-Num": "1",
+                                                      "X-Slack-Retry-Reason": "http_timeout"}))[0]]
+    assert len(slack.called("chat.update")) == 1  # the retry was acknowledged, not run again
     await ann.interact(ann.block_action("el_choose", "B", message=payload["message"]))
 
-    await slack.wait_for("chat.update", 3)
-    assert len(await of_type(store, "answered")) == 1
+    assert statuses == [200, 200]
+    answered = await of_type(store, "answered")
+    assert len(answered) == 1 and answered[0]["payload"]["decision"]["choice"] == "A"
+    assert len(slack.called("chat.update")) == 2  # the double click shows the first answer
     assert len(slack.called("chat.postMessage")) == 2  # the first card and the next, once
+
+
+async def test_a_press_whose_handling_failed_is_tried_again_and_recorded(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore,
+        coordinator: Coordinator) -> None:
+    """The drain's Bolt app asks auth.test before its first listener; Slack failing it (past
+    the client's retries) makes Bolt answer 200 with an apology and run nothing. The press,
+    already acknowledged, must not be lost with it."""
+    await post_kind(coordinator, "pairwise")
+    card = await first_card(ann)
+    slack.fail_next("auth.test", 500, retry_after=0, times=4)
+
+    status, _ = await ann.press("el_choose", "B")
+
+    assert status == 200
+    assert slack.failures["auth.test"] == []  # it did fail, every time the client asked
+    event = await answered_once(slack, store, ann)
+    assert event["lease"] == lease_of(card)
+    assert event["payload"]["decision"]["choice"] == "B"
+    assert slack.called("chat.postEphemeral") == []  # no "tap again": it was tried again
+
+
+async def test_a_press_taken_by_a_stuck_worker_is_recorded_by_another(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator, channel: SlackChannel,
+        store: RedisStore) -> None:
+    """The web process keeps the press and acknowledges it; worker A takes it and hangs on it
+    (its Slack calls never return: a stuck or dead process). Worker B takes it over after
+    `stale_ms` and records it, once."""
+    await post_kind(coordinator, "pairwise")
+    await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
+    app = web.Application()
+    add_slack_routes(app, channel, _settings(slack))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    hanging = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = hanging.sockets[0].getsockname()[1]
+    stuck = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
+                          api_url=f"http://127.0.0.1:{port}/api/", post_interval_s=0.0)
+    try:
+        await channel.send_next("UANN", "ann")
+        ann = SlackUser(slack, str(server.make_url("/slack/events")), "UANN")
+        async with handling_presses(stuck, service, coordinator) as a:
+            assert (await ann.press("el_choose", "A"))[0] == 200
+            assert await slack.until(lambda: bool(a.running))  # A holds it, and is stuck
+            async with handling_presses(_settings(slack), service, coordinator, stale_ms=300):
+                await asyncio.wait_for(settled(store, "slack"), 10)
+    finally:
+        hanging.close()
+        await server.close()
+    answered = await of_type(store, "answered")
+    assert len(answered) == 1 and answered[0]["payload"]["decision"]["choice"] == "A"
+    assert len(slack.called("chat.postMessage")) == 2  # B posted the next card
+    assert len(slack.called("chat.update")) == 1
 
 
 async def test_a_stale_button_after_the_lease_expired_explains_and_records_nothing(

@@ -1,5 +1,7 @@
 """The Slack channel as a Bolt AsyncApp. Every listener acknowledges first (Slack wants a reply
-within 3 seconds), translates the payload, then awaits the core."""
+within 3 seconds), translates the payload, then awaits the core. One set of listeners serves
+three ways in: HTTP requests answered inline, button presses the inbox drain hands over later
+(`drained=True`), and Socket Mode."""
 
 from __future__ import annotations
 
@@ -31,11 +33,17 @@ NOT_LINKED = ("Your Slack account is not linked to an expert yet. Ask your coord
               "or run `/expertloop join <token>` with the token they gave you.")
 
 
-def build_app(channel: SlackChannel, settings: SlackSettings) -> AsyncApp:
+def build_app(channel: SlackChannel, settings: SlackSettings, *,
+              drained: bool = False) -> AsyncApp:
+    """`drained`: the app the inbox drain feeds. Its dispatch returns only once the listener is
+    done (so a kept press is finished when it returns, or failed and tried again), and it does
+    not check signatures: they were checked when the press was kept, and a press reclaimed from
+    a dead process may be older than Bolt's five minutes."""
     app = AsyncApp(client=channel.messenger.client,
                    signing_secret=settings.signing_secret.get_secret_value()
-                   if settings.signing_secret else "")
-    listeners = Listeners(channel)
+                   if settings.signing_secret else "",
+                   process_before_response=drained, request_verification_enabled=not drained)
+    listeners = Listeners(channel, drained=drained)
     app.action(re.compile(r"^el_(choose|rate|verify|label|labels|skip|none|flag)$"))(
         listeners.on_button)
     app.action("el_labels_pick")(listeners.on_touch)
@@ -50,8 +58,9 @@ def build_app(channel: SlackChannel, settings: SlackSettings) -> AsyncApp:
 
 
 class Listeners:
-    def __init__(self, channel: SlackChannel) -> None:
+    def __init__(self, channel: SlackChannel, *, drained: bool = False) -> None:
         self.channel = channel
+        self.drained = drained  # a failure is tried again by the drain: no "tap again" then
         self.commands: dict[str, Callable[[str, str, list[str]], Awaitable[str]]] = {
             "next": self._next, "pause": self._pause, "resume": self._resume,
             "stats": self._stats, "join": self._join}
@@ -68,7 +77,7 @@ class Listeners:
         except InvalidPayload as exc:
             await self.channel.messenger.replying_to(origin).tell(user, f"Not saved: {exc}")
             return
-        await self.channel.answer(user, given, origin)
+        await self.channel.answer(user, given, origin, tell_failure=not self.drained)
 
     async def on_touch(self, ack: Ack, body: Body) -> None:
         """A menu changed: the expert started working on the card (their first interaction).

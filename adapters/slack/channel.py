@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
+import aiohttp
 from pydantic import BaseModel, Field, SecretStr
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -39,6 +41,18 @@ class SlackSettings(BaseModel):
     push_interval_s: float = Field(default=30.0, gt=0)  # look at an idle expert this often
 
 
+@asynccontextmanager
+async def keep_alive(client: AsyncWebClient) -> AsyncIterator[None]:
+    """One keep-alive HTTP session for every Web API call; slack_sdk opens one per call
+    otherwise, a new connection each time."""
+    session = client.session = client.session or aiohttp.ClientSession()
+    try:
+        yield
+    finally:
+        await session.close()
+        client.session = None
+
+
 def web_client(settings: SlackSettings) -> AsyncWebClient:
     """A Web API client that waits out 429s (Retry-After), 5xx and dropped connections."""
     return AsyncWebClient(token=settings.bot_token.get_secret_value(), base_url=settings.api_url,
@@ -60,14 +74,17 @@ class SlackChannel:
     async def expert_for(self, user: str) -> str | None:
         return await self.service.store.expert_for_identity(f"slack:{user}")
 
-    async def answer(self, user: str, given: Answer, origin: MessageRef | None) -> None:
+    async def answer(self, user: str, given: Answer, origin: MessageRef | None, *,
+                     tell_failure: bool = True) -> None:
         """Record, update the card, post the next one. A repeat (double click, retry) finds
-        the first outcome: the card is updated again and no second card is posted."""
+        the first outcome: the card is updated again and no second card is posted. Raises if
+        the answer was not recorded; once it is, what Slack refuses is owed, not raised."""
         messenger = self.messenger.replying_to(origin)
         try:
             outcome = await self.service.submit(given)
-        except Exception:  # Slack does not resend an interaction: tell the expert instead
-            await _tell_quietly(messenger, user, SAVE_FAILED)
+        except Exception:  # Slack does not resend an interaction: tell the expert instead,
+            if tell_failure:  # unless the inbox tries it again
+                await _tell_quietly(messenger, user, SAVE_FAILED)
             raise
         sending = [messenger.show_outcome(user, outcome)]
         if outcome.next is not None and not outcome.replayed:
@@ -79,7 +96,8 @@ class SlackChannel:
     async def _owe_unsent(self, user: str, expert_id: str, messenger: SlackMessenger,
                           outcome: Outcome, sent: Sequence[object]) -> None:
         """The answer is recorded: what did not reach the expert (the card's update, the next
-        card) goes to the outbox, and the first failure is raised for the log."""
+        card) goes to the outbox, and the first failure is logged. Not raised: the answer is
+        done, and the outbox, not a second try of the press, sends what is owed."""
         failures = [result for result in sent if isinstance(result, BaseException)]
         if not failures:
             return
@@ -88,7 +106,7 @@ class SlackChannel:
                        messenger.origin if isinstance(sent[0], BaseException) else None,
                        outcome, card=card)
         await _tell_quietly(messenger, user, SHOW_FAILED if card else UPDATE_FAILED)
-        raise failures[0]
+        log.warning("slack refused what follows an answer; owed", exc_info=failures[0])
 
     async def owe(self, user: str, expert_id: str, origin: MessageRef | None,
                   outcome: Outcome, *, card: bool = True) -> None:

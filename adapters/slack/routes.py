@@ -1,37 +1,73 @@
 """`POST /slack/events` on the shared aiohttp app: events, interactivity and slash commands.
-Bolt verifies the signature and refuses a timestamp older than five minutes with 401
-(https://api.slack.com/authentication/verifying-requests-from-slack) before any listener runs."""
+
+Every request's signature and timestamp are checked here first, as Bolt would check them
+(https://api.slack.com/authentication/verifying-requests-from-slack): forged, unsigned or over
+five minutes old gets 401 and nothing is kept or run. A button press is then kept in the
+Redis inbox and acknowledged with an empty 200, so a crash after the 200 loses nothing, and
+the web process stays quick for the next request; the workers hand kept presses to Bolt
+(adapters/slack/inbox.py says which requests wait). Everything else goes to Bolt inline."""
 
 from __future__ import annotations
 
-import aiohttp
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 
-BOLT = web.AppKey("slack_bolt_app", AsyncApp)
+from adapters.slack.app import build_app
+from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
+from adapters.slack.inbox import CHANNEL, KEPT_TTL_MS, press_to_keep
+from core.ports import Store
 
 
-def add_slack_routes(app: web.Application, bolt: AsyncApp) -> None:
-    app[BOLT] = bolt
+@dataclass
+class SlackRoutes:
+    """What the route needs: the inline Bolt app, the check of Slack's signature, the store
+    that keeps the presses."""
+
+    inline: AsyncApp
+    verifier: SignatureVerifier
+    store: Store
+
+
+SLACK = web.AppKey("slack_routes", SlackRoutes)
+
+
+def add_slack_routes(app: web.Application, channel: SlackChannel,
+                     settings: SlackSettings) -> None:
+    if settings.signing_secret is None:
+        raise ValueError("POST /slack/events needs SLACK_SIGNING_SECRET")
+    app[SLACK] = SlackRoutes(build_app(channel, settings),
+                             SignatureVerifier(settings.signing_secret.get_secret_value()),
+                             channel.service.store)
     app.router.add_post("/slack/events", slack_events)
-    app.on_startup.append(_open_session)
-    app.on_cleanup.append(_close_session)
+    app.cleanup_ctx.append(_lifecycle)
 
 
-async def _open_session(app: web.Application) -> None:
-    """One keep-alive session for every Web API call; slack_sdk opens one per call otherwise."""
-    client = app[BOLT].client
-    if client.session is None:
-        client.session = aiohttp.ClientSession()
-
-
-async def _close_session(app: web.Application) -> None:
-    session = app[BOLT].client.session
-    if session is not None:
-        await session.close()
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    async with keep_alive(app[SLACK].inline.client):
+        yield
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    bolt_response = await request.app[BOLT].async_dispatch(await to_bolt_request(request))
-    return await to_aiohttp_response(bolt_response)
+    routes = request.app[SLACK]
+    body = (await request.read()).decode("utf-8", "replace")
+    if not _signed(routes.verifier, body, request):
+        return web.Response(status=401, text="invalid signature or timestamp")
+    kept = press_to_keep(body)
+    if kept is None:
+        bolt_response = await routes.inline.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+    await routes.store.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload, KEPT_TTL_MS)
+    return web.Response(status=200)
+
+
+def _signed(verifier: SignatureVerifier, body: str, request: web.Request) -> bool:
+    try:
+        return verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp"),
+                                 request.headers.get("X-Slack-Signature"))
+    except ValueError:  # a timestamp that is not a number
+        return False

@@ -16,7 +16,7 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -57,6 +57,9 @@ class SlackEmulator:
     _changed: asyncio.Condition | None = None  # notified at each call answered
     _posts: dict[str, asyncio.Event] = field(default_factory=dict)  # set at a post to a channel
     url: str = ""
+    # A test's wiring, not Slack's: awaited after the app answers a user's request 2xx, until
+    # the app has done what the request asked (presses wait in its inbox). None: no wait.
+    settle: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> str:
         app = web.Application()
@@ -376,7 +379,10 @@ class SlackUser:
         async with aiohttp.ClientSession() as http, http.post(
                 self.events_url, data=body.encode(),
                 headers={"Content-Type": content_type, **signed, **(headers or {})}) as resp:
-            return resp.status, await resp.text()
+            status, text = resp.status, await resp.text()
+        if self.slack.settle is not None and 200 <= status < 300:
+            await self.slack.settle()
+        return status, text
 
     async def interact(self, payload: Json, **options: Any) -> tuple[int, str]:
         """Interactivity arrives form-encoded, the JSON in one `payload` field."""
