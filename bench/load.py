@@ -170,7 +170,7 @@ class Generator:
         """Presses "A is better" on its newest card until the time is up; left without a card
         (saved, but the next one owed), it sends /next."""
         rng = random.Random(user)
-        pause = rng.uniform(0, think_s)
+        pause = rng.expovariate(1 / think_s) if think_s else 0.0  # a Poisson process from t=0
         while time.perf_counter() + pause < stop_at:  # no press, nor a think, past the end
             await asyncio.sleep(pause)
             card = self.emulator.newest_card[user]
