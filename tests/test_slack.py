@@ -1,6 +1,7 @@
 """The Slack channel end to end: the real slack-bolt AsyncApp behind POST /slack/events over
-real HTTP, requests signed as Slack signs them, the Web API answered by tests/emulators/slack.py,
-and the provenance log read back from the embedded Redis."""
+real HTTP (button presses kept in the Redis inbox and handed to it by a worker's drain, run here
+in the test's process), requests signed as Slack signs them, the Web API answered by
+tests/emulators/slack.py, and the provenance log read back from the embedded Redis."""
 
 from __future__ import annotations
 
@@ -322,6 +323,35 @@ async def test_a_retried_delivery_is_kept_once_and_a_double_click_records_once(
     assert len(answered) == 1 and answered[0]["payload"]["decision"]["choice"] == "A"
     assert len(slack.called("chat.update")) == 2  # the double click shows the first answer
     assert len(slack.called("chat.postMessage")) == 2  # the first card and the next, once
+
+
+async def test_a_press_waits_in_redis_for_a_worker_while_a_modal_opens_at_once(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator, channel: SlackChannel,
+        store: RedisStore) -> None:
+    """With no worker running, the web process still opens a modal (its trigger_id lives 3 s,
+    so it cannot wait) and keeps a button press; the press is recorded once a worker runs."""
+    await post_kind(coordinator, "verify")
+    await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
+    app = web.Application()
+    add_slack_routes(app, channel, _settings(slack))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        await channel.send_next("UANN", "ann")
+        ann = SlackUser(slack, str(server.make_url("/slack/events")), "UANN")
+        assert (await ann.press("el_open_override"))[0] == 200
+        assert await slack.wait_for("views.open")
+        assert (await ann.press("el_verify", "accept"))[0] == 200
+        assert await store.inbox_size("slack") == 1
+        assert await of_type(store, "answered") == []
+
+        async with handling_presses(_settings(slack), service, coordinator):
+            await asyncio.wait_for(settled(store, "slack"), 10)
+    finally:
+        await server.close()
+    answered = await of_type(store, "answered")
+    assert len(answered) == 1 and answered[0]["payload"]["decision"]["verdict"] == "accept"
+    assert len(slack.called("chat.postMessage")) == 2  # the worker posted the next card
 
 
 async def test_a_press_whose_handling_failed_is_tried_again_and_recorded(
