@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -16,6 +18,9 @@ from adapters.slack.inbox import press_drain
 from adapters.slack.routes import add_slack_routes
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
+
+log = logging.getLogger(__name__)
+RECONNECT_S = 5.0
 
 
 def slack_settings(settings: Settings) -> SlackSettings | None:
@@ -54,7 +59,22 @@ async def handle_presses(runtime: Runtime, stop: asyncio.Event) -> None:
         return
     channel, settings = built
     async with keep_alive(channel.messenger.client):
-        await press_drain(channel, settings).run_until(stop)
+        if await _slack_answers(channel, stop):
+            await press_drain(channel, settings).run_until(stop)
+
+
+async def _slack_answers(channel: SlackChannel, stop: asyncio.Event) -> bool:
+    """Wait until Slack answers auth.test (False if stopped first). Bolt asks it before its
+    first listener; failing there, each press would use up its tries and be set aside."""
+    while not stop.is_set():
+        try:
+            await channel.messenger.client.auth_test()
+            return True
+        except Exception as exc:  # noqa: BLE001 - Slack unreachable or refusing: wait it out
+            log.warning("slack unreachable, its kept presses wait: %r", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=RECONNECT_S)
+    return False
 
 
 async def socket(runtime: Runtime, args: argparse.Namespace) -> int:
