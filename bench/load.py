@@ -21,7 +21,10 @@ sends them (setWebhook's `max_connections`). Printed per phase:
   press to its last card (presses stop at --seconds; those in flight are waited for);
 - felt latency (p50/p99): from the press (waiting for a free connection included) to the next
   card at the emulator, what the expert feels;
-- webhook latency (p50/p99): from the request's start on a connection to its 200.
+- webhook latency (p50/p99): from the request's start on a connection to its 200;
+- for the saturated phase, the CPU seconds each part used (this process: the generator and the
+  emulator; the web process; the workers; redis-server) and per answer, from Linux's /proc:
+  the machine's 2 cores are shared by all of them (and by whatever else runs).
 Baseline in the same run: a bare aiohttp handler in its own process that checks the same secret
 and parses the same JSON (and keeps nothing), driven by the same generator without waiting for
 cards: its requests/s and latency to the 200.
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import pstats
 import random
 import statistics
@@ -70,6 +74,7 @@ from bench.load_processes import (  # noqa: E402
     TOKEN,
     WebProcess,
     Workers,
+    cpu_s,
     server_command,
     server_env,
     start_redis,
@@ -304,6 +309,7 @@ class Report:
     bare: Phase
     per_answer: tuple[float, float]  # bytes of used_memory, of used_memory_dataset
     inboxes: tuple[Inbox, Inbox]  # after the saturated phase, after the paced one
+    cpu: dict[str, float]  # CPU seconds of each part in the saturated phase
     marker: int
     recorded: int
     doubled: int
@@ -346,6 +352,7 @@ async def _measure(args: argparse.Namespace, work: Path, url: str, client: aiore
     if recorded < answered:  # more is allowed: a press whose card was lost was still recorded
         raise RuntimeError(f"{recorded} answers recorded, {answered} next cards came")
     return Report(args, ours.saturated, ours.paced, bare, ours.per_answer, ours.inboxes,
+                  ours.cpu,
                   await marker_bytes(store), recorded, await doubled_answers(store),
                   _top(profile) if profile else None)
 
@@ -357,6 +364,7 @@ class Ours:
     per_answer: tuple[float, float]
     inboxes: tuple[Inbox, Inbox]
     answers_before: int
+    cpu: dict[str, float]
 
 
 async def run_ours(args: argparse.Namespace, http: aiohttp.ClientSession, url: str,
@@ -369,15 +377,18 @@ async def run_ours(args: argparse.Namespace, http: aiohttp.ClientSession, url: s
     env = server_env(url, emulator.base_url, port, args.server)
     commands = [worker_command(args.server, profile if n == 0 else None)
                 for n in range(args.workers)]
-    async with Workers(commands, env) as workers, WebProcess(
-            server_command(args.server, port, None), env, port) as hook:
+    web = WebProcess(server_command(args.server, port, None), env, port)
+    async with Workers(commands, env) as workers, web as hook:
         generator = Generator(http, hook, emulator, args.connections)
         await generator.first_cards(users, workers)
         await settle_inbox(store, workers)
         answers_before = (await coordinator.status(CAMPAIGN)).answers
         memory_before = await sealed_memory(store, ledger)
+        parts = await cpu_parts(store, web, workers)
+        cpu_before = cpu_used(parts)
         saturated = await generator.drive(Phase(f"ours ({args.server}), saturated"), users,
                                           args.seconds)
+        cpu = {part: used - cpu_before[part] for part, used in cpu_used(parts).items()}
         after_saturated = await settle_inbox(store, workers)
         answered = max((await coordinator.status(CAMPAIGN)).answers - answers_before, 1)
         memory_after = await sealed_memory(store, ledger)
@@ -387,7 +398,21 @@ async def run_ours(args: argparse.Namespace, http: aiohttp.ClientSession, url: s
         after_paced = await settle_inbox(store, workers)
     per_answer = ((memory_after[0] - memory_before[0]) / answered,
                   (memory_after[1] - memory_before[1]) / answered)
-    return Ours(saturated, paced, per_answer, (after_saturated, after_paced), answers_before)
+    return Ours(saturated, paced, per_answer, (after_saturated, after_paced), answers_before,
+                cpu)
+
+
+async def cpu_parts(store: RedisStore, web: WebProcess, workers: Workers
+                    ) -> dict[str, list[int]]:
+    """Each part of the run and its processes, to tell which of them the 2 cores went to."""
+    redis_pid = int((await store.client.info("server"))["process_id"])
+    return {"generator and emulator": [os.getpid()], "web": [web.pid],
+            "worker(s)": [process.pid for process in workers.processes],
+            "redis-server": [redis_pid]}
+
+
+def cpu_used(parts: dict[str, list[int]]) -> dict[str, float]:
+    return {part: sum(cpu_s(pid) for pid in pids) for part, pids in parts.items()}
 
 
 def _top(profile: str) -> str:
@@ -422,6 +447,10 @@ def print_report(r: Report) -> None:
           f"{r.per_answer[0]:,.0f} B, of it dataset {r.per_answer[1]:,.0f} B "
           f"({verdict(r.per_answer[0] < TARGET_BYTES)} < {TARGET_BYTES:,.0f} B); "
           f"one update's resend marker (kept an hour): {r.marker} B")
+    answers = max(len(s.felt_ms), 1)
+    print(f"  CPU in the saturated phase ({s.seconds:.1f} s on 2 cores): " + ", ".join(
+        f"{part} {used:.1f} s ({1000 * used / answers:.1f} ms per answer)"
+        for part, used in r.cpu.items()))
     if r.profile:
         print("\ncProfile of the first worker (all phases):\n" + r.profile)
 

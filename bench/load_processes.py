@@ -132,6 +132,11 @@ class WebProcess:
         self.command, self.env, self.port = command, env, port
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     async def __aenter__(self) -> str:
         self.process = launch(self.command, self.env)
         async with aiohttp.ClientSession() as http:
@@ -174,6 +179,12 @@ class Workers:
             process.send_signal(signal.SIGTERM)
         for process in self.processes:
             await asyncio.to_thread(wait_or_kill, process)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far, from Linux's /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
