@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.ports import Inboxed, Store
+from core.timing import acting_at
 
 log = logging.getLogger("expertloop.inbox")
 Handler = Callable[[str], Awaitable[bool]]  # a request body -> handled (False: try again)
@@ -108,7 +109,8 @@ class InboxDrain:
         if before is not None:
             await asyncio.wait([before])
         try:
-            handled = await self.handle(entry.body)
+            with acting_at(entry.kept_at):
+                handled = await self.handle(entry.body)
         except Exception:  # noqa: BLE001 - one bad request must not stop the others
             log.exception("%s request %s failed", self.channel, entry.id)
             handled = False

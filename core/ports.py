@@ -28,6 +28,7 @@ class Inboxed(NamedTuple):
     lane: str  # requests of one lane (one user) are handled in order
     body: str
     attempts: int  # handlings that failed before this one
+    kept_at: int  # when the web process kept it (ms): when the expert acted
 
 
 class Clock(Protocol):
@@ -237,7 +238,7 @@ class Store(Protocol):
         """Handling the event failed: let its repeat through."""
         ...
     async def inbox_put(self, channel: str, request_id: str, lane: str, body: str,
-                        ttl_ms: int) -> bool:
+                        ttl_ms: int, at: int) -> bool:
         """Keep a platform request until a consumer has handled it; False (and nothing kept)
         for a resend of a `request_id` kept within `ttl_ms`."""
         ...

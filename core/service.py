@@ -27,7 +27,7 @@ from core.kinds import (
 )
 from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Store
 from core.resolve import diff
-from core.timing import make_estimate
+from core.timing import acted_at, make_estimate
 
 EFFECTS = {"skip": "skipped", "flag": "flagged", "none_acceptable": "none_acceptable"}
 COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "none_acceptable"}
@@ -141,7 +141,7 @@ class Service:
         return await self._outcome(answer, result, routing, campaign)
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
-        now = self.clock.now_ms()
+        now = acted_at(self.clock.now_ms())  # a press that waited in an inbox: when it came
         effect = EFFECTS.get(answer.decision.type, "answered")
         event_type = EVENT_TYPES.get(effect, "answered")
         return Record(
@@ -212,7 +212,7 @@ class Service:
         campaign_id = await self.catalog.campaign_for_lease(token)
         if campaign_id is None:
             return False
-        when = at if at is not None else self.clock.now_ms()
+        when = at if at is not None else acted_at(self.clock.now_ms())
         event = Event(campaign=campaign_id, type=what, at=iso_ms(when), actor="system", lease=token,
                       payload={k: v for k, v in payload.items() if v is not None})
         return await self.store.mark(campaign_id, token, what, when, body_json(event), expert_id)

@@ -37,7 +37,9 @@ def settings(emulator: TelegramEmulator, limits: Limits = FAST) -> TelegramSetti
 
 @asynccontextmanager
 async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
-                      limits: Limits = FAST) -> AsyncIterator[Telegram]:
+                      limits: Limits = FAST, handling: bool = True) -> AsyncIterator[Telegram]:
+    """The webhook on a real HTTP server and, unless `handling` is off, a drain handling what
+    it keeps (the worker's share, in this process)."""
     telegram = build_telegram(settings(emulator, limits), service, coordinator)
     app = web.Application()
     add_telegram_webhook(app, telegram, SECRET)
@@ -46,14 +48,17 @@ async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator:
     try:
         await telegram.application.bot.set_webhook(str(server.make_url("/telegram/webhook")),
                                                    secret_token=SECRET)
+        if not handling:
+            yield telegram
+            return
         emulator.handled = partial(settled, service.store, CHANNEL)
-        stop = asyncio.Event()  # the worker's share, in this process
-        handling = asyncio.create_task(telegram.drain.run_until(stop))
+        stop = asyncio.Event()
+        drain = asyncio.create_task(telegram.drain.run_until(stop))
         try:
             yield telegram
         finally:
             stop.set()
-            await handling
+            await drain
     finally:
         emulator.handled = None
         await server.close()

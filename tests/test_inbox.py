@@ -29,9 +29,9 @@ def start(drain: InboxDrain, running: list[asyncio.Task[None]]) -> InboxDrain:
 
 
 async def test_a_resent_request_is_kept_once(store: RedisStore) -> None:
-    assert await store.inbox_put("t1", "7", "u1", "hello", 60_000)
-    assert not await store.inbox_put("t1", "7", "u1", "hello", 60_000)
-    assert await store.inbox_put("t2", "7", "u1", "hello", 60_000)  # ids are per channel
+    assert await store.inbox_put("t1", "7", "u1", "hello", 60_000, 0)
+    assert not await store.inbox_put("t1", "7", "u1", "hello", 60_000, 0)
+    assert await store.inbox_put("t2", "7", "u1", "hello", 60_000, 0)  # ids are per channel
     assert await store.inbox_size("t1") == 1
 
 
@@ -45,7 +45,7 @@ async def test_one_users_requests_run_in_order_and_each_once(
         return True
 
     for n in range(30):
-        await store.inbox_put("order", str(n), f"u{n % 3}", f"u{n % 3}:{n}", 60_000)
+        await store.inbox_put("order", str(n), f"u{n % 3}", f"u{n % 3}:{n}", 60_000, 0)
     drain = start(InboxDrain(store, "order", handle, block_ms=50), running)
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert sorted(seen) == sorted(f"u{n % 3}:{n}" for n in range(30))
@@ -64,8 +64,8 @@ async def test_a_failing_request_is_tried_again_then_set_aside(
             raise RuntimeError("always fails")
         return tries[body] >= 2  # "flaky" works the second time
 
-    await store.inbox_put("fails", "1", "u", "flaky", 60_000)
-    await store.inbox_put("fails", "2", "u", "broken", 60_000)
+    await store.inbox_put("fails", "1", "u", "flaky", 60_000, 0)
+    await store.inbox_put("fails", "2", "u", "broken", 60_000, 0)
     drain = start(InboxDrain(store, "fails", handle, block_ms=50, retry_pause_s=0.01,
                              max_attempts=3), running)
     await asyncio.wait_for(settled(store, drain.channel), 5)
@@ -75,9 +75,9 @@ async def test_a_failing_request_is_tried_again_then_set_aside(
 
 async def test_what_a_dead_process_took_is_handled_by_another(
         store: RedisStore, running: list[asyncio.Task[None]]) -> None:
-    await store.inbox_put("orphans", "1", "u", "taken by the dead", 60_000)
+    await store.inbox_put("orphans", "1", "u", "taken by the dead", 60_000, 0)
     await store.inbox_take("orphans", "dead-process", 10, 10)  # makes the group
-    await store.inbox_put("orphans", "2", "u", "taken by the dead", 60_000)
+    await store.inbox_put("orphans", "2", "u", "taken by the dead", 60_000, 0)
     assert len(await store.inbox_take("orphans", "dead-process", 10, 10)) == 2
     handled: list[str] = []
 
@@ -99,7 +99,7 @@ async def test_a_slow_request_is_not_taken_twice_by_the_process_handling_it(
         await asyncio.sleep(0.3)  # far past stale_ms: it looks abandoned to XAUTOCLAIM
         return True
 
-    await store.inbox_put("slow", "1", "u", "slow one", 60_000)
+    await store.inbox_put("slow", "1", "u", "slow one", 60_000, 0)
     drain = start(InboxDrain(store, "slow", handle, block_ms=10, stale_ms=40), running)
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert started == ["slow one"]

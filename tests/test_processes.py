@@ -95,7 +95,7 @@ async def test_healthz_says_ok_when_redis_answers(web: TestClient) -> None:  # t
 
 async def test_healthz_shows_what_no_worker_has_handled_yet(
         web: TestClient, store: RedisStore) -> None:  # type: ignore[type-arg]
-    await store.inbox_put("telegram", "1", "u1", '{"update_id": 1}', 60_000)
+    await store.inbox_put("telegram", "1", "u1", '{"update_id": 1}', 60_000, 0)
     response = await web.get("/healthz")
     assert (await response.json())["backlog"] == {"telegram": 1, "slack": 0}
 

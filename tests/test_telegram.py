@@ -318,3 +318,15 @@ async def test_two_workers_as_wired_push_an_idle_expert_one_card(
     await asyncio.gather(*workers)
 
     assert len([m for m in emulator.chat(501) if m.get("reply_markup")]) == 1
+
+
+async def test_a_one_tap_answer_is_timed_from_the_cards_delivery(
+        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        store: RedisStore, clock: SetClock) -> None:
+    ann = await asked(coordinator, emulator)
+    clock.advance(42)  # reading the card
+
+    assert await ann.press("A is better") == 200
+
+    (answer,) = await answered(store)
+    assert answer["payload"]["timing"]["active_seconds"] == 42

@@ -4,6 +4,7 @@ Redis) given the same update record nothing twice and send one card."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -12,9 +13,11 @@ import redis.asyncio as aioredis
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
+from adapters.telegram.app import CHANNEL, Telegram
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import SECRET_HEADER
 from core.coordinator import Coordinator
+from core.inbox import settled
 from core.service import Service
 from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
@@ -113,3 +116,29 @@ async def test_a_request_that_is_not_an_update_is_refused_and_kept_nowhere(
                                  headers={SECRET_HEADER: SECRET}) as response:
                 assert response.status == 400, body
     assert await store.inbox_size("telegram") == 0
+
+
+async def a_worker_handles_the_backlog(telegram: Telegram, store: RedisStore) -> None:
+    stop = asyncio.Event()
+    drain = asyncio.create_task(telegram.drain.run_until(stop))
+    await settled(store, CHANNEL)
+    stop.set()
+    await drain
+
+
+async def test_a_tap_kept_in_time_counts_when_it_was_made_though_handled_after_the_deadline(
+        emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore, clock: SetClock) -> None:
+    await post_kind(coordinator, "pairwise", time_limit_s=60)
+    async with webhook_bot(emulator, service, coordinator, handling=False) as telegram:
+        ann = await joined(coordinator, emulator, "ann", 501)
+        await ann.say("/next")
+        await a_worker_handles_the_backlog(telegram, store)
+        clock.advance(20)
+        assert await ann.press("A is better") == 200  # kept at 20 s; no worker is running
+        clock.advance(100)  # past the 60 s time limit before a worker gets to it
+        await a_worker_handles_the_backlog(telegram, store)
+
+    (answer,) = await answered(store)
+    assert answer["payload"]["timing"]["active_seconds"] == 20  # not 120: no pay for the wait
+    assert "✅ Saved" in "\n".join(ann.emulator.texts(501))

@@ -264,9 +264,9 @@ class RedisStore:
     # inboxes: platform requests kept until handled (a stream with one consumer group)
 
     async def inbox_put(self, channel: str, request_id: str, lane: str, body: str,
-                        ttl_ms: int) -> bool:
+                        ttl_ms: int, at: int) -> bool:
         keys = [k.inbox_key(channel, "stream"), k.inbox_key(channel, f"seen:{request_id}")]
-        return bool(await self.scripts["inbox_put"](keys=keys, args=[ttl_ms, lane, body]))
+        return bool(await self.scripts["inbox_put"](keys=keys, args=[ttl_ms, lane, body, at]))
 
     async def inbox_take(self, channel: str, consumer: str, count: int,
                          block_ms: int) -> list[Inboxed]:
@@ -310,7 +310,8 @@ class RedisStore:
 
     async def inbox_retry(self, channel: str, entry: Inboxed, max_attempts: int) -> bool:
         keys = [k.inbox_key(channel, "stream"), k.inbox_key(channel, "dead")]
-        args = [INBOX_GROUP, entry.id, entry.lane, entry.body, entry.attempts + 1, max_attempts]
+        args = [INBOX_GROUP, entry.id, entry.lane, entry.body, entry.attempts + 1, max_attempts,
+                entry.kept_at]
         return bool(await self.scripts["inbox_retry"](keys=keys, args=args))
 
     async def inbox_size(self, channel: str) -> int:
@@ -494,5 +495,5 @@ def _recorded(record: Record, result: list[Any]) -> Recorded:
 
 
 def _inboxed(entries: list[Any]) -> list[Inboxed]:
-    return [Inboxed(id=entry_id, lane=fields["l"], body=fields["b"], attempts=int(fields["a"]))
-            for entry_id, fields in entries]
+    return [Inboxed(id=entry_id, lane=fields["l"], body=fields["b"], attempts=int(fields["a"]),
+                    kept_at=int(fields["t"])) for entry_id, fields in entries]

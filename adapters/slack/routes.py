@@ -20,17 +20,17 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import CHANNEL, KEPT_TTL_MS, press_to_keep
-from core.ports import Store
+from core.service import Service
 
 
 @dataclass
 class SlackRoutes:
-    """What the route needs: the inline Bolt app, the check of Slack's signature, the store
-    that keeps the presses."""
+    """What the route needs: the inline Bolt app, the check of Slack's signature, the service
+    whose store keeps the presses (and whose clock says when)."""
 
     inline: AsyncApp
     verifier: SignatureVerifier
-    store: Store
+    service: Service
 
 
 SLACK = web.AppKey("slack_routes", SlackRoutes)
@@ -42,7 +42,7 @@ def add_slack_routes(app: web.Application, channel: SlackChannel,
         raise ValueError("POST /slack/events needs SLACK_SIGNING_SECRET")
     app[SLACK] = SlackRoutes(build_app(channel, settings),
                              SignatureVerifier(settings.signing_secret.get_secret_value()),
-                             channel.service.store)
+                             channel.service)
     app.router.add_post("/slack/events", slack_events)
     app.cleanup_ctx.append(_lifecycle)
 
@@ -61,7 +61,8 @@ async def slack_events(request: web.Request) -> web.Response:
     if kept is None:
         bolt_response = await routes.inline.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
-    await routes.store.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload, KEPT_TTL_MS)
+    await routes.service.store.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload,
+                                         KEPT_TTL_MS, routes.service.clock.now_ms())
     return web.Response(status=200)
 
 

@@ -243,7 +243,7 @@ class TelegramChannel:
         except answers.InvalidTap as exc:
             await query.answer(str(exc), show_alert=True)
             return
-        await self.service.opened(tap.lease, expert.id)
+        # not `opened`: the answering tap is not a first look, and would zero the time spent
         await self._submit(update, context, expert, given, keyboards.describe(given.decision))
 
     async def _submit(self, update: Update, context: Context, expert: Expert,

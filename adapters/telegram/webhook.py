@@ -20,7 +20,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/b
 
 def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str | None) -> None:
     """Without a secret every request is refused: an open webhook lets anyone answer tasks."""
-    store, ttl_ms = telegram.channel.service.store, telegram.channel.update_ttl_ms
+    service, ttl_ms = telegram.channel.service, telegram.channel.update_ttl_ms
 
     async def receive(request: web.Request) -> web.Response:
         sent = request.headers.get(SECRET_HEADER, "")
@@ -28,7 +28,8 @@ def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str |
             raise web.HTTPForbidden(text="bad secret token")
         body = (await request.read()).decode("utf-8", "replace")
         update_id, lane = _address(body)
-        await store.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms)
+        await service.store.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms,
+                                      service.clock.now_ms())
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
