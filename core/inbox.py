@@ -51,11 +51,12 @@ class InboxDrain:
     lanes: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     in_hand: set[str] = field(default_factory=set)  # entry ids: a slow one is not reclaimed twice
 
-    async def run(self) -> None:
-        """Until cancelled; a Redis outage pauses it, never ends it."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until `stop` is set (seen within `block_ms`: no read is cut off mid-way) or the task
+        is cancelled; a Redis outage pauses it, never ends it."""
         reclaim_at = 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while stop is None or not stop.is_set():
             free = self.limit - len(self.running)
             if free <= 0:
                 await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
@@ -69,6 +70,8 @@ class InboxDrain:
                     entries = await self.store.inbox_take(self.channel, self.consumer, free,
                                                           self.block_ms)
             except Exception:  # noqa: BLE001 - Redis restarting; the requests are safe there
+                if _cancelling():  # a client library may turn a cancelled read into an error
+                    raise
                 log.warning("%s inbox unreachable; trying again", self.channel, exc_info=True)
                 await asyncio.sleep(1)
                 continue
@@ -77,10 +80,7 @@ class InboxDrain:
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then let the requests in hand finish."""
-        running = asyncio.create_task(self.run())
-        await stop.wait()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await self.run(stop)
         await self.stop()
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -134,3 +134,8 @@ async def settled(store: Store, channel: str, poll_s: float = 0.005) -> None:
     request leaves the inbox only once handled (or set aside)."""
     while await store.inbox_size(channel):  # noqa: ASYNC110 - no Event spans processes
         await asyncio.sleep(poll_s)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -14,18 +14,24 @@ from adapters.redis.store import RedisStore
 from core.inbox import InboxDrain, settled
 
 
+class Drains:
+    """Drains a test starts; stopped after it, their requests in hand finished."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, drain: InboxDrain) -> InboxDrain:
+        self.tasks.append(asyncio.create_task(drain.run_until(self.stop)))
+        return drain
+
+
 @pytest.fixture
-async def running() -> AsyncIterator[list[asyncio.Task[None]]]:
-    tasks: list[asyncio.Task[None]] = []
-    yield tasks
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def start(drain: InboxDrain, running: list[asyncio.Task[None]]) -> InboxDrain:
-    running.append(asyncio.create_task(drain.run()))
-    return drain
+async def drains() -> AsyncIterator[Drains]:
+    started = Drains()
+    yield started
+    started.stop.set()
+    await asyncio.wait_for(asyncio.gather(*started.tasks), 10)
 
 
 async def test_a_resent_request_is_kept_once(store: RedisStore) -> None:
@@ -36,7 +42,7 @@ async def test_a_resent_request_is_kept_once(store: RedisStore) -> None:
 
 
 async def test_one_users_requests_run_in_order_and_each_once(
-        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+        store: RedisStore, drains: Drains) -> None:
     seen: list[str] = []
 
     async def handle(body: str) -> bool:
@@ -46,7 +52,7 @@ async def test_one_users_requests_run_in_order_and_each_once(
 
     for n in range(30):
         await store.inbox_put("order", str(n), f"u{n % 3}", f"u{n % 3}:{n}", 60_000, 0)
-    drain = start(InboxDrain(store, "order", handle, block_ms=50), running)
+    drain = drains.start(InboxDrain(store, "order", handle, block_ms=50))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert sorted(seen) == sorted(f"u{n % 3}:{n}" for n in range(30))
     for user in ("u0", "u1", "u2"):
@@ -55,7 +61,7 @@ async def test_one_users_requests_run_in_order_and_each_once(
 
 
 async def test_a_failing_request_is_tried_again_then_set_aside(
-        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+        store: RedisStore, drains: Drains) -> None:
     tries: dict[str, int] = {}
 
     async def handle(body: str) -> bool:
@@ -66,15 +72,15 @@ async def test_a_failing_request_is_tried_again_then_set_aside(
 
     await store.inbox_put("fails", "1", "u", "flaky", 60_000, 0)
     await store.inbox_put("fails", "2", "u", "broken", 60_000, 0)
-    drain = start(InboxDrain(store, "fails", handle, block_ms=50, retry_pause_s=0.01,
-                             max_attempts=3), running)
+    drain = drains.start(InboxDrain(store, "fails", handle, block_ms=50, retry_pause_s=0.01,
+                                     max_attempts=3))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert tries == {"flaky": 2, "broken": 3}
     assert await store.client.lrange(k.inbox_key("fails", "dead"), 0, -1) == ["broken"]
 
 
 async def test_what_a_dead_process_took_is_handled_by_another(
-        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+        store: RedisStore, drains: Drains) -> None:
     await store.inbox_put("orphans", "1", "u", "taken by the dead", 60_000, 0)
     await store.inbox_take("orphans", "dead-process", 10, 10)  # makes the group
     await store.inbox_put("orphans", "2", "u", "taken by the dead", 60_000, 0)
@@ -85,13 +91,13 @@ async def test_what_a_dead_process_took_is_handled_by_another(
         handled.append(body)
         return True
 
-    drain = start(InboxDrain(store, "orphans", handle, block_ms=50, stale_ms=100), running)
+    drain = drains.start(InboxDrain(store, "orphans", handle, block_ms=50, stale_ms=100))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert handled == ["taken by the dead"] * 2
 
 
 async def test_a_slow_request_is_not_taken_twice_by_the_process_handling_it(
-        store: RedisStore, running: list[asyncio.Task[None]]) -> None:
+        store: RedisStore, drains: Drains) -> None:
     started: list[str] = []
 
     async def handle(body: str) -> bool:
@@ -100,6 +106,6 @@ async def test_a_slow_request_is_not_taken_twice_by_the_process_handling_it(
         return True
 
     await store.inbox_put("slow", "1", "u", "slow one", 60_000, 0)
-    drain = start(InboxDrain(store, "slow", handle, block_ms=10, stale_ms=40), running)
+    drain = drains.start(InboxDrain(store, "slow", handle, block_ms=10, stale_ms=40))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert started == ["slow one"]
