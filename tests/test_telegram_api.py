@@ -1,17 +1,24 @@
 """POST /api/experts hands the coordinator a Telegram deep link when Telegram is on, and the
-link works: the expert opens it and the same web process links and serves them."""
+link works: the expert opens it, the web process keeps the update and a worker links and
+serves them."""
 
 from __future__ import annotations
+
+import asyncio
+from functools import partial
 
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from adapters.redis.store import RedisStore
+from adapters.telegram.app import CHANNEL
 from bots.runtime import Runtime
 from bots.settings import Settings
+from bots.telegram_poll import worker_share
 from bots.web import build_app
 from core.coordinator import Coordinator
+from core.inbox import settled
 from core.ledger import Ledger
 from core.service import Service
 from tests.emulators.telegram import BOT, TelegramEmulator
@@ -22,22 +29,30 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROFILE = {"id": "dr-lee", "name": "Dr. Lee", "skills": ["cardiology"]}
 
 
-async def serve(client: aioredis.Redis, service: Service,
-                **env: object) -> TestClient:  # type: ignore[type-arg]
+def runtime_with(client: aioredis.Redis, service: Service, **env: object) -> Runtime:
     store = RedisStore(client)
     settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(TOKEN), **env)  # type: ignore[arg-type]
-    runtime = Runtime(settings, client, store, service,
-                      Coordinator(store, service.clock, service.catalog), Ledger(store))
-    return TestClient(TestServer(build_app(runtime)))
+    return Runtime(settings, client, store, service,
+                   Coordinator(store, service.clock, service.catalog), Ledger(store))
+
+
+async def serve(client: aioredis.Redis, service: Service,
+                **env: object) -> TestClient:  # type: ignore[type-arg]
+    return TestClient(TestServer(build_app(runtime_with(client, service, **env))))
 
 
 async def test_a_new_expert_gets_a_telegram_link_that_joins_them(
         client: aioredis.Redis, service: Service, coordinator: Coordinator,
         emulator: TelegramEmulator, store: RedisStore) -> None:
     await post_kind(coordinator, "pairwise")
-    async with await serve(client, service, TELEGRAM_BOT_TOKEN=SecretStr(emulator.token),
-                           TELEGRAM_API_URL=emulator.base_url,
-                           TELEGRAM_WEBHOOK_SECRET=SecretStr(SECRET)) as http:
+    env = {"TELEGRAM_BOT_TOKEN": SecretStr(emulator.token), "TELEGRAM_API_URL": emulator.base_url,
+           "TELEGRAM_WEBHOOK_SECRET": SecretStr(SECRET)}
+    worker = worker_share(runtime_with(client, service, **env))
+    assert worker is not None
+    stop = asyncio.Event()
+    handling = asyncio.create_task(worker.handle_kept(stop))
+    emulator.handled = partial(settled, store, CHANNEL)
+    async with await serve(client, service, **env) as http:
         response = await http.post("/api/experts", json=PROFILE, headers=AUTH)
         assert response.status == 201
         invites = (await response.json())["invites"]
@@ -53,6 +68,9 @@ async def test_a_new_expert_gets_a_telegram_link_that_joins_them(
         lee = User(emulator, 777)
         assert await lee.say(f"/start {link.removeprefix(prefix)}") == 200
 
+    stop.set()
+    await handling
+    await worker.close()
     assert await store.expert_for_identity("telegram:777") == "dr-lee"
     assert "Welcome, Dr. Lee" in lee.texts() and "A is better" in emulator.buttons(lee.card())
 
