@@ -38,7 +38,6 @@ import hashlib
 import hmac
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +48,6 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, keep_alive
 from adapters.slack.inbox import press_drain
@@ -61,8 +59,9 @@ from core.service import Service
 from core.staging import spool_items
 from core.timing import SystemClock
 
-if __package__ in (None, ""):  # run as a script: the emulator lives in tests/
+if __package__ in (None, ""):  # run as a script: the emulator lives in tests/, roles in bench/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.roles import Child, emit, on_fresh_redis, serve  # noqa: E402
 from tests.emulators.slack import (  # noqa: E402
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -92,15 +91,6 @@ async def bare_events(request: web.Request) -> web.Response:
     return web.Response()
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/slack/events"
-
-
 def bench_settings(api_url: str) -> SlackSettings:
     return SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=api_url,
                          post_interval_s=0.0)
@@ -125,45 +115,8 @@ async def post_campaign(coordinator: Coordinator, experts: int) -> None:
 
 
 async def run(experts: int, rounds: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        redis_server = EmbeddedRedis(Path(tmp))
-        await redis_server.start()
-        client = aioredis.from_url(redis_server.url(), decode_responses=True)
-        try:
-            return await _measure(RedisStore(client), redis_server.url(), experts, rounds)
-        finally:
-            await client.aclose()
-            await redis_server.stop()
-
-
-class Child:
-    """This script in another role, spoken to in JSON lines over its stdin and stdout."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    @classmethod
-    async def start(cls, *args: str) -> Child:
-        return cls(await asyncio.create_subprocess_exec(
-            sys.executable, __file__, *args, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE))
-
-    async def ask(self, **line: object) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(line).encode() + b"\n")
-        await self.process.stdin.drain()
-        return await self.hear()
-
-    async def hear(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        said = await self.process.stdout.readline()
-        assert said, f"a child process ({self.process.pid}) ended early"
-        return dict(json.loads(said))
-
-    async def end(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-        await self.process.wait()
+    return await on_fresh_redis(
+        lambda store, redis_url: _measure(store, redis_url, experts, rounds))
 
 
 async def _measure(store: RedisStore, redis_url: str, experts: int,
@@ -173,10 +126,10 @@ async def _measure(store: RedisStore, redis_url: str, experts: int,
     await post_campaign(coordinator, experts)
     children: list[Child] = []
     try:
-        driver = await Child.start("--drive")
+        driver = await Child.start(__file__, "--drive")
         children.append(driver)
         api_url = (await driver.hear())["api_url"]
-        worker = await Child.start("--work", redis_url, api_url)
+        worker = await Child.start(__file__, "--work", redis_url, api_url)
         children.append(worker)
         channel = build_channel(bench_settings(api_url), service, coordinator)
         async with keep_alive(channel.messenger.client):
@@ -197,8 +150,8 @@ async def _against(channel: SlackChannel, driver: Child, worker: Child, experts:
     ours_app, bare_app = web.Application(), web.Application()
     add_slack_routes(ours_app, channel, bench_settings(channel.messenger.client.base_url))
     bare_app.router.add_post("/slack/events", bare_events)
-    ours, ours_url = await serve(ours_app)
-    bare, bare_url = await serve(bare_app)
+    ours, ours_url = await serve(ours_app, "/slack/events")
+    bare, bare_url = await serve(bare_app, "/slack/events")
     try:
         await driver.ask(do="setup", experts=experts)
         posting = {"bare": 0.0, "ours": 0.0}
@@ -264,10 +217,6 @@ async def drive() -> None:
             await Driver(slack, http).serve()
     finally:
         await slack.stop()
-
-
-def emit(**line: object) -> None:
-    print(json.dumps(line), flush=True)
 
 
 FORM_QUOTES = {c: f"%{c:02X}" for c in range(128)

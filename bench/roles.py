@@ -1,0 +1,79 @@
+"""What the ingest benchmarks share: the script run again in another role (the worker, the
+platform's side) as a child process spoken to in JSON lines, a server on a free port, and a
+fresh embedded Redis for each run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from adapters.redis.embedded import EmbeddedRedis
+from adapters.redis.store import RedisStore
+
+T = TypeVar("T")
+
+
+class Child:
+    """A benchmark script in another role, spoken to in JSON lines over stdin and stdout."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, script: str, *args: str) -> Child:
+        return cls(await asyncio.create_subprocess_exec(
+            sys.executable, script, *args, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE))
+
+    async def ask(self, **line: object) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(line).encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self.hear()
+
+    async def hear(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        said = await self.process.stdout.readline()
+        assert said, f"a child process ({self.process.pid}) ended early"
+        return dict(json.loads(said))
+
+    async def end(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+
+def emit(**line: object) -> None:
+    """A child's answer to its parent: one JSON line."""
+    print(json.dumps(line), flush=True)
+
+
+async def serve(app: web.Application, path: str) -> tuple[web.AppRunner, str]:
+    """The app on a free port of 127.0.0.1; the URL of `path` on it."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}{path}"
+
+
+async def on_fresh_redis(measure: Callable[[RedisStore, str], Awaitable[T]]) -> T:
+    """`measure(store, redis_url)` on an embedded Redis of its own, stopped afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_server = EmbeddedRedis(Path(tmp))
+        await redis_server.start()
+        client = aioredis.from_url(redis_server.url(), decode_responses=True)
+        try:
+            return await measure(RedisStore(client), redis_server.url())
+        finally:
+            await client.aclose()
+            await redis_server.stop()
