@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
+from core.inbox import InboxDrain
 
 T = TypeVar("T")
 
@@ -54,6 +56,27 @@ class Child:
 def emit(**line: object) -> None:
     """A child's answer to its parent: one JSON line."""
     print(json.dumps(line), flush=True)
+
+
+async def drain_on_orders(drain: InboxDrain) -> None:
+    """The worker role: handle kept requests between the orders "go" and "pause" on stdin
+    (paused, it leaves the machine's cores to the web process under test); on "quit", say how
+    much CPU time the role took."""
+    started = time.process_time()
+    handling: tuple[asyncio.Event, asyncio.Task[None]] | None = None
+    while (line := await asyncio.to_thread(sys.stdin.readline)):
+        order = json.loads(line)["do"]
+        if order == "go" and handling is None:
+            stop = asyncio.Event()
+            handling = stop, asyncio.create_task(drain.run_until(stop))
+        elif order in ("pause", "quit") and handling is not None:
+            handling[0].set()
+            await handling[1]
+            handling = None
+        if order == "quit":
+            break
+        emit(ok=True)
+    emit(cpu_s=time.process_time() - started)
 
 
 async def serve(app: web.Application, path: str) -> tuple[web.AppRunner, str]:

@@ -61,7 +61,7 @@ from core.timing import SystemClock
 
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/, roles in bench/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.roles import Child, emit, on_fresh_redis, serve  # noqa: E402
+from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serve  # noqa: E402
 from tests.emulators.slack import (  # noqa: E402
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -187,22 +187,8 @@ async def work(redis_url: str, api_url: str) -> None:
     channel = build_channel(bench_settings(api_url), service,
                             Coordinator(service.store, service.clock, service.catalog))
     drain = press_drain(channel, bench_settings(api_url))
-    started = time.process_time()
-    handling: tuple[asyncio.Event, asyncio.Task[None]] | None = None
     async with keep_alive(channel.messenger.client):
-        while (line := await asyncio.to_thread(sys.stdin.readline)):
-            command = json.loads(line)["do"]
-            if command == "go" and handling is None:
-                stop = asyncio.Event()
-                handling = stop, asyncio.create_task(drain.run_until(stop))
-            elif command in ("pause", "quit") and handling is not None:
-                handling[0].set()
-                await handling[1]
-                handling = None
-            if command == "quit":
-                break
-            emit(ok=True)
-    emit(cpu_s=time.process_time() - started)
+        await drain_on_orders(drain)
     await client.aclose()
 
 
