@@ -53,6 +53,34 @@ class Child:
         await self.process.wait()
 
 
+async def take_turns(driver: Child, worker: Child, urls: dict[str, str], experts: int,
+                     rounds: int) -> dict[str, float]:
+    """Each round, the driver posts one press per expert to the bare server, then to ours
+    (taking turns, so a busy spell of the machine hits both), with the worker paused; then
+    the worker handles ours until every expert has their next card. The figures: presses
+    accepted per second of posting, CPU of this process per press, answers handled per
+    second, and end to end."""
+    posting = {"bare": 0.0, "ours": 0.0}
+    cpu = dict(posting)
+    handling = 0.0
+    for _ in range(rounds):
+        for name in ("bare", "ours"):
+            started = time.process_time()
+            posting[name] += (await driver.ask(do="post", url=urls[name]))["s"]
+            cpu[name] += time.process_time() - started
+        await worker.ask(do="go")
+        handling += (await driver.ask(do="cards"))["s"]
+        await worker.ask(do="pause")
+    answers = experts * rounds
+    ours_rate, bare_rate = answers / posting["ours"], answers / posting["bare"]
+    return {"experts": experts, "rounds": rounds, "answers": answers,
+            "ours_accepted_per_s": ours_rate, "bare_per_s": bare_rate,
+            "ratio": ours_rate / bare_rate, "handled_per_s": answers / handling,
+            "end_to_end_per_s": answers / (posting["ours"] + handling),
+            "ours_cpu_ms": 1000 * cpu["ours"] / answers,
+            "bare_cpu_ms": 1000 * cpu["bare"] / answers}
+
+
 def emit(**line: object) -> None:
     """A child's answer to its parent: one JSON line."""
     print(json.dumps(line), flush=True)

@@ -61,7 +61,7 @@ from core.timing import SystemClock
 
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/, roles in bench/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serve  # noqa: E402
+from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serve, take_turns  # noqa: E402
 from tests.emulators.slack import (  # noqa: E402
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -154,28 +154,11 @@ async def _against(channel: SlackChannel, driver: Child, worker: Child, experts:
     bare, bare_url = await serve(bare_app, "/slack/events")
     try:
         await driver.ask(do="setup", experts=experts)
-        posting = {"bare": 0.0, "ours": 0.0}
-        cpu = dict(posting)
-        handling = 0.0
-        for _ in range(rounds):
-            for name, url in (("bare", bare_url), ("ours", ours_url)):
-                started = time.process_time()
-                posting[name] += (await driver.ask(do="post", url=url))["s"]
-                cpu[name] += time.process_time() - started
-            await worker.ask(do="go")
-            handling += (await driver.ask(do="cards"))["s"]
-            await worker.ask(do="pause")
+        return await take_turns(driver, worker, {"bare": bare_url, "ours": ours_url},
+                                experts, rounds)
     finally:
         await ours.cleanup()
         await bare.cleanup()
-    answers = experts * rounds
-    ours_rate, bare_rate = answers / posting["ours"], answers / posting["bare"]
-    return {"experts": experts, "rounds": rounds, "answers": answers,
-            "ours_accepted_per_s": ours_rate, "bare_per_s": bare_rate,
-            "ratio": ours_rate / bare_rate, "handled_per_s": answers / handling,
-            "end_to_end_per_s": answers / (posting["ours"] + handling),
-            "ours_cpu_ms": 1000 * cpu["ours"] / answers,
-            "bare_cpu_ms": 1000 * cpu["bare"] / answers}
 
 
 # the worker (a separate process, as `expertloop worker`)
