@@ -29,7 +29,7 @@ from telegram.ext import (
 from adapters.telegram import answers, keyboards
 from adapters.telegram.limits import FloodLimiter, Limits
 from adapters.telegram.messenger import TelegramMessenger, hushed
-from adapters.telegram.outbox import TelegramOutbox, undeliverable
+from adapters.telegram.outbox import CHANNEL, TelegramOutbox, undeliverable
 from adapters.telegram.transport import AiohttpRequest
 from core.answers import Answer
 from core.coordinator import Coordinator
@@ -40,7 +40,6 @@ from core.inbox import InboxDrain
 from core.service import Service, item_from_body
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"  # its inbox, outbox and markers in Redis
 _FAILED: ContextVar[list[int] | None] = ContextVar("telegram_failed", default=None)
 Context = ContextTypes.DEFAULT_TYPE
 HELP = ("/next — your next task\n/pause — stop receiving tasks\n/resume — start again\n"
@@ -142,7 +141,7 @@ class TelegramChannel:
             failures.append(update.update_id)
             return
         with suppress(Exception):  # polled: let a refetch run (Redis may be what failed)
-            await self.service.store.forget_delivery("telegram", str(update.update_id))
+            await self.service.store.forget_delivery(CHANNEL, str(update.update_id))
         if update.callback_query is not None:
             with suppress(TelegramError):  # it may be what failed
                 await update.callback_query.answer("Not saved: please tap again.",

@@ -16,7 +16,7 @@ from core.delivery import deliver
 from core.service import Service
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
+CHANNEL = "telegram"  # its inbox, outbox and markers in Redis
 
 
 def undeliverable(exc: BaseException) -> bool:
