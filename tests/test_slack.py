@@ -60,18 +60,27 @@ def _settings(slack: SlackEmulator) -> SlackSettings:
                          post_interval_s=0.0)
 
 
-@pytest.fixture
-async def events_url(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterator[str]:
-    """The web process's route, and a worker's drain of the presses it keeps, here in one."""
+@asynccontextmanager
+async def web_process(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterator[str]:
+    """`POST /slack/events` on a real HTTP server, as the web process serves it; its URL."""
     app = web.Application()
     add_slack_routes(app, channel, _settings(slack))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    async with handling_presses(_settings(slack), channel.service, channel.coordinator):
-        slack.settle = partial(settled, channel.service.store, "slack")
+    try:
         yield str(server.make_url("/slack/events"))
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def events_url(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterator[str]:
+    """The web process's route, and a worker's drain of the presses it keeps, here in one."""
+    async with web_process(slack, channel) as url, handling_presses(
+            _settings(slack), channel.service, channel.coordinator):
+        slack.settle = partial(settled, channel.service.store, "slack")
+        yield url
         slack.settle = None
-    await server.close()
 
 
 @asynccontextmanager
@@ -332,13 +341,9 @@ async def test_a_press_waits_in_redis_for_a_worker_while_a_modal_opens_at_once(
     so it cannot wait) and keeps a button press; the press is recorded once a worker runs."""
     await post_kind(coordinator, "verify")
     await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
-    app = web.Application()
-    add_slack_routes(app, channel, _settings(slack))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
+    async with web_process(slack, channel) as url:
         await channel.send_next("UANN", "ann")
-        ann = SlackUser(slack, str(server.make_url("/slack/events")), "UANN")
+        ann = SlackUser(slack, url, "UANN")
         assert (await ann.press("el_open_override"))[0] == 200
         assert await slack.wait_for("views.open")
         assert (await ann.press("el_verify", "accept"))[0] == 200
@@ -347,8 +352,6 @@ async def test_a_press_waits_in_redis_for_a_worker_while_a_modal_opens_at_once(
 
         async with handling_presses(_settings(slack), service, coordinator):
             await asyncio.wait_for(settled(store, "slack"), 10)
-    finally:
-        await server.close()
     answered = await of_type(store, "answered")
     assert len(answered) == 1 and answered[0]["payload"]["decision"]["verdict"] == "accept"
     assert len(slack.called("chat.postMessage")) == 2  # the worker posted the next card
@@ -382,25 +385,21 @@ async def test_a_press_taken_by_a_stuck_worker_is_recorded_by_another(
     `stale_ms` and records it, once."""
     await post_kind(coordinator, "pairwise")
     await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
-    app = web.Application()
-    add_slack_routes(app, channel, _settings(slack))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
     hanging = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
     port = hanging.sockets[0].getsockname()[1]
     stuck = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
                           api_url=f"http://127.0.0.1:{port}/api/", post_interval_s=0.0)
     try:
-        await channel.send_next("UANN", "ann")
-        ann = SlackUser(slack, str(server.make_url("/slack/events")), "UANN")
-        async with handling_presses(stuck, service, coordinator) as a:
-            assert (await ann.press("el_choose", "A"))[0] == 200
-            assert await slack.until(lambda: bool(a.running))  # A holds it, and is stuck
-            async with handling_presses(_settings(slack), service, coordinator, stale_ms=300):
-                await asyncio.wait_for(settled(store, "slack"), 10)
+        async with web_process(slack, channel) as url:
+            await channel.send_next("UANN", "ann")
+            ann = SlackUser(slack, url, "UANN")
+            async with handling_presses(stuck, service, coordinator) as a:
+                assert (await ann.press("el_choose", "A"))[0] == 200
+                assert await slack.until(lambda: bool(a.running))  # A holds it, and is stuck
+                async with handling_presses(_settings(slack), service, coordinator, stale_ms=300):
+                    await asyncio.wait_for(settled(store, "slack"), 10)
     finally:
         hanging.close()
-        await server.close()
     answered = await of_type(store, "answered")
     assert len(answered) == 1 and answered[0]["payload"]["decision"]["choice"] == "A"
     assert len(slack.called("chat.postMessage")) == 2  # B posted the next card
