@@ -9,7 +9,8 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,14 +108,25 @@ async def drain_on_orders(drain: InboxDrain) -> None:
     emit(cpu_s=time.process_time() - started)
 
 
-async def serve(app: web.Application, path: str) -> tuple[web.AppRunner, str]:
-    """The app on a free port of 127.0.0.1; the URL of `path` on it."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}{path}"
+@asynccontextmanager
+async def serving(apps: dict[str, web.Application], path: str) -> AsyncIterator[dict[str, str]]:
+    """Each app on a free port of 127.0.0.1, for as long as the block runs; the URL of `path`
+    on each, by the same name."""
+    runners: list[web.AppRunner] = []
+    urls: dict[str, str] = {}
+    try:
+        for name, app in apps.items():
+            runner = web.AppRunner(app, access_log=None)
+            runners.append(runner)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            urls[name] = f"http://127.0.0.1:{port}{path}"
+        yield urls
+    finally:
+        for runner in runners:
+            await runner.cleanup()
 
 
 async def on_fresh_redis(measure: Callable[[RedisStore, str], Awaitable[T]]) -> T:

@@ -61,7 +61,7 @@ from core.timing import SystemClock
 
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/, roles in bench/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serve, take_turns  # noqa: E402
+from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serving, take_turns  # noqa: E402
 from tests.emulators.slack import (  # noqa: E402
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -150,15 +150,9 @@ async def _against(channel: SlackChannel, driver: Child, worker: Child, experts:
     ours_app, bare_app = web.Application(), web.Application()
     add_slack_routes(ours_app, channel, bench_settings(channel.messenger.client.base_url))
     bare_app.router.add_post("/slack/events", bare_events)
-    ours, ours_url = await serve(ours_app, "/slack/events")
-    bare, bare_url = await serve(bare_app, "/slack/events")
-    try:
+    async with serving({"ours": ours_app, "bare": bare_app}, "/slack/events") as urls:
         await driver.ask(do="setup", experts=experts)
-        return await take_turns(driver, worker, {"bare": bare_url, "ours": ours_url},
-                                experts, rounds)
-    finally:
-        await ours.cleanup()
-        await bare.cleanup()
+        return await take_turns(driver, worker, urls, experts, rounds)
 
 
 # the worker (a separate process, as `expertloop worker`)

@@ -58,7 +58,7 @@ from core.timing import SystemClock
 
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/, roles in bench/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serve, take_turns  # noqa: E402
+from bench.roles import Child, drain_on_orders, emit, on_fresh_redis, serving, take_turns  # noqa: E402
 from tests.emulators.telegram import TelegramEmulator  # noqa: E402
 
 TARGET_RATIO = 0.5
@@ -131,19 +131,15 @@ async def _against(telegram: Telegram, driver: Child, worker: Child, experts: in
     ours_app, bare_app = web.Application(), web.Application()
     add_telegram_webhook(ours_app, telegram, SECRET)
     bare_app.router.add_post("/telegram/webhook", bare_webhook)
-    ours, ours_url = await serve(ours_app, "/telegram/webhook")
-    bare, bare_url = await serve(bare_app, "/telegram/webhook")
-    try:
-        await telegram.application.bot.set_webhook(ours_url, secret_token=SECRET)
-        await driver.ask(do="setup", experts=experts)  # /next for each: kept, not yet handled
+    async with serving({"ours": ours_app, "bare": bare_app}, "/telegram/webhook") as urls:
+        await telegram.application.bot.set_webhook(urls["ours"], secret_token=SECRET)
+        # /next for each: kept, not yet handled; posted to bare too, so neither server's
+        # connections are opened on the clock
+        await driver.ask(do="setup", experts=experts, bare=urls["bare"])
         await worker.ask(do="go")
         await driver.ask(do="cards")
         await worker.ask(do="pause")
-        return await take_turns(driver, worker, {"bare": bare_url, "ours": ours_url},
-                                experts, rounds)
-    finally:
-        await ours.cleanup()
-        await bare.cleanup()
+        return await take_turns(driver, worker, urls, experts, rounds)
 
 
 # the worker (a separate process, as `expertloop worker`)
@@ -186,8 +182,9 @@ class Driver:
             if order["do"] == "setup":
                 self.users = [FIRST_USER + n for n in range(order["experts"])]
                 assert self.emulator.webhook is not None, "the bot set its webhook"
-                await self.post_all(self.emulator.webhook[0], [
-                    self.emulator.message_update(u, "/next") for u in self.users])
+                asks = [self.emulator.message_update(u, "/next") for u in self.users]
+                await self.post_all(self.emulator.webhook[0], asks)
+                await self.post_all(order["bare"], asks)  # its connections open now too
                 emit(ok=True)
             elif order["do"] == "post":
                 emit(s=await self.post_all(order["url"], self.presses()))
