@@ -51,12 +51,12 @@ class InboxDrain:
     lanes: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     in_hand: set[str] = field(default_factory=set)  # entry ids: a slow one is not reclaimed twice
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set (seen within `block_ms`: no read is cut off mid-way) or the task
         is cancelled; a Redis outage pauses it, never ends it."""
         reclaim_at = 0.0
         loop = asyncio.get_running_loop()
-        while stop is None or not stop.is_set():
+        while not stop.is_set():
             free = self.limit - len(self.running)
             if free <= 0:
                 await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
