@@ -37,16 +37,19 @@ BUTTONS: dict[str, Callable[[str, Payload], dict[str, object]]] = {
 }
 
 
-def answer_from_block_action(expert_id: str, body: Payload) -> Answer:
-    """A button, menu or overflow press; its value is `<lease>|<choice>`."""
+def answer_from_block_action(expert_id: str, body: Payload,
+                             acted_at: int | None = None) -> Answer:
+    """A button, menu or overflow press; its value is `<lease>|<choice>`. Its action_id is the
+    action's name, with `:<choice>` after it on a card sent since ids became unique per
+    element (`el_choose:A`); older cards in channels still carry the bare name."""
     action = body["actions"][0]
     value = action.get("value") or (action.get("selected_option") or {}).get("value", "")
     lease, _, choice = str(value).partition("|")
-    build = BUTTONS.get(action.get("action_id", ""))
+    build = BUTTONS.get(str(action.get("action_id", "")).partition(":")[0])
     if build is None or not choice:
         raise InvalidPayload("this button does not answer a task")
     event = f"{body.get('container', {}).get('message_ts')}/{action.get('action_ts')}"
-    return _answer(expert_id, lease, build(choice, body), event)
+    return _answer(expert_id, lease, build(choice, body), event, acted_at)
 
 
 def _texts(values: Payload) -> str:
@@ -75,7 +78,8 @@ VIEWS: dict[str, Callable[[Payload], dict[str, object]]] = {
 }
 
 
-def answer_from_view_submission(expert_id: str, body: Payload) -> Answer:
+def answer_from_view_submission(expert_id: str, body: Payload,
+                                acted_at: int | None = None) -> Answer:
     """A submitted modal; its private_metadata is `<lease>|<channel>|<message ts>`."""
     view = body["view"]
     build = VIEWS.get(view.get("callback_id", ""))
@@ -83,14 +87,15 @@ def answer_from_view_submission(expert_id: str, body: Payload) -> Answer:
         raise InvalidPayload("this form does not answer a task")
     lease = str(view.get("private_metadata", "")).split("|")[0]
     data = build(view["state"]["values"])
-    return _answer(expert_id, lease, data, f"view/{view.get('id')}")
+    return _answer(expert_id, lease, data, f"view/{view.get('id')}", acted_at)
 
 
-def _answer(expert_id: str, lease: str, data: dict[str, object], event_id: str) -> Answer:
+def _answer(expert_id: str, lease: str, data: dict[str, object], event_id: str,
+            acted_at: int | None) -> Answer:
     try:
         decision = DECISION.validate_python(data)
         return Answer(expert=expert_id, lease=lease, decision=decision, channel="slack",
-                      event_id=event_id)
+                      event_id=event_id, acted_at=acted_at)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidPayload(f"{first['loc'][-1]}: {first['msg']}") from exc

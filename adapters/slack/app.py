@@ -23,12 +23,19 @@ from adapters.slack.messenger import MessageRef
 from core.cards import Card
 from core.delivery import deliver
 from core.errors import ExpertloopError
+from core.timing import kept_at
 
 log = logging.getLogger("expertloop.slack")
 Ack = Callable[..., Awaitable[None]]
 Body = dict[str, Any]
 HELP = ("`/expertloop next` your next task · `pause` · `resume` · `stats` · "
         "`join <token>` link this Slack account to your expert profile · `help`")
+# Presses that answer a card. An element's action_id is the name plus `:<choice>`: Slack wants
+# action_ids unique within a block and refuses the message otherwise
+# (https://docs.slack.dev/reference/block-kit/blocks/actions-block). Cards sent before that
+# carry the bare name and are still answered.
+ANSWERING = ("el_choose", "el_rate", "el_verify", "el_label", "el_labels", "el_skip", "el_none",
+             "el_flag")
 NOT_LINKED = ("Your Slack account is not linked to an expert yet. Ask your coordinator, "
               "or run `/expertloop join <token>` with the token they gave you.")
 
@@ -44,8 +51,8 @@ def build_app(channel: SlackChannel, settings: SlackSettings, *,
                    if settings.signing_secret else "",
                    process_before_response=drained, request_verification_enabled=not drained)
     listeners = Listeners(channel, drained=drained)
-    app.action(re.compile(r"^el_(choose|rate|verify|label|labels|skip|none|flag)$"))(
-        listeners.on_button)
+    for name in ANSWERING:
+        app.action(re.compile(rf"^{name}(:.+)?$"))(listeners.on_button)
     app.action("el_labels_pick")(listeners.on_touch)
     app.action(re.compile(r"^el_open_"))(listeners.on_open_modal)
     app.view(re.compile(r"^el_(rank|correct|write|override)$"))(listeners.on_view)
@@ -73,7 +80,7 @@ class Listeners:
             return
         origin = _origin(body)
         try:
-            given = answer_from_block_action(expert_id, body)
+            given = answer_from_block_action(expert_id, body, kept_at())
         except InvalidPayload as exc:
             await self.channel.messenger.replying_to(origin).tell(user, f"Not saved: {exc}")
             return
@@ -121,7 +128,7 @@ class Listeners:
             await ack(response_action="errors", errors={"text_0": NOT_LINKED})
             return
         try:
-            given = answer_from_view_submission(expert_id, body)
+            given = answer_from_view_submission(expert_id, body, kept_at())
         except InvalidPayload as exc:
             first = next(iter(body["view"]["state"]["values"]), "text_0")
             await ack(response_action="errors", errors={first: str(exc)})

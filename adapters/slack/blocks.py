@@ -67,7 +67,7 @@ def _mrkdwn(text: str) -> Block:
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": {"type": "plain_text", "text": text[:75]},
+    button: Block = {"type": "button", "text": {"type": "plain_text", "text": text},
                      "action_id": action_id, "value": value}
     if style:
         button["style"] = style
@@ -75,7 +75,7 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 
 def _option(text: str, value: str) -> Block:
-    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+    return {"text": {"type": "plain_text", "text": text}, "value": value}
 
 
 def estimate_line(card: Card) -> str:
@@ -108,16 +108,18 @@ def _continued() -> Block:
 
 
 def _pairwise(card: Card) -> list[Block]:
-    return [_button("A is better", "el_choose", f"{card.lease}|A"),
-            _button("B is better", "el_choose", f"{card.lease}|B"),
-            _button("Tie", "el_choose", f"{card.lease}|tie")]
+    return [_button("A is better", "el_choose:A", f"{card.lease}|A"),
+            _button("B is better", "el_choose:B", f"{card.lease}|B"),
+            _button("Tie", "el_choose:tie", f"{card.lease}|tie")]
 
 
 def _rate(card: Card) -> list[Block]:
+    """Buttons for a short scale, a menu for a long one (the campaign allows at most 100
+    points, a static_select's most options)."""
     low, high = (card.scale.min, card.scale.max) if card.scale else (1, 5)
     if high - low < 10:
-        return [_button(str(n), "el_rate", f"{card.lease}|{n}") for n in range(low, high + 1)]
-    options = [_option(str(n), f"{card.lease}|{n}") for n in range(low, high + 1)][:100]
+        return [_button(str(n), f"el_rate:{n}", f"{card.lease}|{n}") for n in range(low, high + 1)]
+    options = [_option(str(n), f"{card.lease}|{n}") for n in range(low, high + 1)]
     return [{"type": "static_select", "action_id": "el_rate",
              "placeholder": {"type": "plain_text", "text": "Score"}, "options": options}]
 
@@ -129,7 +131,8 @@ def _verify(card: Card) -> list[Block]:
 
 def _label(card: Card) -> list[Block]:
     if not card.multi and len(card.labels) <= 20:
-        return [_button(label, "el_label", f"{card.lease}|{label}") for label in card.labels]
+        return [_button(label, f"el_label:{n}", f"{card.lease}|{label}")
+                for n, label in enumerate(card.labels)]
     options = [_option(label, label) for label in card.labels]
     pick = "multi_static_select" if card.multi else "static_select"
     return [{"type": pick, "action_id": "el_labels_pick", "options": options,
@@ -169,14 +172,14 @@ def render_modal(card: Card, opener: str, metadata: str) -> Block:
             blocks.append(_input("reason", "Why override?", {"type": "plain_text_input",
                                                              "action_id": "reason"}))
     return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": title[:24]},
-            "submit": {"type": "plain_text", "text": submit[:24]},
+            "title": {"type": "plain_text", "text": title},
+            "submit": {"type": "plain_text", "text": submit},
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
 
 
 def _input(block_id: str, label: str, element: Block) -> Block:
     return {"type": "input", "block_id": block_id, "element": element,
-            "label": {"type": "plain_text", "text": label[:2000]}}
+            "label": {"type": "plain_text", "text": label}}
 
 
 def _text_inputs(draft: str) -> list[Block]:

@@ -1,10 +1,13 @@
 """A local Slack: the Web API methods expertloop calls, with Slack's wire format and limits, and
 a user who presses buttons, submits modals and types slash commands, signed as Slack signs.
 
-Limits follow https://api.slack.com/reference/block-kit/blocks and the composition objects
-page: 50 blocks a message (100 in a modal or home), 3000 characters a text object, 75 a button
-label, 255 an action_id, 2000 a button value, 150 an option value, 25 elements an actions
-block. A breach is answered as Slack does: HTTP 200, `ok: false`, `invalid_blocks`."""
+Every blocks payload it receives (chat.postMessage, chat.update, chat.postEphemeral,
+views.open, views.update, views.publish and posts to an interaction's response_url) goes
+through tests/emulators/block_kit.py: slack_sdk's own Block Kit models plus the documented rules
+they leave unchecked (duplicate action_id in a block, duplicate block_id, 50 blocks a message and
+100 a view, text lengths, overflow options); its docstring lists each rule and its source. A
+breach is answered as Slack does: HTTP 200, `ok: false`, `error: invalid_blocks` (views:
+`invalid_arguments`), `errors: ["... [json-pointer:/blocks/8/elements/1/action_id]", ...]`."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+
+from tests.emulators.block_kit import refusals_of_message, refusals_of_view
 
 Json = dict[str, Any]
 BOT_TOKEN = "xoxb-expertloop-test"
@@ -44,6 +49,7 @@ class SlackEmulator:
     messages: dict[tuple[str, str], Json] = field(default_factory=dict)
     views: dict[str, Json] = field(default_factory=dict)
     homes: dict[str, Json] = field(default_factory=dict)
+    responses: list[Json] = field(default_factory=list)  # what was posted to response_urls
     emails: dict[str, str] = field(default_factory=dict)
     dnd: dict[str, Json] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
@@ -65,6 +71,7 @@ class SlackEmulator:
         app = web.Application()
         app.router.add_post("/api/apps.connections.open", self._connections_open)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/hooks/{kind}/{n}", self._response_url)
         app.router.add_route("*", "/api/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -132,6 +139,10 @@ class SlackEmulator:
     async def _notify(self) -> None:
         async with self._changes():
             self._changes().notify_all()
+
+    def hook(self, kind: str) -> str:
+        """A response_url on this emulator, as Slack sends one with each interaction."""
+        return f"{self.url.removesuffix('/api/')}/hooks/{kind}/{next(self._ids)}"
 
     def next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"
@@ -201,7 +212,7 @@ class SlackEmulator:
         return {"ok": True, "channel": {"id": "D" + str(args["users"]).lstrip("U")}}
 
     def _chat_postMessage(self, args: Json) -> Json:
-        errors = block_errors(args.get("blocks") or [], 50)
+        errors = refusals_of_message(args.get("blocks") or [])
         if errors:
             return _invalid(errors)
         ts = f"{1_800_000_000 + next(self._ids)}.000100"
@@ -217,7 +228,7 @@ class SlackEmulator:
         key = (args["channel"], args["ts"])
         if key not in self.messages:
             return {"ok": False, "error": "message_not_found"}
-        errors = block_errors(args.get("blocks") or [], 50)
+        errors = refusals_of_message(args.get("blocks") or [])
         if errors:
             return _invalid(errors)
         self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks") or [])
@@ -225,6 +236,9 @@ class SlackEmulator:
                 "text": args.get("text", "")}
 
     def _chat_postEphemeral(self, args: Json) -> Json:
+        errors = refusals_of_message(args.get("blocks") or [])
+        if errors:
+            return _invalid(errors)
         return {"ok": True, "message_ts": f"{1_800_000_000 + next(self._ids)}.000200"}
 
     def _views_open(self, args: Json) -> Json:
@@ -232,7 +246,7 @@ class SlackEmulator:
             return {"ok": False, "error": "invalid_trigger_id"}
         user = self.triggers.pop(args["trigger_id"])
         view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
-        errors = block_errors(view.get("blocks", []), 100) + _view_errors(view)
+        errors = refusals_of_view(view)
         if errors:
             return _invalid(errors, "invalid_arguments")
         view_id = self.next_id("V")
@@ -242,11 +256,32 @@ class SlackEmulator:
 
     def _views_publish(self, args: Json) -> Json:
         view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
-        errors = block_errors(view.get("blocks", []), 100)
+        errors = refusals_of_view(view)
         if errors:
             return _invalid(errors, "invalid_arguments")
         self.homes[args["user_id"]] = view
         return {"ok": True, "view": {**view, "id": self.next_id("V")}}
+
+    def _views_update(self, args: Json) -> Json:
+        view = args["view"] if isinstance(args["view"], dict) else json.loads(args["view"])
+        if args.get("view_id") not in self.views:
+            return {"ok": False, "error": "not_found"}
+        errors = refusals_of_view(view)
+        if errors:
+            return _invalid(errors, "invalid_arguments")
+        self.views[args["view_id"]] = {**view, "id": args["view_id"]}
+        return {"ok": True, "view": self.views[args["view_id"]]}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        """An interaction's response_url (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses):
+        no token, JSON in, and blocks checked like a message's."""
+        args = await request.json()
+        errors = refusals_of_message(args.get("blocks") or [])
+        if errors:
+            return web.json_response(_invalid(errors))
+        self.responses.append(args)
+        await self._notify()
+        return web.json_response({"ok": True})
 
     def _users_lookupByEmail(self, args: Json) -> Json:
         user = self.emails.get(args.get("email", ""))
@@ -273,7 +308,13 @@ class SlackEmulator:
 
 
 def _controls(message: Json) -> list[Json]:
-    return [e for b in message["blocks"] if b.get("type") == "actions" for e in b["elements"]]
+    return [e for _, e in _placed_controls(message)]
+
+
+def _placed_controls(message: Json) -> list[tuple[str, Json]]:
+    """Each interactive element of a message with its block's id."""
+    return [(b.get("block_id", ""), e) for b in message["blocks"] if b.get("type") == "actions"
+            for e in b["elements"]]
 
 
 def _fits(token: str | None, wanted: str) -> bool:
@@ -284,55 +325,6 @@ def _fits(token: str | None, wanted: str) -> bool:
 def _invalid(errors: list[str], code: str = "invalid_blocks") -> Json:
     return {"ok": False, "error": code, "errors": errors,
             "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]}}
-
-
-def block_errors(blocks: list[Json], most: int) -> list[str]:
-    errors = [] if len(blocks) <= most else [f"no more than {most} items allowed [json-pointer:"
-                                             "/blocks]"]
-    for n, block in enumerate(blocks):
-        _walk(block, f"/blocks/{n}", errors)
-    return errors
-
-
-LIMITS = {"action_id": 255, "block_id": 255, "initial_value": 3000}
-
-
-def _walk(node: Any, path: str, errors: list[str]) -> None:
-    if isinstance(node, list):
-        for n, child in enumerate(node):
-            _walk(child, f"{path}/{n}", errors)
-        return
-    if not isinstance(node, dict):
-        return
-    kind = node.get("type")
-    limits = dict(LIMITS)
-    if kind in ("plain_text", "mrkdwn"):
-        limits["text"] = 75 if "/elements/" in path and path.endswith("/text") else 3000
-    if kind == "button":
-        limits["value"] = 2000
-    if "value" in node and "text" in node and kind is None:  # an option
-        limits["value"] = 150
-    if kind == "plain_text_input" and node.get("max_length", 0) > 3000:
-        errors.append(f"max_length must be at most 3000 [json-pointer:{path}/max_length]")
-    if kind == "actions" and len(node.get("elements", [])) > 25:
-        errors.append(f"no more than 25 items allowed [json-pointer:{path}/elements]")
-    for name, limit in limits.items():
-        value = node.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            errors.append(f"must be less than {limit + 1} characters "
-                          f"[json-pointer:{path}/{name}]")
-    for name, child in node.items():
-        if isinstance(child, dict | list):
-            _walk(child, f"{path}/{name}", errors)
-
-
-def _view_errors(view: Json) -> list[str]:
-    errors = []
-    if len(view.get("title", {}).get("text", "")) > 24:
-        errors.append("must be less than 25 characters [json-pointer:/view/title/text]")
-    if len(view.get("private_metadata", "")) > 3000:
-        errors.append("must be less than 3001 characters [json-pointer:/view/private_metadata]")
-    return errors
 
 
 async def _arguments(request: web.Request) -> Json:
@@ -393,16 +385,21 @@ class SlackUser:
                      selected: list[str] | None = None, message: Json | None = None,
                      *, snapshot: bool = True) -> Json:
         """The block_actions payload for pressing a control of the latest card (or `message`).
-        `snapshot=False` skips copying the message as it was shown, for a caller that encodes
-        the payload at once (before any chat.update changes the message)."""
+        `action_id` is the element's own (`el_choose:A`) or the action's name before the colon
+        (`el_choose`, then `value` picks the element). The payload carries the element's own
+        action_id and block_id, as Slack's does. `snapshot=False` skips copying the message as
+        it was shown, for a caller that encodes the payload at once (before any chat.update
+        changes the message)."""
         message = message or self.slack.cards(self.id)[-1]
         if snapshot:
             message = copy.deepcopy(message)
-        element = next(e for e in _controls(message) if e["action_id"] == action_id and
-                       (value is None or _fits(e.get("value"), value) or any(
-                           _fits(o["value"], value) for o in e.get("options", []))))
-        action: Json = {"action_id": action_id, "block_id": "answer", "type": element["type"],
-                        "action_ts": f"{time.time():.6f}"}
+        block_id, element = next(
+            (b, e) for b, e in _placed_controls(message)
+            if action_id in (e["action_id"], e["action_id"].partition(":")[0]) and
+            (value is None or _fits(e.get("value"), value) or any(
+                _fits(o["value"], value) for o in e.get("options", []))))
+        action: Json = {"action_id": element["action_id"], "block_id": block_id,
+                        "type": element["type"], "action_ts": f"{time.time():.6f}"}
         state: Json = {}
         if element["type"] == "button":
             action["value"] = element["value"]
@@ -426,7 +423,7 @@ class SlackUser:
                               "channel_id": self.channel, "is_ephemeral": False},
                 "channel": {"id": self.channel, "name": "directmessage"},
                 "message": message, "state": {"values": state},
-                "response_url": "https://hooks.slack.invalid/actions/1", "actions": [action]}
+                "response_url": self.slack.hook("actions"), "actions": [action]}
 
     async def press(self, action_id: str, value: str | None = None, **options: Any
                     ) -> tuple[int, str]:
@@ -466,7 +463,7 @@ class SlackUser:
                           "channel_id": self.channel, "channel_name": "directmessage",
                           "user_id": self.id, "user_name": self.id.lower(),
                           "command": "/expertloop", "text": text, "api_app_id": "A0TEST",
-                          "response_url": "https://hooks.slack.invalid/commands/1",
+                          "response_url": self.slack.hook("commands"),
                           "trigger_id": self.slack.next_id("13345224609.9.")})
         return await self.send(body, "application/x-www-form-urlencoded", **options)
 
