@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from core.items import Item
 from core.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # safe inside Redis hash tags and URLs
+# What every channel can show, refused when posted rather than cut when shown: a label is a
+# button's text (Slack: at most 75 characters), the labels and the points of a rate scale are
+# a menu's options (Slack: at most 100), https://docs.slack.dev/reference/block-kit/block-elements
+LABEL_CHARS = 75
+MOST_LABELS = 100
+MOST_SCALE_POINTS = 100
+
+
+def _label_shown_whole(label: str) -> str:
+    """A label an expert can read on a button, whole."""
+    if not label.strip():
+        raise ValueError("a label needs some text")
+    if len(label) > LABEL_CHARS:
+        raise ValueError(f"a label is shown on a button, which holds at most {LABEL_CHARS} "
+                         f"characters; this one has {len(label)}")
+    return label
+
+
+LabelText = Annotated[str, AfterValidator(_label_shown_whole)]
 
 
 class Pay(BaseModel):
@@ -45,7 +73,7 @@ class CampaignSpec(BaseModel):
     instructions: str = ""
     kind: Kind
     scale: Scale | None = None
-    labels: list[str] = Field(default_factory=list, validate_default=True)
+    labels: list[LabelText] = Field(default_factory=list, validate_default=True)
     multi: bool = False
     overlap: int = Field(default=1, ge=1, le=100)
     skills: list[str] = Field(default_factory=list)
@@ -58,6 +86,9 @@ class CampaignSpec(BaseModel):
     def _scale_for_rate(cls, scale: Scale | None, info: ValidationInfo) -> Scale | None:
         if scale is not None and info.data.get("kind") != Kind.rate:
             raise ValueError("`scale` only applies to kind: rate")
+        if scale is not None and scale.max - scale.min + 1 > MOST_SCALE_POINTS:
+            raise ValueError(f"a scale has at most {MOST_SCALE_POINTS} points (a menu shows no "
+                             f"more); {scale.min} to {scale.max} is {scale.max - scale.min + 1}")
         return scale
 
     @field_validator("labels")
@@ -70,6 +101,9 @@ class CampaignSpec(BaseModel):
             raise ValueError("`labels` only applies to kind: label")
         if len(set(labels)) != len(labels):
             raise ValueError("`labels` has a duplicate")
+        if len(labels) > MOST_LABELS:
+            raise ValueError(f"at most {MOST_LABELS} labels (a menu shows no more); "
+                             f"got {len(labels)}")
         return labels
 
     def options(self) -> KindOptions:

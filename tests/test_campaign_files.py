@@ -133,6 +133,48 @@ def test_label_campaign_without_labels(tmp_path: Path) -> None:
     assert "needs `labels`" in problem.msg
 
 
+LABEL_HEAD = "title: Tag it\nkind: label\nlabels:\n"
+ONE_ITEM = "items:\n  - {id: a, prompt: P}\n"
+
+
+def test_a_label_too_long_for_a_button_names_that_label(tmp_path: Path) -> None:
+    """Slack shows at most 75 characters on a button; the label is refused, not cut."""
+    longest, too_long = "x" * 75, "y" * 76
+    text = LABEL_HEAD + f"  - ok\n  - {longest}\n  - {too_long}\n" + ONE_ITEM
+    (problem,) = problems_of(tmp_path, "bad.yaml", text)
+    assert where(problem) == ("bad.yaml", 6, "labels.2")
+    assert "at most 75 characters; this one has 76" in problem.msg
+
+
+def test_a_blank_label_is_refused(tmp_path: Path) -> None:
+    text = LABEL_HEAD + "  - ok\n  - '  '\n" + ONE_ITEM
+    (problem,) = problems_of(tmp_path, "bad.yaml", text)
+    assert where(problem) == ("bad.yaml", 5, "labels.1")
+    assert "needs some text" in problem.msg
+
+
+def test_more_labels_than_a_menu_holds_names_labels(tmp_path: Path) -> None:
+    text = LABEL_HEAD + "".join(f"  - label {n}\n" for n in range(101)) + ONE_ITEM
+    (problem,) = problems_of(tmp_path, "bad.yaml", text)
+    assert where(problem) == ("bad.yaml", 3, "labels")
+    assert "at most 100 labels" in problem.msg and "got 101" in problem.msg
+    hundred = LABEL_HEAD + "".join(f"  - label {n}\n" for n in range(100)) + ONE_ITEM
+    (tmp_path / "good.yaml").write_text(hundred, encoding="utf-8")
+    assert len(read_campaign(tmp_path / "good.yaml")[0].labels) == 100
+
+
+def test_a_scale_of_more_than_a_hundred_points_names_scale(tmp_path: Path) -> None:
+    """A long scale is a menu of its points; Slack's holds 100 options, and 0 to 100 is 101."""
+    rate = ("title: Rate it\nkind: rate\nscale: {min: %d, max: 100}\n"
+            "items:\n  - {id: a, prompt: P, drafts: [{text: t}]}\n")
+    (problem,) = problems_of(tmp_path, "bad.yaml", rate % 0)
+    assert where(problem) == ("bad.yaml", 3, "scale")
+    assert "at most 100 points" in problem.msg and "0 to 100 is 101" in problem.msg
+    (tmp_path / "good.yaml").write_text(rate % 1, encoding="utf-8")
+    scale = read_campaign(tmp_path / "good.yaml")[0].scale
+    assert scale is not None and (scale.min, scale.max) == (1, 100)
+
+
 def test_pay_with_both_bases_names_pay(tmp_path: Path) -> None:
     text = HEAD + "pay:\n  per_task: 1.5\n  per_hour: 80\n" + yaml_items(1)
     (problem,) = problems_of(tmp_path, "bad.yaml", text)
