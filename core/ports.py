@@ -222,6 +222,15 @@ class Store(Protocol):
         """The expert's live leases in these campaigns (a task handed over, not yet answered,
         not run out at `now`): a card that is waiting for them."""
         ...
+    async def swap_showings(self, campaign_id: str, token: str, showing: str | None,
+                            ttl_ms: int) -> list[str]:
+        """Which messages show a lease with live buttons: replace them by `showing` (or by none)
+        in one step, returning those replaced, so whichever process shows a card again or
+        records its answer takes the buttons off every earlier copy."""
+        ...
+    async def showings(self, campaign_id: str, token: str) -> list[str]:
+        """The messages that show a lease with live buttons now (none known: empty)."""
+        ...
     async def next_slot(self, name: str, interval_ms: int) -> int:
         """Reserve the next turn of `name`, `interval_ms` after the one before, on one clock for
         every process; returns how many ms to wait for it (pacing a rate-limited send)."""

@@ -422,3 +422,17 @@ async def test_campaigns_do_not_share_a_log(any_store: Store) -> None:
 
     assert [e.seq for e in await any_store.read_events("c2", 0, 10)] == [1]
     assert await any_store.chain_head("c1") == START
+
+
+async def test_showings_are_swapped_in_one_step_and_kept_apart_per_lease(
+        any_store: Store) -> None:
+    assert await any_store.showings("c1", "k1.a") == []
+    assert await any_store.swap_showings("c1", "k1.a", "10", 60_000) == []
+    assert await any_store.swap_showings("c1", "k1.a", "12", 60_000) == ["10"]
+    assert await any_store.swap_showings("c1", "k1.b", "11", 60_000) == []
+
+    assert await any_store.showings("c1", "k1.a") == ["12"]
+    assert await any_store.swap_showings("c1", "k1.a", "12", 60_000) == []  # itself again
+    assert await any_store.swap_showings("c1", "k1.a", None, 60_000) == ["12"]
+    assert await any_store.showings("c1", "k1.a") == []
+    assert await any_store.showings("c1", "k1.b") == ["11"]

@@ -72,3 +72,8 @@ def inbox_key(channel: str, name: str) -> str:
     """A channel's inbox: `stream` (requests not yet handled), `seen:<id>` (resend markers),
     `dead` (requests that failed every try); one hash tag, so its scripts stay in one slot."""
     return f"{PREFIX}:{{inbox:{channel}}}:{name}"
+
+
+def showings_key(campaign_id: str, token: str) -> str:
+    """The messages that show a lease with live buttons (a set), in the campaign's slot."""
+    return campaign_key(campaign_id, f"shown:{token}")

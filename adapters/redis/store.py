@@ -340,6 +340,22 @@ class RedisStore:
         return [token for (_, token), end in zip(held, ends, strict=True)
                 if end is not None and end > now]
 
+    async def swap_showings(self, campaign_id: str, token: str, showing: str | None,
+                            ttl_ms: int) -> list[str]:
+        key = k.showings_key(campaign_id, token)
+        async with self.client.pipeline(transaction=True) as pipe:  # one step: MULTI/EXEC
+            pipe.smembers(key)
+            pipe.delete(key)
+            if showing is not None:
+                pipe.sadd(key, showing)
+                pipe.pexpire(key, ttl_ms)
+            replaced = (await pipe.execute())[0]
+        return sorted((str(m) for m in replaced if m != showing), key=_by_number)
+
+    async def showings(self, campaign_id: str, token: str) -> list[str]:
+        found = await self.client.smembers(k.showings_key(campaign_id, token))
+        return sorted((str(m) for m in found), key=_by_number)
+
     async def next_slot(self, name: str, interval_ms: int) -> int:
         return int(await self.scripts["pace"](keys=[k.pace_key(name)], args=[interval_ms]))
 
@@ -462,6 +478,11 @@ class RedisStore:
             found = await pipe.execute()
         return [StoredEvent(seq, entries[0][1]["e"])
                 for seq, entries in zip(seqs, found, strict=True) if entries]
+
+
+def _by_number(member: str) -> tuple[int, str]:
+    """Message ids in the order they were sent (numbers, stored as text)."""
+    return (int(member), member) if member.isdigit() else (0, member)
 
 
 def _base36(n: int) -> str:
