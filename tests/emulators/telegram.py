@@ -1,7 +1,32 @@
 """A local Telegram Bot API for tests: aiohttp on 127.0.0.1, port 0, speaking the wire format of
-the methods the bot uses (https://core.telegram.org/bots/api), enforcing its limits (4096
-characters after entity parsing, 64-byte callback_data, HTML that must parse), answering 429
-with `retry_after` or a 5xx on demand, and letting a test act as users (send, reply, press)."""
+the methods the bot uses (https://core.telegram.org/bots/api), answering 429 with `retry_after`
+or a 5xx on demand, and letting a test act as users (send, reply, press, delete a message).
+
+It refuses what Telegram refuses, with Telegram's own error texts (HTTP 400, "Bad Request: ..."):
+- text over 4096 characters after entity parsing: "message is too long"; empty text: "message
+  text is empty" (https://core.telegram.org/bots/api#sendmessage);
+- a caption over 1024 characters after entity parsing: "message caption is too long"
+  (https://core.telegram.org/bots/api#senddocument);
+- HTML that does not parse: "can't parse entities: ..." with Telegram's wording for an
+  unsupported tag, an unexpected end tag or a missing one
+  (https://core.telegram.org/bots/api#html-style; wording as reported, e.g.
+  https://github.com/eternnoir/pyTelegramBotAPI/issues/763 and tdlib's parser);
+- callback_data outside 1-64 bytes: "BUTTON_DATA_INVALID"; an inline button with no action:
+  "text buttons are unallowed in the inline keyboard"
+  (https://core.telegram.org/bots/api#inlinekeyboardbutton);
+- "reply markup is too long": undocumented, EMPIRICAL: more than 100 buttons or more than 10 KB
+  of markup JSON, by reports (https://github.com/tginfo/Telegram-Limits/issues/187,
+  https://github.com/eternnoir/pyTelegramBotAPI/issues/511);
+- an edit that changes nothing: "message is not modified: specified new message content and
+  reply markup are exactly the same as a current content and reply markup of the message"
+  (https://core.telegram.org/bots/api#updating-messages; wording from
+  https://github.com/eternnoir/pyTelegramBotAPI/issues/763);
+- an edit of a message that does not exist or was deleted: "message to edit not found";
+- an answerCallbackQuery text over 200 characters: "MESSAGE_TOO_LONG"
+  (https://core.telegram.org/bots/api#answercallbackquery, "0-200 characters"; wording from
+  https://github.com/eternnoir/pyTelegramBotAPI/issues/500 and MTProto's
+  messages.setBotCallbackAnswer); a query answered twice: "query is too old ...".
+"""
 
 from __future__ import annotations
 
@@ -20,6 +45,13 @@ from aiohttp import web
 TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
         "tg-spoiler", "span", "blockquote", "tg-emoji"}
 JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
+NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message")
+MAX_BUTTONS = 100  # EMPIRICAL (see the module docstring): not in Telegram's documentation
+MAX_MARKUP_BYTES = 10 * 1024  # EMPIRICAL, likewise
+ACTIONS = {"url", "callback_data", "web_app", "login_url", "switch_inline_query",
+           "switch_inline_query_current_chat", "switch_inline_query_chosen_chat",
+           "copy_text", "callback_game", "pay"}
 BOT = {"id": 7000001, "is_bot": True, "first_name": "Expertloop", "username": "expertloop_bot",
        "can_join_groups": False, "can_read_all_group_messages": False,
        "supports_inline_queries": False}
@@ -34,32 +66,48 @@ class ApiError(Exception):
 class _Text(HTMLParser):
     """Telegram's HTML: a few tags, properly nested; everything else is an error."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
+        self.source = source
         self.out: list[str] = []
         self.stack: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in TAGS:
-            raise ApiError(400, f"Bad Request: can't parse entities: Unsupported start tag "
-                                f"\"{tag}\"")
+            raise _unparsed(f"Unsupported start tag \"{tag}\" at byte offset {self._at()}")
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack.pop() != tag:
-            raise ApiError(400, f"Bad Request: can't parse entities: Unexpected end tag "
-                                f"\"{tag}\"")
+        if not self.stack:
+            raise _unparsed(f"Unexpected end tag at byte offset {self._at()}")
+        expected = self.stack.pop()
+        if expected != tag:
+            raise _unparsed(f"Unmatched end tag at byte offset {self._at()}, expected "
+                            f"\"</{expected}>\", found \"</{tag}>\"")
+
+    def _at(self) -> int:
+        """Where the tag starts, in bytes of UTF-8, as Telegram counts."""
+        line, column = self.getpos()
+        before = "".join(self.source.splitlines(keepends=True)[:line - 1])
+        return len((before + self.source[len(before):][:column]).encode())
 
     def handle_data(self, data: str) -> None:
         self.out.append(data)
 
 
+def _unparsed(why: str) -> ApiError:
+    return ApiError(400, f"Bad Request: can't parse entities: {why}")
+
+
 def plain_text(html: str) -> str:
-    parser = _Text()
+    parser = _Text(html)
     parser.feed(html)
+    if "<" in parser.rawdata:  # a tag left open at the end: the parser holds it back
+        raise _unparsed(f"Unclosed start tag at byte offset "
+                        f"{len(html.encode()) - len(parser.rawdata.encode())}")
     parser.close()
-    if parser.stack or "<" in parser.rawdata:
-        raise ApiError(400, "Bad Request: can't parse entities: Can't find end tag")
+    if parser.stack:
+        raise _unparsed(f"Can't find end tag corresponding to start tag \"{parser.stack[-1]}\"")
     return "".join(parser.out)
 
 
@@ -71,6 +119,9 @@ class TelegramEmulator:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # what each chat shows now
         self.newest_card: dict[int, dict[str, Any]] = {}  # per chat: last sent with buttons
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every accepted call, in order
+        self.refused: list[tuple[str, str]] = []  # (method, Telegram's error) of each refusal
+        # A test's eye on the chat: called with the chat id after each accepted call to it.
+        self.watch: Callable[[int], None] | None = None
         self.callback_answers: list[dict[str, Any]] = []
         self.documents: list[dict[str, Any]] = []
         self.faults: list[tuple[str, int, int | None]] = []  # (method, status, retry_after)
@@ -85,12 +136,14 @@ class TelegramEmulator:
         self._new_update = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """On `port` (0: any free one); a test may reserve one, so the bot's first calls are
+        refused until the emulator starts (a Bot API unreachable at start)."""
         app = web.Application(client_max_size=64 << 20)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -117,6 +170,14 @@ class TelegramEmulator:
     def last(self, chat_id: int, with_buttons: bool = False) -> dict[str, Any]:
         shown = [m for m in self.chat(chat_id) if not with_buttons or "reply_markup" in m]
         return shown[-1]
+
+    def live_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The messages in the chat whose buttons the user can still tap."""
+        return [m for m in self.chat(chat_id) if "reply_markup" in m]
+
+    def delete(self, chat_id: int, message_id: int) -> None:
+        """The user deletes a message: it leaves the chat, and edits of it are refused."""
+        del self.messages[(chat_id, message_id)]
 
     @staticmethod
     def buttons(message: dict[str, Any]) -> dict[str, str]:
@@ -192,8 +253,11 @@ class TelegramEmulator:
         try:
             result = await handler(params)
         except ApiError as exc:
+            self.refused.append((method, exc.description))
             return _error(exc.code, exc.description)
         self.calls.append((method, params))
+        if self.watch is not None and "chat_id" in params:
+            self.watch(int(params["chat_id"]))
         return web.json_response({"ok": True, "result": result})
 
     async def _api_getMe(self, p: dict[str, Any]) -> Any:
@@ -237,6 +301,8 @@ class TelegramEmulator:
                                len(document["data"])}
         if p.get("caption"):
             message["caption"] = plain_text(p["caption"])
+            if len(message["caption"]) > 1024:
+                raise ApiError(400, "Bad Request: message caption is too long")
         self.messages[(chat, message["message_id"])] = message
         self.documents.append({"chat": chat, **document})
         return message
@@ -244,17 +310,17 @@ class TelegramEmulator:
     async def _api_editMessageText(self, p: dict[str, Any]) -> Any:
         message = self._existing(p)
         text = self._text(p)
-        if text == message.get("text") and p.get("reply_markup") == message.get("reply_markup"):
-            raise ApiError(400, "Bad Request: message is not modified: specified new message "
-                                "content and reply markup are exactly the same")
+        markup = _inline(p.get("reply_markup"))
+        if text == message.get("text") and markup == message.get("reply_markup"):
+            raise ApiError(400, NOT_MODIFIED)
+        self._set_markup(message, markup)
         message.update(text=text, edit_date=int(self.clock()))
-        self._set_markup(message, p.get("reply_markup"))
         return message
 
     async def _api_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
         message = self._existing(p)
-        if p.get("reply_markup") == message.get("reply_markup"):
-            raise ApiError(400, "Bad Request: message is not modified")
+        if _inline(p.get("reply_markup")) == message.get("reply_markup"):
+            raise ApiError(400, NOT_MODIFIED)
         self._set_markup(message, p.get("reply_markup"))
         message["edit_date"] = int(self.clock())
         return message
@@ -263,6 +329,8 @@ class TelegramEmulator:
         if any(a["callback_query_id"] == p["callback_query_id"] for a in self.callback_answers):
             raise ApiError(400, "Bad Request: query is too old and response timeout expired "
                                 "or query ID is invalid")
+        if len(p.get("text", "")) > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self.callback_answers.append(p)
         return True
 
@@ -285,13 +353,13 @@ class TelegramEmulator:
         return message
 
     def _set_markup(self, message: dict[str, Any], markup: Any) -> None:
+        """Only an inline keyboard stays on a message; an empty one is none."""
+        inline = _inline(markup)
+        if inline is not None:
+            _check_keyboard(inline)
         message.pop("reply_markup", None)
-        if isinstance(markup, dict) and "inline_keyboard" in markup:
-            for row in markup["inline_keyboard"]:
-                for button in row:
-                    if len(button.get("callback_data", "").encode()) > 64:
-                        raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-            message["reply_markup"] = markup
+        if inline is not None:
+            message["reply_markup"] = inline
 
     def _existing(self, p: dict[str, Any]) -> dict[str, Any]:
         found = self.messages.get((int(p.get("chat_id", 0)), int(p.get("message_id", 0))))
@@ -340,6 +408,25 @@ async def _params(request: web.Request) -> dict[str, Any]:
             params[name] = str(value)
     params.update({k: v for k, v in request.query.items() if k not in params})
     return params
+
+
+def _inline(markup: Any) -> dict[str, Any] | None:
+    """An inline keyboard with buttons, or None (no markup, an empty one, or a ForceReply)."""
+    if isinstance(markup, dict) and any(markup.get("inline_keyboard") or []):
+        return markup
+    return None
+
+
+def _check_keyboard(markup: dict[str, Any]) -> None:
+    buttons = [b for row in markup["inline_keyboard"] for b in row]
+    # EMPIRICAL, undocumented: Telegram refuses about 100+ buttons or 10+ KB of markup
+    if len(buttons) > MAX_BUTTONS or len(json.dumps(markup).encode()) > MAX_MARKUP_BYTES:
+        raise ApiError(400, "Bad Request: reply markup is too long")
+    for button in buttons:
+        if not ACTIONS & set(button):
+            raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+        if "callback_data" in button and not 1 <= len(button["callback_data"].encode()) <= 64:
+            raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
 
 
 def _error(code: int, description: str,
