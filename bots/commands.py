@@ -95,7 +95,13 @@ async def status(runtime: Runtime, args: argparse.Namespace) -> int:
 def _status_line(s: CampaignStatus) -> str:
     return (f"{s.id}  {s.state}  {s.kind}  items {s.items}  answers {s.answers}  "
             f"in progress {s.in_progress}  done {s.done}  skipped {s.skipped}  "
-            f"flagged {s.flagged}  none acceptable {s.none_acceptable}  — {s.title}")
+            f"flagged {s.flagged}  none acceptable {s.none_acceptable}{_set_aside(s)}  "
+            f"— {s.title}")
+
+
+def _set_aside(s: CampaignStatus) -> str:
+    """Shown only when some answers were set aside: they need an operator's look."""
+    return f"  set aside {s.dead_requests}" if s.dead_requests else ""
 
 
 async def change_state(runtime: Runtime, args: argparse.Namespace) -> int:

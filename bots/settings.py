@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.health import Backoff
+
 
 class Settings(BaseSettings):
     """A channel whose token is absent is simply off."""
@@ -36,6 +38,15 @@ class Settings(BaseSettings):
                                             alias="EXPERTLOOP_TELEGRAM_PUSH_INTERVAL")
     agreement_interval_s: float = Field(default=300.0, gt=0,
                                         alias="EXPERTLOOP_AGREEMENT_INTERVAL")
+
+    channel_retry_s: float = Field(default=2.0, gt=0, alias="EXPERTLOOP_CHANNEL_RETRY_S")
+    channel_retry_max_s: float = Field(default=60.0, gt=0,
+                                       alias="EXPERTLOOP_CHANNEL_RETRY_MAX_S")
+
+    def backoff(self) -> Backoff:
+        """How a process waits for a platform that does not answer yet (doubling, capped)."""
+        return Backoff(first_s=self.channel_retry_s,
+                       most_s=max(self.channel_retry_s, self.channel_retry_max_s))
 
     def public_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 
 from aiohttp import web
@@ -14,13 +13,13 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, keep_alive
-from adapters.slack.inbox import press_drain
+from adapters.slack.inbox import CHANNEL, press_drain
 from adapters.slack.routes import add_slack_routes
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
+from core.health import Backoff, wait_until_up
 
 log = logging.getLogger(__name__)
-RECONNECT_S = 5.0
 
 
 def slack_settings(settings: Settings) -> SlackSettings | None:
@@ -43,7 +42,7 @@ def add_slack(app: web.Application, runtime: Runtime) -> None:
     """`POST /slack/events` when both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set."""
     built = build(runtime)
     if built is not None and built[1].signing_secret is not None:
-        add_slack_routes(app, *built)
+        add_slack_routes(app, *built, runtime.settings.backoff())
 
 
 def drainer(runtime: Runtime) -> SlackChannel | None:
@@ -59,22 +58,16 @@ async def handle_presses(runtime: Runtime, stop: asyncio.Event) -> None:
         return
     channel, settings = built
     async with keep_alive(channel.messenger.client):
-        if await _slack_answers(channel, stop):
+        if await _slack_answers(channel, runtime.settings.backoff(), stop):
             await press_drain(channel, settings).run_until(stop)
 
 
-async def _slack_answers(channel: SlackChannel, stop: asyncio.Event) -> bool:
-    """Wait until Slack answers auth.test (False if stopped first). Bolt asks it before its
-    first listener; failing there, each press would use up its tries and be set aside."""
-    while not stop.is_set():
-        try:
-            await channel.messenger.client.auth_test()
-            return True
-        except Exception as exc:  # noqa: BLE001 - Slack unreachable or refusing: wait it out
-            log.warning("slack unreachable, its kept presses wait: %r", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=RECONNECT_S)
-    return False
+async def _slack_answers(channel: SlackChannel, backoff: Backoff, stop: asyncio.Event) -> bool:
+    """Wait until Slack answers auth.test (False if stopped first), the channel degraded in
+    /healthz meanwhile. Bolt asks it before its first listener; failing there, each press
+    would use up its tries and be set aside."""
+    return await wait_until_up(channel.service.store, CHANNEL,
+                               channel.messenger.client.auth_test, backoff, stop)
 
 
 async def socket(runtime: Runtime, args: argparse.Namespace) -> int:

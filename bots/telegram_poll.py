@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 
 from aiohttp import web
@@ -13,16 +12,17 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from adapters.http.experts import TELEGRAM_INVITE
-from adapters.telegram.app import Telegram, TelegramSettings, build_telegram
+from adapters.telegram.app import CHANNEL, Telegram, TelegramSettings, build_telegram
 from adapters.telegram.links import deep_link, invite_link
 from adapters.telegram.polling import run_polling
 from adapters.telegram.pushes import TelegramPusher
 from adapters.telegram.webhook import add_telegram_webhook
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
+from core.errors import ChannelDown
+from core.health import Backoff, wait_until_up
 
 log = logging.getLogger(__name__)
-RECONNECT_S = 5.0
 
 
 def telegram_settings(settings: Settings) -> TelegramSettings | None:
@@ -48,10 +48,17 @@ def add_telegram(app: web.Application, runtime: Runtime) -> None:
     secret = runtime.settings.telegram_webhook_secret
     if secret is None:
         log.warning("TELEGRAM_WEBHOOK_SECRET is unset: the Telegram webhook refuses everything")
-    add_telegram_webhook(app, telegram, secret.get_secret_value() if secret else None)
+    add_telegram_webhook(app, telegram, secret.get_secret_value() if secret else None,
+                         runtime.settings.backoff())
 
-    async def invite(token: str) -> str:  # the webhook's bot, initialized when serving starts
-        return deep_link(telegram.application.bot, token)
+    async def invite(token: str) -> str:  # the webhook's bot, initialized once Telegram answers
+        try:
+            return deep_link(telegram.application.bot, token)
+        except RuntimeError:  # getMe has not answered yet: the bot's name is unknown
+            health = await runtime.store.channel_health(CHANNEL)
+            raise ChannelDown("Telegram is not up yet, so no invite link can be made "
+                              f"({health.reason or 'the Bot API has not answered'}); "
+                              "ask again once /healthz shows it up") from None
 
     app[TELEGRAM_INVITE] = invite
 
@@ -61,21 +68,24 @@ class TelegramWorker:
     outbox owes, and offer idle experts a card. The bot connects (getMe) on first need and
     stays connected; a Telegram outage waits for the next tick."""
 
-    def __init__(self, telegram: Telegram, pusher: TelegramPusher) -> None:
+    def __init__(self, telegram: Telegram, pusher: TelegramPusher,
+                 backoff: Backoff | None = None) -> None:
         self.telegram = telegram
         self.pusher = pusher
+        self.backoff = backoff or Backoff()
 
     async def handle_kept(self, stop: asyncio.Event) -> None:
-        """Until `stop`: the kept updates through the Application (which needs getMe first,
-        so an unreachable Telegram is waited out; the updates are safe in Redis meanwhile)."""
-        while not stop.is_set():
-            try:
-                async with self.telegram.application:
-                    await self.telegram.drain.run_until(stop)
-            except TelegramError as exc:
-                log.warning("telegram unreachable, its kept updates wait: %r", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=RECONNECT_S)
+        """Until `stop`: the kept updates through the Application, which needs getMe first: an
+        unreachable Telegram is tried again with backoff (the channel degraded in /healthz
+        meanwhile), and the updates are safe in Redis."""
+        application = self.telegram.application
+        if not await wait_until_up(self.telegram.channel.service.store, CHANNEL,
+                                   application.initialize, self.backoff, stop):
+            return
+        try:
+            await self.telegram.drain.run_until(stop)
+        finally:
+            await application.shutdown()
 
     async def drain(self) -> int:
         outbox = self.telegram.channel.outbox
@@ -109,7 +119,7 @@ def worker_share(runtime: Runtime) -> TelegramWorker | None:
         return None
     pusher = TelegramPusher(runtime.service, telegram.channel.outbox,
                             round(runtime.settings.telegram_push_interval_s * 1000))
-    return TelegramWorker(telegram, pusher)
+    return TelegramWorker(telegram, pusher, runtime.settings.backoff())
 
 
 async def poll(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -124,4 +134,8 @@ async def telegram_invite(runtime: Runtime, expert_id: str) -> str:
     found = telegram_settings(runtime.settings)
     if found is None:
         raise SystemExit("error: TELEGRAM_BOT_TOKEN is not set")
-    return await invite_link(found, await runtime.coordinator.new_invite(expert_id))
+    try:
+        return await invite_link(found, await runtime.coordinator.new_invite(expert_id))
+    except TelegramError as exc:
+        raise SystemExit(f"error: Telegram is not reachable, so no invite link can be made "
+                         f"(the bot's name comes from getMe): {exc}") from exc

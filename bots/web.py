@@ -20,10 +20,12 @@ from bots.settings import Settings
 from bots.slack_socket import add_slack
 from bots.telegram_poll import add_telegram
 from core.errors import ExpertloopError
+from core.health import ChannelHealth
 from core.quality import preload
 
 RUNTIME = web.AppKey("runtime", Runtime)
 INBOXES = ("telegram", "slack")  # channels whose webhooks keep requests for the workers
+CHANNEL_TOKENS = {"telegram": "TELEGRAM_BOT_TOKEN", "slack": "SLACK_BOT_TOKEN"}  # absent: off
 PRELOAD = web.AppKey("preload", asyncio.Task[None])
 
 
@@ -65,9 +67,22 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(runtime.client.ping(), timeout=2)
         backlog = {channel: await runtime.store.inbox_size(channel) for channel in INBOXES}
+        channels = {channel: (await channel_health(runtime, channel)).model_dump()
+                    for channel in INBOXES}
     except (RedisError, OSError, TimeoutError) as exc:
         return web.json_response({"ok": False, "redis": str(exc) or "unreachable"}, status=503)
-    return web.json_response({"ok": True, "redis": "ok", "backlog": backlog})
+    return web.json_response({"ok": True, "redis": "ok", "backlog": backlog,
+                              "channels": channels})
+
+
+async def channel_health(runtime: Runtime, channel: str) -> ChannelHealth:
+    """As the processes that try the platform noted it; `off` without its token. A degraded
+    channel leaves /healthz at 200: everything else is served, and it comes up by itself."""
+    health = await runtime.store.channel_health(channel)
+    token = CHANNEL_TOKENS[channel]
+    if getattr(runtime.settings, token.lower()) is None:
+        return health.model_copy(update={"state": "off", "reason": f"{token} is not set"})
+    return health
 
 
 RETRY_AFTER_S = 2

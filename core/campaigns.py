@@ -138,6 +138,7 @@ class CampaignStatus(BaseModel):
     flagged: int = 0
     none_acceptable: int = 0
     expired: int = 0
+    dead_requests: int = 0  # answers set aside after every try (the expert was told)
 
 
 def item_problem(spec: CampaignSpec, item: Item) -> tuple[tuple[str, ...], str] | None:

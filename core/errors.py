@@ -48,3 +48,13 @@ class Problem:
 
     def as_dict(self) -> dict[str, object]:
         return {"loc": list(self.loc), "line": self.line, "source": self.source, "msg": self.msg}
+
+
+class CardRefused(ExpertloopError):
+    """The platform refused a card for good (a 4xx other than 429): sending it again would
+    fail the same way, so its task goes back to the pool instead of waiting on the expert."""
+
+
+class ChannelDown(ExpertloopError):
+    """A channel that is configured but not up yet (its platform has not answered); the
+    message says why."""

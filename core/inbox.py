@@ -28,6 +28,9 @@ from core.timing import acting_at
 
 log = logging.getLogger("expertloop.inbox")
 Handler = Callable[[str], Awaitable[bool]]  # a request body -> handled (False: try again)
+# A request body set aside -> its campaign (None if it names none), once its sender was told.
+SetAside = Callable[[str], Awaitable[str | None]]
+SET_ASIDE_TEXT = "Not saved, please try again."
 
 
 def consumer_name() -> str:
@@ -41,6 +44,7 @@ class InboxDrain:
     store: Store
     channel: str
     handle: Handler
+    set_aside: SetAside | None = None  # tells the sender of a request that failed every try
     consumer: str = field(default_factory=consumer_name)
     limit: int = 64  # requests in flight at once in this process
     block_ms: int = 1_000
@@ -127,6 +131,19 @@ class InboxDrain:
         if not await self.store.inbox_retry(self.channel, entry, self.max_attempts):
             log.error("%s request %s failed %d times; set aside in its inbox's dead list",
                       self.channel, entry.id, self.max_attempts)
+            await self._told(entry)
+
+    async def _told(self, entry: Inboxed) -> None:
+        """The sender hears their request was not saved (where the platform allows it), and it
+        is counted for the channel and its campaign."""
+        campaign_id = None
+        if self.set_aside is not None:
+            try:
+                campaign_id = await self.set_aside(entry.body)
+            except Exception:  # noqa: BLE001 - the platform may be what failed all along
+                log.warning("%s request %s: its sender was not told", self.channel, entry.id,
+                            exc_info=True)
+        await self.store.count_trouble(self.channel, "dead_requests", campaign_id)
 
 
 async def settled(store: Store, channel: str, poll_s: float = 0.005) -> None:

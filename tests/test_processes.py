@@ -89,8 +89,11 @@ async def web(client: aioredis.Redis, service: Service):  # type: ignore[no-unty
 async def test_healthz_says_ok_when_redis_answers(web: TestClient) -> None:  # type: ignore[type-arg]
     response = await web.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"ok": True, "redis": "ok",
-                                      "backlog": {"telegram": 0, "slack": 0}}
+    off = {"state": "off", "dead_requests": 0, "refused_cards": 0}
+    assert await response.json() == {
+        "ok": True, "redis": "ok", "backlog": {"telegram": 0, "slack": 0},
+        "channels": {"telegram": {**off, "reason": "TELEGRAM_BOT_TOKEN is not set"},
+                     "slack": {**off, "reason": "SLACK_BOT_TOKEN is not set"}}}
 
 
 async def test_healthz_shows_what_no_worker_has_handled_yet(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from adapters.http.context import api_of
+from core.errors import ChannelDown
 from core.experts import Expert
 
 # token -> the chat's deep link (`https://t.me/<bot>?start=<token>`); set when Telegram is on
@@ -41,14 +42,20 @@ async def _with_invites(request: web.Request, expert: Expert) -> dict[str, objec
     api = api_of(request)
     token = await api.coordinator.invite_web(expert.id)
     link = request.app.get(TELEGRAM_INVITE)
-    telegram = await link(await api.coordinator.new_invite(expert.id)) if link else None
+    try:
+        telegram = await link(await api.coordinator.new_invite(expert.id)) if link else None
+    except ChannelDown as exc:  # Telegram on but not up yet: say so where the link would be
+        return _profile(expert, token, api.settings.public_url, None, str(exc))
     return _profile(expert, token, api.settings.public_url, telegram)
 
 
 def _profile(expert: Expert, token: str | None, base: str,
-             telegram: str | None = None) -> dict[str, object]:
+             telegram: str | None = None, telegram_note: str | None = None
+             ) -> dict[str, object]:
     """A web chat link is a secret shown once, when made; later reads say how to get a new
     one (the store keeps only its hash)."""
     web = f"{base}/chat/{token}" if token else None
     invites = {"web": web, "new_web": f"POST /api/experts/{expert.id}/invite", "telegram": telegram}
+    if telegram_note is not None:
+        invites["telegram_note"] = telegram_note
     return {**expert.model_dump(mode="json"), "invites": invites}

@@ -21,7 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings
-from core.inbox import Handler, InboxDrain
+from core.inbox import SET_ASIDE_TEXT, Handler, InboxDrain, SetAside
 
 log = logging.getLogger("expertloop.slack")
 CHANNEL = "slack"  # the inbox's name in Redis
@@ -85,4 +85,36 @@ def drained_handler(bolt: AsyncApp) -> Handler:
 def press_drain(channel: SlackChannel, settings: SlackSettings) -> InboxDrain:
     """What a worker runs to handle the kept presses, through the channel's own listeners."""
     return InboxDrain(channel.service.store, CHANNEL,
-                      drained_handler(build_app(channel, settings, drained=True)))
+                      drained_handler(build_app(channel, settings, drained=True)),
+                      set_aside=set_aside_teller(channel))
+
+
+def set_aside_teller(channel: SlackChannel) -> SetAside:
+    """A press set aside after its tries: the expert gets an ephemeral "Not saved" where they
+    pressed (https://api.slack.com/methods/chat.postEphemeral), and its campaign is named."""
+
+    async def tell(payload: str) -> str | None:
+        press: Any = json.loads(payload)
+        campaign_id = await channel.service.catalog.campaign_for_lease(lease_of(press))
+        user = str(press["user"]["id"])
+        where = (press.get("container") or {}).get("channel_id") or (
+            press.get("channel") or {}).get("id")
+        try:
+            await channel.messenger.client.chat_postEphemeral(
+                channel=where or await channel.messenger.dm(user), user=user, text=SET_ASIDE_TEXT)
+        except Exception:  # noqa: BLE001 - still counted: Slack may be what failed all along
+            log.warning("slack user %s not told of a press set aside", user, exc_info=True)
+        return campaign_id
+
+    return tell
+
+
+def lease_of(press: Any) -> str:
+    """The lease a press names: a button's value is `<lease>|<choice>`, a menu's is in its
+    selected option(s); empty when it names none."""
+    for action in press.get("actions") or []:
+        options = action.get("selected_options") or [action.get("selected_option") or {}]
+        value = action.get("value") or (options[0] or {}).get("value") or ""
+        if value:
+            return str(value).split("|", 1)[0]
+    return ""

@@ -7,11 +7,13 @@ import asyncio
 import time
 from typing import Any, NamedTuple
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import Block, answered_card, outcome_text, render_card
 from core.answers import Outcome
 from core.cards import Card
+from core.errors import CardRefused
 from core.ports import Clock, Delivery, Store
 
 
@@ -21,6 +23,22 @@ class MessageRef(NamedTuple):
     channel: str
     ts: str
     blocks: list[Block] | None = None
+
+
+TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+             "request_timeout"}  # https://api.slack.com/methods/chat.postMessage#errors
+
+
+def refusal(exc: SlackApiError) -> str | None:
+    """Slack's words when it refused a call for good: `ok: false` (invalid_blocks,
+    channel_not_found, ...) or a 4xx other than 429; None for what may pass on a later try
+    (a 429 the client stopped waiting out, a 5xx, an error Slack lists as temporary)."""
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or "")
+    if status == 429 or status >= 500 or error in TRANSIENT:
+        return None
+    details = exc.response.get("errors") or exc.response.get("response_metadata") or ""
+    return f"{error or status}: {details}" if details else (error or str(status))
 
 
 class Pacer:
@@ -72,10 +90,17 @@ class SlackMessenger:
         return str(sent["ts"])
 
     async def send_card(self, address: str, card: Card) -> Delivery:
-        channel = await self.dm(address)
-        asked, ts = self.clock.now_ms(), ""
-        for blocks in render_card(card):
-            ts = await self.post(channel, blocks, f"New task: {card.title}")
+        """Raises CardRefused when Slack refuses the card for good (see `refusal`)."""
+        asked, channel, ts = self.clock.now_ms(), "", ""
+        try:
+            channel = await self.dm(address)
+            for blocks in render_card(card):
+                ts = await self.post(channel, blocks, f"New task: {card.title}")
+        except SlackApiError as exc:
+            reason = refusal(exc)
+            if reason is None:
+                raise
+            raise CardRefused(reason) from exc
         return Delivery(message_id=f"{channel}:{ts}", at=self._landed(ts, asked))
 
     def _landed(self, ts: str, asked: int) -> int:

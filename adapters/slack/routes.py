@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import CHANNEL, KEPT_TTL_MS, press_to_keep
+from core.health import Backoff, watched
 from core.service import Service
 
 
@@ -31,24 +32,29 @@ class SlackRoutes:
     inline: AsyncApp
     verifier: SignatureVerifier
     service: Service
+    backoff: Backoff
 
 
 SLACK = web.AppKey("slack_routes", SlackRoutes)
 
 
-def add_slack_routes(app: web.Application, channel: SlackChannel,
-                     settings: SlackSettings) -> None:
+def add_slack_routes(app: web.Application, channel: SlackChannel, settings: SlackSettings,
+                     backoff: Backoff | None = None) -> None:
     if settings.signing_secret is None:
         raise ValueError("POST /slack/events needs SLACK_SIGNING_SECRET")
     app[SLACK] = SlackRoutes(build_app(channel, settings),
                              SignatureVerifier(settings.signing_secret.get_secret_value()),
-                             channel.service)
+                             channel.service, backoff or Backoff())
     app.router.add_post("/slack/events", slack_events)
     app.cleanup_ctx.append(_lifecycle)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    async with keep_alive(app[SLACK].inline.client):
+    """auth.test at start, and again in the background while Slack does not answer, so
+    /healthz tells whether this process can reach Slack; presses are kept meanwhile."""
+    routes = app[SLACK]
+    async with keep_alive(routes.inline.client), watched(
+            routes.service.store, CHANNEL, routes.inline.client.auth_test, routes.backoff):
         yield
 
 

@@ -13,12 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from adapters.telegram.app import CHANNEL, Telegram
+from core.health import Backoff, watched
 
 TELEGRAM = web.AppKey("telegram", Telegram)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/bots/api#setwebhook
 
 
-def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str | None) -> None:
+def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str | None,
+                         backoff: Backoff | None = None) -> None:
     """Without a secret every request is refused: an open webhook lets anyone answer tasks."""
     service, ttl_ms = telegram.channel.service, telegram.channel.update_ttl_ms
 
@@ -33,8 +35,15 @@ def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str |
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        async with telegram.application:  # the bot's name, for invite links
-            yield
+        """getMe (the bot's name, for invite links) at start; an unreachable Bot API is tried
+        again in the background while the process serves everything else."""
+        try:
+            async with watched(service.store, CHANNEL, telegram.application.initialize,
+                               backoff or Backoff()):
+                yield
+        finally:
+            await telegram.application.shutdown()  # a no-op unless it came up
+            await telegram.application.bot.shutdown()  # a try that failed half-way
 
     app[TELEGRAM] = telegram
     app.router.add_post("/telegram/webhook", receive)
