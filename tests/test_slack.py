@@ -180,6 +180,32 @@ async def test_a_button_answers_the_card(ann: SlackUser, slack: SlackEmulator, s
     assert {k: v for k, v in event["payload"]["decision"].items() if v is not None} == expected
 
 
+@pytest.mark.parametrize(("kind", "spec", "action", "value", "expected"), [
+    ("pairwise", {}, "el_choose", "B", {"type": "pairwise", "choice": "B"}),
+    ("rate", {"scale": {"min": 1, "max": 7}}, "el_rate", "6", {"type": "rate", "score": 6}),
+    ("label", {"labels": ["contract", "tort"]}, "el_label", "tort",
+     {"type": "label", "labels": ["tort"]}),
+])
+async def test_a_card_sent_before_ids_were_unique_still_answers(
+        ann: SlackUser, slack: SlackEmulator, store: RedisStore, coordinator: Coordinator,
+        kind: str, spec: dict[str, Any], action: str, value: str,
+        expected: dict[str, Any]) -> None:
+    """Messages already in channels carry the bare action_id on every button of a block."""
+    await post_kind(coordinator, kind, **spec)
+    await first_card(ann)
+    payload = ann.block_action(action, value)
+    assert payload["actions"][0]["action_id"] == f"{action}:{value if kind != 'label' else 1}"
+    payload["actions"][0]["action_id"] = action
+    for block in payload["message"]["blocks"]:
+        for element in block.get("elements", []) if block.get("block_id") == "answer" else []:
+            element["action_id"] = element["action_id"].partition(":")[0]
+
+    assert (await ann.interact(payload))[0] == 200
+
+    event = await answered_once(slack, store, ann)
+    assert {k: v for k, v in event["payload"]["decision"].items() if v is not None} == expected
+
+
 async def test_several_labels_from_the_multi_select(ann: SlackUser, slack: SlackEmulator,
                                                     store: RedisStore,
                                                     coordinator: Coordinator) -> None:
@@ -676,6 +702,28 @@ async def test_three_experts_answer_a_mixed_campaign_with_overlap_two(
         await ledger.seal(f"mix-{kind}")
         verdict = await ledger.verify(f"mix-{kind}")
         assert verdict.ok and verdict.unsealed == 0, verdict
+
+
+async def test_three_experts_answer_a_pairwise_campaign_with_overlap_two(
+        slack: SlackEmulator, events_url: str, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    """Done when of issue 12: through bolt and the strict emulator, every slot once."""
+    await post_kind(coordinator, "pairwise", n_items=5, campaign_id="pairs", overlap=2)
+    users = []
+    for name in ("ana", "ben", "cy"):
+        await coordinator.add_expert(Expert(id=name, name=name.title(),
+                                            identities=[f"slack:U{name.upper()}"]))
+        users.append(SlackUser(slack, events_url, f"U{name.upper()}"))
+
+    done = await asyncio.gather(*(work_until_idle(user) for user in users))
+
+    assert sum(done) == 2 * 5
+    answered = [e for e in await events(store, "pairs") if e["type"] == "answered"]
+    assert Counter(e["item"] for e in answered) == {f"pairwise{i}": 2 for i in range(5)}
+    assert len({(e["item"], e["expert"]) for e in answered}) == len(answered) == 10
+    assert {e["payload"]["decision"]["choice"] for e in answered} <= {"A", "B", "tie"}
+    posted = [m for user in users for m in slack.dm(user.id)]
+    assert len(posted) == len(slack.called("chat.postMessage"))  # Slack took every card
 
 
 # Block Kit limits, without the network
