@@ -131,3 +131,49 @@ async def asked(coordinator: Coordinator, emulator: TelegramEmulator, expert_id:
 async def answered(store: RedisStore, campaign_id: str = "c1") -> list[dict[str, Any]]:
     found = [json.loads(e.body) for e in await store.read_events(campaign_id, 0, 100_000)]
     return [e for e in found if e["type"] == "answered"]
+
+
+EVERY_CARD = {"Skip", "None acceptable", "Flag…"}
+CORRECT = "✏️ Correct draft A (reply with text)"
+WRITE = "✍️ Write the answer (reply with text)"
+
+
+async def answer_card(user: User, turn: int) -> None:
+    """Answer the user's current card as a person would on its kind, varying a little."""
+    buttons = user.emulator.buttons(user.card())
+    own = [text for text in buttons if text not in EVERY_CARD]
+    if CORRECT in buttons or WRITE in buttons:
+        await user.press(CORRECT if CORRECT in buttons else WRITE)
+        assert await user.reply(f"User{user.id} text {turn} & <more>") == 200
+    elif "Override…" in buttons and turn % 2:
+        await user.press("Override…")
+        await user.reply(f"Reason {turn}")
+        assert await user.reply(f"Replacement {turn}") == 200
+    elif "Accept" in buttons:
+        assert await user.press("Accept") == 200
+    elif any(text.startswith("Order: ") for text in buttons):
+        drafts = sorted(text for text in own if len(text) == 1)
+        for label in reversed(drafts) if turn % 2 else drafts:
+            await user.press(label)
+        assert await user.press("Confirm") == 200
+    else:  # pairwise, rate, label: one tap
+        assert await user.press(own[turn % len(own)]) == 200
+
+
+def lease_of(message: dict[str, Any]) -> str | None:
+    """The lease a card's buttons carry (`<action>|<lease>|<arg>`); None for other messages."""
+    for data in TelegramEmulator.buttons(message).values():
+        parts = data.split("|")
+        if len(parts) == 3 and parts[1] != "-":
+            return parts[1]
+    return None
+
+
+def live_copies(emulator: TelegramEmulator, chat: int) -> dict[str, list[int]]:
+    """Per lease, the messages in the chat whose buttons for it are live."""
+    found: dict[str, list[int]] = {}
+    for message in emulator.live_messages(chat):
+        lease = lease_of(message)
+        if lease is not None:
+            found.setdefault(lease, []).append(message["message_id"])
+    return found

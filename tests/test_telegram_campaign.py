@@ -13,40 +13,13 @@ from adapters.telegram.app import Telegram
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from tests.emulators.telegram import TelegramEmulator
-from tests.telegram_session import User, answered, joined, post_kind
+from tests.telegram_session import User, answer_card, answered, joined, post_kind
 
 KINDS: list[tuple[str, int, dict[str, Any]]] = [
     ("pairwise", 6, {}), ("rank", 4, {}), ("rate", 4, {"scale": {"min": 1, "max": 5}}),
     ("correct", 4, {}), ("verify", 4, {}), ("label", 4, {"labels": ["ok", "wrong", "unsafe"]}),
     ("write", 4, {}),
 ]
-EVERY_CARD = {"Skip", "None acceptable", "Flag…"}
-CORRECT = "✏️ Correct draft A (reply with text)"
-WRITE = "✍️ Write the answer (reply with text)"
-
-
-async def answer_card(user: User, turn: int) -> None:
-    """Answer the user's current card as a person would on its kind, varying a little."""
-    buttons = user.emulator.buttons(user.card())
-    own = [text for text in buttons if text not in EVERY_CARD]
-    if CORRECT in buttons or WRITE in buttons:
-        await user.press(CORRECT if CORRECT in buttons else WRITE)
-        assert await user.reply(f"User{user.id} text {turn} & <more>") == 200
-    elif "Override…" in buttons and turn % 2:
-        await user.press("Override…")
-        await user.reply(f"Reason {turn}")
-        assert await user.reply(f"Replacement {turn}") == 200
-    elif "Accept" in buttons:
-        assert await user.press("Accept") == 200
-    elif any(text.startswith("Order: ") for text in buttons):
-        drafts = sorted(text for text in own if len(text) == 1)
-        for label in reversed(drafts) if turn % 2 else drafts:
-            await user.press(label)
-        assert await user.press("Confirm") == 200
-    else:  # pairwise, rate, label: one tap
-        assert await user.press(own[turn % len(own)]) == 200
-
-
 async def work_until_idle(user: User) -> int:
     """Ask once, then answer each card as it comes; every answer brings a new card or the
     notice that there is nothing left (a message whose only button is "Next task")."""

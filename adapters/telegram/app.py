@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from pydantic import BaseModel, SecretStr
-from telegram import CallbackQuery, ForceReply, Message, Update
+from telegram import Bot, CallbackQuery, ForceReply, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
@@ -27,6 +27,7 @@ from telegram.ext import (
 )
 
 from adapters.telegram import answers, keyboards
+from adapters.telegram.copies import Copies, edit_settled
 from adapters.telegram.limits import FloodLimiter, Limits
 from adapters.telegram.messenger import TelegramMessenger, hushed
 from adapters.telegram.outbox import CHANNEL, TelegramOutbox, undeliverable
@@ -170,7 +171,8 @@ class TelegramChannel:
         silent = expert is not None and hushed(expert, self.service.clock.now_ms())
         return TelegramMessenger(context.bot, self.service.clock, silent=silent,
                                  card_message=_message(query),
-                                 callback_id=query.id if query else None)
+                                 callback_id=query.id if query else None,
+                                 copies=Copies(context.bot, self.service.store))
 
     # commands
 
@@ -254,6 +256,8 @@ class TelegramChannel:
             messenger.card_message = card_message
         outcome = await self.service.submit(given)
         chat, card = _chat(update), outcome.next is not None and not outcome.replayed
+        if outcome.status == "recorded":  # every other copy of the card loses its buttons
+            await self._retire(messenger, chat, given.lease)
         closing = messenger.outcome_closing(chat, outcome)
         try:
             await messenger.show_outcome(chat, outcome)
@@ -268,6 +272,13 @@ class TelegramChannel:
             log.warning("telegram send failed after the answer; owed: %r", exc)
             await self.outbox.owe(chat, expert.id, closing, card)
 
+    async def _retire(self, messenger: TelegramMessenger, chat: str, lease: str) -> None:
+        campaign_id = await self.service.catalog.campaign_for_lease(lease)
+        if campaign_id is not None and messenger.copies is not None:
+            card = messenger.card_message
+            keep = card.message_id if isinstance(card, Message) else card
+            await messenger.copies.retire(chat, campaign_id, lease, keep=keep)
+
     async def on_step(self, update: Update, context: Context) -> None:
         """A tap that changes the card's buttons, not the record: rank picks, undo, label
         toggles, the flag menu. The state rides in the buttons."""
@@ -275,10 +286,9 @@ class TelegramChannel:
         if tapped is None:
             return
         query, expert, tap = tapped
-        controls = await self._controls(tap)
-        if controls is None:
-            await query.answer("This task is no longer open; nothing was recorded.",
-                               show_alert=True)
+        controls = await self._controls(tap, expert.id, context.bot, _message(query))
+        if isinstance(controls, str):
+            await query.answer(controls, show_alert=True)
             return
         await self.service.opened(tap.lease, expert.id)
         if tap.action == "f":
@@ -290,8 +300,8 @@ class TelegramChannel:
         await query.answer()
         try:
             await query.edit_message_reply_markup(markup)
-        except BadRequest as exc:
-            if "not modified" not in str(exc):
+        except BadRequest as exc:  # deleted meanwhile, or a repeat of this tap: nothing to do
+            if not edit_settled(exc):
                 raise
 
     async def on_prompt(self, update: Update, context: Context) -> None:
@@ -380,11 +390,20 @@ class TelegramChannel:
             await update.callback_query.answer(NOT_LINKED, show_alert=True)
         return expert
 
-    async def _controls(self, tap: answers.Tap) -> keyboards.Controls | None:
-        campaign_id = await self.service.catalog.campaign_for_lease(tap.lease)
+    async def _controls(self, tap: answers.Tap, expert_id: str, bot: Bot,
+                        card: Message | None) -> keyboards.Controls | str:
+        """The card's controls for a step tap, or why the tap may not change the card."""
+        service = self.service
+        campaign_id = await service.catalog.campaign_for_lease(tap.lease)
         if campaign_id is None:
-            return None
-        spec = (await self.service.catalog.campaign(campaign_id)).spec
+            return "This task is no longer open; nothing was recorded."
+        held = await service.store.held_leases(expert_id, [campaign_id], service.clock.now_ms())
+        if tap.lease not in held:
+            return "This task is not yours to answer, or no longer open; nothing was recorded."
+        if card is not None and not await Copies(bot, service.store).current(
+                campaign_id, tap.lease, card.message_id):
+            return "This task was shown again further down: answer it there."
+        spec = (await service.catalog.campaign(campaign_id)).spec
         n = int(tap.arg[0], 36) if tap.action in "kfx" and tap.arg[:1].isalnum() else 0
         return keyboards.Controls(tap.lease, spec.options(), n)
 

@@ -14,6 +14,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from adapters.telegram import keyboards
+from adapters.telegram.copies import Copies
 from core.answers import Outcome
 from core.cards import Card
 from core.experts import Expert
@@ -35,16 +36,19 @@ class TelegramMessenger:
 
     def __init__(self, bot: Bot, clock: Clock, *, silent: bool = False,
                  card_message: Message | int | None = None, callback_id: str | None = None,
-                 summary: str = "") -> None:
+                 summary: str = "", copies: Copies | None = None) -> None:
         self.bot = bot
         self.clock = clock
         self.silent = silent  # near the expert's quiet hours: no sound
         self.card_message = card_message  # the card an answer came from, to edit
         self.callback_id = callback_id
         self.summary = summary  # what the expert decided, in a few words
+        self.copies = copies  # which messages show a lease, kept so one at most has buttons
 
     async def send_card(self, address: str, card: Card) -> Delivery:
         asked = self.clock.now_ms()
+        if card.resumed and self.copies is not None:  # shown before: that copy's buttons go first
+            await self.copies.retire(address, card.campaign, card.lease)
         parts = keyboards.card_parts(card)
         markup = keyboards.card_keyboard(keyboards.controls_from_card(card))
         if len(parts) > MAX_PARTS:
@@ -55,6 +59,8 @@ class TelegramMessenger:
             first = last = await self.send(address, parts[0], markup if len(parts) == 1 else None)
             for i, part in enumerate(parts[1:], start=2):
                 last = await self.send(address, part, markup if i == len(parts) else None)
+        if self.copies is not None:  # the buttons ride on the last message
+            await self.copies.shown(address, card.campaign, card.lease, last.message_id)
         return _delivery(first, last, asked)
 
     async def send_notice(self, address: str, text: str) -> Delivery:

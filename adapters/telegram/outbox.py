@@ -11,6 +11,7 @@ from typing import Any
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
+from adapters.telegram.copies import Copies
 from adapters.telegram.messenger import Closing, TelegramMessenger, hushed
 from core.delivery import deliver
 from core.service import Service
@@ -71,8 +72,9 @@ class TelegramOutbox:
         expert = await self.service.store.load_expert(entry["expert"])
         silent = expert is None or hushed(expert, clock.now_ms())
         task = await self.service.next_task(entry["expert"])  # the live task comes back
-        await deliver(self.service, TelegramMessenger(bot, clock, silent=silent),
-                      entry["chat"], task)
+        messenger = TelegramMessenger(bot, clock, silent=silent,
+                                      copies=Copies(bot, self.service.store))
+        await deliver(self.service, messenger, entry["chat"], task)
 
 
 def _order(entry: dict[str, Any]) -> tuple[int, int]:

@@ -8,6 +8,7 @@ import logging
 from telegram import Bot
 from telegram.error import TelegramError
 
+from adapters.telegram.copies import Copies
 from adapters.telegram.messenger import TelegramMessenger, hushed
 from adapters.telegram.outbox import CHANNEL, TelegramOutbox, undeliverable
 from core.cards import Card
@@ -55,7 +56,9 @@ class TelegramPusher:
             return False
         silent = hushed(expert, service.clock.now_ms())
         try:
-            await deliver(service, TelegramMessenger(bot, service.clock, silent=silent), chat, task)
+            messenger = TelegramMessenger(bot, service.clock, silent=silent,
+                                          copies=Copies(bot, service.store))
+            await deliver(service, messenger, chat, task)
         except TelegramError as exc:  # leased but maybe not shown: owed, and the drain resends
             if undeliverable(exc):
                 await self.outbox.owe(chat, expert_id, None, card=True)
