@@ -43,6 +43,7 @@ class Answer(BaseModel):
     channel: str = "api"
     event_id: str | None = None
     opened_at: int | None = None
+    acted_at: int | None = None  # ms; when the expert acted, if a request waited before handling
 
 
 class Outcome(BaseModel):
@@ -56,4 +57,5 @@ class Outcome(BaseModel):
     answered_at: int | None = None
     active_seconds: float | None = None
     replayed: bool = False
+    late: bool = False  # acted in time, handled after the lease had gone back to the pool
     next: NextTask | None = None

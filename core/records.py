@@ -1,6 +1,7 @@
 """Task records: a campaign's log read in order as one record per finished task (answered,
 skipped, flagged), each with its item fetched on demand. Reports and exports read only this,
-and never hold the whole campaign: items come through a small cache, leases only while open."""
+and never hold the whole campaign: items come through a small cache, leases only until answered
+(or expired: those stay, as an answer kept in time may still come)."""
 
 from __future__ import annotations
 
@@ -89,8 +90,8 @@ class _Items:
 async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = True,
                        batch: int = BATCH) -> AsyncIterator[list[TaskRecord]]:
     """Finished tasks in log order, a batch at a time. The open leases map an answer to its
-    `assigned` event and item; a lease leaves the map when it ends, so memory follows the
-    number of tasks in flight, not the size of the campaign."""
+    `assigned` event and item; a lease leaves the map when it is answered, so memory follows
+    the tasks in flight and the expired ones, not the size of the campaign."""
     items = _Items(ledger.store, campaign_id)
     open_leases: dict[str, _Open] = {}
     after = 0
@@ -117,8 +118,7 @@ def _walk(events: list[dict[str, Any]], open_leases: dict[str, _Open]
                                        int(event["payload"]["item_seq"]))
         elif kind in FINISHED and lease:
             finished.append((event, open_leases.pop(lease, None)))
-        elif kind == "lease_expired" and lease:
-            open_leases.pop(lease, None)
+        # An expired lease stays: a tap kept before its deadline may still be answered late.
     return finished
 
 

@@ -34,6 +34,7 @@ COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "n
 EVENT_TYPES = {"skipped": "skipped", "flagged": "flagged"}  # everything else is "answered"
 REFUSALS = {
     "expired": "This task's time ran out and it went back to the pool; nothing was recorded.",
+    "taken": "This task expired and was given to another expert; nothing was recorded.",
     "gone": "This task is not yours or no longer exists; nothing was recorded.",
     "closed": "This campaign is closed; nothing was recorded.",
 }
@@ -141,7 +142,9 @@ class Service:
         return await self._outcome(answer, result, routing, campaign)
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
-        now = acted_at(self.clock.now_ms())  # a press that waited in an inbox: when it came
+        now = self.clock.now_ms()
+        if answer.acted_at is not None:  # a press that waited in an inbox: when it came
+            now = min(answer.acted_at, now)
         effect = EFFECTS.get(answer.decision.type, "answered")
         event_type = EVENT_TYPES.get(effect, "answered")
         return Record(
@@ -173,7 +176,7 @@ class Service:
         return Outcome(status="recorded", lease=answer.lease, decision=result.decision,
                        seq=result.seq, answered_at=result.answered_at,
                        active_seconds=result.active_seconds,
-                       replayed=result.status == "duplicate", next=nxt)
+                       replayed=result.status == "duplicate", late=result.late, next=nxt)
 
     async def stats(self, expert_id: str) -> ExpertStats:
         expert = await self._expert(expert_id)

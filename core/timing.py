@@ -27,6 +27,12 @@ def acting_at(kept_at: int) -> Iterator[None]:
         _KEPT_AT.reset(token)
 
 
+def kept_at() -> int | None:
+    """When the request being handled was kept in an inbox, if it was: an adapter passes it on
+    as `Answer.acted_at`, so the expert is judged by when they acted."""
+    return _KEPT_AT.get()
+
+
 def acted_at(now: int) -> int:
     """When the expert did what is being handled: `now`, or earlier if it waited in an inbox."""
     kept = _KEPT_AT.get()

@@ -14,8 +14,10 @@ from core.campaigns import CampaignSpec
 from core.cards import Card, Idle, NextTask
 from core.coordinator import Coordinator
 from core.experts import Expert
+from core.exports import Export
 from core.items import Item
 from core.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
+from core.ledger import Ledger
 from core.resolve import resolve
 from core.service import Service
 from core.staging import spool_items
@@ -316,6 +318,107 @@ async def test_worker_expiry_frees_abandoned_slots(service: Service, coordinator
     assert isinstance(await service.next_task("cat"), Card)
     late = await answer(service, "ann", abandoned[0])
     assert late.status == "refused" and "time ran out" in (late.reason or "")
+
+
+async def tapped_in_time_then_expired(service: Service, coordinator: Coordinator,
+                                      clock: SetClock, overlap: int = 1) -> tuple[Card, int]:
+    """Ann takes the only item and taps at 50 s of 60; the tap waits in an inbox while the
+    worker's expiry pass runs at 70 s and gives her slot back to the pool."""
+    await post(coordinator, n_items=1, overlap=overlap, time_limit_s=60)
+    await add_experts(coordinator, "ann", "bob", "cat")
+    task = card(await service.next_task("ann"))
+    clock.advance(50)
+    tapped = clock.now_ms()
+    clock.advance(20)
+    assert await service.expire_leases("c1") == 1
+    return task, tapped
+
+
+async def trail(service: Service, store: RedisStore) -> list[dict[str, Any]]:
+    run = Export(Ledger(store), await service.catalog.campaign("c1"), "trail")
+    return [json.loads(line) async for line in run.lines()]
+
+
+async def test_a_tap_made_in_time_is_honoured_late_after_the_expiry_pass(
+        service: Service, coordinator: Coordinator, store: RedisStore, clock: SetClock) -> None:
+    task, tapped = await tapped_in_time_then_expired(service, coordinator, clock)
+
+    outcome = await answer(service, "ann", task.lease, acted_at=tapped)
+
+    assert outcome.status == "recorded" and outcome.late and outcome.answered_at == tapped
+    (event,) = await of_type(store, "answered")
+    assert event["payload"]["late"] is True and event["payload"]["timing"]["active_seconds"] == 50
+    status = await coordinator.status("c1")
+    assert (status.answers, status.done, status.expired, status.in_progress) == (1, 1, 0, 0)
+    assert isinstance(await service.next_task("bob"), Idle)  # the item has its one answer
+    replay = await answer(service, "ann", task.lease, acted_at=tapped)
+    assert replay.replayed and replay.late and replay.seq == outcome.seq
+    (row,) = await trail(service, store)
+    assert row["prompt"] == "Question 0?" and row["events"]["assigned"] is not None
+    verdict = await Ledger(store).verify("c1")
+    assert verdict.ok and verdict.unsealed == 0, verdict.line()
+
+
+async def test_a_tap_made_in_time_is_refused_once_another_expert_took_the_slot(
+        service: Service, coordinator: Coordinator, store: RedisStore, clock: SetClock) -> None:
+    task, tapped = await tapped_in_time_then_expired(service, coordinator, clock)
+    bobs = card(await service.next_task("bob"))
+    assert bobs.item == task.item
+
+    late = await answer(service, "ann", task.lease, acted_at=tapped)
+
+    assert late.status == "refused" and late.seq is None
+    assert late.reason == "This task expired and was given to another expert; nothing was recorded."
+    assert await of_type(store, "answered") == []
+    assert (await answer(service, "bob", bobs.lease)).status == "recorded"
+    assert (await coordinator.status("c1")).answers == 1
+
+
+async def test_a_tap_made_in_time_is_refused_once_the_item_has_its_answers(
+        service: Service, coordinator: Coordinator, store: RedisStore, clock: SetClock) -> None:
+    task, tapped = await tapped_in_time_then_expired(service, coordinator, clock, overlap=2)
+    for expert in ("bob", "cat"):
+        assert (await answer(service, expert,
+                             card(await service.next_task(expert)).lease)).status == "recorded"
+
+    late = await answer(service, "ann", task.lease, acted_at=tapped)
+
+    assert late.status == "refused" and "given to another expert" in (late.reason or "")
+    assert {e["expert"] for e in await of_type(store, "answered")} == {"bob", "cat"}
+
+
+async def test_a_free_slot_left_beside_the_taken_one_is_honoured(
+        service: Service, coordinator: Coordinator, store: RedisStore, clock: SetClock) -> None:
+    """Slots are alike: with overlap 2 and Bob in Ann's old one, the second is still free."""
+    task, tapped = await tapped_in_time_then_expired(service, coordinator, clock, overlap=2)
+    card(await service.next_task("bob"))
+
+    assert (await answer(service, "ann", task.lease, acted_at=tapped)).late
+    assert isinstance(await service.next_task("cat"), Idle)
+    status = await coordinator.status("c1")
+    assert (status.answers, status.in_progress, status.done) == (1, 1, 0)
+
+
+async def test_a_tap_made_after_the_deadline_is_refused_though_kept_before_handling(
+        service: Service, coordinator: Coordinator, store: RedisStore, clock: SetClock) -> None:
+    task, _ = await tapped_in_time_then_expired(service, coordinator, clock)
+
+    late = await answer(service, "ann", task.lease, acted_at=task.expires_at + 1)
+
+    assert late.status == "refused" and "time ran out" in (late.reason or "")
+    assert await of_type(store, "answered") == []
+    assert (await coordinator.status("c1")).expired == 1
+
+
+async def test_a_skip_made_in_time_is_recorded_late_and_frees_the_slot_once(
+        service: Service, coordinator: Coordinator, store: RedisStore, clock: SetClock) -> None:
+    task, tapped = await tapped_in_time_then_expired(service, coordinator, clock)
+
+    assert (await answer(service, "ann", task.lease, Skip(), acted_at=tapped)).late
+    assert card(await service.next_task("bob")).item == task.item
+    assert isinstance(await service.next_task("cat"), Idle)  # one slot, given back once
+    status = await coordinator.status("c1")
+    assert (status.skipped, status.expired, status.in_progress) == (1, 0, 1)
 
 
 async def test_skip_and_flag_free_the_slot_and_are_counted(

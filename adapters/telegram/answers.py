@@ -59,11 +59,11 @@ def tap_from_data(data: str | None) -> Tap:
 
 
 def answer_from_callback_query(query: CallbackQuery, expert_id: str,
-                               labels: Sequence[str] = ()) -> Answer:
+                               labels: Sequence[str] = (), acted_at: int | None = None) -> Answer:
     """A final tap: the callback query id de-duplicates platform retries."""
     tap = tap_from_data(query.data)
     return Answer(expert=expert_id, lease=tap.lease, decision=_decision(tap, labels),
-                  channel="telegram", event_id=f"tg:cb:{query.id}")
+                  channel="telegram", event_id=f"tg:cb:{query.id}", acted_at=acted_at)
 
 
 def _decision(tap: Tap, labels: Sequence[str]) -> Decision:
@@ -102,7 +102,8 @@ def prompt_from_reply(message: Message, bot_id: int) -> Prompt:
     return Prompt(found[1], found[2], int(found[3]), reason)
 
 
-def answer_from_reply(message: Message, expert_id: str, bot_id: int) -> Answer:
+def answer_from_reply(message: Message, expert_id: str, bot_id: int,
+                      acted_at: int | None = None) -> Answer:
     """The expert's reply is the full text: a correction, an answer, or an override."""
     prompt = prompt_from_reply(message, bot_id)
     text = message.text or ""
@@ -113,4 +114,5 @@ def answer_from_reply(message: Message, expert_id: str, bot_id: int) -> Answer:
     if prompt.stage not in decisions:
         raise InvalidTap("that prompt asks for a reason, not an answer")
     return Answer(expert=expert_id, lease=prompt.lease, decision=decisions[prompt.stage],
-                  channel="telegram", event_id=f"tg:msg:{message.chat_id}:{message.message_id}")
+                  channel="telegram", event_id=f"tg:msg:{message.chat_id}:{message.message_id}",
+                  acted_at=acted_at)

@@ -39,6 +39,7 @@ from core.errors import Conflict
 from core.experts import Expert
 from core.inbox import InboxDrain
 from core.service import Service, item_from_body
+from core.timing import kept_at
 
 log = logging.getLogger(__name__)
 _FAILED: ContextVar[list[int] | None] = ContextVar("telegram_failed", default=None)
@@ -240,7 +241,7 @@ class TelegramChannel:
         query, expert, tap = tapped
         labels = await self._labels(tap.lease)
         try:
-            given = answers.answer_from_callback_query(query, expert.id, labels)
+            given = answers.answer_from_callback_query(query, expert.id, labels, kept_at())
         except answers.InvalidTap as exc:
             await query.answer(str(exc), show_alert=True)
             return
@@ -359,7 +360,7 @@ class TelegramChannel:
             await self._ask(update, context, expert, "override", prompt.lease,
                             prompt.card_message, draft, reason=message.text or "")
             return
-        given = answers.answer_from_reply(message, expert.id, context.bot.id)
+        given = answers.answer_from_reply(message, expert.id, context.bot.id, kept_at())
         await self._submit(update, context, expert, given, keyboards.describe(given.decision),
                            card_message=prompt.card_message)
 

@@ -4,21 +4,38 @@
 -- ARGV: token, expert, now, effect, event_head (open object), payload_head (object members),
 --       decision_type, overlap, at_iso, campaign, time_limit_s, opened_at or '',
 --       expect_drafts (0: no check)
+-- `now` is when the expert acted; a lease the expiry pass ended before then is answered late.
 local k = keyring()
 local token, expert, now, effect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+
+-- Take a free slot of the item back for a lease that had ended; false when none is free.
+local function retake(item, overlap)
+  if tonumber(redis.call('HGET', k.taken, item) or '0') >= overlap then return false end
+  if redis.call('HINCRBY', k.taken, item, 1) >= overlap then redis.call('ZREM', k.open, item) end
+  return true
+end
 
 local lease_json = redis.call('HGET', k.leases, token)
 if not lease_json then return {'gone'} end
 local lease = cjson.decode(lease_json)
 if lease.expert ~= expert then return {'gone'} end  -- someone else's task: say nothing of it
 local state = redis.call('HGET', k.state, token)
-if state ~= 'live' then
+local late = state == 'expired' and lease.expires_at > now
+if state ~= 'live' and not late then
   local first = redis.call('HGET', k.outcomes, token)
   if first then return {'duplicate', first} end
   return {state}
 end
 if redis.call('HGET', k.meta, 'state') == 'closed' then return {'closed'} end
-if lease.expires_at <= now then
+if late then
+  -- Acted before the deadline, handled after the expiry pass gave the slot back (a backlog):
+  -- honoured while the item still has a free slot. A skip or flag needs none: it is back already.
+  local counted = effect == 'answered' or effect == 'none_acceptable'
+  if counted and not lease.gold and not retake(lease.item, tonumber(ARGV[8])) then
+    return {'taken'}
+  end
+  redis.call('HINCRBY', k.counts, 'expired', -1)
+elseif lease.expires_at <= now then
   expire_lease(k, token, ARGV[9], ARGV[10])
   return {'expired'}
 end
@@ -39,9 +56,10 @@ local seq = append_event(k.seq, k.log, ARGV[5] .. ',"item":' .. cjson.encode(lea
   .. ',"order":[' .. table.concat(order, ',') .. ']'
   .. ',"timing":{"active_seconds":' .. active .. ',"answered_at":' .. ms(now)
   .. ',"assigned_at":' .. ms(lease.assigned_at) .. ',"delivered_at":' .. ms(delivered)
-  .. ',"opened_at":' .. ms(opened) .. '}}}')
+  .. ',"opened_at":' .. ms(opened) .. '}' .. (late and ',"late":true' or '') .. '}}')
 redis.call('HSET', k.state, token, effect)
-redis.call('HSET', k.outcomes, token, seq .. '|' .. ARGV[3] .. '|' .. active .. '|' .. ARGV[7])
+redis.call('HSET', k.outcomes, token, seq .. '|' .. ARGV[3] .. '|' .. active .. '|' .. ARGV[7]
+  .. (late and '|late' or ''))
 redis.call('ZREM', k.expiry, token)
 if redis.call('HGET', k.active, expert) == token then redis.call('HDEL', k.active, expert) end
 
@@ -64,7 +82,7 @@ if effect == 'answered' or effect == 'none_acceptable' then
                'estimate_n', answers)
   end
 else
-  if not lease.gold then reopen(k.taken, k.open, lease.item, lease.item_seq) end
+  if not lease.gold and not late then reopen(k.taken, k.open, lease.item, lease.item_seq) end
   redis.call('HINCRBY', k.counts, effect, 1)
 end
-return {'recorded', seq, active, lease.day or ''}
+return {'recorded', seq, active, lease.day or '', late and 1 or 0}
