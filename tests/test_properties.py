@@ -30,8 +30,9 @@ from core.timing import SetClock
 
 NOW = 1_795_000_000_000
 TIME_LIMIT_S = 60
+DECISIONS = ("answered", "skipped", "flagged")
 MOVES = ["answer"] * 8 + ["none", "skip", "skip", "flag", "double", "double", "late", "wander",
-                          "abandon", "worker", "invalid", "steal"]
+                          "abandon", "worker", "invalid", "steal", "kept", "kept_skip"]
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Scenario:
 def decision_for(move: str, rng: random.Random) -> Decision:
     if move == "none":
         return NoneAcceptable(note="both wrong")
-    if move == "skip":
+    if move in ("skip", "kept_skip"):
         return Skip()
     if move == "flag":
         return Flag(reason=rng.choice(["harmful", "unsure", "broken"]))
@@ -57,8 +58,9 @@ def decision_for(move: str, rng: random.Random) -> Decision:
 
 
 async def submit(world: Scenario, move: str, expert: str, lease: str,
-                 decision: Decision) -> Outcome:
-    outcome = await world.service.submit(Answer(expert=expert, lease=lease, decision=decision))
+                 decision: Decision, acted_at: int | None = None) -> Outcome:
+    outcome = await world.service.submit(Answer(expert=expert, lease=lease, decision=decision,
+                                                acted_at=acted_at))
     world.outcomes.append((move, outcome))
     return outcome
 
@@ -83,6 +85,12 @@ async def play(world: Scenario, expert: str, rng: random.Random, steps: int) -> 
             continue
         if move == "late":
             world.clock.advance(TIME_LIMIT_S + 1)
+        if move.startswith("kept"):  # tapped now, kept in an inbox past the worker's expiry pass
+            tapped = world.clock.now_ms()
+            world.clock.advance(TIME_LIMIT_S + 1)
+            await world.service.expire_leases("c1")
+            await submit(world, move, expert, task.lease, decision_for(move, rng), tapped)
+            continue
         if move == "wander":
             world.clock.advance(rng.uniform(0, TIME_LIMIT_S / 2))
         decision = decision_for(move, rng)
@@ -154,25 +162,36 @@ def check_outcomes_against_log(world: Scenario, log: list[dict[str, Any]]) -> No
     answered = {e["lease"] for e in decisions}
     for move, outcome in world.outcomes:
         assert (outcome.status == "refused") == (outcome.seq is None)
-        if outcome.reason == REFUSALS["expired"]:
+        if outcome.reason in (REFUSALS["expired"], REFUSALS["taken"]):
             assert outcome.lease not in answered
+        if outcome.seq is not None:
+            assert outcome.late == bool(by_seq[outcome.seq]["payload"].get("late"))
         if move == "steal":
             assert outcome.status == "refused"
 
 
 def check_one_end_per_lease(log: list[dict[str, Any]]) -> None:
+    """One decision or one expiry per lease; both only when the decision came late, after."""
     assigned = {e["lease"] for e in log if e["type"] == "assigned"}
-    ends = Counter(e["lease"] for e in log
-                   if e["type"] in ("answered", "skipped", "flagged", "lease_expired"))
+    expired = {e["lease"]: e["seq"] for e in log if e["type"] == "lease_expired"}
+    decided = [e for e in log if e["type"] in DECISIONS]
+    ends = Counter(e["lease"] for e in log if e["type"] in (*DECISIONS, "lease_expired"))
     assert set(ends) <= assigned
-    assert max(ends.values(), default=1) == 1, ends.most_common(3)
+    assert len(expired) == sum(e["type"] == "lease_expired" for e in log)
+    assert len({e["lease"] for e in decided}) == len(decided)
+    for event in decided:
+        late = bool(event["payload"].get("late"))
+        assert late == (event["lease"] in expired), event
+        assert not late or expired[event["lease"]] < event["seq"]
 
 
 def status_from_log(log: list[dict[str, Any]], overlap: int) -> dict[str, int]:
     types = Counter(e["type"] for e in log)
     answered = [e for e in log if e["type"] == "answered"]
     accepted = Counter(e["item"] for e in answered if not e["payload"]["gold"])
-    ended = types["answered"] + types["skipped"] + types["flagged"] + types["lease_expired"]
+    late = sum(bool(e["payload"].get("late")) for e in log if e["type"] in DECISIONS)
+    expired = types["lease_expired"] - late  # a lease answered late ended as answered
+    ended = types["answered"] + types["skipped"] + types["flagged"] + expired
     return {
         "items": types["item_added"], "answers": len(answered),
         "in_progress": types["assigned"] - ended,
@@ -180,7 +199,8 @@ def status_from_log(log: list[dict[str, Any]], overlap: int) -> dict[str, int]:
         "skipped": types["skipped"], "flagged": types["flagged"],
         "none_acceptable": sum(e["payload"]["decision"]["type"] == "none_acceptable"
                                for e in answered),
-        "expired": types["lease_expired"],
+        "expired": expired,
+        "dead_requests": 0,  # no inbox here: every request is handled as it comes
     }
 
 
