@@ -10,6 +10,7 @@ from core.answers import Lease, Outcome
 from core.campaigns import Campaign, CampaignState, CampaignStatus
 from core.cards import Card
 from core.experts import Expert
+from core.health import ChannelHealth, State
 from core.provenance import ChainHead, Seal, StoredEvent
 from core.pseudonyms import Erasures
 
@@ -125,7 +126,7 @@ class Record(NamedTuple):
 
 class Recorded(NamedTuple):
     """`recorded`, `duplicate` (the first outcome), `invalid` (the lease shows `drafts` drafts),
-    or `expired` / `gone` / `closed` (nothing recorded)."""
+    or `expired` / `taken` / `gone` / `closed` (nothing recorded)."""
 
     status: str
     seq: int | None = None
@@ -134,6 +135,7 @@ class Recorded(NamedTuple):
     decision: str | None = None
     day: str | None = None
     drafts: int | None = None
+    late: bool = False  # honoured though the expiry pass had returned the lease to the pool
 
 
 class ExpertTokens(NamedTuple):
@@ -267,6 +269,16 @@ class Store(Protocol):
     async def inbox_size(self, channel: str) -> int:
         """Requests kept and not yet handled (a backlog, or an idle channel at 0)."""
         ...
+    async def note_channel(self, channel: str, state: State, reason: str) -> None:
+        """What the last process to try the channel's platform found: up, or why not."""
+        ...
+    async def count_trouble(self, channel: str, what: str, campaign_id: str | None) -> None:
+        """One more `dead_requests` or `refused_cards` on the channel (and the campaign's
+        counts, when known), for `/healthz` and `campaign status`."""
+        ...
+    async def channel_health(self, channel: str) -> ChannelHealth:
+        """The channel's noted state and counts (`up` and zeros when nothing was noted)."""
+        ...
     async def agreement_seq(self, campaign_id: str) -> int:
         """The log's length when the experts' agreement in this campaign was last kept."""
         ...
@@ -283,6 +295,10 @@ class Store(Protocol):
         """Once per live lease and `what`; with `expert_id`, only if the lease is theirs."""
         ...
     async def expire_due(self, campaign_id: str, now: int) -> int: ...
+    async def give_back(self, campaign_id: str, token: str, event_body: str) -> bool:
+        """End a live lease its channel could not show, its slot back in the pool, with the
+        given event; False when it was not live (answered, expired, given back already)."""
+        ...
 
     async def append_event(self, campaign_id: str, event_body: str) -> int: ...
     async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]: ...

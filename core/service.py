@@ -225,6 +225,18 @@ class Service:
         now = self.clock.now_ms()
         return await self.store.expire_due(campaign_id, now)
 
+    async def give_back(self, token: str, channel: str, error: str) -> bool:
+        """The channel could not show this task (its platform refused the card): the slot goes
+        back to the pool now, not when the lease runs out, with an `undeliverable` event."""
+        campaign_id = await self.catalog.campaign_for_lease(token)
+        view = await self.store.lease_view(campaign_id, token) if campaign_id else None
+        if campaign_id is None or view is None:
+            return False
+        event = Event(campaign=campaign_id, type="undeliverable", at=iso_ms(self.clock.now_ms()),
+                      actor="system", expert=view.lease.expert, item=view.lease.item,
+                      lease=token, payload={"channel": channel, "error": error})
+        return await self.store.give_back(campaign_id, token, body_json(event))
+
 
 def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Card:
     spec, lease = campaign.spec, claimed.lease

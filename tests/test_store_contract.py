@@ -12,6 +12,7 @@ from adapters.redis.store import RedisStore
 from core.campaigns import Campaign, CampaignSpec, CampaignState
 from core.events import open_body
 from core.experts import Expert
+from core.health import ChannelHealth
 from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem, Store
 from core.provenance import START, ChainHead, Seal
 
@@ -436,3 +437,40 @@ async def test_showings_are_swapped_in_one_step_and_kept_apart_per_lease(
     assert await any_store.swap_showings("c1", "k1.a", None, 60_000) == ["12"]
     assert await any_store.showings("c1", "k1.a") == []
     assert await any_store.showings("c1", "k1.b") == ["11"]
+
+
+# channel health and leases given back
+
+
+async def test_a_lease_given_back_frees_its_slot_once(any_store: Store) -> None:
+    campaign = await open_campaign(any_store, "q1", overlap=1)
+    await claimed(any_store, "ann", "k1.a", overlap=1)
+    assert (await any_store.claim(a_claim("bob", "k1.b", overlap=1))) == "empty"  # held
+
+    assert await any_store.give_back("c1", "k1.a", event("undeliverable", error="no"))
+    assert not await any_store.give_back("c1", "k1.a", event("undeliverable", error="no"))
+
+    assert (await claimed(any_store, "bob", "k1.b", overlap=1)).lease.item == "q1"
+    assert (await recorded(any_store, a_record("ann", "k1.a", overlap=1))).status != "recorded"
+    assert (await types(any_store)).count("undeliverable") == 1
+    status = await any_store.status(campaign, CampaignState.active)
+    assert status.in_progress == 1  # bob's
+
+
+async def test_channel_health_keeps_the_last_state_noted_and_counts_troubles(
+        any_store: Store) -> None:
+    campaign = await open_campaign(any_store, "q1")
+    assert await any_store.channel_health("slack") == ChannelHealth()
+
+    await any_store.note_channel("slack", "degraded", "auth.test: connection refused")
+    await any_store.count_trouble("slack", "dead_requests", "c1")
+    await any_store.count_trouble("slack", "dead_requests", None)
+    await any_store.count_trouble("slack", "refused_cards", None)
+
+    assert await any_store.channel_health("slack") == ChannelHealth(
+        state="degraded", reason="auth.test: connection refused", dead_requests=2,
+        refused_cards=1)
+    await any_store.note_channel("slack", "up", "")
+    assert (await any_store.channel_health("slack")).state == "up"
+    assert (await any_store.channel_health("telegram")) == ChannelHealth()
+    assert (await any_store.status(campaign, CampaignState.active)).dead_requests == 1

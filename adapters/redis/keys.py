@@ -44,6 +44,12 @@ def script_keys(campaign_id: str, *extra: str) -> list[str]:
     return [campaign_key(campaign_id, "meta"), *extra]
 
 
+def health_key(channel: str) -> str:
+    """A channel's health: hash of `state`, `reason` (the last process to try its platform),
+    `dead_requests` and `refused_cards` (counts across processes)."""
+    return f"{PREFIX}:health:{channel}"
+
+
 def outbox_key(channel: str) -> str:
     """A channel's outbox: hash of key -> JSON of what is owed (sent by the channel's drainer)."""
     return f"{PREFIX}:outbox:{channel}"

@@ -17,6 +17,7 @@ from core.answers import Lease
 from core.campaigns import Campaign, CampaignState, CampaignStatus
 from core.events import iso_ms
 from core.experts import Expert
+from core.health import ChannelHealth, State
 from core.ports import (
     Claim,
     Claimed,
@@ -36,7 +37,8 @@ from core.provenance import START, ChainHead, Seal, StoredEvent
 from core.pseudonyms import Erasures, digest
 
 INBOX_GROUP = "handlers"
-COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired")
+COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired",
+                "dead_requests")
 
 
 class RedisStore:
@@ -317,6 +319,18 @@ class RedisStore:
     async def inbox_size(self, channel: str) -> int:
         return int(await self.client.xlen(k.inbox_key(channel, "stream")))
 
+    async def note_channel(self, channel: str, state: State, reason: str) -> None:
+        await self.client.hset(k.health_key(channel), mapping={"state": state, "reason": reason})
+
+    async def count_trouble(self, channel: str, what: str, campaign_id: str | None) -> None:
+        await self.client.hincrby(k.health_key(channel), what, 1)
+        if campaign_id is not None:
+            await self.client.hincrby(k.campaign_key(campaign_id, "counts"), what, 1)
+
+    async def channel_health(self, channel: str) -> ChannelHealth:
+        found = await self.client.hgetall(k.health_key(channel))
+        return ChannelHealth.model_validate(found)
+
     async def identities_on(self, channel: str) -> dict[str, str]:
         found: dict[str, str] = {}
         async for identity, expert_id in self.client.hscan_iter(k.IDENTITIES,
@@ -413,6 +427,9 @@ class RedisStore:
     async def expire_due(self, campaign_id: str, now: int) -> int:
         return int(await self._run("expire", campaign_id, [now, iso_ms(now), campaign_id, 500]))
 
+    async def give_back(self, campaign_id: str, token: str, event_body: str) -> bool:
+        return bool(await self._run("give_back", campaign_id, [token, event_body]))
+
     # the provenance log
 
     async def append_event(self, campaign_id: str, event_body: str) -> int:
@@ -506,10 +523,11 @@ def _recorded(record: Record, result: list[Any]) -> Recorded:
     status = str(result[0])
     if status == "recorded":
         return Recorded(status, int(result[1]), record.now, float(result[2]),
-                        record.decision, result[3] or None)
+                        record.decision, result[3] or None, late=bool(int(result[4])))
     if status == "duplicate":
-        seq, answered_at, active, decision = str(result[1]).split("|")
-        return Recorded(status, int(seq), int(answered_at), float(active), decision)
+        seq, answered_at, active, decision, *late = str(result[1]).split("|")
+        return Recorded(status, int(seq), int(answered_at), float(active), decision,
+                        late=bool(late))
     if status == "invalid":
         return Recorded(status, drafts=int(result[1]))
     return Recorded(status)

@@ -37,7 +37,7 @@ from core.coordinator import Coordinator
 from core.delivery import deliver
 from core.errors import Conflict
 from core.experts import Expert
-from core.inbox import InboxDrain
+from core.inbox import SET_ASIDE_TEXT, InboxDrain
 from core.service import Service, item_from_body
 from core.timing import kept_at
 
@@ -71,7 +71,20 @@ class Telegram:
     drain: InboxDrain = field(init=False)
 
     def __post_init__(self) -> None:
-        self.drain = InboxDrain(self.channel.service.store, CHANNEL, self.handle)
+        self.drain = InboxDrain(self.channel.service.store, CHANNEL, self.handle,
+                                set_aside=self.set_aside)
+
+    async def set_aside(self, body: str) -> str | None:
+        """An update set aside after its tries: the chat hears it was not saved, and the
+        campaign its tap or reply names is returned, for the count."""
+        update = Update.de_json(json.loads(body), self.application.bot)
+        campaign_id = await self.channel.service.catalog.campaign_for_lease(_lease_of(update))
+        if update.effective_chat is not None:
+            try:
+                await self.application.bot.send_message(update.effective_chat.id, SET_ASIDE_TEXT)
+            except TelegramError as exc:  # still counted: Telegram may be what failed
+                log.warning("telegram chat not told of an update set aside: %r", exc)
+        return campaign_id
 
     async def handle(self, body: str) -> bool:
         """One kept update through the Application; False if a handler failed (try again)."""
@@ -423,6 +436,16 @@ class TelegramChannel:
             return None
         drafts = item_from_body(view.item_body).drafts
         return drafts[view.lease.order[0]].text if view.lease.order else ""
+
+
+def _lease_of(update: Update) -> str:
+    """The lease a tapped button or a reply to a prompt names; empty when none."""
+    query, message = update.callback_query, update.effective_message
+    if query is not None:
+        return query.data.split("|")[1] if query.data and query.data.count("|") == 2 else ""
+    prompt = message.reply_to_message if message is not None else None
+    found = answers.REF.search(prompt.text or "") if prompt is not None else None
+    return found[2] if found else ""
 
 
 def _chat(update: Update) -> str:

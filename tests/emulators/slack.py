@@ -53,6 +53,7 @@ class SlackEmulator:
     emails: dict[str, str] = field(default_factory=dict)
     dnd: dict[str, Json] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    refusals: dict[str, list[str]] = field(default_factory=dict)  # method -> errors to give
     triggers: dict[str, str] = field(default_factory=dict)  # trigger_id -> the user's id
     opened: dict[str, list[str]] = field(default_factory=dict)  # user -> view ids, in order
     latest: dict[str, Json] = field(default_factory=dict)  # channel -> last message posted
@@ -67,7 +68,9 @@ class SlackEmulator:
     # the app has done what the request asked (presses wait in its inbox). None: no wait.
     settle: Callable[[], Awaitable[None]] | None = None
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
+        """On `port` (0: any free one); a test may reserve one, so the app's first calls are
+        refused until the emulator starts (Slack unreachable at start)."""
         app = web.Application()
         app.router.add_post("/api/apps.connections.open", self._connections_open)
         app.router.add_get("/socket", self._socket)
@@ -75,7 +78,7 @@ class SlackEmulator:
         app.router.add_route("*", "/api/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}/api/"
@@ -90,6 +93,11 @@ class SlackEmulator:
                   times: int = 1) -> None:
         """The next `times` calls of `method` get `status` (429 with Retry-After)."""
         self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def refuse_next(self, method: str, error: str, times: int = 1) -> None:
+        """The next `times` calls of `method` are refused with `error` (e.g.
+        channel_not_found), as Slack refuses a call it will never take."""
+        self.refusals.setdefault(method, []).extend([error] * times)
 
     def called(self, method: str) -> list[Json]:
         return [c.args for c in self.calls if c.method == method]
@@ -190,6 +198,9 @@ class SlackEmulator:
         method = request.match_info["method"]
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"ok": False, "error": "not_authed"})
+        refusing = self.refusals.get(method)
+        if refusing:  # Slack's refusals come with HTTP 200 and `ok: false`
+            return web.json_response({"ok": False, "error": refusing.pop(0)})
         failing = self.failures.get(method)
         if failing:
             status, retry_after = failing.pop(0)
