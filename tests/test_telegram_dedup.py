@@ -16,12 +16,22 @@ from adapters.redis.store import RedisStore
 from adapters.telegram.app import CHANNEL, Telegram
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import SECRET_HEADER
+from core.cards import Card
 from core.coordinator import Coordinator
 from core.inbox import settled
+from core.ledger import Ledger
 from core.service import Service
 from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
-from tests.telegram_session import SECRET, answered, joined, post_kind, webhook_bot
+from tests.telegram_session import (
+    SECRET,
+    User,
+    answered,
+    joined,
+    live_copies,
+    post_kind,
+    webhook_bot,
+)
 
 
 @pytest.fixture
@@ -142,3 +152,48 @@ async def test_a_tap_kept_in_time_counts_when_it_was_made_though_handled_after_t
     (answer,) = await answered(store)
     assert answer["payload"]["timing"]["active_seconds"] == 20  # not 120: no pay for the wait
     assert "✅ Saved" in "\n".join(ann.emulator.texts(501))
+
+
+async def tap_kept_then_expired(telegram: Telegram, ann: User, service: Service,
+                                store: RedisStore, clock: SetClock) -> None:
+    """Ann taps at 20 s of 60; no worker gets to it before the expiry pass at 120 s."""
+    await ann.say("/next")
+    await a_worker_handles_the_backlog(telegram, store)
+    clock.advance(20)
+    assert await ann.press("A is better") == 200
+    clock.advance(100)
+    assert await service.expire_leases("c1") == 1
+
+
+async def test_a_tap_kept_in_time_is_saved_late_though_the_expiry_pass_ran_first(
+        emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore, clock: SetClock) -> None:
+    await post_kind(coordinator, "pairwise", n_items=1, time_limit_s=60)
+    async with webhook_bot(emulator, service, coordinator, handling=False) as telegram:
+        ann = await joined(coordinator, emulator, "ann", 501)
+        await tap_kept_then_expired(telegram, ann, service, store, clock)
+        await a_worker_handles_the_backlog(telegram, store)
+
+    (answer,) = await answered(store)
+    assert answer["payload"]["late"] is True and answer["payload"]["timing"]["active_seconds"] == 20
+    assert "✅ Saved" in ann.texts() and live_copies(emulator, 501) == {}
+    assert (await coordinator.status("c1")).expired == 0
+    ledger = Ledger(store)
+    await ledger.seal("c1")
+    assert (await ledger.verify("c1")).ok
+
+
+async def test_a_tap_kept_in_time_is_refused_once_another_expert_has_the_task(
+        emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore, clock: SetClock) -> None:
+    await post_kind(coordinator, "pairwise", n_items=1, time_limit_s=60)
+    async with webhook_bot(emulator, service, coordinator, handling=False) as telegram:
+        ann = await joined(coordinator, emulator, "ann", 501)
+        await tap_kept_then_expired(telegram, ann, service, store, clock)
+        await joined(coordinator, emulator, "bob", 502)
+        assert isinstance(await service.next_task("bob"), Card)  # the slot Ann's tap wanted
+        await a_worker_handles_the_backlog(telegram, store)
+
+    assert await answered(store) == []
+    assert ann.callback_texts() == [
+        "Not saved: This task expired and was given to another expert; nothing was recorded."]
