@@ -103,8 +103,11 @@ async def pay(runtime: Runtime, args: argparse.Namespace) -> int:
 def pay_lines(report: PayReport) -> list[str]:
     lines = ["expert            tasks   hours     base  per hour   top-up     total"]
     lines += [f"{p.expert:<17} {p.tasks:>5}  {p.hours:>6.2f}  {p.base:>7.2f}  "
-              f"{_num(p.effective_hourly):>8}  {p.top_up:>7.2f}  {p.total:>8.2f}"
-              + ("  (topped up to the floor)" if p.top_up else "") for p in report.lines]
+              f"{'—' if p.rate_note else _num(p.effective_hourly):>8}  {p.top_up:>7.2f}  "
+              f"{p.total:>8.2f}" + ("  (topped up to the floor)" if p.top_up else "")
+              for p in report.lines]
+    notes = sorted({p.rate_note for p in report.lines if p.rate_note})
+    lines += [f"— per hour: {note}" for note in notes]
     lines.append(f"total {report.currency or '(no pay set)'}: base {report.base:.2f}, "
                  f"top-ups {report.top_up:.2f}, total {report.total:.2f}")
     return lines

@@ -15,7 +15,9 @@ from core.records import task_records
 
 PAID = ("answered", "flagged")  # a flag (harmful, broken) is work done; a skip is not
 CSV_FIELDS = ("campaign", "expert", "currency", "basis", "rate", "tasks", "active_seconds",
-              "hours", "base", "effective_hourly", "min_hourly", "top_up", "total")
+              "hours", "base", "effective_hourly", "min_hourly", "top_up", "total", "rate_note")
+RATE_MIN_SECONDS = 60  # pay over less measured time than this is not an hourly rate
+SHORT_TIME_NOTE = "under a minute measured: no hourly rate"
 
 
 class PayLine(BaseModel):
@@ -32,6 +34,7 @@ class PayLine(BaseModel):
     hours: float = 0.0
     base: float = 0.0
     effective_hourly: float | None = None
+    rate_note: str | None = None  # why there is no effective_hourly though there is pay
     min_hourly: float | None = None
     top_up: float = 0.0
     total: float = 0.0
@@ -76,12 +79,20 @@ def price(campaign: Campaign, expert: str, tasks: int, active_seconds: float) ->
     line.rate = pay.per_task if pay.per_task is not None else float(pay.per_hour or 0.0)
     base = line.rate * tasks if pay.per_task is not None else line.rate * hours
     line.base = _cents(base)
-    line.effective_hourly = _cents(base / hours) if hours > 0 else None
+    line.effective_hourly, line.rate_note = _hourly(base, active_seconds)
     line.min_hourly = pay.min_hourly
     if pay.min_hourly is not None and hours > 0 and base < pay.min_hourly * hours:
         line.top_up = _cents(pay.min_hourly * hours - base)
     line.total = _cents(line.base + line.top_up)
     return line
+
+
+def _hourly(base: float, active_seconds: float) -> tuple[float | None, str | None]:
+    """Two keyboard answers timed at 0 s earned 337,500 an hour: a figure, not a rate. Below
+    a minute of measured time there is no rate to show, only the reason."""
+    if active_seconds < RATE_MIN_SECONDS:
+        return None, SHORT_TIME_NOTE
+    return _cents(base / (active_seconds / 3600)), None
 
 
 def pay_csv(report: PayReport) -> Iterator[str]:

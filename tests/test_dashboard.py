@@ -20,6 +20,7 @@ from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app
 from core.coordinator import Coordinator
+from core.kinds import Choose
 from core.ledger import Ledger
 from core.pay import campaign_pay
 from core.service import Service
@@ -220,3 +221,32 @@ def test_charts_draw_nothing_without_data_and_escape_labels() -> None:
                               charts.Interval("n", -0.1, None, None)])
     assert "&lt;m&gt;" in drawn and drawn.count('class="ci"') == 1
     assert charts.nice_ticks(95) == [0, 25, 50, 75, 100]
+
+
+def expert_row(page: str, name: str) -> str:
+    found = re.search(rf'<tr class="expert[^"]*"><td>{name}</td>.*?</tr>', page, re.S)
+    assert found, name
+    return found.group(0)
+
+
+async def test_an_hourly_rate_over_seconds_is_a_dash_with_its_reason(
+        open_site: Client, coordinator: Coordinator, service: Service, clock: SetClock) -> None:
+    """Two keyboard answers timed at 16 ms each read as 337,500 USD an hour: not a rate."""
+    from tests.campaign_play import add_expert, post_items, work
+    pair = [{"text": "One.", "model": "m1"}, {"text": "Two.", "model": "m2"}]
+    await post_items(coordinator, [{"id": f"q{i}", "prompt": "Q?", "drafts": pair}
+                                   for i in range(2)], kind="pairwise", overlap=2,
+                     pay={"per_task": 1.5, "currency": "USD"})
+    for expert, seconds in (("ann", 0.016), ("bob", 61.0)):
+        await add_expert(coordinator, expert)
+        await work(service, clock, expert, lambda card: Choose(choice="A"), seconds=seconds)
+
+    page = await (await open_site.get("/")).text()
+
+    well_formed(page)
+    assert "337,500" not in page
+    ann = expert_row(page, "ann")
+    assert '<span class="unrated" title="under a minute measured: no hourly rate">—</span>' in ann
+    assert "88.52" in expert_row(page, "bob")
+    assert "Effective hourly —: under a minute measured: no hourly rate; the pay itself is " \
+           "exact." in page

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+from adapters.redis.embedded import EmbeddedRedis
 from core.coordinator import Coordinator
 from core.kinds import Choose, Flag
 from core.ledger import Ledger
-from core.pay import campaign_pay, pay_csv
+from core.pay import SHORT_TIME_NOTE, campaign_pay, pay_csv
 from core.service import Service
 from core.timing import SetClock
 from tests.campaign_play import add_expert, post_items, work
@@ -82,7 +89,7 @@ async def test_pay_csv_is_the_payout_ledger(
     assert rows == [{"campaign": "c1", "expert": "ann", "currency": "USD", "basis": "per_task",
                      "rate": "2.0", "tasks": "2", "active_seconds": "1080.0",
                      "hours": "0.3", "base": "4.0", "effective_hourly": "13.33",
-                     "min_hourly": "30.0", "top_up": "5.0", "total": "9.0"}]
+                     "min_hourly": "30.0", "top_up": "5.0", "total": "9.0", "rate_note": ""}]
 
 
 async def test_a_campaign_without_pay_reports_time_only(
@@ -95,3 +102,56 @@ async def test_a_campaign_without_pay_reports_time_only(
 
     assert report.basis == "none" and report.lines[0].total == 0
     assert report.lines[0].active_seconds == 30.0
+
+
+async def zero_second_answers(service: Service, coordinator: Coordinator,
+                              clock: SetClock) -> None:
+    """Ann: two keyboard answers in the web chat, timed at 16 ms each: 3.00 over 32 ms would
+    read as 337,500 an hour. Bob: the same two answers over two minutes, a real rate."""
+    campaign = await post_items(coordinator, items(2), kind="pairwise", overlap=2,
+                                pay={"per_task": 1.5, "currency": "USD", "min_hourly": 60})
+    await add_expert(coordinator, "ann")
+    await work(service, clock, "ann", lambda card: Choose(choice="A"), seconds=0.016)
+    await add_expert(coordinator, "bob")
+    await work(service, clock, "bob", lambda card: Choose(choice="B"), seconds=61)
+    assert campaign.id == "c1"
+
+
+async def test_under_a_minute_measured_gives_no_hourly_rate_and_exact_pay(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger) -> None:
+    await zero_second_answers(service, coordinator, clock)
+
+    report = await campaign_pay(ledger, await coordinator.catalog.campaign("c1"))
+
+    ann, bob = report.lines
+    assert (ann.expert, ann.active_seconds, ann.effective_hourly) == ("ann", 0.032, None)
+    assert ann.rate_note == SHORT_TIME_NOTE and (ann.base, ann.total) == (3.0, 3.0)
+    assert (bob.active_seconds, bob.rate_note) == (122.0, None)
+    assert bob.effective_hourly == 88.52 and bob.total == 3.0  # a rate: over two minutes
+
+
+def cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": redis_url}
+    return subprocess.run([sys.executable, "-m", "bots.cli", *args], env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+async def test_campaign_pay_json_and_csv_say_why_a_rate_is_missing(
+        service: Service, coordinator: Coordinator, clock: SetClock,
+        redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    await zero_second_answers(service, coordinator, clock)
+    ledger_csv = tmp_path / "pay.csv"
+
+    as_json = cli(redis_server.url(), "campaign", "pay", "c1", "--json", "--csv", str(ledger_csv))
+    as_text = cli(redis_server.url(), "campaign", "pay", "c1")
+
+    assert as_json.returncode == 0, as_json.stderr
+    ann, bob = json.loads(as_json.stdout)["lines"]
+    assert ann["effective_hourly"] is None and ann["rate_note"] == SHORT_TIME_NOTE
+    assert ann["total"] == 3.0 and bob["effective_hourly"] == 88.52 and bob["rate_note"] is None
+    rows = list(csv.DictReader(io.StringIO(ledger_csv.read_text())))
+    assert [(r["expert"], r["effective_hourly"], r["rate_note"]) for r in rows] == [
+        ("ann", "", SHORT_TIME_NOTE), ("bob", "88.52", "")]
+    ann_line = next(line for line in as_text.stdout.splitlines() if line.startswith("ann"))
+    assert "—" in ann_line and "337" not in as_text.stdout
+    assert f"— per hour: {SHORT_TIME_NOTE}" in as_text.stdout

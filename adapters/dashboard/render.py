@@ -11,6 +11,7 @@ from adapters.dashboard import charts
 from adapters.dashboard.figures import quantiles
 from adapters.dashboard.panels import Panel, Shown
 from core.kinds import Kind
+from core.pay import PayLine
 from core.quality import Alpha, ExpertQuality
 
 EXPERT_ROWS = 50  # the rest are summarised; the API and CLI give the full list
@@ -164,6 +165,10 @@ def experts(p: Panel) -> str:
     if not people:
         return ""
     rows = "".join(_expert_row(e, p) for e in people[:EXPERT_ROWS])
+    notes = sorted({line.rate_note for e in people[:EXPERT_ROWS]
+                    if (line := p.pay_by_expert.get(e.expert)) and line.rate_note})
+    unrated = "".join(f" Effective hourly —: {escape(note)}; the pay itself is exact."
+                      for note in notes)
     more = len(people) - EXPERT_ROWS
     rest = (f'<p class="note">{more:,} more experts; <code>expertloop campaign quality '
             f'{escape(p.campaign.id)}</code> lists them all.</p>' if more > 0 else "")
@@ -173,12 +178,11 @@ def experts(p: Panel) -> str:
 <th>gold</th><th>fast answers</th></tr></thead><tbody>{rows}</tbody></table>{rest}
 <p class="note">Agreement: share of items where the expert matches the other experts'
 majority. Fast: under 40% of the campaign's median time; an expert with 3 of their last 10
-answers fast is marked to look at, nothing happens automatically.</p></section>"""
+answers fast is marked to look at, nothing happens automatically.{unrated}</p></section>"""
 
 
 def _expert_row(e: ExpertQuality, p: Panel) -> str:
     line = p.pay_by_expert.get(e.expert)
-    hourly = line.effective_hourly if line else None
     topped = ' <span class="badge">topped up</span>' if line and line.top_up > 0 else ""
     gold = f"{e.gold_accuracy:.0%} of {e.gold_answers}" if e.gold_accuracy is not None else "–"
     flag = (f'<span class="badge warn">check: {e.fast_in_last_10} of last 10</span>'
@@ -186,9 +190,17 @@ def _expert_row(e: ExpertQuality, p: Panel) -> str:
     return (f'<tr class="expert{" listed" if e.listed_fast else ""}">'
             f'<td>{escape(e.expert)}</td><td class="num">{e.answers:,}</td>'
             f'<td class="num">{_secs(e.median_seconds)}</td>'
-            f'<td class="num">{"–" if hourly is None else f"{hourly:,.2f}"}{topped}</td>'
+            f'<td class="num">{_hourly(line)}{topped}</td>'
             f'<td class="num">{_share(e.agreement)}</td><td class="num">{gold}</td>'
             f'<td class="num">{flag}</td></tr>')
+
+
+def _hourly(line: PayLine | None) -> str:
+    """A rate over seconds is no rate: a dash with the reason on hover, not a wild figure."""
+    if line is not None and line.rate_note:
+        return f'<span class="unrated" title="{escape(line.rate_note)}">—</span>'
+    hourly = line.effective_hourly if line else None
+    return "–" if hourly is None else f"{hourly:,.2f}"
 
 
 def login(message: str = "") -> str:
