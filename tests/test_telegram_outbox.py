@@ -97,6 +97,24 @@ async def test_an_edit_that_fails_waits_and_the_card_does_not_jump_ahead(
     assert len(await answered(store)) == 1
 
 
+async def test_an_owed_edit_of_a_card_the_expert_deleted_is_done_not_retried(
+        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        store: RedisStore) -> None:
+    ann = await asked(coordinator, emulator)
+    first = ann.card()
+    emulator.fail("editMessageText", 502, times=TRIES)  # the closing edit is owed
+    assert await ann.press("A is better", first) == 200
+    emulator.delete(501, first["message_id"])  # meanwhile the expert deletes the card
+
+    assert await bot.channel.outbox.drain(bot.application.bot) == 2  # the edit, the card
+
+    assert emulator.refused == [("editMessageText", "Bad Request: message to edit not found")]
+    assert "✅ Saved: A is better" in ann.texts()  # said below, as the card is gone
+    assert await store.outbox_items("telegram", 10) == {}
+    assert await bot.channel.outbox.drain(bot.application.bot) == 0
+    assert len(live_cards(emulator, ann)) == 1 and len(await answered(store)) == 1
+
+
 async def test_a_429_asking_for_too_long_a_wait_is_owed_not_waited(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
