@@ -379,8 +379,27 @@ async def test_expire_due_frees_only_leases_past_their_time(any_store: Store) ->
     assert await any_store.expire_due("c1", NOW + 60_000) == 0
 
     assert (await claimed(any_store, "cat", "k1.c", now=NOW + 60_000)).lease.item == "q1"
-    assert (await recorded(any_store, a_record("ann", "k1.a"))).status == "expired"
+    too_late = a_record("ann", "k1.a", now=NOW + 60_000)  # acted at the deadline
+    assert (await recorded(any_store, too_late)).status == "expired"
+    # acted in time, handled after the expiry pass: Cat holds the slot now
+    assert (await recorded(any_store, a_record("ann", "k1.a"))).status == "taken"
     assert (await types(any_store)).count("lease_expired") == 1
+
+
+async def test_an_answer_acted_in_time_takes_back_a_free_slot_after_the_expiry_pass(
+        any_store: Store) -> None:
+    await open_campaign(any_store, "q1", overlap=2)
+    await claimed(any_store, "ann", "k1.a")
+    await claimed(any_store, "bob", "k1.b", now=NOW + 30_000)
+    assert await any_store.expire_due("c1", NOW + 60_000) == 1
+
+    late = await recorded(any_store, a_record("ann", "k1.a"))  # acted at NOW + 1 s
+
+    assert (late.status, late.late) == ("recorded", True)
+    assert (await types(any_store))[-2:] == ["lease_expired", "answered"]
+    assert await any_store.claim(a_claim("cat", "k1.c", now=NOW + 60_000)) == "empty"
+    again = await recorded(any_store, a_record("ann", "k1.a"))
+    assert (again.status, again.late, again.seq) == ("duplicate", True, late.seq)
 
 
 # the provenance log
