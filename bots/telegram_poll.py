@@ -73,14 +73,17 @@ class TelegramWorker:
         self.telegram = telegram
         self.pusher = pusher
         self.backoff = backoff or Backoff()
+        self.waiting = False  # for Telegram to answer: the outbox and pushes wait with us
 
     async def handle_kept(self, stop: asyncio.Event) -> None:
         """Until `stop`: the kept updates through the Application, which needs getMe first: an
         unreachable Telegram is tried again with backoff (the channel degraded in /healthz
         meanwhile), and the updates are safe in Redis."""
-        application = self.telegram.application
-        if not await wait_until_up(self.telegram.channel.service.store, CHANNEL,
-                                   application.initialize, self.backoff, stop):
+        application, self.waiting = self.telegram.application, True
+        up = await wait_until_up(self.telegram.channel.service.store, CHANNEL,
+                                 application.initialize, self.backoff, stop)
+        self.waiting = False
+        if not up:
             return
         try:
             await self.telegram.drain.run_until(stop)
@@ -89,7 +92,7 @@ class TelegramWorker:
 
     async def drain(self) -> int:
         outbox = self.telegram.channel.outbox
-        if not await outbox.owed():
+        if self.waiting or not await outbox.owed():
             return 0
         try:
             return await outbox.drain(await self._bot())
@@ -98,6 +101,8 @@ class TelegramWorker:
             return 0
 
     async def push_idle(self) -> int:
+        if self.waiting:  # Telegram is down: each tick would wait out getMe's tries for nothing
+            return 0
         try:
             return await self.pusher.push_idle(await self._bot())
         except TelegramError as exc:
