@@ -235,6 +235,8 @@ async def a_card_arrives(emulator: TelegramEmulator, http: TestClient,  # type: 
     await coordinator.link("ann", "telegram:501")
     await User(emulator, 501).say("/next")
     assert "A is better" in emulator.buttons(emulator.last(501, with_buttons=True))
+    made = await http.post("/api/experts", json={"id": "bob", "name": "Bob"})
+    assert (await made.json())["invites"]["telegram"].startswith("https://t.me/")
 
 
 async def test_slack_unreachable_at_start_degrades_the_channel_until_it_answers(
@@ -259,6 +261,9 @@ async def test_slack_unreachable_at_start_degrades_the_channel_until_it_answers(
             assert (await ann.command("next"))[0] == 200
             await slack.wait_for("chat.postMessage")
             assert slack.cards("UANN"), "no card after Slack came up"
+            assert (await ann.press("el_choose", "A"))[0] == 200  # kept; the worker handles it
+            [update] = await slack.wait_for("chat.update")
+            assert "Saved" in update["text"]
         finally:
             stop.set()
             await worker
