@@ -393,6 +393,8 @@ async def test_an_answer_acted_in_time_takes_back_a_free_slot_after_the_expiry_p
     await claimed(any_store, "bob", "k1.b", now=NOW + 30_000)
     assert await any_store.expire_due("c1", NOW + 60_000) == 1
 
+    wrong = a_record("ann", "k1.a")._replace(expect_drafts=3)  # the lease shows two drafts
+    assert (await recorded(any_store, wrong)) == Recorded("invalid", drafts=2)  # no slot taken
     late = await recorded(any_store, a_record("ann", "k1.a"))  # acted at NOW + 1 s
 
     assert (late.status, late.late) == ("recorded", True)

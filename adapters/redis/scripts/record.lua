@@ -27,6 +27,8 @@ if state ~= 'live' and not late then
   return {state}
 end
 if redis.call('HGET', k.meta, 'state') == 'closed' then return {'closed'} end
+local expect = tonumber(ARGV[13])
+if expect > 0 and expect ~= #lease.order then return {'invalid', #lease.order} end
 if late then
   -- Acted before the deadline, handled after the expiry pass gave the slot back (a backlog):
   -- honoured while the item still has a free slot. A skip or flag needs none: it is back already.
@@ -39,8 +41,6 @@ elseif lease.expires_at <= now then
   expire_lease(k, token, ARGV[9], ARGV[10])
   return {'expired'}
 end
-local expect = tonumber(ARGV[13])
-if expect > 0 and expect ~= #lease.order then return {'invalid', #lease.order} end
 
 local function ms(value) return value and string.format('%d', value) or 'null' end
 local delivered = tonumber(redis.call('HGET', k.marks, 'delivered:' .. token))
