@@ -4,10 +4,8 @@ and the callback query the update is about."""
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
-from collections.abc import Awaitable, Callable
 from html import escape
 from typing import NamedTuple
 
@@ -26,28 +24,12 @@ from core.ports import Clock, Delivery
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 4  # past this many messages a card goes as a document, with a short message
-SendCard = Callable[["TelegramMessenger", str, Card], Awaitable[Delivery]]
 QUIET_MARGIN_MS = 30 * 60 * 1000  # "near" quiet hours: half an hour either side
 
 
 def hushed(expert: Expert, now: int) -> bool:
     """Anything sent in or near the expert's quiet hours goes without a sound."""
     return any(expert.in_quiet_hours(now + d) for d in (-QUIET_MARGIN_MS, 0, QUIET_MARGIN_MS))
-
-
-def refused_for_good(send: SendCard) -> SendCard:
-    """Telegram's 400 (Bad Request) and 403 (Forbidden: the bot was blocked) would come back
-    the same on every try: raised as CardRefused, so the core gives the task back at once
-    (https://core.telegram.org/bots/api#making-requests)."""
-
-    @functools.wraps(send)
-    async def sending(messenger: TelegramMessenger, address: str, card: Card) -> Delivery:
-        try:
-            return await send(messenger, address, card)
-        except (BadRequest, Forbidden) as exc:
-            raise CardRefused(f"{type(exc).__name__}: {exc.message}") from exc
-
-    return sending
 
 
 class TelegramMessenger:
@@ -64,8 +46,16 @@ class TelegramMessenger:
         self.summary = summary  # what the expert decided, in a few words
         self.copies = copies  # which messages show a lease, kept so one at most has buttons
 
-    @refused_for_good
     async def send_card(self, address: str, card: Card) -> Delivery:
+        """Telegram's 400 (Bad Request) and 403 (Forbidden: the bot was blocked) would come
+        back the same on every try: raised as CardRefused, so the core gives the task back at
+        once (https://core.telegram.org/bots/api#making-requests)."""
+        try:
+            return await self._send_card(address, card)
+        except (BadRequest, Forbidden) as exc:
+            raise CardRefused(f"{type(exc).__name__}: {exc.message}") from exc
+
+    async def _send_card(self, address: str, card: Card) -> Delivery:
         asked = self.clock.now_ms()
         if card.resumed and self.copies is not None:  # shown before: that copy's buttons go first
             await self.copies.retire(address, card.campaign, card.lease)
