@@ -35,6 +35,8 @@ EVENT_TYPES = {"skipped": "skipped", "flagged": "flagged"}  # everything else is
 REFUSALS = {
     "expired": "This task's time ran out and it went back to the pool; nothing was recorded.",
     "taken": "This task expired and was given to another expert; nothing was recorded.",
+    "undeliverable": "This task could not be shown to you and went back to the pool; "
+                     "nothing was recorded.",
     "gone": "This task is not yours or no longer exists; nothing was recorded.",
     "closed": "This campaign is closed; nothing was recorded.",
 }

@@ -6,7 +6,7 @@ local k = keyring()
 local token = ARGV[1]
 if redis.call('HGET', k.state, token) ~= 'live' then return 0 end
 local lease = cjson.decode(redis.call('HGET', k.leases, token))
-redis.call('HSET', k.state, token, 'expired')  -- a late tap on it is refused as run out
+redis.call('HSET', k.state, token, 'undeliverable')  -- never shown: no tap can be late on it
 redis.call('ZREM', k.expiry, token)
 if redis.call('HGET', k.active, lease.expert) == token then
   redis.call('HDEL', k.active, lease.expert)
