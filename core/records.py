@@ -1,7 +1,7 @@
 """Task records: a campaign's log read in order as one record per finished task (answered,
 skipped, flagged), each with its item fetched on demand. Reports and exports read only this,
-and never hold the whole campaign: items come through a small cache, leases only until answered
-(or expired: those stay, as an answer kept in time may still come)."""
+and never hold the whole campaign: items come through a small cache, leases only while open
+(and the latest expired ones, which an answer kept in time may still name)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from core.ports import Store
 BATCH = 2000
 ITEM_CACHE = 4096  # items answered close together in the log (overlap) are fetched once
 FINISHED = ("answered", "skipped", "flagged")
+EXPIRED_KEPT = 50_000  # a late answer follows its lease's expiry closely (an inbox's backlog)
 
 
 class EventRef(NamedTuple):
@@ -61,6 +62,24 @@ class _Open(NamedTuple):
     item_seq: int
 
 
+class _Leases:
+    """The leases an answer may still name: open ones, and the latest expired ones."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, _Open] = {}
+        self.expired: OrderedDict[str, _Open] = OrderedDict()
+
+    def expire(self, lease: str) -> None:
+        ended = self.open.pop(lease, None)
+        if ended is not None:
+            self.expired[lease] = ended
+            if len(self.expired) > EXPIRED_KEPT:
+                self.expired.popitem(last=False)
+
+    def finish(self, lease: str) -> _Open | None:
+        return self.open.pop(lease, None) or self.expired.pop(lease, None)
+
+
 class _Items:
     """A bounded cache of items by the seq of their `item_added` event."""
 
@@ -90,10 +109,10 @@ class _Items:
 async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = True,
                        batch: int = BATCH) -> AsyncIterator[list[TaskRecord]]:
     """Finished tasks in log order, a batch at a time. The open leases map an answer to its
-    `assigned` event and item; a lease leaves the map when it is answered, so memory follows
-    the tasks in flight and the expired ones, not the size of the campaign."""
+    `assigned` event and item; a lease leaves the map when it ends, so memory follows the
+    number of tasks in flight, not the size of the campaign."""
     items = _Items(ledger.store, campaign_id)
-    open_leases: dict[str, _Open] = {}
+    open_leases = _Leases()
     after = 0
     while True:
         events = await ledger.events(campaign_id, after, batch)
@@ -108,17 +127,20 @@ async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = T
         yield [_record(event, lease, found) for event, lease in finished]
 
 
-def _walk(events: list[dict[str, Any]], open_leases: dict[str, _Open]
+def _walk(events: list[dict[str, Any]], leases: _Leases
           ) -> list[tuple[dict[str, Any], _Open | None]]:
     finished = []
     for event in events:
         kind, lease = event["type"], event.get("lease")
         if kind == "assigned" and lease:
-            open_leases[lease] = _Open(EventRef(event["seq"], event.get("hash")),
+            leases.open[lease] = _Open(EventRef(event["seq"], event.get("hash")),
                                        int(event["payload"]["item_seq"]))
         elif kind in FINISHED and lease:
-            finished.append((event, open_leases.pop(lease, None)))
-        # An expired lease stays: a tap kept before its deadline may still be answered late.
+            finished.append((event, leases.finish(lease)))
+        elif kind == "lease_expired" and lease:
+            leases.expire(lease)
+        elif kind == "undeliverable" and lease:  # never shown, so never answered
+            leases.open.pop(lease, None)
     return finished
 
 

@@ -173,4 +173,3 @@ def _delivery(first: Message, last: Message, asked: int) -> Delivery:
     """Telegram's date has whole seconds; never put the delivery before we asked to send."""
     at = max(int(first.date.timestamp() * 1000), asked)
     return Delivery(message_id=f"{last.chat_id}:{last.message_id}", at=at)
-
