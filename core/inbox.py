@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.ports import Inboxed, Store
-from core.timing import acting_at
 
 log = logging.getLogger("expertloop.inbox")
-Handler = Callable[[str], Awaitable[bool]]  # a request body -> handled (False: try again)
+# A request body and when it was kept (ms: when the sender acted, not when a worker got to it,
+# so a backlog costs no one their pay or their lease) -> handled (False: try again).
+Handler = Callable[[str, int], Awaitable[bool]]
 # A request body set aside -> its campaign (None if it names none), once its sender was told.
 SetAside = Callable[[str], Awaitable[str | None]]
 SET_ASIDE_TEXT = "Not saved, please try again."
@@ -113,8 +114,7 @@ class InboxDrain:
         if before is not None:
             await asyncio.wait([before])
         try:
-            with acting_at(entry.kept_at):
-                handled = await self.handle(entry.body)
+            handled = await self.handle(entry.body, entry.kept_at)
         except Exception:  # noqa: BLE001 - one bad request must not stop the others
             log.exception("%s request %s failed", self.channel, entry.id)
             handled = False

@@ -27,7 +27,7 @@ from core.kinds import (
 )
 from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Store
 from core.resolve import diff
-from core.timing import acted_at, make_estimate
+from core.timing import make_estimate
 
 EFFECTS = {"skip": "skipped", "flag": "flagged", "none_acceptable": "none_acceptable"}
 COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "none_acceptable"}
@@ -209,15 +209,17 @@ class Service:
 
     async def opened(self, token: str, expert_id: str, at: int | None = None) -> bool:
         """The expert first touched the card (a tap, a focus): the best start of active time.
-        Only their own: a token is no credential, and another's clock is not theirs to start."""
-        return await self._mark(token, "opened", at, {}, expert_id)
+        Only their own: a token is no credential, and another's clock is not theirs to start.
+        `at`: when the tap was kept, if it waited in an inbox (a backlog must not cost them pay)."""
+        now = self.clock.now_ms()
+        return await self._mark(token, "opened", now if at is None else min(at, now), {}, expert_id)
 
     async def _mark(self, token: str, what: str, at: int | None,
                     payload: dict[str, object], expert_id: str = "") -> bool:
         campaign_id = await self.catalog.campaign_for_lease(token)
         if campaign_id is None:
             return False
-        when = at if at is not None else acted_at(self.clock.now_ms())
+        when = at if at is not None else self.clock.now_ms()
         event = Event(campaign=campaign_id, type=what, at=iso_ms(when), actor="system", lease=token,
                       payload={k: v for k, v in payload.items() if v is not None})
         return await self.store.mark(campaign_id, token, what, when, body_json(event), expert_id)

@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 from core.cards import Estimate
 from core.kinds import DEFAULT_SECONDS, Kind
 
 PILOT_ANSWERS = 20  # below this many timed answers, a card's estimate says it is still a guess
-
-
-_KEPT_AT: ContextVar[int | None] = ContextVar("kept_at", default=None)
-
-
-@contextmanager
-def acting_at(kept_at: int) -> Iterator[None]:
-    """While a request that waited in an inbox is handled: the expert acted when it was kept,
-    not when a worker got to it (a backlog must not cost them pay, or their lease)."""
-    token = _KEPT_AT.set(kept_at)
-    try:
-        yield
-    finally:
-        _KEPT_AT.reset(token)
-
-
-def kept_at() -> int | None:
-    """When the request being handled was kept in an inbox, if it was: an adapter passes it on
-    as `Answer.acted_at`, so the expert is judged by when they acted."""
-    return _KEPT_AT.get()
-
-
-def acted_at(now: int) -> int:
-    """When the expert did what is being handled: `now`, or earlier if it waited in an inbox."""
-    kept = _KEPT_AT.get()
-    return now if kept is None else min(kept, now)
 
 
 class SystemClock:

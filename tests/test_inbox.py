@@ -45,7 +45,7 @@ async def test_one_users_requests_run_in_order_and_each_once(
         store: RedisStore, drains: Drains) -> None:
     seen: list[str] = []
 
-    async def handle(body: str) -> bool:
+    async def handle(body: str, kept_at: int) -> bool:
         await asyncio.sleep(0.01 if body.endswith("0") else 0)  # the first is the slowest
         seen.append(body)
         return True
@@ -64,7 +64,7 @@ async def test_a_failing_request_is_tried_again_then_set_aside(
         store: RedisStore, drains: Drains) -> None:
     tries: dict[str, int] = {}
 
-    async def handle(body: str) -> bool:
+    async def handle(body: str, kept_at: int) -> bool:
         tries[body] = tries.get(body, 0) + 1
         if body == "broken":
             raise RuntimeError("always fails")
@@ -87,7 +87,7 @@ async def test_what_a_dead_process_took_is_handled_by_another(
     assert len(await store.inbox_take("orphans", "dead-process", 10, 10)) == 2
     handled: list[str] = []
 
-    async def handle(body: str) -> bool:
+    async def handle(body: str, kept_at: int) -> bool:
         handled.append(body)
         return True
 
@@ -100,7 +100,7 @@ async def test_a_slow_request_is_not_taken_twice_by_the_process_handling_it(
         store: RedisStore, drains: Drains) -> None:
     started: list[str] = []
 
-    async def handle(body: str) -> bool:
+    async def handle(body: str, kept_at: int) -> bool:
         started.append(body)
         await asyncio.sleep(0.3)  # far past stale_ms: it looks abandoned to XAUTOCLAIM
         return True
@@ -109,3 +109,18 @@ async def test_a_slow_request_is_not_taken_twice_by_the_process_handling_it(
     drain = drains.start(InboxDrain(store, "slow", handle, block_ms=10, stale_ms=40))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert started == ["slow one"]
+
+
+async def test_a_handler_is_told_when_each_request_was_kept(
+        store: RedisStore, drains: Drains) -> None:
+    kept: dict[str, int] = {}
+
+    async def handle(body: str, kept_at: int) -> bool:
+        kept[body] = kept_at
+        return True
+
+    await store.inbox_put("when", "1", "u", "first", 60_000, 1_000)
+    await store.inbox_put("when", "2", "u", "second", 60_000, 2_500)
+    drain = drains.start(InboxDrain(store, "when", handle, block_ms=50))
+    await asyncio.wait_for(settled(store, drain.channel), 5)
+    assert kept == {"first": 1_000, "second": 2_500}  # when kept, not when handled

@@ -78,16 +78,16 @@ VIEWS: dict[str, Callable[[Payload], dict[str, object]]] = {
 }
 
 
-def answer_from_view_submission(expert_id: str, body: Payload,
-                                acted_at: int | None = None) -> Answer:
-    """A submitted modal; its private_metadata is `<lease>|<channel>|<message ts>`."""
+def answer_from_view_submission(expert_id: str, body: Payload) -> Answer:
+    """A submitted modal; its private_metadata is `<lease>|<channel>|<message ts>`. Never kept
+    in the inbox (its errors go back in the response): the expert acted now."""
     view = body["view"]
     build = VIEWS.get(view.get("callback_id", ""))
     if build is None:
         raise InvalidPayload("this form does not answer a task")
     lease = str(view.get("private_metadata", "")).split("|")[0]
     data = build(view["state"]["values"])
-    return _answer(expert_id, lease, data, f"view/{view.get('id')}", acted_at)
+    return _answer(expert_id, lease, data, f"view/{view.get('id')}", None)
 
 
 def _answer(expert_id: str, lease: str, data: dict[str, object], event_id: str,

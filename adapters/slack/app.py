@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from adapters.slack.answers import (
     InvalidPayload,
@@ -23,7 +23,6 @@ from adapters.slack.messenger import MessageRef
 from core.cards import Card
 from core.delivery import deliver
 from core.errors import ExpertloopError
-from core.timing import kept_at
 
 log = logging.getLogger("expertloop.slack")
 Ack = Callable[..., Awaitable[None]]
@@ -36,6 +35,9 @@ HELP = ("`/expertloop next` your next task · `pause` · `resume` · `stats` · 
 # carry the bare name and are still answered.
 ANSWERING = ("el_choose", "el_rate", "el_verify", "el_label", "el_labels", "el_skip", "el_none",
              "el_flag")
+# When the web process kept a press: the drain puts it in the Bolt request's context, which
+# Bolt hands to listeners as `context` (absent when the press came inline or by Socket Mode).
+KEPT_AT = "expertloop_kept_at"
 NOT_LINKED = ("Your Slack account is not linked to an expert yet. Ask your coordinator, "
               "or run `/expertloop join <token>` with the token they gave you.")
 
@@ -72,7 +74,7 @@ class Listeners:
             "next": self._next, "pause": self._pause, "resume": self._resume,
             "stats": self._stats, "join": self._join}
 
-    async def on_button(self, ack: Ack, body: Body) -> None:
+    async def on_button(self, ack: Ack, body: Body, context: AsyncBoltContext) -> None:
         await ack()
         user = body["user"]["id"]
         expert_id = await self._linked(user)
@@ -80,13 +82,13 @@ class Listeners:
             return
         origin = _origin(body)
         try:
-            given = answer_from_block_action(expert_id, body, kept_at())
+            given = answer_from_block_action(expert_id, body, _kept_at(context))
         except InvalidPayload as exc:
             await self.channel.messenger.replying_to(origin).tell(user, f"Not saved: {exc}")
             return
         await self.channel.answer(user, given, origin, tell_failure=not self.drained)
 
-    async def on_touch(self, ack: Ack, body: Body) -> None:
+    async def on_touch(self, ack: Ack, body: Body, context: AsyncBoltContext) -> None:
         """A menu changed: the expert started working on the card (their first interaction).
         Noted before the ack, one quick write, so it is in before any answer that follows."""
         leases = [element["value"].split("|")[0]
@@ -96,7 +98,7 @@ class Listeners:
                   if element.get("action_id") == "el_labels"]
         expert_id = await self.channel.expert_for(body["user"]["id"]) if leases else None
         if leases and expert_id is not None:
-            await self.channel.service.opened(leases[0], expert_id)
+            await self.channel.service.opened(leases[0], expert_id, _kept_at(context))
         await ack()
 
     async def on_open_modal(self, ack: Ack, body: Body) -> None:
@@ -128,7 +130,7 @@ class Listeners:
             await ack(response_action="errors", errors={"text_0": NOT_LINKED})
             return
         try:
-            given = answer_from_view_submission(expert_id, body, kept_at())
+            given = answer_from_view_submission(expert_id, body)
         except InvalidPayload as exc:
             first = next(iter(body["view"]["state"]["values"]), "text_0")
             await ack(response_action="errors", errors={first: str(exc)})
@@ -208,6 +210,12 @@ class Listeners:
         if expert_id is None:
             await self.channel.messenger.tell(user, NOT_LINKED)
         return expert_id
+
+
+def _kept_at(context: AsyncBoltContext) -> int | None:
+    """When the expert pressed, if the press waited in the inbox; None: they pressed now."""
+    kept = context.get(KEPT_AT)
+    return kept if isinstance(kept, int) else None
 
 
 def _origin(body: Body) -> MessageRef | None:

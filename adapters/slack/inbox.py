@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from adapters.slack.app import build_app
+from adapters.slack.app import KEPT_AT, build_app
 from adapters.slack.channel import SlackChannel, SlackSettings
 from core.inbox import SET_ASIDE_TEXT, Handler, InboxDrain, SetAside
 
@@ -71,8 +71,9 @@ def drained_handler(bolt: AsyncApp) -> Handler:
 
     bolt.use(reached)
 
-    async def handle(payload: str) -> bool:
-        request = AsyncBoltRequest(body=payload, headers={"content-type": "application/json"})
+    async def handle(payload: str, kept: int) -> bool:
+        request = AsyncBoltRequest(body=payload, headers={"content-type": "application/json"},
+                                   context={KEPT_AT: kept})
         response = await bolt.async_dispatch(request)
         if response.status == 404:
             log.warning("slack press nobody listens for: %.200s", payload)

@@ -58,10 +58,10 @@ def tap_from_data(data: str | None) -> Tap:
     return Tap(*parts)
 
 
-def answer_from_callback_query(query: CallbackQuery, expert_id: str,
+def answer_from_callback_query(query: CallbackQuery, tap: Tap, expert_id: str,
                                labels: Sequence[str] = (), acted_at: int | None = None) -> Answer:
-    """A final tap: the callback query id de-duplicates platform retries."""
-    tap = tap_from_data(query.data)
+    """A final tap (`tap`: its data, parsed once by the listener); the callback query id
+    de-duplicates platform retries."""
     return Answer(expert=expert_id, lease=tap.lease, decision=_decision(tap, labels),
                   channel="telegram", event_id=f"tg:cb:{query.id}", acted_at=acted_at)
 
@@ -102,10 +102,10 @@ def prompt_from_reply(message: Message, bot_id: int) -> Prompt:
     return Prompt(found[1], found[2], int(found[3]), reason)
 
 
-def answer_from_reply(message: Message, expert_id: str, bot_id: int,
+def answer_from_reply(message: Message, prompt: Prompt, expert_id: str,
                       acted_at: int | None = None) -> Answer:
-    """The expert's reply is the full text: a correction, an answer, or an override."""
-    prompt = prompt_from_reply(message, bot_id)
+    """The expert's reply (to `prompt`, parsed once by the listener) is the full text: a
+    correction, an answer, or an override."""
     text = message.text or ""
     decisions: dict[str, Decision] = {
         "correct": Correct(text=text), "write": Write(text=text),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import suppress
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from html import escape
 
@@ -39,10 +38,11 @@ from core.errors import Conflict
 from core.experts import Expert
 from core.inbox import SET_ASIDE_TEXT, InboxDrain
 from core.service import Service, item_from_body
-from core.timing import kept_at
 
 log = logging.getLogger(__name__)
-_FAILED: ContextVar[list[int] | None] = ContextVar("telegram_failed", default=None)
+# When the webhook kept an update: not a Bot API field, so PTB keeps it in `Update.api_kwargs`,
+# where every handler can read it (`kept_at`).
+KEPT_AT = "expertloop_kept_at"
 Context = ContextTypes.DEFAULT_TYPE
 HELP = ("/next — your next task\n/pause — stop receiving tasks\n/resume — start again\n"
         "/stats — what you have done and earned\n/help — this message\n\n"
@@ -86,15 +86,14 @@ class Telegram:
                 log.warning("telegram chat not told of an update set aside: %r", exc)
         return campaign_id
 
-    async def handle(self, body: str) -> bool:
+    async def handle(self, body: str, kept: int) -> bool:
         """One kept update through the Application; False if a handler failed (try again)."""
-        update = Update.de_json(json.loads(body), self.application.bot)
-        failures = _FAILED.set([])
+        update = Update.de_json({**json.loads(body), KEPT_AT: kept}, self.application.bot)
         try:
             await self.application.process_update(update)
-            return not _FAILED.get()
+            return update not in self.channel.failed
         finally:
-            _FAILED.reset(failures)
+            self.channel.failed.discard(update)
 
 
 def build_telegram(settings: TelegramSettings, service: Service, coordinator: Coordinator,
@@ -122,6 +121,8 @@ class TelegramChannel:
     outbox: TelegramOutbox
     update_ttl_ms: int = 3_600_000  # how long a resent update is recognised
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
+    # Kept updates a handler failed on, noted by `on_error` for `Telegram.handle` to return.
+    failed: set[Update] = field(default_factory=set)
 
     def register(self, app: Application, *, polling: bool = False) -> None:  # type: ignore[type-arg]
         if polling:  # the webhook's inbox already keeps each update once
@@ -151,9 +152,8 @@ class TelegramChannel:
         log.warning("telegram update failed: %r", context.error, exc_info=context.error)
         if not isinstance(update, Update):
             return
-        failures = _FAILED.get()
-        if failures is not None:  # kept in the inbox: the drain tries it again by itself
-            failures.append(update.update_id)
+        if kept_at(update) is not None:  # kept in the inbox: the drain tries it again by itself
+            self.failed.add(update)
             return
         with suppress(Exception):  # polled: let a refetch run (Redis may be what failed)
             await self.service.store.forget_delivery(CHANNEL, str(update.update_id))
@@ -181,11 +181,13 @@ class TelegramChannel:
         return await store.load_expert(expert_id)
 
     def messenger(self, context: Context, expert: Expert | None = None,
-                  query: CallbackQuery | None = None) -> TelegramMessenger:
+                  query: CallbackQuery | None = None, *, summary: str = "",
+                  card: int | None = None) -> TelegramMessenger:
+        """`card`: the card's message id, when the update is a reply, not a tap on the card."""
         silent = expert is not None and hushed(expert, self.service.clock.now_ms())
         return TelegramMessenger(context.bot, self.service.clock, silent=silent,
-                                 card_message=_message(query),
-                                 callback_id=query.id if query else None,
+                                 card_message=_message(query) if card is None else card,
+                                 callback_id=query.id if query else None, summary=summary,
                                  copies=Copies(context.bot, self.service.store))
 
     # commands
@@ -254,7 +256,8 @@ class TelegramChannel:
         query, expert, tap = tapped
         labels = await self._labels(tap.lease)
         try:
-            given = answers.answer_from_callback_query(query, expert.id, labels, kept_at())
+            given = answers.answer_from_callback_query(query, tap, expert.id, labels,
+                                                       kept_at(update))
         except answers.InvalidTap as exc:
             await query.answer(str(exc), show_alert=True)
             return
@@ -262,12 +265,9 @@ class TelegramChannel:
         await self._submit(update, context, expert, given, keyboards.describe(given.decision))
 
     async def _submit(self, update: Update, context: Context, expert: Expert,
-                      given: Answer, summary: str,
-                      card_message: int | None = None) -> None:
-        messenger = self.messenger(context, expert, update.callback_query)
-        messenger.summary = summary
-        if card_message is not None:
-            messenger.card_message = card_message
+                      given: Answer, summary: str, card_message: int | None = None) -> None:
+        messenger = self.messenger(context, expert, update.callback_query, summary=summary,
+                                   card=card_message)
         outcome = await self.service.submit(given)
         chat, card = _chat(update), outcome.next is not None and not outcome.replayed
         if outcome.status == "recorded":  # every other copy of the card loses its buttons
@@ -277,7 +277,6 @@ class TelegramChannel:
             await messenger.show_outcome(chat, outcome)
             closing = None
             if card and outcome.next is not None:
-                messenger.card_message = None
                 await deliver(self.service, messenger, chat, outcome.next)
         except TelegramError as exc:
             if not undeliverable(exc):
@@ -304,7 +303,7 @@ class TelegramChannel:
         if isinstance(controls, str):
             await query.answer(controls, show_alert=True)
             return
-        await self.service.opened(tap.lease, expert.id)
+        await self.service.opened(tap.lease, expert.id, kept_at(update))
         if tap.action == "f":
             markup = keyboards.flag_keyboard(controls)
         elif tap.action == "k":
@@ -329,7 +328,7 @@ class TelegramChannel:
             await query.answer("This task is no longer yours; nothing was recorded.",
                                show_alert=True)
             return
-        await self.service.opened(tap.lease, expert.id)
+        await self.service.opened(tap.lease, expert.id, kept_at(update))
         await query.answer()
         stage = {"e": "correct", "w": "write", "o": "reason"}[tap.action]
         card = _message(query)
@@ -373,7 +372,7 @@ class TelegramChannel:
             await self._ask(update, context, expert, "override", prompt.lease,
                             prompt.card_message, draft, reason=message.text or "")
             return
-        given = answers.answer_from_reply(message, expert.id, context.bot.id, kept_at())
+        given = answers.answer_from_reply(message, prompt, expert.id, kept_at(update))
         await self._submit(update, context, expert, given, keyboards.describe(given.decision),
                            card_message=prompt.card_message)
 
@@ -436,6 +435,12 @@ class TelegramChannel:
             return None
         drafts = item_from_body(view.item_body).drafts
         return drafts[view.lease.order[0]].text if view.lease.order else ""
+
+
+def kept_at(update: Update) -> int | None:
+    """When the expert acted on an update the webhook kept; None for a polled one (now)."""
+    kept = update.api_kwargs.get(KEPT_AT)
+    return kept if isinstance(kept, int) else None
 
 
 def _lease_of(update: Update) -> str:
