@@ -766,3 +766,27 @@ def test_button_values_are_short_tokens() -> None:
 def test_a_payload_that_makes_no_decision_is_refused(body: dict[str, Any]) -> None:
     with pytest.raises(InvalidPayload):
         answer_from_block_action("ann", body)
+
+
+async def test_presses_kept_in_time_count_when_they_were_made_though_handled_later(
+        slack: SlackEmulator, service: Service, coordinator: Coordinator, channel: SlackChannel,
+        store: RedisStore, clock: SetClock) -> None:
+    """The web process keeps a menu pick at 20 s and the answer at 30 s, and no worker gets to
+    them for 100 s: the expert's time runs from the pick to the answer, not to the handling."""
+    await post_kind(coordinator, "label", labels=["contract", "tort", "tax"], multi=True,
+                    time_limit_s=600)
+    await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
+    async with web_process(slack, channel) as url:
+        await channel.send_next("UANN", "ann")
+        ann = SlackUser(slack, url, "UANN")
+        clock.advance(20)
+        assert (await ann.press("el_labels_pick", selected=["contract", "tax"]))[0] == 200
+        clock.advance(10)
+        assert (await ann.press("el_labels", "labels", selected=["contract", "tax"]))[0] == 200
+        clock.advance(100)
+        async with handling_presses(_settings(slack), service, coordinator):
+            await asyncio.wait_for(settled(store, "slack"), 10)
+
+    (event,) = await of_type(store, "answered")
+    assert event["payload"]["timing"]["active_seconds"] == 10
+    assert "10 s" in slack.called("chat.update")[0]["text"]

@@ -24,6 +24,7 @@ from core.service import Service
 from core.timing import SetClock
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
+    CORRECT,
     SECRET,
     User,
     answered,
@@ -197,3 +198,23 @@ async def test_a_tap_kept_in_time_is_refused_once_another_expert_has_the_task(
     assert await answered(store) == []
     assert ann.callback_texts() == [
         "Not saved: This task expired and was given to another expert; nothing was recorded."]
+
+
+async def test_a_prompt_tap_kept_in_time_starts_the_clock_when_it_was_made(
+        emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
+        store: RedisStore, clock: SetClock) -> None:
+    await post_kind(coordinator, "correct", n_items=1, time_limit_s=600)
+    async with webhook_bot(emulator, service, coordinator, handling=False) as telegram:
+        ann = await joined(coordinator, emulator, "ann", 501)
+        await ann.say("/next")
+        await a_worker_handles_the_backlog(telegram, store)
+        clock.advance(30)  # reading the card
+        assert await ann.press(CORRECT) == 200  # asks for the text: kept at 30 s
+        clock.advance(40)  # no worker gets to it for 40 s
+        await a_worker_handles_the_backlog(telegram, store)
+        assert await ann.reply("Take it with food, and ask your doctor first.") == 200
+        await a_worker_handles_the_backlog(telegram, store)
+
+    (answer,) = await answered(store)
+    assert answer["payload"]["timing"]["active_seconds"] == 40  # from the tap, not the handling
+    assert "✅ Saved: correct in 40 s" in ann.texts()
