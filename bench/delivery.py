@@ -8,9 +8,9 @@ Slack with 429 and `Retry-After` past one `chat.postMessage` a second in a chann
 in one chat, taken here as three messages. On top of that, every
 `--fail-every`-th send of a second pass (`--faulty` experts) is refused with an injected 429
 (`emulator.fail` / `fail_next`).
-Telegram: the worker's push pass (`TelegramPusher.push_idle`) over 1,000 linked experts
+Telegram: the worker's push pass (`DeliveryLoop.push_idle`) over 1,000 linked experts
 (python-telegram-bot with our `FloodLimiter`); messages/s against 30/s (target 95%).
-Slack: `SlackChannel.push` for each of 1,000 experts (one DM channel each, so only our own
+Slack: `DeliveryLoop.push` for each of 1,000 experts (one DM channel each, so only our own
 speed binds), then experts answering back to back in their channel (the `Pacer`), messages/s
 per channel against 1/s (target 95%).
 Every run checks that each expert got exactly one card per task: none lost, none doubled.
@@ -38,13 +38,15 @@ if __package__ in (None, ""):  # run as a script: the emulators live in tests/
 from adapters.redis.embedded import EmbeddedRedis  # noqa: E402
 from adapters.redis.store import RedisStore  # noqa: E402
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel  # noqa: E402
+from adapters.slack.delivery import SlackDelivery  # noqa: E402
 from adapters.telegram.app import TelegramSettings, build_telegram  # noqa: E402
-from adapters.telegram.pushes import TelegramPusher  # noqa: E402
+from adapters.telegram.delivery import TelegramDelivery  # noqa: E402
 from bots.runtime import connect  # noqa: E402
 from core.answers import Answer  # noqa: E402
 from core.campaigns import CampaignSpec  # noqa: E402
 from core.cards import Card  # noqa: E402
 from core.coordinator import Coordinator  # noqa: E402
+from core.delivery import DeliveryLoop  # noqa: E402
 from core.experts import Expert  # noqa: E402
 from core.kinds import Choose  # noqa: E402
 from core.service import Service  # noqa: E402
@@ -202,9 +204,9 @@ async def telegram_push(service: Service, coordinator: Coordinator, n: int, fail
                               service, coordinator)
     try:
         async with telegram.application:
-            pusher = TelegramPusher(service, telegram.channel.outbox)
+            pusher = DeliveryLoop(service, TelegramDelivery(telegram))
             began = time.monotonic()
-            pushed = await pusher.push_idle(telegram.application.bot)  # the worker's pass
+            pushed = await pusher.push_idle()  # the worker's pass
             wall = time.monotonic() - began
     finally:
         await emulator.stop()
@@ -214,17 +216,18 @@ async def telegram_push(service: Service, coordinator: Coordinator, n: int, fail
             "injected_429": emulator.sent.injected, **tally(emulator.sent, users, 1)}
 
 
-async def slack_push(channel: SlackChannel, emulator: LimitedSlack, n: int,
-                     prefix: str) -> dict[str, Any]:
+async def slack_push(channel: SlackChannel, settings: SlackSettings, emulator: LimitedSlack,
+                     n: int, prefix: str) -> dict[str, Any]:
     emulator.sent, emulator.seen = Sent(), 0
     users = [f"U{prefix}{i}" for i in range(n)]
     ids = await experts(channel.coordinator, prefix, [f"slack:{u}" for u in users])
     began = time.monotonic()
     gate = asyncio.Semaphore(PUSHES_IN_FLIGHT)
+    pusher = DeliveryLoop(channel.service, SlackDelivery(channel, settings))
 
     async def push(expert_id: str) -> bool:
         async with gate:
-            return await channel.push(expert_id)
+            return await pusher.push(expert_id)
 
     pushed = await asyncio.gather(*(push(expert_id) for expert_id in ids))
     wall = time.monotonic() - began
@@ -243,9 +246,9 @@ async def slack_run(service: Service, coordinator: Coordinator, args: argparse.N
                              api_url=emulator.url)
     channel = build_channel(settings, service, coordinator)
     try:
-        results = [await slack_push(channel, emulator, args.experts, "P")]
+        results = [await slack_push(channel, settings, emulator, args.experts, "P")]
         emulator.fail_every = args.fail_every
-        results.append(await slack_push(channel, emulator, args.faulty, "F"))
+        results.append(await slack_push(channel, settings, emulator, args.faulty, "F"))
         results[-1]["platform"] = "slack push +429s"
         emulator.fail_every, emulator.sent = 0, Sent()
         results.append(await slack_answering(channel, emulator, args.answering, args.answers))

@@ -31,14 +31,14 @@ if __package__ in (None, ""):  # run as a script
 
 from adapters.redis.embedded import server_binary  # noqa: E402
 from adapters.telegram.app import Telegram, TelegramSettings, build_telegram  # noqa: E402
+from adapters.telegram.delivery import TelegramDelivery  # noqa: E402
 from adapters.telegram.limits import Limits  # noqa: E402
-from adapters.telegram.pushes import TelegramPusher  # noqa: E402
 from adapters.telegram.webhook import SECRET_HEADER, add_telegram_webhook  # noqa: E402
 from bots.runtime import Runtime, open_runtime, stop_on_signals  # noqa: E402
 from bots.settings import Settings  # noqa: E402
-from bots.telegram_poll import TelegramWorker  # noqa: E402
 from bots.web import build_app  # noqa: E402
 from bots.worker import tick  # noqa: E402
+from core.delivery import DeliveryLoop  # noqa: E402
 from tests.cluster import free_ports  # noqa: E402
 
 TOKEN, SECRET = "123:BENCH", "bench-load-secret"
@@ -68,8 +68,8 @@ async def work_app() -> None:
     hold a card and every send succeeds."""
     async with open_runtime(Settings()) as runtime:
         telegram = open_telegram(runtime)
-        worker = TelegramWorker(telegram, TelegramPusher(runtime.service,
-                                                         telegram.channel.outbox))
+        worker = DeliveryLoop(runtime.service, TelegramDelivery(telegram),
+                              runtime.settings.backoff())
         stop = stop_on_signals()
         ticks = asyncio.create_task(tick_until(runtime, stop))
         await worker.handle_kept(stop)

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bots import commands, privacy, reports, slack_socket, telegram_poll
+from bots import commands, privacy, reports, slack_wiring, telegram_wiring
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
 from core.errors import ExpertloopError, InvalidCampaign
@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(sub, "serve", commands.serve, "run the web process (GET /healthz)")
     _add(sub, "worker", commands.worker, "expire abandoned tasks and seal the provenance log")
     for name, handler, text in (
-            ("telegram-poll", telegram_poll.poll, "run the Telegram bot by long polling"),
-            ("slack-socket", slack_socket.socket, "run the Slack app over Socket Mode")):
+            ("telegram-poll", telegram_wiring.poll, "run the Telegram bot by long polling"),
+            ("slack-socket", slack_wiring.socket, "run the Slack app over Socket Mode")):
         channel = _add(sub, name, handler, text)
         channel.add_argument("--idle-when-off", action="store_true",
                              help="without the channel's tokens, wait quietly instead of "

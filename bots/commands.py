@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from bots import demo as demo_module
 from bots.runtime import Runtime, stop_on_signals
-from bots.slack_socket import slack_identity
-from bots.telegram_poll import telegram_invite
+from bots.slack_wiring import slack_identity
+from bots.telegram_wiring import telegram_invite
 from bots.web import serve as serve_web
 from bots.worker import run_worker
 from core.campaign_files import read_campaign

@@ -15,17 +15,15 @@ from adapters.http.context import Api, ApiSettings
 from adapters.http.middleware import Handler, error
 from adapters.http.routes import add_api_routes
 from adapters.web.routes import add_chat_routes
+from bots.channels import TOKENS, add_channel_routes
 from bots.runtime import Runtime
 from bots.settings import Settings
-from bots.slack_socket import add_slack
-from bots.telegram_poll import add_telegram
 from core.errors import ExpertloopError
 from core.health import ChannelHealth
 from core.quality import preload
 
 RUNTIME = web.AppKey("runtime", Runtime)
-INBOXES = ("telegram", "slack")  # channels whose webhooks keep requests for the workers
-CHANNEL_TOKENS = {"telegram": "TELEGRAM_BOT_TOKEN", "slack": "SLACK_BOT_TOKEN"}  # absent: off
+INBOXES = tuple(TOKENS)  # channels whose webhooks keep requests for the workers
 PRELOAD = web.AppKey("preload", asyncio.Task[None])
 
 
@@ -37,8 +35,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store)
-    add_telegram(app, runtime)  # POST /telegram/webhook when TELEGRAM_BOT_TOKEN is set
-    add_slack(app, runtime)  # POST /slack/events when SLACK_BOT_TOKEN and _SIGNING_SECRET are set
+    add_channel_routes(app, runtime)  # the webhooks of the channels whose tokens are set
     add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger, api))
     add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
     app.on_startup.append(_preload_statistics)
@@ -79,7 +76,7 @@ async def channel_health(runtime: Runtime, channel: str) -> ChannelHealth:
     """As the processes that try the platform noted it; `off` without its token. A degraded
     channel leaves /healthz at 200: everything else is served, and it comes up by itself."""
     health = await runtime.store.channel_health(channel)
-    token = CHANNEL_TOKENS[channel]
+    token = TOKENS[channel]
     if getattr(runtime.settings, token.lower()) is None:
         return health.model_copy(update={"state": "off", "reason": f"{token} is not set"})
     return health

@@ -1,7 +1,7 @@
-"""The worker: handles what the webhooks kept in the Redis inboxes, returns abandoned tasks to
-the pool, seals the provenance log, resends what the platforms refused and offers idle experts
-a card. Any number of workers may run side by side; every job is idempotent and every step is
-atomic in Redis."""
+"""The worker: returns abandoned tasks to the pool, seals the provenance log, and runs each
+chat channel's delivery loop (core/delivery.py: the requests its webhook kept, what it owes,
+cards for idle experts). Any number of workers may run side by side; every job is idempotent
+and every step is atomic in Redis."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import logging
 
 from redis.exceptions import RedisError
 
+from bots.channels import delivery_loops
 from bots.runtime import Runtime
-from bots.slack_socket import drainer, handle_presses
-from bots.telegram_poll import worker_share
 from core.provenance import ChainBroken
 from core.quality import keep_agreement, preload
 
@@ -47,24 +46,15 @@ async def keep_agreements(runtime: Runtime) -> int:
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_s
-    slack = drainer(runtime)  # resends what Slack refused (the Slack outbox), when Slack is on
-    telegram = worker_share(runtime)  # the same for Telegram, and its pushes, when it is on
+    loops = delivery_loops(runtime)  # one per chat channel that is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
-    inboxes = [asyncio.create_task(telegram.handle_kept(stop))] if telegram else []
-    if slack is not None:  # the button presses POST /slack/events kept
-        inboxes.append(asyncio.create_task(handle_presses(runtime, stop)))
+    inboxes = [asyncio.create_task(loop.handle_kept(stop)) for loop in loops]
     while not stop.is_set():
         try:
             expired, sealed = await tick(runtime)
             pushing = await runtime.store.take_turn("push-pass", round(interval * 1000))
-            if telegram is not None:
-                await telegram.drain()
-                if pushing:  # one push pass per tick across all workers
-                    await telegram.push_idle()
-            if slack is not None:
-                await slack.drain()
-                if pushing:
-                    await slack.push_idle()  # a card to each idle expert Slack may disturb now
+            for loop in loops:  # the outbox, then, one pass per tick across workers, pushes
+                await loop.tick(pushing)
             if expired:
                 log.info("%d abandoned tasks went back to the pool", expired)
             log.debug("sealed %d events", sealed)
@@ -73,8 +63,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     await asyncio.gather(agreements, *inboxes)
-    if telegram is not None:
-        await telegram.close()
+    for loop in loops:
+        await loop.close()
 
 
 async def agreement_loop(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -19,11 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.redis.store import RedisStore
 from adapters.slack.channel import SlackSettings, build_channel
+from bots.channels import delivery_loop
 from bots.commands import status as campaign_status
 from bots.runtime import Runtime
 from bots.settings import Settings
-from bots.slack_socket import handle_presses
-from bots.telegram_poll import worker_share
+from bots.slack_wiring import slack_delivery
+from bots.telegram_wiring import telegram_delivery
 from bots.web import build_app
 from core.cards import Card
 from core.coordinator import Coordinator
@@ -198,7 +199,10 @@ async def test_telegram_unreachable_at_start_degrades_the_channel_until_it_answe
                            TELEGRAM_WEBHOOK_SECRET=SECRET, **FAST_RETRY)
     stop = asyncio.Event()
     async with web_app(runtime) as http:  # started: getMe failed, and no traceback
-        worker = asyncio.create_task(worker_share(runtime).handle_kept(stop))  # type: ignore[union-attr]
+        telegram = telegram_delivery(runtime)
+        assert telegram is not None
+        loop = delivery_loop(runtime, telegram)
+        worker = asyncio.create_task(loop.handle_kept(stop))  # what the worker runs
         try:
             down = await health(http, "telegram")
             assert down["state"] == "degraded" and "connect" in down["reason"].lower()
@@ -209,6 +213,7 @@ async def test_telegram_unreachable_at_start_degrades_the_channel_until_it_answe
         finally:
             stop.set()
             await worker
+            await loop.close()
             await emulator.stop()
 
 
@@ -248,7 +253,10 @@ async def test_slack_unreachable_at_start_degrades_the_channel_until_it_answers(
                            SLACK_API_URL=f"http://127.0.0.1:{port}/api/", **FAST_RETRY)
     stop = asyncio.Event()
     async with web_app(runtime) as http:
-        worker = asyncio.create_task(handle_presses(runtime, stop))  # waits for auth.test
+        slack_channel = slack_delivery(runtime)
+        assert slack_channel is not None
+        worker = asyncio.create_task(  # waits for auth.test
+            delivery_loop(runtime, slack_channel).handle_kept(stop))
         try:
             down = await health(http, "slack")
             assert down["state"] == "degraded" and down["reason"]

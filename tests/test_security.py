@@ -26,10 +26,9 @@ from pydantic import SecretStr
 
 from adapters.http.routes import ROUTES
 from adapters.redis.store import RedisStore
+from bots.channels import delivery_loops
 from bots.runtime import Runtime
 from bots.settings import Settings
-from bots.slack_socket import handle_presses
-from bots.telegram_poll import worker_share
 from bots.web import serve
 from bots.worker import tick
 from core.campaigns import CampaignSpec
@@ -94,10 +93,9 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
                       Coordinator(store, service.clock, service.catalog), Ledger(store))
     stop = asyncio.Event()
     task = asyncio.create_task(serve(runtime, stop))
-    telegram_worker = worker_share(runtime)
-    assert telegram_worker is not None
-    handling = asyncio.create_task(telegram_worker.handle_kept(stop))  # the worker's share
-    pressing = asyncio.create_task(handle_presses(runtime, stop))  # and its share of Slack
+    loops = delivery_loops(runtime)  # Telegram's and Slack's, as the worker runs them
+    assert len(loops) == 2
+    handling = [asyncio.create_task(loop.handle_kept(stop)) for loop in loops]
     base = f"http://127.0.0.1:{port}"
     await _until_up(base)
     telegram.webhook = (f"{base}/telegram/webhook", TELEGRAM_SECRET)
@@ -108,9 +106,9 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
     finally:
         stop.set()
         await task
-        await handling
-        await pressing
-        await telegram_worker.close()
+        await asyncio.gather(*handling)
+        for loop in loops:
+            await loop.close()
         await slack.stop()
         await telegram.stop()
 

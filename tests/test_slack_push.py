@@ -10,12 +10,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.store import RedisStore
-from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
+from adapters.slack.channel import SlackSettings, build_channel, web_client
+from adapters.slack.delivery import SlackDelivery
 from adapters.slack.messenger import Pacer, SlackMessenger
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.worker import run_worker
 from core.coordinator import Coordinator
+from core.delivery import DeliveryLoop
 from core.experts import Expert
 from core.ledger import Ledger
 from core.service import Service
@@ -27,12 +29,13 @@ from tests.test_slack import lease_of, post_kind
 
 
 def worker(slack: SlackEmulator, service: Service, coordinator: Coordinator,
-           push_interval_s: float = 30.0) -> SlackChannel:
-    """What one worker process builds: its own Web API client and messenger."""
+           push_interval_s: float = 30.0) -> DeliveryLoop:
+    """What one worker process builds: its own Web API client and messenger, and the loop."""
     settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
                              api_url=slack.url, post_interval_s=0.0,
                              push_interval_s=push_interval_s)
-    return build_channel(settings, service, coordinator)
+    return DeliveryLoop(service, SlackDelivery(build_channel(settings, service, coordinator),
+                                               settings))
 
 
 async def link(coordinator: Coordinator, name: str, **profile: object) -> str:
@@ -84,7 +87,7 @@ async def test_a_card_waiting_for_an_answer_is_never_stacked_on(
     await post_kind(coordinator, "pairwise")
     ann = await link(coordinator, "ann")
     pusher = worker(slack, service, coordinator)
-    await pusher.send_next(ann, "ann")  # she asked for one and has not answered yet
+    await pusher.send_live_task(ann, "ann")  # she asked for one and has not answered yet
 
     assert await pusher.push_idle() == 0
 
@@ -147,9 +150,9 @@ async def test_two_processes_pace_their_messages_to_one_channel_together(
     """Each messenger has its own client and Pacer, as two processes would; only Redis is
     shared. Slack saw the messages spaced by the interval, whoever sent them."""
     interval = 0.5
-    senders = [SlackMessenger(worker(slack, service, Coordinator(
-        store, service.clock, service.catalog)).messenger.client, service.clock,
-        Pacer(store, interval)) for _ in range(2)]
+    settings = SlackSettings(bot_token=BOT_TOKEN, api_url=slack.url)
+    senders = [SlackMessenger(web_client(settings), service.clock, Pacer(store, interval))
+               for _ in range(2)]
 
     await asyncio.gather(*(sender.post("DPACED", [], f"{n}:{i}")
                            for i in range(3) for n, sender in enumerate(senders)))

@@ -11,13 +11,14 @@ import redis.asyncio as aioredis
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram, build_telegram
+from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.links import invite_link
 from adapters.telegram.polling import run_polling
-from adapters.telegram.pushes import TelegramPusher
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.worker import run_worker
 from core.coordinator import Coordinator
+from core.delivery import DeliveryLoop
 from core.experts import Expert
 from core.ledger import Ledger
 from core.service import Service
@@ -257,11 +258,11 @@ async def test_idle_experts_are_offered_one_card_unasked_but_not_in_quiet_hours(
     await joined(coordinator, emulator, "ann", 501)
     await joined(coordinator, emulator, "owl", 502, quiet_hours="00:00-23:59")
     await joined(coordinator, emulator, "pat", 503, paused=True)
-    workers = [TelegramPusher(service, bot.channel.outbox) for _ in range(2)]
+    workers = [DeliveryLoop(service, TelegramDelivery(bot)) for _ in range(2)]
 
-    pushed = await asyncio.gather(*(w.push_idle(bot.application.bot) for w in workers))
-    again = await TelegramPusher(service, bot.channel.outbox, interval_ms=1).push_idle(
-        bot.application.bot)  # its turn, but ann's card is still waiting for her
+    pushed = await asyncio.gather(*(w.push_idle() for w in workers))
+    later = DeliveryLoop(service, TelegramDelivery(bot, push_interval_ms=1))
+    again = await later.push_idle()  # its turn, but ann's card is still waiting for her
 
     assert sum(pushed) == 1 and again == 0
     assert len([m for m in emulator.chat(501) if m.get("reply_markup")]) == 1

@@ -13,9 +13,10 @@ from pydantic import SecretStr
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import CHANNEL
+from bots.channels import delivery_loop
 from bots.runtime import Runtime
 from bots.settings import Settings
-from bots.telegram_poll import worker_share
+from bots.telegram_wiring import telegram_delivery
 from bots.web import build_app
 from core.coordinator import Coordinator
 from core.inbox import settled
@@ -47,8 +48,10 @@ async def test_a_new_expert_gets_a_telegram_link_that_joins_them(
     await post_kind(coordinator, "pairwise")
     env = {"TELEGRAM_BOT_TOKEN": SecretStr(emulator.token), "TELEGRAM_API_URL": emulator.base_url,
            "TELEGRAM_WEBHOOK_SECRET": SecretStr(SECRET)}
-    worker = worker_share(runtime_with(client, service, **env))
-    assert worker is not None
+    runtime = runtime_with(client, service, **env)
+    telegram = telegram_delivery(runtime)
+    assert telegram is not None
+    worker = delivery_loop(runtime, telegram)
     stop = asyncio.Event()
     handling = asyncio.create_task(worker.handle_kept(stop))
     emulator.handled = partial(settled, store, CHANNEL)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram
-from adapters.telegram.pushes import TelegramPusher
+from adapters.telegram.delivery import TelegramDelivery
 from core.coordinator import Coordinator
+from core.delivery import DeliveryLoop
 from core.experts import Expert
 from core.service import Service
 from tests.emulators.telegram import TelegramEmulator
@@ -53,7 +54,7 @@ async def test_a_pushed_card_asked_for_again_keeps_one_live_copy(
         service: Service) -> None:
     await post_kind(coordinator, "pairwise")
     ann = await joined(coordinator, emulator, "ann", 501)
-    assert await TelegramPusher(service, bot.channel.outbox).push_idle(bot.application.bot) == 1
+    assert await DeliveryLoop(service, TelegramDelivery(bot)).push_idle() == 1
     pushed = dict(ann.card())
 
     await ann.say("/next")

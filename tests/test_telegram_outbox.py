@@ -1,4 +1,4 @@
-"""What Telegram will not take after the retries is owed in Redis and sent by the drainer:
+"""What Telegram will not take after the retries is owed in Redis and sent by the worker:
 the answer is recorded once, and the expert ends up with the card closed and the next card,
 once each, in that order."""
 
@@ -12,10 +12,10 @@ import pytest
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import Telegram, build_telegram
+from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.limits import FloodLimiter, Limits
-from adapters.telegram.pushes import TelegramPusher
-from bots.telegram_poll import TelegramWorker
 from core.coordinator import Coordinator
+from core.delivery import DeliveryLoop
 from core.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
@@ -36,6 +36,11 @@ async def bot(emulator: TelegramEmulator, service: Service,
     patient = FAST.model_copy(update={"max_retry_after_s": 2})
     async with webhook_bot(emulator, service, coordinator, patient) as telegram:
         yield telegram
+
+
+def delivery(telegram: Telegram) -> DeliveryLoop:
+    """What a worker runs for Telegram (bots/worker.py), on this bot."""
+    return DeliveryLoop(telegram.channel.service, TelegramDelivery(telegram))
 
 
 def live_cards(emulator: TelegramEmulator, user: User) -> list[int]:
@@ -61,12 +66,12 @@ async def test_a_card_telegram_refuses_for_a_while_is_sent_by_the_drain_once_in_
     assert live_cards(emulator, ann) == [first["message_id"]]  # nothing got through yet
     assert len(await store.outbox_items("telegram", 10)) == 2
 
-    assert await bot.channel.outbox.drain(bot.application.bot) == 1  # the edit; the card waits
+    assert await delivery(bot).drain() == 1  # the edit; the card waits
     assert "✅ Saved: A is better" in emulator.messages[(501, first["message_id"])]["text"]
     assert live_cards(emulator, ann) == []
     before = len(emulator.calls)
-    assert await bot.channel.outbox.drain(bot.application.bot) == 1  # now the card
-    assert await bot.channel.outbox.drain(bot.application.bot) == 0
+    assert await delivery(bot).drain() == 1  # now the card
+    assert await delivery(bot).drain() == 0
 
     [second] = live_cards(emulator, ann)
     assert second > first["message_id"]
@@ -83,10 +88,10 @@ async def test_an_edit_that_fails_waits_and_the_card_does_not_jump_ahead(
     emulator.fail("editMessageText", 503, times=2 * TRIES)  # the answer and the first drain
 
     assert await ann.press("B is better", first) == 200
-    assert await bot.channel.outbox.drain(bot.application.bot) == 0  # the edit fails again
+    assert await delivery(bot).drain() == 0  # the edit fails again
     assert live_cards(emulator, ann) == [first["message_id"]]
 
-    assert await bot.channel.outbox.drain(bot.application.bot) == 2
+    assert await delivery(bot).drain() == 2
     edited = emulator.messages[(501, first["message_id"])]
     assert "✅ Saved: B is better" in edited["text"] and "reply_markup" not in edited
     assert len(live_cards(emulator, ann)) == 1
@@ -106,12 +111,12 @@ async def test_an_owed_edit_of_a_card_the_expert_deleted_is_done_not_retried(
     assert await ann.press("A is better", first) == 200
     emulator.delete(501, first["message_id"])  # meanwhile the expert deletes the card
 
-    assert await bot.channel.outbox.drain(bot.application.bot) == 2  # the edit, the card
+    assert await delivery(bot).drain() == 2  # the edit, the card
 
     assert emulator.refused == [("editMessageText", "Bad Request: message to edit not found")]
     assert "✅ Saved: A is better" in ann.texts()  # said below, as the card is gone
     assert await store.outbox_items("telegram", 10) == {}
-    assert await bot.channel.outbox.drain(bot.application.bot) == 0
+    assert await delivery(bot).drain() == 0
     assert len(live_cards(emulator, ann)) == 1 and len(await answered(store)) == 1
 
 
@@ -125,7 +130,7 @@ async def test_a_429_asking_for_too_long_a_wait_is_owed_not_waited(
 
     assert list(await store.outbox_items("telegram", 10)) == ["card:501"]
     assert live_cards(emulator, ann) == []
-    assert await bot.channel.outbox.drain(bot.application.bot) == 1
+    assert await delivery(bot).drain() == 1
     assert len(live_cards(emulator, ann)) == 1
     assert len(await answered(store)) == 1
 
@@ -142,19 +147,19 @@ async def test_a_resent_update_after_a_failure_owes_once_and_records_once(
     assert await emulator.send(again) == 200
 
     assert list(await store.outbox_items("telegram", 10)) == ["card:501"]
-    assert await bot.channel.outbox.drain(bot.application.bot) == 1
+    assert await delivery(bot).drain() == 1
     assert len(live_cards(emulator, ann)) == 1
     assert len(await answered(store)) == 1
 
 
-async def test_the_workers_drainer_waits_out_an_outage_then_sends(
+async def test_the_workers_delivery_loop_waits_out_an_outage_then_sends(
         bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
         service: Service, store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     emulator.fail("sendMessage", 502, times=TRIES)
     assert await ann.press("A is better") == 200
     telegram = build_telegram(settings(emulator), service, coordinator)
-    worker = TelegramWorker(telegram, TelegramPusher(service, telegram.channel.outbox))
+    worker = delivery(telegram)
 
     emulator.fail("getMe", 502, times=TRIES)  # Telegram is down when the worker ticks
     assert await worker.drain() == 0

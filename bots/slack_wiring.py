@@ -1,23 +1,21 @@
 """Slack wiring: settings from the environment, Socket Mode (`expertloop slack-socket`), the
-events route on the web process, the worker's handling of the presses it kept, and linking
-by email. Off when SLACK_BOT_TOKEN is unset."""
+events route on the web process, Slack for the workers' delivery loop, and linking by email.
+Off when SLACK_BOT_TOKEN is unset."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from adapters.slack.app import build_app
-from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, keep_alive
-from adapters.slack.inbox import CHANNEL, press_drain
+from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
+from adapters.slack.delivery import SlackDelivery
 from adapters.slack.routes import add_slack_routes
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
-from core.health import Backoff, wait_until_up
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +43,10 @@ def add_slack(app: web.Application, runtime: Runtime) -> None:
         add_slack_routes(app, *built, runtime.settings.backoff())
 
 
-def drainer(runtime: Runtime) -> SlackChannel | None:
+def slack_delivery(runtime: Runtime) -> SlackDelivery | None:
+    """Slack for the workers' delivery loop, when it is on."""
     built = build(runtime)
-    return built[0] if built is not None else None
-
-
-async def handle_presses(runtime: Runtime, stop: asyncio.Event) -> None:
-    """The worker's share of `POST /slack/events`: until `stop`, handle the button presses the
-    web processes kept (a Slack or Redis outage is waited out: the presses stay in Redis)."""
-    built = build(runtime)
-    if built is None:
-        return
-    channel, settings = built
-    async with keep_alive(channel.messenger.client):
-        if await _slack_answers(channel, runtime.settings.backoff(), stop):
-            await press_drain(channel, settings).run_until(stop)
-
-
-async def _slack_answers(channel: SlackChannel, backoff: Backoff, stop: asyncio.Event) -> bool:
-    """Wait until Slack answers auth.test (False if stopped first), the channel degraded in
-    /healthz meanwhile. Bolt asks it before its first listener; failing there, each press
-    would use up its tries and be set aside."""
-    return await wait_until_up(channel.service.store, CHANNEL,
-                               channel.messenger.client.auth_test, backoff, stop)
+    return SlackDelivery(*built) if built is not None else None
 
 
 async def socket(runtime: Runtime, args: argparse.Namespace) -> int:

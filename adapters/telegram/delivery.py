@@ -1,0 +1,51 @@
+"""Telegram as the workers' delivery loop (core/delivery.py) sees it: the bot connects with
+getMe, pushes go without a sound near an expert's quiet hours, and only a network error or a
+long 429 is worth sending again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from adapters.telegram.app import Telegram
+from adapters.telegram.copies import Copies
+from adapters.telegram.messenger import TelegramMessenger, hushed
+from adapters.telegram.outbox import CHANNEL, send_closing, undeliverable
+from core.experts import Expert
+
+PUSH_INTERVAL_MS = 30_000  # an expert is looked at by one worker at most this often
+
+
+class TelegramDelivery:
+    name = CHANNEL
+
+    def __init__(self, telegram: Telegram, push_interval_ms: int = PUSH_INTERVAL_MS) -> None:
+        self.telegram = telegram
+        self.push_interval_ms = push_interval_ms
+
+    async def probe(self) -> None:
+        """getMe, once: the Application needs the bot's name before its first handler."""
+        await self.telegram.application.initialize()
+
+    async def handle_kept(self, stop: asyncio.Event) -> None:
+        """The updates the webhook kept, through the Application's handlers."""
+        await self.telegram.drain.run_until(stop)
+
+    def messenger_for(self, expert: Expert | None) -> TelegramMessenger:
+        service, bot = self.telegram.channel.service, self.telegram.application.bot
+        silent = expert is None or hushed(expert, service.clock.now_ms())
+        return TelegramMessenger(bot, service.clock, silent=silent,
+                                 copies=Copies(bot, service.store))
+
+    async def may_disturb(self, address: str) -> bool:
+        return True  # Telegram has no do-not-disturb a bot can read; quiet hours go silent
+
+    async def send_edit(self, entry: str) -> None:
+        service = self.telegram.channel.service
+        await send_closing(self.telegram.application.bot, service.clock, entry)
+
+    def worth_retrying(self, exc: Exception) -> bool:
+        return undeliverable(exc)
+
+    async def close(self) -> None:
+        await self.telegram.application.shutdown()  # a no-op unless getMe answered
+        await self.telegram.application.bot.shutdown()
