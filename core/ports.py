@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from core.answers import Lease, Outcome
 from core.campaigns import Campaign, CampaignState, CampaignStatus
 from core.cards import Card
+from core.events import Event
 from core.experts import Expert
 from core.health import ChannelHealth, State
 from core.provenance import ChainHead, Seal, StoredEvent
@@ -73,8 +74,9 @@ class Credit(NamedTuple):
 
 
 class Claim(NamedTuple):
-    """A request for one slot: the lease to create and the assigned event's body, less the item.
-    `credit`, if set, credits the expert's last answer (the daily cap, their stats) on the way."""
+    """A request for one slot: the lease to create and its `assigned` event as far as the service
+    knows it; the store adds the item it picks and the order it shows the drafts in. `credit`,
+    if set, credits the expert's last answer (the daily cap, their stats) on the way."""
 
     campaign: str
     expert: str
@@ -85,7 +87,7 @@ class Claim(NamedTuple):
     shuffle: list[int]
     want_gold: bool
     overlap: int
-    event_head: str
+    event: Event
     credit: Credit | None = None
 
 
@@ -106,16 +108,16 @@ class LeaseView(NamedTuple):
 
 
 class Record(NamedTuple):
-    """One decision to store atomically with its event. The store finishes the event body with
-    what the lease holds (item, shown order, timings), so submit needs no read before it."""
+    """One decision to store atomically with its event. The store completes the event with what
+    the lease holds (item, shown order, gold, timings, late), so submit needs no read before it;
+    core/rules.py says how the store times the answer and counts the item's slots."""
 
     campaign: str
     token: str
     expert: str
     now: int
     effect: str  # answered | none_acceptable | skipped | flagged
-    event_head: str  # the event body as an open JSON object
-    payload_head: str  # the payload's members so far, without braces
+    event: Event  # the answer's event as the service decided it, payload included
     decision: str
     overlap: int
     time_limit_s: int

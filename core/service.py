@@ -12,7 +12,7 @@ from core.campaigns import Campaign
 from core.cards import Card, CardDraft, Idle, NextTask
 from core.catalog import Catalog
 from core.errors import InvalidAnswer, NotFound
-from core.events import Event, body_json, iso_ms, open_body
+from core.events import Event, body_json, iso_ms
 from core.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
 from core.items import Item, draft_label
 from core.kinds import (
@@ -103,8 +103,8 @@ class Service:
             shuffle=self._shuffle(spec.kind),
             want_gold=spec.gold_rate > 0 and self.rng.random() < spec.gold_rate,
             overlap=spec.overlap,
-            event_head=open_body(campaign.id, "assigned", now, "system", expert=expert.id,
-                                 lease=token),
+            event=Event(campaign=campaign.id, type="assigned", at=iso_ms(now), actor="system",
+                        expert=expert.id, lease=token),
             credit=credit,
         )
         claimed = await self.store.claim(claim)
@@ -152,9 +152,9 @@ class Service:
         return Record(
             campaign=campaign.id, token=answer.lease, expert=answer.expert, now=now,
             effect=effect,
-            event_head=open_body(campaign.id, event_type, now, "expert", actor_id=answer.expert,
-                                 expert=answer.expert, lease=answer.lease),
-            payload_head=json.dumps(payload, ensure_ascii=False, separators=(",", ":"))[1:-1],
+            event=Event(campaign=campaign.id, type=event_type, at=iso_ms(now), actor="expert",
+                        actor_id=answer.expert, expert=answer.expert, lease=answer.lease,
+                        payload=payload),
             decision=answer.decision.type, overlap=campaign.spec.overlap,
             time_limit_s=campaign.spec.time_limit_s, opened_at=answer.opened_at,
             expect_drafts=_drafts_named(answer.decision), route_days=_nearby_days(now),

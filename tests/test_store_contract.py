@@ -10,7 +10,7 @@ import pytest
 
 from adapters.redis.store import RedisStore
 from core.campaigns import Campaign, CampaignSpec, CampaignState
-from core.events import open_body
+from core.events import Event, iso_ms, open_body
 from core.experts import Expert
 from core.health import ChannelHealth
 from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem, Store
@@ -67,15 +67,19 @@ def a_claim(expert: str, token: str, now: int = NOW, overlap: int = 2,
     return Claim(campaign="c1", expert=expert, token=token, day="2026-11-18", now=now,
                  expires_at=now + 60_000,
                  shuffle=[1, 0, *range(2, 26)], want_gold=want_gold, overlap=overlap,
-                 event_head=open_body("c1", "assigned", now, "system", expert=expert,
-                                      lease=token))
+                 event=Event(campaign="c1", type="assigned", at=iso_ms(now), actor="system",
+                             expert=expert, lease=token))
+
+
+def answer_event(effect: str, now: int, expert: str, token: str, choice: str = "A") -> Event:
+    return Event(campaign="c1", type=effect, at=iso_ms(now), actor="expert", expert=expert,
+                 lease=token, payload={"decision": {"type": "pairwise", "choice": choice}})
 
 
 def a_record(expert: str, token: str, effect: str = "answered", now: int = NOW + 1000,
              overlap: int = 2) -> Record:
     return Record(campaign="c1", token=token, expert=expert, now=now, effect=effect,
-                  event_head=open_body("c1", effect, now, "expert", expert=expert, lease=token),
-                  payload_head='"decision":{"type":"pairwise","choice":"A"}',
+                  event=answer_event(effect, now, expert, token),
                   decision="pairwise", overlap=overlap, time_limit_s=600, opened_at=None,
                   expect_drafts=0, route_days=["2026-11-18"])
 
@@ -299,7 +303,7 @@ async def test_record_is_exactly_once(any_store: Store) -> None:
 
     first = await recorded(any_store, record)
     again = await recorded(any_store, record._replace(
-        payload_head='"decision":{"type":"pairwise","choice":"B"}', now=record.now + 5))
+        event=answer_event("answered", record.now + 5, "ann", "k1.a", "B"), now=record.now + 5))
 
     assert first.status == "recorded" and first.seq is not None
     assert again.status == "duplicate" and again.seq == first.seq

@@ -15,7 +15,7 @@ from adapters.redis import keys as k
 from adapters.redis.lua import Scripts
 from core.answers import Lease
 from core.campaigns import Campaign, CampaignState, CampaignStatus
-from core.events import iso_ms
+from core.events import Event, iso_ms
 from core.experts import Expert
 from core.health import ChannelHealth, State
 from core.ports import (
@@ -33,7 +33,7 @@ from core.ports import (
     Routing,
     StagedItem,
 )
-from core.provenance import START, ChainHead, Seal, StoredEvent
+from core.provenance import CHAIN_FIELDS, START, ChainHead, Seal, StoredEvent
 from core.pseudonyms import Erasures, digest
 
 INBOX_GROUP = "handlers"
@@ -376,25 +376,21 @@ class RedisStore:
     # leases and answers
 
     async def claim(self, claim: Claim) -> Claimed | str:
-        lease_head = json.dumps({"token": claim.token, "campaign": claim.campaign,
-                                 "expert": claim.expert, "day": claim.day,
-                                 "assigned_at": claim.now, "expires_at": claim.expires_at},
-                                separators=(",", ":"))[:-1]
-        args = [claim.expert, claim.token, claim.now, claim.expires_at,
-                ",".join(map(str, claim.shuffle)), int(claim.want_gold), claim.overlap,
-                claim.event_head, lease_head, iso_ms(claim.now), claim.campaign]
         keys = k.script_keys(claim.campaign, k.seen_key(claim.campaign, claim.expert))
         extra = []
         credit = claim.credit
         if credit is not None:  # rides along: no round trip of its own
             extra.append(lambda pipe: self._credit(pipe, claim.expert, credit))
         async with self.client.pipeline(transaction=False) as pipe:
-            result = (await self.scripts.in_pipeline(pipe, "claim", keys, args, *extra))[0]
-        if result[0] != "lease":
-            return str(result[-1] if result[0] == "inactive" else result[0])
-        _, lease_json, item_body, median, answers = result
-        return Claimed(Lease.model_validate_json(lease_json), item_body,
-                       float(median) if median else None, int(answers or 0))
+            replies = await self.scripts.in_pipeline(pipe, "claim", keys, [_claim_request(claim)],
+                                                     *extra)
+        result = json.loads(replies[0])
+        if result["status"] != "lease":
+            return str(result.get("state") or result["status"])
+        median = result.get("estimate_s")
+        return Claimed(Lease.model_validate_json(result["lease"]), result["item"],
+                       float(median) if median is not None else None,
+                       int(result.get("estimate_n") or 0))
 
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None:
         found = await self._run("view", campaign_id, [token])
@@ -408,16 +404,12 @@ class RedisStore:
 
     async def record(self, record: Record) -> tuple[Recorded, Routing]:
         """Record atomically, and read what the expert's next task needs in the same trip."""
-        args = [record.token, record.expert, record.now, record.effect, record.event_head,
-                record.payload_head, record.decision, record.overlap, iso_ms(record.now),
-                record.campaign, record.time_limit_s, record.opened_at or "",
-                record.expect_drafts]
         keys = k.script_keys(record.campaign)
         async with self.client.pipeline(transaction=False) as pipe:
             result, *routing = await self.scripts.in_pipeline(
-                pipe, "record", keys, args,
+                pipe, "record", keys, [_record_request(record)],
                 lambda p: self._read_routing(p, record.expert, record.route_days))
-        return _recorded(record, result), _routing(record.route_days, *routing)
+        return _recorded(json.loads(result)), _routing(record.route_days, *routing)
 
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str, expert_id: str = "") -> bool:
@@ -519,18 +511,39 @@ def _routing(days: list[str], expert_keys: list[str | None], routes: list[str]) 
                    [Route.model_validate_json(r) for r in routes])
 
 
-def _recorded(record: Record, result: list[Any]) -> Recorded:
-    status = str(result[0])
-    if status == "recorded":
-        return Recorded(status, int(result[1]), record.now, float(result[2]),
-                        record.decision, result[3] or None, late=bool(int(result[4])))
-    if status == "duplicate":
-        seq, answered_at, active, decision, *late = str(result[1]).split("|")
-        return Recorded(status, int(seq), int(answered_at), float(active), decision,
-                        late=bool(late))
-    if status == "invalid":
-        return Recorded(status, drafts=int(result[1]))
-    return Recorded(status)
+def _event_fields(event: Event) -> dict[str, Any]:
+    return event.model_dump(mode="json", exclude=CHAIN_FIELDS, exclude_none=True)
+
+
+def _claim_request(claim: Claim) -> str:
+    """claim.lua's one argument: named fields, read there as `req.<name>`."""
+    return _request({"expert": claim.expert, "token": claim.token, "now": claim.now,
+                     "expires_at": claim.expires_at, "day": claim.day, "shuffle": claim.shuffle,
+                     "want_gold": claim.want_gold, "overlap": claim.overlap,
+                     "event": _event_fields(claim.event)})
+
+
+def _record_request(record: Record) -> str:
+    """record.lua's one argument; a field left out reads as nil there (JSON null would not)."""
+    fields = {"token": record.token, "expert": record.expert, "now": record.now,
+              "effect": record.effect, "decision": record.decision, "overlap": record.overlap,
+              "time_limit_s": record.time_limit_s, "expect_drafts": record.expect_drafts,
+              "event": _event_fields(record.event)}
+    if record.opened_at is not None:
+        fields["opened_at"] = record.opened_at
+    return _request(fields)
+
+
+def _request(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def _recorded(result: dict[str, Any]) -> Recorded:
+    """record.lua's answer, by name; `active` comes as text, as the event has it."""
+    active = result.get("active")
+    return Recorded(result["status"], result.get("seq"), result.get("answered_at"),
+                    float(active) if active is not None else None, result.get("decision"),
+                    result.get("day") or None, result.get("drafts"), bool(result.get("late")))
 
 
 def _inboxed(entries: list[Any]) -> list[Inboxed]:

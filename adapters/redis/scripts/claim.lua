@@ -1,14 +1,17 @@
 -- Lease one slot of one item to an expert, atomically: never more than `overlap` slots per item.
--- ARGV: expert, token, now, expires_at, shuffle (csv of 0..25), want_gold, overlap,
---       event_head (assigned body, open object), lease_head (lease JSON, open object),
---       at_iso, campaign
+-- ARGV[1]: the request, a JSON object (built by store.py `_claim_request`): expert, token, now,
+--   expires_at, day, shuffle (a permutation of 0..25), want_gold, overlap, and `event`, the
+--   assigned event as the service decided it; the script adds the item and the shown order.
+-- Returns a JSON object: status (`lease`, `inactive` with state, `empty`); a lease comes with
+--   the lease, the item's `item_added` body, and the campaign's estimate_s and estimate_n.
 local k = keyring()
 local seen_key = KEYS[2]
-local expert, token, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local overlap = tonumber(ARGV[7])
+local req = cjson.decode(ARGV[1])
+local expert, token, now = req.expert, req.token, req.now
+local overlap = req.overlap
 
 local state = redis.call('HGET', k.meta, 'state')
-if state ~= 'active' then return {'inactive', state or 'missing'} end
+if state ~= 'active' then return cjson.encode({status = 'inactive', state = state or 'missing'}) end
 
 local function item_body(item_seq)
   local entry = redis.call('XRANGE', k.log, '0-' .. item_seq, '0-' .. item_seq)
@@ -17,8 +20,9 @@ end
 
 local function leased(lease_json)
   local estimate = redis.call('HMGET', k.counts, 'estimate_s', 'estimate_n')
-  return {'lease', lease_json, item_body(cjson.decode(lease_json).item_seq),
-          estimate[1] or '', estimate[2] or ''}
+  return cjson.encode({status = 'lease', lease = lease_json,
+                       item = item_body(cjson.decode(lease_json).item_seq),
+                       estimate_s = tonumber(estimate[1]), estimate_n = tonumber(estimate[2])})
 end
 
 -- An expert holds one live task per campaign: asking again returns the same one.
@@ -26,7 +30,7 @@ local held = redis.call('HGET', k.active, expert)
 if held then
   local ends = redis.call('ZSCORE', k.expiry, held)
   if ends and tonumber(ends) > now then return leased(redis.call('HGET', k.leases, held)) end
-  expire_lease(k, held, ARGV[10], ARGV[11])
+  expire_lease(k, held, req.event.at, req.event.campaign)
 end
 
 -- The first unseen item in queue order, in at most `limit` looks.
@@ -56,12 +60,12 @@ local function pick(zkey, cursor_field)
 end
 
 local item, gold = nil, false
-if ARGV[6] == '1' then
+if req.want_gold then
   item = pick(k.gold, 'g:' .. expert)
   gold = item ~= nil
 end
 if not item then item = pick(k.open, 'o:' .. expert) end
-if not item then return {'empty'} end
+if not item then return cjson.encode({status = 'empty'}) end
 
 local info = redis.call('HGET', k.items, item)
 local comma1 = string.find(info, ',', 1, true)
@@ -69,26 +73,25 @@ local comma2 = string.find(info, ',', comma1 + 1, true)
 local item_seq = tonumber(string.sub(info, 1, comma1 - 1))
 local n_drafts = tonumber(string.sub(info, comma1 + 1, comma2 - 1))
 
-if not gold then
-  local taken = redis.call('HINCRBY', k.taken, item, 1)
-  if taken >= overlap then redis.call('ZREM', k.open, item) end
+if not gold and not slot_free(redis.call('HINCRBY', k.taken, item, 1), overlap) then
+  redis.call('ZREM', k.open, item)
 end
 
-local order = {}
-for v in string.gmatch(ARGV[5], '%d+') do
-  if tonumber(v) < n_drafts then order[#order + 1] = v end
+local order = array({})
+for _, index in ipairs(req.shuffle) do
+  if index < n_drafts then order[#order + 1] = index end
 end
-local order_json = '[' .. table.concat(order, ',') .. ']'
-local gold_json = gold and 'true' or 'false'
-local lease = ARGV[9] .. ',"item":' .. cjson.encode(item) .. ',"item_seq":' .. item_seq
-  .. ',"order":' .. order_json .. ',"gold":' .. gold_json .. '}'
+local lease = canonical({token = token, campaign = req.event.campaign, expert = expert,
+                         day = req.day, assigned_at = now, expires_at = req.expires_at,
+                         item = item, item_seq = item_seq, order = order, gold = gold})
+local event = req.event
+event.item = item
+event.payload = {expires_at = req.expires_at, gold = gold, item_seq = item_seq, order = order}
 
 redis.call('SADD', seen_key, item)
 redis.call('HSET', k.leases, token, lease)
 redis.call('HSET', k.state, token, 'live')
-redis.call('ZADD', k.expiry, tonumber(ARGV[4]), token)
+redis.call('ZADD', k.expiry, req.expires_at, token)
 redis.call('HSET', k.active, expert, token)
-append_event(k.seq, k.log, ARGV[8] .. ',"item":' .. cjson.encode(item)
-  .. ',"payload":{"expires_at":' .. ARGV[4] .. ',"gold":' .. gold_json
-  .. ',"item_seq":' .. item_seq .. ',"order":' .. order_json .. '}}')
+append_event(k.seq, k.log, canonical(event))
 return leased(lease)
