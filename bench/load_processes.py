@@ -1,6 +1,6 @@
 """The processes bench/load.py starts: a redis-server, our web process (the app of
 `expertloop serve` with the Telegram webhook), the workers that handle what the webhook kept
-(the Telegram share of `expertloop worker`, flood limits lifted), and the bare baseline.
+(the Telegram delivery loop of `expertloop worker`, flood limits lifted), and the bare baseline.
 Run as a script, it is one of them:
 
     python bench/load_processes.py app|bare PORT [PROFILE_FILE]
