@@ -35,8 +35,10 @@ class Platform:
         self.dnd: set[str] = set()
         self.shown: list[tuple[str, str]] = []  # (address, a card's lease or an edit's text)
         self.handled_kept = False
+        self.probes = 0
 
     async def probe(self) -> None:
+        self.probes += 1
         if self.down:
             raise ConnectionError(self.down)
 
@@ -139,7 +141,28 @@ async def test_a_card_the_platform_dropped_is_owed_then_sent_once_after_the_edit
     assert platform.shown == [(ann, "done"), (ann, lease)]  # the lease pushed, shown at last
 
 
-async def test_nothing_is_sent_while_the_platform_is_down_and_all_of_it_once_it_is_up(
+async def test_while_a_worker_waits_for_the_platform_its_outbox_and_pushes_wait_too(
+        service: Service, coordinator: Coordinator, store: RedisStore) -> None:
+    await post_kind(coordinator, "pairwise")
+    ann = await linked(coordinator, "ann")
+    await owe_card(store, NAME, ann, "ann")
+    platform = Platform(service.clock)
+    platform.down = "connection refused"
+    loop = DeliveryLoop(service, platform, Backoff(first_s=60))
+    stop = asyncio.Event()
+
+    waiting = asyncio.create_task(loop.handle_kept(stop))
+    health = await noted(store, "degraded")
+    assert await loop.drain() == 0 and await loop.push_idle() == 0
+    stop.set()
+    await asyncio.wait_for(waiting, 10)
+
+    assert "connection refused" in health.reason
+    assert platform.probes == 1  # the wait's own try: a tick does not pay for another
+    assert not platform.handled_kept and platform.shown == []
+
+
+async def test_once_the_platform_answers_the_kept_requests_and_what_is_owed_go_out(
         service: Service, coordinator: Coordinator, store: RedisStore) -> None:
     await post_kind(coordinator, "pairwise")
     ann = await linked(coordinator, "ann")
@@ -147,16 +170,12 @@ async def test_nothing_is_sent_while_the_platform_is_down_and_all_of_it_once_it_
     platform = Platform(service.clock)
     platform.down = "connection refused"
     loop = DeliveryLoop(service, platform, Backoff(first_s=0.01))
-    stop = asyncio.Event()
-
-    waiting = asyncio.create_task(loop.handle_kept(stop))
-    health = await noted(store, "degraded")
-    assert await loop.drain() == 0 and await loop.push_idle() == 0  # they wait with it
-    assert "connection refused" in health.reason
-    assert not platform.handled_kept and platform.shown == []
+    waiting = asyncio.create_task(loop.handle_kept(asyncio.Event()))
+    await noted(store, "degraded")
 
     platform.down = ""
     await asyncio.wait_for(waiting, 10)
+
     assert platform.handled_kept
     assert (await store.channel_health(NAME)).state == "up"
     assert await loop.drain() == 1
