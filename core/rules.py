@@ -33,6 +33,12 @@ def refreshes_estimate(answers: int) -> bool:
     return answers <= REFRESH_ALL_UNTIL or answers % REFRESH_EVERY == 0
 
 
+def shown_order(shuffle: list[int], n_drafts: int) -> list[int]:
+    """A uniformly random order of exactly the item's drafts: the service shuffles every index
+    a kind allows, before it knows the item; the store keeps those the item has."""
+    return [index for index in shuffle if index < n_drafts]
+
+
 def slot_free(taken: int, overlap: int) -> bool:
     """An item is offered while fewer than `overlap` experts hold or answered it; a late answer
     takes its slot back only on the same condition."""

@@ -516,9 +516,11 @@ def _event_fields(event: Event) -> dict[str, Any]:
 
 
 def _claim_request(claim: Claim) -> str:
-    """claim.lua's one argument: named fields, read there as `req.<name>`."""
+    """claim.lua's one argument: named fields, read there as `req.<name>`; the shuffle as
+    letters (A = 0), which the script reads without parsing numbers."""
     return _request({"expert": claim.expert, "token": claim.token, "now": claim.now,
-                     "expires_at": claim.expires_at, "day": claim.day, "shuffle": claim.shuffle,
+                     "expires_at": claim.expires_at, "day": claim.day,
+                     "shuffle": "".join(chr(65 + index) for index in claim.shuffle),
                      "want_gold": claim.want_gold, "overlap": claim.overlap,
                      "event": _event_fields(claim.event)})
 

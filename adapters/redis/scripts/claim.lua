@@ -1,7 +1,8 @@
 -- Lease one slot of one item to an expert, atomically: never more than `overlap` slots per item.
 -- ARGV[1]: the request, a JSON object (built by store.py `_claim_request`): expert, token, now,
---   expires_at, day, shuffle (a permutation of 0..25), want_gold, overlap, and `event`, the
---   assigned event as the service decided it; the script adds the item and the shown order.
+--   expires_at, day, shuffle (draft indices as letters, A = 0: a permutation of A..Z),
+--   want_gold, overlap, and `event`, the assigned event as the service decided it; the script
+--   adds the item it picks and the order it shows the drafts in, and writes the whole event.
 -- Returns a JSON object: status (`lease`, `inactive` with state, `empty`); a lease comes with
 --   the lease, the item's `item_added` body, and the campaign's estimate_s and estimate_n.
 local k = keyring()
@@ -77,21 +78,21 @@ if not gold and not slot_free(redis.call('HINCRBY', k.taken, item, 1), overlap) 
   redis.call('ZREM', k.open, item)
 end
 
-local order = array({})
-for _, index in ipairs(req.shuffle) do
-  if index < n_drafts then order[#order + 1] = index end
-end
-local lease = canonical({token = token, campaign = req.event.campaign, expert = expert,
+local order = shown_order(req.shuffle, n_drafts)
+local order_json = '"order":' .. json_indices(order)
+local lease = json_with({token = token, campaign = req.event.campaign, expert = expert,
                          day = req.day, assigned_at = now, expires_at = req.expires_at,
-                         item = item, item_seq = item_seq, order = order, gold = gold})
+                         item = item, item_seq = item_seq, gold = gold}, order_json)
 local event = req.event
 event.item = item
-event.payload = {expires_at = req.expires_at, gold = gold, item_seq = item_seq, order = order}
+event.payload = nil
+local body = json_with(event, '"payload":' .. json_with(
+  {expires_at = req.expires_at, gold = gold, item_seq = item_seq}, order_json))
 
 redis.call('SADD', seen_key, item)
 redis.call('HSET', k.leases, token, lease)
 redis.call('HSET', k.state, token, 'live')
 redis.call('ZADD', k.expiry, req.expires_at, token)
 redis.call('HSET', k.active, expert, token)
-append_event(k.seq, k.log, canonical(event))
+append_event(k.seq, k.log, body)
 return leased(lease)

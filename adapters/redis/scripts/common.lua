@@ -1,59 +1,27 @@
 -- Shared by every script (prepended by the loader). Redis 6.2 has no function libraries.
--- Scripts that build events take one argument, a JSON object of named fields, and answer with
--- one; each rule below has its Python reference in core/rules.py, and tests/test_lua_rules.py
+-- Scripts that build events take one argument, a JSON object of named fields, answer with one,
+-- and write the whole event themselves; each rule below has its Python reference in core/rules.py, and tests/test_lua_rules.py
 -- checks the two agree on random inputs.
 
--- JSON text kept as is by `canonical` (a number formatted by a rule, such as active seconds).
-local RAW = {}
-local function raw(text) return setmetatable({text}, RAW) end
-
--- A list, even when empty: cjson decodes `[]` and `{}` alike, to an empty table.
-local ARRAY = {}
-local function array(list) return setmetatable(list, ARRAY) end
-
--- Byte order, as Python sorts keys: Lua's `<` on strings follows the server's locale.
-local function before(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
+-- An event or a lease as JSON, written in one place: cjson writes `fields` (strings, integers
+-- below 10^14, booleans, null, non-empty lists and objects) and `extra`, members already written
+-- as JSON text, go at the end: what cjson cannot write (an empty list, which it writes as `{}`;
+-- a number formatted by a rule). Key order is cjson's: verification hashes the canonical form
+-- of what it parses (core.events.canonical), never the stored bytes.
+local function json_with(fields, extra)
+  local text = cjson.encode(fields)
+  if text == '{}' then return '{' .. extra .. '}' end
+  return string.sub(text, 1, -2) .. ',' .. extra .. '}'
 end
 
--- A string as Python's json.dumps(ensure_ascii=False) writes it: cjson also escapes '/' and DEL.
-local function json_string(s)
-  local text = cjson.encode(s)
-  if not string.find(s, '[/\127]') then return text end
-  text = string.gsub(text, '\\/', '/')  -- cjson writes no bare '/', so each '\/' is an escape
-  return (string.gsub(text, '(\\*)\\u007f', function(run)
-    if #run % 2 == 0 then return run .. '\127' end  -- an odd run would be an escaped backslash
-  end))
+-- A list of draft indices as JSON, empty or not.
+local function json_indices(list)
+  return '[' .. table.concat(list, ',') .. ']'
 end
 
--- The canonical JSON of core.events.canonical (sorted keys, no spaces, UTF-8), so an event is
--- stored in the very bytes its hash is taken over. An empty table is an object unless marked
--- with `array`.
-local function canonical(value)
-  local kind = type(value)
-  if kind == 'string' then return json_string(value) end
-  if kind == 'number' then
-    if value == math.floor(value) and math.abs(value) < 2^53 then
-      return string.format('%d', value)
-    end
-    return string.format('%.17g', value)
-  end
-  if kind ~= 'table' then return cjson.encode(value) end  -- booleans, cjson.null
-  if getmetatable(value) == RAW then return value[1] end
-  local parts = {}
-  if #value > 0 or getmetatable(value) == ARRAY then
-    for i, v in ipairs(value) do parts[i] = canonical(v) end
-    return '[' .. table.concat(parts, ',') .. ']'
-  end
-  local names = {}
-  for name in pairs(value) do names[#names + 1] = name end
-  table.sort(names, before)
-  for i, name in ipairs(names) do parts[i] = json_string(name) .. ':' .. canonical(value[name]) end
-  return '{' .. table.concat(parts, ',') .. '}'
+-- A time in ms as JSON, or null.
+local function json_ms(value)
+  return value and string.format('%d', value) or 'null'
 end
 
 -- Rules (references in core/rules.py).
@@ -83,6 +51,17 @@ end
 -- The estimate is refreshed on each of the first answers, then every tenth.
 local function refreshes_estimate(answers)
   return answers <= 20 or answers % 10 == 0
+end
+
+-- The order a card shows the drafts in: the shuffle's indices below the item's draft count.
+local function shown_order(shuffle, n_drafts)
+  local order = {}
+  for i = 1, #shuffle do
+    if #order == n_drafts then break end
+    local index = string.byte(shuffle, i) - 65  -- A = 0
+    if index < n_drafts then order[#order + 1] = index end
+  end
+  return order
 end
 
 -- An item's slot can be taken (a claim, a late answer taking its slot back) below the overlap.
@@ -118,9 +97,10 @@ local function expire_lease(k, token, at_iso, campaign)
   end
   if not lease.gold then reopen(k.taken, k.open, lease.item, lease.item_seq) end
   redis.call('HINCRBY', k.counts, 'expired', 1)
-  append_event(k.seq, k.log, canonical({
+  append_event(k.seq, k.log, json_with({
     actor = 'system', at = at_iso, campaign = campaign, expert = lease.expert, item = lease.item,
-    lease = token, payload = {expires_at = lease.expires_at}, type = 'lease_expired'}))
+    lease = token, type = 'lease_expired'},
+    '"payload":{"expires_at":' .. json_ms(lease.expires_at) .. '}'))
   return true
 end
 

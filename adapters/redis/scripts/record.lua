@@ -3,7 +3,7 @@
 -- ARGV[1]: the request, a JSON object (built by store.py `_record_request`): token, expert,
 --   now, effect, decision, overlap, time_limit_s, opened_at?, expect_drafts (0: no check), and
 --   `event`, the answer's event as the service decided it. The script adds what only the lease
---   knows (item, shown order, gold, timings, late) and writes the whole event, canonical.
+--   knows (item, shown order, gold, timings, late) and writes the whole event.
 -- Returns a JSON object: status, and for `recorded` / `duplicate` seq, answered_at, active
 --   (text), decision, late, day; for `invalid` drafts.
 -- `now` is when the expert acted; a lease the expiry pass ended before then is answered late.
@@ -34,16 +34,16 @@ end
 
 -- The event as written: the service's part, and the lease's.
 local function answered_event(lease, late, active, delivered, opened)
-  local event = req.event
-  local payload = event.payload
+  local event, payload = req.event, req.event.payload
+  event.payload = nil
   event.item = lease.item
   payload.gold = lease.gold
-  payload.order = array(lease.order)
-  payload.timing = {active_seconds = raw(active), answered_at = now,
-                    assigned_at = lease.assigned_at, delivered_at = delivered or cjson.null,
-                    opened_at = opened or cjson.null}
   if late then payload.late = true end
-  return canonical(event)
+  local timing = '"timing":{"active_seconds":' .. active .. ',"answered_at":' .. json_ms(now)
+    .. ',"assigned_at":' .. json_ms(lease.assigned_at) .. ',"delivered_at":' .. json_ms(delivered)
+    .. ',"opened_at":' .. json_ms(opened) .. '}'
+  return json_with(event, '"payload":' .. json_with(payload, '"order":'
+    .. json_indices(lease.order) .. ',' .. timing))
 end
 
 -- Counts, the item's progress and the campaign's task-time estimate.
