@@ -1,7 +1,7 @@
 -- Shared by every script (prepended by the loader). Redis 6.2 has no function libraries.
 -- Scripts that build events take one argument, a JSON object of named fields, answer with one,
--- and write the whole event themselves; each rule below has its Python reference in core/rules.py, and tests/test_lua_rules.py
--- checks the two agree on random inputs.
+-- and write the whole event themselves. Each rule below has its Python reference in
+-- core/rules.py, and tests/test_lua_rules.py checks the two agree on random inputs.
 
 -- An event or a lease as JSON, written in one place: cjson writes `fields` (strings, integers
 -- below 10^14, booleans, null, non-empty lists and objects) and `extra`, members already written
@@ -32,7 +32,7 @@ local function started_at(opened, delivered, assigned)
 end
 
 -- Active seconds, capped at the time limit, to the millisecond; written as Python writes that
--- float (`30.0`, `12.34`), since the event is canonical JSON.
+-- float (`30.0`, `12.34`), so the event and its canonical form hold the same text.
 local function active_seconds(now, started, limit_s)
   local text = string.format('%.3f', math.min(math.max(now - started, 0) / 1000, limit_s))
   text = string.gsub(text, '0+$', '')
