@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from typing import Any
 
 from redis.asyncio import Redis
@@ -384,11 +385,12 @@ class RedisStore:
         async with self.client.pipeline(transaction=False) as pipe:
             replies = await self.scripts.in_pipeline(pipe, "claim", keys, [_claim_request(claim)],
                                                      *extra)
-        result = json.loads(replies[0])
+        reply, *item_body = replies[0]
+        result = json.loads(reply)
         if result["status"] != "lease":
             return str(result.get("state") or result["status"])
         median = result.get("estimate_s")
-        return Claimed(Lease.model_validate_json(result["lease"]), result["item"],
+        return Claimed(Lease.model_validate(result["lease"]), item_body[0],
                        float(median) if median is not None else None,
                        int(result.get("estimate_n") or 0))
 
@@ -520,7 +522,7 @@ def _claim_request(claim: Claim) -> str:
     letters (A = 0), which the script reads without parsing numbers."""
     return _request({"expert": claim.expert, "token": claim.token, "now": claim.now,
                      "expires_at": claim.expires_at, "day": claim.day,
-                     "shuffle": "".join(chr(65 + index) for index in claim.shuffle),
+                     "shuffle": "".join(map(string.ascii_uppercase.__getitem__, claim.shuffle)),
                      "want_gold": claim.want_gold, "overlap": claim.overlap,
                      "event": _event_fields(claim.event)})
 

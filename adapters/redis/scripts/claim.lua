@@ -3,8 +3,9 @@
 --   expires_at, day, shuffle (draft indices as letters, A = 0: a permutation of A..Z),
 --   want_gold, overlap, and `event`, the assigned event as the service decided it; the script
 --   adds the item it picks and the order it shows the drafts in, and writes the whole event.
--- Returns a JSON object: status (`lease`, `inactive` with state, `empty`); a lease comes with
---   the lease, the item's `item_added` body, and the campaign's estimate_s and estimate_n.
+-- Returns {reply} or {reply, item body}: the reply a JSON object with status (`lease`,
+--   `inactive` with state, `empty`); a lease comes with the lease and the campaign's estimate_s
+--   and estimate_n, and beside it the item's `item_added` body as stored.
 local k = keyring()
 local seen_key = KEYS[2]
 local req = cjson.decode(ARGV[1])
@@ -12,18 +13,20 @@ local expert, token, now = req.expert, req.token, req.now
 local overlap = req.overlap
 
 local state = redis.call('HGET', k.meta, 'state')
-if state ~= 'active' then return cjson.encode({status = 'inactive', state = state or 'missing'}) end
+if state ~= 'active' then return {cjson.encode({status = 'inactive', state = state or 'missing'})} end
 
 local function item_body(item_seq)
   local entry = redis.call('XRANGE', k.log, '0-' .. item_seq, '0-' .. item_seq)
   return entry[1][2][2]
 end
 
+-- The lease goes in as stored (JSON already); the item's body, the largest part, goes beside
+-- the reply rather than inside it, so neither side escapes and unescapes it.
 local function leased(lease_json)
   local estimate = redis.call('HMGET', k.counts, 'estimate_s', 'estimate_n')
-  return cjson.encode({status = 'lease', lease = lease_json,
-                       item = item_body(cjson.decode(lease_json).item_seq),
-                       estimate_s = tonumber(estimate[1]), estimate_n = tonumber(estimate[2])})
+  local reply = json_with({status = 'lease', estimate_s = tonumber(estimate[1]),
+                           estimate_n = tonumber(estimate[2])}, '"lease":' .. lease_json)
+  return {reply, item_body(cjson.decode(lease_json).item_seq)}
 end
 
 -- An expert holds one live task per campaign: asking again returns the same one.
@@ -66,7 +69,7 @@ if req.want_gold then
   gold = item ~= nil
 end
 if not item then item = pick(k.open, 'o:' .. expert) end
-if not item then return cjson.encode({status = 'empty'}) end
+if not item then return {cjson.encode({status = 'empty'})} end
 
 local info = redis.call('HGET', k.items, item)
 local comma1 = string.find(info, ',', 1, true)
