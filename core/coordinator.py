@@ -118,6 +118,18 @@ class Coordinator:
                 continue
         return found
 
+    # What the coordinator API and the dashboard look up, so they never reach through to the
+    # catalog or the store.
+
+    async def campaign(self, campaign_id: str) -> Campaign:
+        """A posted campaign (its spec never changes); NotFound for an unknown id."""
+        return await self.catalog.campaign(campaign_id)
+
+    async def last_seq(self, campaign_id: str) -> int:
+        """How far the campaign's log reaches: a report built from it stays current until this
+        grows."""
+        return await self.store.last_seq(campaign_id)
+
     async def add_expert(self, expert: Expert) -> Expert:
         for identity in expert.identities:
             owner = await self.store.expert_for_identity(identity)

@@ -195,6 +195,22 @@ class Service:
         """Web chat links are bearer secrets; only their hash is stored."""
         return await self.store.expert_for_web_token(web_token_hash(token))
 
+    # What Slack and the web chat look up again, so no channel reaches through to the store.
+
+    async def expert_id_for_identity(self, identity: str) -> str | None:
+        """The id of the expert a chat account (`slack:U123`) acts as, None until it is linked:
+        one read, for a channel that needs no more of the profile."""
+        return await self.store.expert_for_identity(identity)
+
+    async def web_chat_expert(self, token: str) -> Expert | None:
+        """The expert behind a web chat link; None for a link unknown, revoked or erased."""
+        expert_id = await self.expert_for_web_token(token)
+        return await self.store.load_expert(expert_id) if expert_id else None
+
+    async def campaign_for_lease(self, token: str) -> str | None:
+        """The campaign a lease token belongs to, even after the lease ended."""
+        return await self.catalog.campaign_for_lease(token)
+
     async def _expert(self, expert_id: str) -> Expert:
         expert = await self.store.load_expert(expert_id)
         if expert is None:
@@ -240,6 +256,41 @@ class Service:
                       actor="system", expert=view.lease.expert, item=view.lease.item,
                       lease=token, payload={"channel": channel, "error": error})
         return await self.store.give_back(campaign_id, token, body_json(event))
+
+    # What Telegram looks up again about a lease or a sender (with `campaign_for_lease` above),
+    # so it never reaches into the store or the catalog (adapters/telegram/).
+
+    async def campaign_of_lease(self, lease: str) -> Campaign | None:
+        """The posted campaign a lease belongs to, for its spec (labels, options)."""
+        campaign_id = await self.catalog.campaign_for_lease(lease)
+        return None if campaign_id is None else await self.catalog.campaign(campaign_id)
+
+    async def holds_lease(self, expert_id: str, lease: str) -> bool:
+        """Whether the lease is this expert's live one: only then may a tap change its card."""
+        campaign_id = await self.catalog.campaign_for_lease(lease)
+        if campaign_id is None:
+            return False
+        now = self.clock.now_ms()
+        return lease in await self.store.held_leases(expert_id, [campaign_id], now)
+
+    async def shown_draft(self, lease: str, expert_id: str) -> str | None:
+        """Draft A as this expert was shown it (the shuffled first); None unless the lease is
+        their live one."""
+        campaign_id = await self.catalog.campaign_for_lease(lease)
+        view = await self.store.lease_view(campaign_id, lease) if campaign_id else None
+        if view is None or view.lease.expert != expert_id or view.lease.state != "live":
+            return None
+        drafts = item_from_body(view.item_body).drafts
+        return drafts[view.lease.order[0]].text if view.lease.order else ""
+
+    async def expert_for_account(self, identity: str, last: str | None = None) -> Expert | None:
+        """The expert a platform account (`telegram:123`) acts as. `last`, the expert it was
+        last time, saves the index read while that profile still names the account."""
+        expert = await self.store.load_expert(last) if last else None
+        if expert is not None and identity in expert.identities:
+            return expert
+        expert_id = await self.store.expert_for_identity(identity)  # linked anew, or gone
+        return None if expert_id is None else await self.store.load_expert(expert_id)
 
 
 def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Card:
