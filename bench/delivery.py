@@ -244,7 +244,7 @@ async def slack_run(service: Service, coordinator: Coordinator, args: argparse.N
     await emulator.start()
     settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
                              api_url=emulator.url)
-    channel = build_channel(settings, service, coordinator)
+    channel = build_channel(settings, service, coordinator, service.store)
     try:
         results = [await slack_push(channel, settings, emulator, args.experts, "P")]
         emulator.fail_every = args.fail_every

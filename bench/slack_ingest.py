@@ -131,7 +131,7 @@ async def _measure(store: RedisStore, redis_url: str, experts: int,
         api_url = (await driver.hear())["api_url"]
         worker = await Child.start(__file__, "--work", redis_url, api_url)
         children.append(worker)
-        channel = build_channel(bench_settings(api_url), service, coordinator)
+        channel = build_channel(bench_settings(api_url), service, coordinator, service.store)
         async with keep_alive(channel.messenger.client):
             for n in range(experts):  # each expert's first card, before the clock starts
                 await channel.send_next(user_id(n), f"e{n}")
@@ -162,7 +162,8 @@ async def work(redis_url: str, api_url: str) -> None:
     client = aioredis.from_url(redis_url, decode_responses=True)
     service = Service(RedisStore(client), SystemClock())
     channel = build_channel(bench_settings(api_url), service,
-                            Coordinator(service.store, service.clock, service.catalog))
+                            Coordinator(service.store, service.clock, service.catalog),
+                            service.store)
     drain = press_drain(channel, bench_settings(api_url))
     async with keep_alive(channel.messenger.client):
         await drain_on_orders(drain)

@@ -84,7 +84,7 @@ def slack_settings(url: str) -> SlackSettings:
 async def test_a_slack_press_that_fails_every_try_is_told_ephemerally_and_counted(
         slack: SlackEmulator, service: Service, coordinator: Coordinator,
         client: aioredis.Redis, capsys: pytest.CaptureFixture[str]) -> None:
-    channel = build_channel(slack_settings(slack.url), service, coordinator)
+    channel = build_channel(slack_settings(slack.url), service, coordinator, service.store)
     await post_kind(coordinator, "pairwise")
     await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
     async with web_process(slack, channel) as url, handling_presses(
@@ -136,7 +136,7 @@ async def test_a_telegram_tap_that_fails_every_try_is_told_in_the_chat_and_count
 async def test_a_card_slack_refuses_goes_back_to_the_pool_at_once(
         slack: SlackEmulator, service: Service, coordinator: Coordinator, store: RedisStore,
         client: aioredis.Redis, caplog: pytest.LogCaptureFixture) -> None:
-    channel = build_channel(slack_settings(slack.url), service, coordinator)
+    channel = build_channel(slack_settings(slack.url), service, coordinator, service.store)
     await post_kind(coordinator, "pairwise", n_items=1, overlap=1)
     for name in ("ann", "bob"):
         await coordinator.add_expert(Expert(id=name, name=name, identities=[f"slack:U{name}"]))

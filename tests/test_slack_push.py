@@ -34,7 +34,8 @@ def worker(slack: SlackEmulator, service: Service, coordinator: Coordinator,
     settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
                              api_url=slack.url, post_interval_s=0.0,
                              push_interval_s=push_interval_s)
-    return DeliveryLoop(service, SlackDelivery(build_channel(settings, service, coordinator),
+    return DeliveryLoop(service, SlackDelivery(build_channel(settings, service, coordinator,
+                                                             service.store),
                                                settings))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.slack.messenger import CHANNEL
 from core.answers import Answer
 from core.kinds import Decision
 
@@ -94,7 +95,7 @@ def _answer(expert_id: str, lease: str, data: dict[str, object], event_id: str,
             acted_at: int | None) -> Answer:
     try:
         decision = DECISION.validate_python(data)
-        return Answer(expert=expert_id, lease=lease, decision=decision, channel="slack",
+        return Answer(expert=expert_id, lease=lease, decision=decision, channel=CHANNEL,
                       event_id=event_id, acted_at=acted_at)
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -1,7 +1,7 @@
 """The Slack channel as a Bolt AsyncApp. Every listener acknowledges first (Slack wants a reply
 within 3 seconds), translates the payload, then awaits the core. One set of listeners serves
 three ways in: HTTP requests answered inline, button presses the inbox drain hands over later
-(`drained=True`), and Socket Mode."""
+(`from_inbox=True`), and Socket Mode."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from adapters.slack.answers import (
     answer_from_view_submission,
 )
 from adapters.slack.blocks import render_modal, stats_text
-from adapters.slack.channel import SlackChannel, SlackSettings
+from adapters.slack.channel import SlackChannel, SlackSettings, identity
 from adapters.slack.messenger import MessageRef
 from core.cards import Card
 from core.delivery import deliver
@@ -43,16 +43,17 @@ NOT_LINKED = ("Your Slack account is not linked to an expert yet. Ask your coord
 
 
 def build_app(channel: SlackChannel, settings: SlackSettings, *,
-              drained: bool = False) -> AsyncApp:
-    """`drained`: the app the inbox drain feeds. Its dispatch returns only once the listener is
+              from_inbox: bool = False) -> AsyncApp:
+    """`from_inbox`: the app the inbox drain feeds. Its dispatch returns only once the listener is
     done (so a kept press is finished when it returns, or failed and tried again), and it does
     not check signatures: they were checked when the press was kept, and a press reclaimed from
     a dead process may be older than Bolt's five minutes."""
     app = AsyncApp(client=channel.messenger.client,
                    signing_secret=settings.signing_secret.get_secret_value()
                    if settings.signing_secret else "",
-                   process_before_response=drained, request_verification_enabled=not drained)
-    listeners = Listeners(channel, drained=drained)
+                   process_before_response=from_inbox,
+                   request_verification_enabled=not from_inbox)
+    listeners = Listeners(channel, from_inbox=from_inbox)
     for name in ANSWERING:
         app.action(re.compile(rf"^{name}(:.+)?$"))(listeners.on_button)
     app.action("el_labels_pick")(listeners.on_touch)
@@ -67,9 +68,9 @@ def build_app(channel: SlackChannel, settings: SlackSettings, *,
 
 
 class Listeners:
-    def __init__(self, channel: SlackChannel, *, drained: bool = False) -> None:
+    def __init__(self, channel: SlackChannel, *, from_inbox: bool = False) -> None:
         self.channel = channel
-        self.drained = drained  # a failure is tried again by the drain: no "tap again" then
+        self.from_inbox = from_inbox  # a failure is tried again by the drain: no "tap again"
         self.commands: dict[str, Callable[[str, str, list[str]], Awaitable[str]]] = {
             "next": self._next, "pause": self._pause, "resume": self._resume,
             "stats": self._stats, "join": self._join}
@@ -86,7 +87,7 @@ class Listeners:
         except InvalidPayload as exc:
             await self.channel.messenger.replying_to(origin).tell(user, f"Not saved: {exc}")
             return
-        await self.channel.answer(user, given, origin, tell_failure=not self.drained)
+        await self.channel.answer(user, given, origin, tell_failure=not self.from_inbox)
 
     async def on_touch(self, ack: Ack, body: Body, context: AsyncBoltContext) -> None:
         """A menu changed: the expert started working on the card (their first interaction).
@@ -173,7 +174,7 @@ class Listeners:
         if len(args) != 1:
             return "Usage: `/expertloop join <token>` with the token your coordinator sent."
         try:
-            expert = await self.channel.coordinator.redeem_invite(args[0], f"slack:{user}")
+            expert = await self.channel.coordinator.redeem_invite(args[0], identity(user))
         except ExpertloopError as exc:
             return f"Not linked: {exc}"
         if expert is None:

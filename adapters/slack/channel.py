@@ -19,14 +19,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import answered_card, home_view, outcome_text
-from adapters.slack.messenger import MessageRef, Pacer, SlackMessenger
+from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
 from core.answers import Answer, Outcome
 from core.coordinator import Coordinator
 from core.delivery import deliver, owe_card
+from core.ports import Store
 from core.service import Service
 
 log = logging.getLogger("expertloop.slack")
-CHANNEL = "slack"  # its identities, inbox, outbox and health in Redis
 SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
 UPDATE_FAILED = "Saved. Slack would not update this card just now; it will shortly."
 SHOW_FAILED = ("Saved. Slack would not take the next card just now; it follows shortly "
@@ -61,17 +61,24 @@ def web_client(settings: SlackSettings) -> AsyncWebClient:
                                           AsyncServerErrorRetryHandler(max_retry_count=3)])
 
 
-class SlackChannel:
-    """What the listeners share: the service, the coordinator (for joins), one messenger."""
+def identity(user: str) -> str:
+    """The expert identity a workspace member acts as: `slack:U123`."""
+    return f"{CHANNEL}:{user}"
 
-    def __init__(self, service: Service, coordinator: Coordinator,
-                 messenger: SlackMessenger) -> None:
+
+class SlackChannel:
+    """What the listeners share: the service, the coordinator (for joins), one messenger, and
+    the store that keeps the channel's inbox and outbox."""
+
+    def __init__(self, service: Service, coordinator: Coordinator, messenger: SlackMessenger,
+                 store: Store) -> None:
         self.service = service
         self.coordinator = coordinator
         self.messenger = messenger
+        self.store = store
 
     async def expert_for(self, user: str) -> str | None:
-        return await self.service.store.expert_for_identity(f"slack:{user}")
+        return await self.service.expert_id_for_identity(identity(user))
 
     async def answer(self, user: str, given: Answer, origin: MessageRef | None, *,
                      tell_failure: bool = True) -> None:
@@ -111,15 +118,14 @@ class SlackChannel:
                   outcome: Outcome, *, card: bool = True) -> None:
         """Into the outbox: the card update and the expert's live task, resent by the workers'
         delivery loop (core/delivery.py)."""
-        store = self.service.store
         if origin is not None and outcome.status == "recorded":
             update = {"kind": "update", "channel": origin.channel, "ts": origin.ts,
                       "text": outcome_text(outcome),
                       "blocks": answered_card(origin.blocks or [], outcome)}
-            await store.outbox_put(CHANNEL, f"update:{origin.channel}:{origin.ts}",
-                                   json.dumps(update))
+            await self.store.outbox_put(CHANNEL, f"update:{origin.channel}:{origin.ts}",
+                                        json.dumps(update))
         if card:
-            await owe_card(store, CHANNEL, user, expert_id)
+            await owe_card(self.store, CHANNEL, user, expert_id)
 
     async def send_next(self, user: str, expert_id: str) -> None:
         await deliver(self.service, self.messenger, user,
@@ -128,9 +134,9 @@ class SlackChannel:
     async def link_by_email(self, expert_id: str, email: str) -> str:
         """The identity of the workspace member with this email, linked to the expert."""
         found = await self.messenger.client.users_lookupByEmail(email=email)
-        identity = f"slack:{found['user']['id']}"
-        await self.coordinator.link(expert_id, identity)
-        return identity
+        member = identity(found["user"]["id"])
+        await self.coordinator.link(expert_id, member)
+        return member
 
     async def publish_home(self, user: str) -> None:
         expert_id = await self.expert_for(user)
@@ -138,11 +144,12 @@ class SlackChannel:
         await self.messenger.client.views_publish(user_id=user, view=home_view(stats))
 
 
-def build_channel(settings: SlackSettings, service: Service,
-                  coordinator: Coordinator) -> SlackChannel:
+def build_channel(settings: SlackSettings, service: Service, coordinator: Coordinator,
+                  store: Store) -> SlackChannel:
+    """`store` keeps what Slack needs across processes: pacing, the inbox and the outbox."""
     messenger = SlackMessenger(web_client(settings), service.clock,
-                               Pacer(service.store, settings.post_interval_s))
-    return SlackChannel(service, coordinator, messenger)
+                               Pacer(store, settings.post_interval_s))
+    return SlackChannel(service, coordinator, messenger, store)
 
 
 async def _tell_quietly(messenger: SlackMessenger, user: str, text: str) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from adapters.slack.channel import CHANNEL, SlackChannel, SlackSettings, keep_alive
+from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import press_drain
-from adapters.slack.messenger import SlackMessenger
+from adapters.slack.messenger import CHANNEL, SlackMessenger
 from core.experts import Expert
 
 

@@ -21,13 +21,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack.app import KEPT_AT, build_app
 from adapters.slack.channel import SlackChannel, SlackSettings
+from adapters.slack.messenger import CHANNEL
 from core.inbox import SET_ASIDE_TEXT, Handler, InboxDrain, SetAside
 
 log = logging.getLogger("expertloop.slack")
-CHANNEL = "slack"  # the inbox's name in Redis
 KEPT_TTL_MS = 3_600_000  # a second delivery of the same request within an hour is kept once
 INLINE_ACTIONS = re.compile(r"^el_open_")  # open a modal: trigger_id expires in 3 s
-REACHED = "el_reached"  # set by the drained app's last middleware: authorized, listeners next
+REACHED = "el_reached"  # set by the inbox app's last middleware: authorized, listeners next
 
 
 class Kept(NamedTuple):
@@ -59,8 +59,8 @@ def press_to_keep(body: str) -> Kept | None:
     return Kept(hashlib.sha256(raw.encode()).hexdigest(), user, raw)
 
 
-def drained_handler(bolt: AsyncApp) -> Handler:
-    """Run a kept payload through `bolt` (built with `drained=True`: its listeners are done
+def kept_press_handler(bolt: AsyncApp) -> Handler:
+    """Run a kept payload through `bolt` (built with `from_inbox=True`: its listeners are done
     when the dispatch returns). False, so the drain tries again, when a listener raised (Bolt
     answers 500) or the request never reached the listeners (auth.test failed: Bolt then
     answers 200 with an apology, which would lose the press)."""
@@ -85,8 +85,8 @@ def drained_handler(bolt: AsyncApp) -> Handler:
 
 def press_drain(channel: SlackChannel, settings: SlackSettings) -> InboxDrain:
     """What a worker runs to handle the kept presses, through the channel's own listeners."""
-    return InboxDrain(channel.service.store, CHANNEL,
-                      drained_handler(build_app(channel, settings, drained=True)),
+    return InboxDrain(channel.store, CHANNEL,
+                      kept_press_handler(build_app(channel, settings, from_inbox=True)),
                       set_aside=set_aside_teller(channel))
 
 
@@ -96,7 +96,7 @@ def set_aside_teller(channel: SlackChannel) -> SetAside:
 
     async def tell(payload: str) -> str | None:
         press: Any = json.loads(payload)
-        campaign_id = await channel.service.catalog.campaign_for_lease(lease_of(press))
+        campaign_id = await channel.service.campaign_for_lease(lease_of(press))
         user = str(press["user"]["id"])
         where = (press.get("container") or {}).get("channel_id") or (
             press.get("channel") or {}).get("id")

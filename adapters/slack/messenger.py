@@ -16,6 +16,8 @@ from core.cards import Card
 from core.errors import CardRefused
 from core.ports import Clock, Delivery, Store
 
+CHANNEL = "slack"  # the channel's name: on answers, identities (slack:U123) and its Redis keys
+
 
 class MessageRef(NamedTuple):
     """The message an interaction came from, and its blocks when Slack sent them along."""
@@ -54,7 +56,8 @@ class Pacer:
     async def wait(self, channel: str) -> None:
         if self.interval_s <= 0:
             return
-        delay_ms = await self.store.next_slot(f"slack:{channel}", round(self.interval_s * 1000))
+        delay_ms = await self.store.next_slot(f"{CHANNEL}:{channel}",
+                                              round(self.interval_s * 1000))
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
 
@@ -62,7 +65,7 @@ class Pacer:
 class SlackMessenger:
     """`address` is the expert's Slack user id (U123)."""
 
-    channel = "slack"
+    channel = CHANNEL
 
     def __init__(self, client: AsyncWebClient, clock: Clock, pacer: Pacer,
                  origin: MessageRef | None = None) -> None:

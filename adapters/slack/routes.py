@@ -19,19 +19,21 @@ from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
-from adapters.slack.inbox import CHANNEL, KEPT_TTL_MS, press_to_keep
+from adapters.slack.inbox import KEPT_TTL_MS, press_to_keep
+from adapters.slack.messenger import CHANNEL
 from core.health import Backoff, watched
-from core.service import Service
+from core.ports import Clock, Store
 
 
 @dataclass
 class SlackRoutes:
-    """What the route needs: the inline Bolt app, the check of Slack's signature, the service
-    whose store keeps the presses (and whose clock says when)."""
+    """What the route needs: the inline Bolt app, the check of Slack's signature, the store
+    that keeps the presses (and notes Slack's health), and the clock that says when."""
 
     inline: AsyncApp
     verifier: SignatureVerifier
-    service: Service
+    store: Store
+    clock: Clock
     backoff: Backoff
 
 
@@ -44,7 +46,7 @@ def add_slack_routes(app: web.Application, channel: SlackChannel, settings: Slac
         raise ValueError("POST /slack/events needs SLACK_SIGNING_SECRET")
     app[SLACK] = SlackRoutes(build_app(channel, settings),
                              SignatureVerifier(settings.signing_secret.get_secret_value()),
-                             channel.service, backoff or Backoff())
+                             channel.store, channel.service.clock, backoff or Backoff())
     app.router.add_post("/slack/events", slack_events)
     app.cleanup_ctx.append(_lifecycle)
 
@@ -54,7 +56,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     /healthz tells whether this process can reach Slack; presses are kept meanwhile."""
     routes = app[SLACK]
     async with keep_alive(routes.inline.client), watched(
-            routes.service.store, CHANNEL, routes.inline.client.auth_test, routes.backoff):
+            routes.store, CHANNEL, routes.inline.client.auth_test, routes.backoff):
         yield
 
 
@@ -67,8 +69,8 @@ async def slack_events(request: web.Request) -> web.Response:
     if kept is None:
         bolt_response = await routes.inline.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
-    await routes.service.store.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload,
-                                         KEPT_TTL_MS, routes.service.clock.now_ms())
+    await routes.store.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload,
+                                 KEPT_TTL_MS, routes.clock.now_ms())
     return web.Response(status=200)
 
 
