@@ -23,6 +23,7 @@ STORE = web.AppKey("web_chat_store", Store)
 
 
 def add_chat_routes(app: web.Application, service: Service, store: Store) -> None:
+    """`store` keeps the secret every process signs the forms' CSRF tokens with."""
     app[SERVICE] = service
     app[STORE] = store
     app.router.add_static("/chat/static", STATIC)
@@ -91,9 +92,7 @@ async def get_stats(request: web.Request) -> web.Response:
 async def _session(request: web.Request, check_csrf: bool = False) -> tuple[Expert, str, str]:
     """The expert behind the link, and the CSRF token their forms must carry back."""
     token = request.match_info["token"]
-    service = request.app[SERVICE]
-    expert_id = await service.expert_for_web_token(token)
-    expert = await request.app[STORE].load_expert(expert_id) if expert_id else None
+    expert = await request.app[SERVICE].web_chat_expert(token)
     if expert is None:
         raise web.HTTPNotFound(text=render.invalid_link(), content_type="text/html")
     secret = await request.app[STORE].shared_secret()
