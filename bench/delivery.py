@@ -201,7 +201,7 @@ async def telegram_push(service: Service, coordinator: Coordinator, n: int, fail
     users = [str(first_user + i) for i in range(n)]
     await experts(coordinator, f"t{first_user}-", [f"telegram:{u}" for u in users])
     telegram = build_telegram(TelegramSettings(token=emulator.token, api_url=emulator.base_url),
-                              service, coordinator)
+                              service, coordinator, service.store)
     try:
         async with telegram.application:
             pusher = DeliveryLoop(service, TelegramDelivery(telegram))

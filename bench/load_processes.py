@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(ROOT))
 
 from adapters.redis.embedded import server_binary  # noqa: E402
-from adapters.telegram.app import Telegram, TelegramSettings, build_telegram  # noqa: E402
+from adapters.telegram.app import TelegramBot, TelegramSettings, build_telegram  # noqa: E402
 from adapters.telegram.delivery import TelegramDelivery  # noqa: E402
 from adapters.telegram.limits import Limits  # noqa: E402
 from adapters.telegram.webhook import SECRET_HEADER, add_telegram_webhook  # noqa: E402
@@ -45,12 +45,12 @@ TOKEN, SECRET = "123:BENCH", "bench-load-secret"
 NO_FLOOD = Limits(per_second=1e9, per_chat_per_second=1e9, chat_burst=10**9)
 
 
-def open_telegram(runtime: Runtime) -> Telegram:
+def open_telegram(runtime: Runtime) -> TelegramBot:
     """The Telegram channel as `expertloop serve` and `worker` build it, flood limits lifted
     (the emulator takes any rate)."""
     return build_telegram(TelegramSettings(
         token=TOKEN, api_url=os.environ["BENCH_TELEGRAM_API"], webhook_secret=SECRET,
-        limits=NO_FLOOD), runtime.service, runtime.coordinator)
+        limits=NO_FLOOD), runtime.service, runtime.coordinator, runtime.store)
 
 
 async def serve_app(port: int) -> None:

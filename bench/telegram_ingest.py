@@ -46,7 +46,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram, TelegramSettings, build_telegram
+from adapters.telegram.app import TelegramBot, TelegramSettings, build_telegram
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import SECRET_HEADER, add_telegram_webhook
 from core.campaigns import CampaignSpec
@@ -115,7 +115,7 @@ async def _measure(store: RedisStore, redis_url: str, experts: int,
         api_url = (await driver.hear())["api_url"]
         worker = await Child.start(__file__, "--work", redis_url, api_url)
         children.append(worker)
-        telegram = build_telegram(_settings(api_url), service, coordinator)
+        telegram = build_telegram(_settings(api_url), service, coordinator, store)
         figures = await _against(telegram, driver, worker, experts, rounds)
         figures["worker_cpu_ms"] = 1000 * (await worker.ask(do="quit"))["cpu_s"] / (
             experts * rounds)
@@ -126,7 +126,7 @@ async def _measure(store: RedisStore, redis_url: str, experts: int,
     return figures
 
 
-async def _against(telegram: Telegram, driver: Child, worker: Child, experts: int,
+async def _against(telegram: TelegramBot, driver: Child, worker: Child, experts: int,
                    rounds: int) -> dict[str, float]:
     ours_app, bare_app = web.Application(), web.Application()
     add_telegram_webhook(ours_app, telegram, SECRET)
@@ -147,9 +147,10 @@ async def _against(telegram: Telegram, driver: Child, worker: Child, experts: in
 async def work(redis_url: str, api_url: str) -> None:
     """Handle kept updates between "go" and "pause"; on "quit", say how much CPU it took."""
     client = aioredis.from_url(redis_url, decode_responses=True)
-    service = Service(RedisStore(client), SystemClock())
+    store = RedisStore(client)
+    service = Service(store, SystemClock())
     telegram = build_telegram(_settings(api_url), service,
-                              Coordinator(service.store, service.clock, service.catalog))
+                              Coordinator(store, service.clock, service.catalog), store)
     async with telegram.application:
         await drain_on_orders(telegram.drain)
     await client.aclose()

@@ -11,7 +11,7 @@ from aiohttp import web
 from telegram.error import TelegramError
 
 from adapters.http.experts import TELEGRAM_INVITE
-from adapters.telegram.app import CHANNEL, Telegram, TelegramSettings, build_telegram
+from adapters.telegram.app import CHANNEL, TelegramBot, TelegramSettings, build_telegram
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.links import deep_link, invite_link
 from adapters.telegram.polling import run_polling
@@ -30,11 +30,12 @@ def telegram_settings(settings: Settings) -> TelegramSettings | None:
                             webhook_secret=settings.telegram_webhook_secret)
 
 
-def build(runtime: Runtime, *, polling: bool = False) -> Telegram | None:
+def build(runtime: Runtime, *, polling: bool = False) -> TelegramBot | None:
     found = telegram_settings(runtime.settings)
     if found is None:
         return None
-    return build_telegram(found, runtime.service, runtime.coordinator, polling=polling)
+    return build_telegram(found, runtime.service, runtime.coordinator, runtime.store,
+                          polling=polling)
 
 
 def add_telegram(app: web.Application, runtime: Runtime) -> None:

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, async_playwright
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.service import Service
@@ -103,7 +103,7 @@ async def emulator(clock: SetClock) -> AsyncIterator[TelegramEmulator]:
 
 @pytest.fixture
 async def bot(emulator: TelegramEmulator, service: Service,
-              coordinator: Coordinator) -> AsyncIterator[Telegram]:
+              coordinator: Coordinator) -> AsyncIterator[TelegramBot]:
     """The real PTB Application behind the real webhook route, on the emulator."""
     async with webhook_bot(emulator, service, coordinator) as telegram:
         yield telegram

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import CHANNEL, Telegram, TelegramSettings, build_telegram
+from adapters.telegram.app import CHANNEL, TelegramBot, TelegramSettings, build_telegram
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import add_telegram_webhook
 from core.campaigns import CampaignSpec
@@ -37,10 +37,10 @@ def settings(emulator: TelegramEmulator, limits: Limits = FAST) -> TelegramSetti
 
 @asynccontextmanager
 async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator: Coordinator,
-                      limits: Limits = FAST, handling: bool = True) -> AsyncIterator[Telegram]:
+                      limits: Limits = FAST, handling: bool = True) -> AsyncIterator[TelegramBot]:
     """The webhook on a real HTTP server and, unless `handling` is off, a drain handling what
     it keeps (the worker's share, in this process)."""
-    telegram = build_telegram(settings(emulator, limits), service, coordinator)
+    telegram = build_telegram(settings(emulator, limits), service, coordinator, service.store)
     app = web.Application()
     add_telegram_webhook(app, telegram, SECRET)
     server = TestServer(app, host="127.0.0.1")

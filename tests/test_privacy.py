@@ -13,7 +13,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 from bots.runtime import open_runtime
 from bots.settings import Settings
 from core.coordinator import Coordinator
@@ -55,7 +55,7 @@ async def zed_answers(coordinator: Coordinator, telegram: TelegramEmulator,
 
 
 async def test_an_export_holds_their_answers_and_access_as_digests_only(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,  # noqa: F811
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,  # noqa: F811
         service: Service, ledger: Ledger, clock: SetClock) -> None:
     _, secrets = await zed_answers(coordinator, emulator, clock)
 
@@ -77,7 +77,7 @@ async def test_an_export_holds_their_answers_and_access_as_digests_only(
 
 
 async def test_after_erasure_neither_id_nor_account_appears_and_the_chain_verifies(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,  # noqa: F811
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,  # noqa: F811
         api: TestClient, clock: SetClock, ledger: Ledger) -> None:  # type: ignore[type-arg]  # noqa: F811
     await zed_answers(coordinator, emulator, clock)
     status, exported = await call(api, "GET", f"/api/experts/{ZED}/export")
@@ -123,7 +123,7 @@ async def everything_shown(http: TestClient, ledger: Ledger) -> str:  # type: ig
 
 
 async def test_the_erased_accounts_and_links_reach_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,  # noqa: F811
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,  # noqa: F811
         service: Service, store: RedisStore, ledger: Ledger, clock: SetClock) -> None:
     zed, (web_token, invite) = await zed_answers(coordinator, emulator, clock)
     assigned = await count_assigned(store)

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram, build_telegram
+from adapters.telegram.app import TelegramBot, build_telegram
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.links import invite_link
 from adapters.telegram.polling import run_polling
@@ -35,7 +35,7 @@ from tests.telegram_session import (
 
 
 async def test_an_invite_links_the_telegram_user_once(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await post_kind(coordinator, "pairwise")
     await coordinator.add_expert(Expert(id="ann", name="Ann"))
     token = await coordinator.new_invite("ann")
@@ -50,7 +50,7 @@ async def test_an_invite_links_the_telegram_user_once(
 
 
 async def test_start_without_a_valid_token_links_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await coordinator.add_expert(Expert(id="ann", name="Ann"))
     stranger = User(emulator, 502)
     await stranger.say("/start made-up-token")
@@ -61,7 +61,7 @@ async def test_start_without_a_valid_token_links_nothing(
 
 
 async def test_next_shows_a_card_and_a_tap_records_one_answer(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, clock: SetClock) -> None:
     ann = await asked(coordinator, emulator)
     card = ann.card()
@@ -101,7 +101,7 @@ async def test_next_shows_a_card_and_a_tap_records_one_answer(
                                                 "note": None}),
 ])
 async def test_every_kind_is_answered_in_the_chat(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator, store: RedisStore,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator, store: RedisStore,
         kind: str, spec: dict[str, object], taps: list[str], reply: list[str],
         decision: dict[str, object]) -> None:
     await post_kind(coordinator, kind, **spec)
@@ -121,7 +121,7 @@ async def test_every_kind_is_answered_in_the_chat(
 
 
 async def test_rank_shows_the_order_so_far(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await post_kind(coordinator, "rank")
     ann = await joined(coordinator, emulator, "ann", 501)
     await ann.say("/next")
@@ -131,7 +131,7 @@ async def test_rank_shows_the_order_so_far(
 
 
 async def test_skip_and_none_acceptable(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     await ann.press("Skip")
@@ -143,7 +143,7 @@ async def test_skip_and_none_acceptable(
 
 
 async def test_a_forged_webhook_secret_is_refused_and_records_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     url, _ = emulator.webhook or ("", "")
@@ -157,7 +157,7 @@ async def test_a_forged_webhook_secret_is_refused_and_records_nothing(
 
 
 async def test_a_duplicate_update_and_a_double_tap_record_one_answer(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     card = ann.card()
@@ -174,7 +174,7 @@ async def test_a_duplicate_update_and_a_double_tap_record_one_answer(
 
 
 async def test_a_stale_button_gets_a_polite_answer_and_records_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, clock: SetClock) -> None:
     await post_kind(coordinator, "pairwise", time_limit_s=60)
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -190,7 +190,7 @@ async def test_a_stale_button_gets_a_polite_answer_and_records_nothing(
 
 
 async def test_someone_elses_button_records_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     await post_kind(coordinator, "pairwise")
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -206,7 +206,7 @@ async def test_someone_elses_button_records_nothing(
 
 
 async def test_a_5000_character_draft_arrives_whole(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     long = " ".join(f"w{i}&<{i}>" for i in range(800))[:5000]
     await post_kind(coordinator, "correct", drafts=[long])
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -218,7 +218,7 @@ async def test_a_5000_character_draft_arrives_whole(
 
 
 async def test_a_429_is_waited_out_and_the_card_still_arrives(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     await post_kind(coordinator, "pairwise")
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -233,7 +233,7 @@ async def test_a_429_is_waited_out_and_the_card_still_arrives(
 
 
 async def test_pause_resume_stats_and_help(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await post_kind(coordinator, "pairwise", pay={"per_task": 1.5, "currency": "USD"})
     ann = await joined(coordinator, emulator, "ann", 501)
     await ann.say("/next")
@@ -252,7 +252,7 @@ async def test_pause_resume_stats_and_help(
 
 
 async def test_idle_experts_are_offered_one_card_unasked_but_not_in_quiet_hours(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         service: Service) -> None:
     await post_kind(coordinator, "pairwise")
     await joined(coordinator, emulator, "ann", 501)
@@ -281,7 +281,7 @@ async def test_long_polling_joins_and_answers(
     await coordinator.add_expert(Expert(id="ann", name="Ann"))
     link = await invite_link(settings(emulator), await coordinator.new_invite("ann"))
     assert link.startswith("https://t.me/expertloop_bot?start=")
-    telegram = build_telegram(settings(emulator), service, coordinator, polling=True)
+    telegram = build_telegram(settings(emulator), service, coordinator, store, polling=True)
     stop = asyncio.Event()
     polling = asyncio.create_task(run_polling(telegram, stop, timeout_s=1))
     ann = User(emulator, 501)
@@ -322,7 +322,7 @@ async def test_two_workers_as_wired_push_an_idle_expert_one_card(
 
 
 async def test_a_one_tap_answer_is_timed_from_the_cards_delivery(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, clock: SetClock) -> None:
     ann = await asked(coordinator, emulator)
     clock.advance(42)  # reading the card

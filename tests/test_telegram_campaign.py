@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from tests.emulators.telegram import TelegramEmulator
@@ -61,7 +61,7 @@ async def work_until_idle(user: User, again_every: int = 0) -> int:
 
 
 async def test_three_experts_answer_a_mixed_campaign_with_overlap_two(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, ledger: Ledger) -> None:
     for kind, n_items, spec in KINDS:
         await post_kind(coordinator, kind, n_items=n_items, campaign_id=f"mix-{kind}",
@@ -93,7 +93,7 @@ async def test_three_experts_answer_a_mixed_campaign_with_overlap_two(
 
 
 async def test_three_experts_rate_a_campaign_with_overlap_two_one_live_copy_at_a_time(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, ledger: Ledger) -> None:
     """Done when, for Telegram: a rate campaign through real PTB and the strict emulator,
     three experts, overlap 2, every slot answered exactly once, and no chat ever showing two

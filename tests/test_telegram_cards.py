@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 from core.coordinator import Coordinator
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import answer_card, answered, joined, lease_of, live_copies, post_kind
 
 
 async def test_a_very_long_card_arrives_as_a_document_and_is_answered(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     drafts = [f"Draft {n}: " + "ibuprofen & <warfarin> ünïcode " * 300 for n in range(3)]
     await post_kind(coordinator, "rank", drafts=drafts)
@@ -43,7 +43,7 @@ SIZES = {"short": 40, "parts": 4_000, "document": 30_000}  # characters of draft
 @pytest.mark.parametrize("size", sorted(SIZES))
 @pytest.mark.parametrize(("kind", "spec"), KINDS, ids=[kind for kind, _ in KINDS])
 async def test_every_card_in_every_state_is_accepted_by_the_strict_emulator(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore, kind: str, spec: dict[str, object], size: str) -> None:
     """First sent, sent again, answered (the card edited, or its buttons dropped and the line
     sent below), in one message, several, or as a document: Telegram refuses none of it, and

@@ -6,7 +6,7 @@ on what the chat finally shows: each message's text and whether its buttons are 
 from __future__ import annotations
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 from adapters.telegram.delivery import TelegramDelivery
 from core.coordinator import Coordinator
 from core.delivery import DeliveryLoop
@@ -30,7 +30,7 @@ def shown(emulator: TelegramEmulator, chat: int, message_id: int) -> dict[str, o
 
 
 async def test_start_then_next_leaves_one_live_copy_of_the_card(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await post_kind(coordinator, "pairwise")
     await coordinator.add_expert(Expert(id="ann", name="Ann"))
     ann = User(emulator, 501)
@@ -50,7 +50,7 @@ async def test_start_then_next_leaves_one_live_copy_of_the_card(
 
 
 async def test_a_pushed_card_asked_for_again_keeps_one_live_copy(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         service: Service) -> None:
     await post_kind(coordinator, "pairwise")
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -67,7 +67,7 @@ async def test_a_pushed_card_asked_for_again_keeps_one_live_copy(
 
 
 async def test_pause_then_resume_shows_the_held_card_once(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await post_kind(coordinator, "pairwise")
     ann = await joined(coordinator, emulator, "ann", 501)
     await ann.say("/next")
@@ -84,7 +84,7 @@ async def test_pause_then_resume_shows_the_held_card_once(
 
 
 async def test_an_answer_leaves_no_live_copy_of_its_task(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     """Asked for a correction on the first copy, shown again, answered by replying to the prompt
     the first copy opened: the copy shown last loses its buttons too."""
@@ -109,7 +109,7 @@ async def test_an_answer_leaves_no_live_copy_of_its_task(
 
 
 async def test_a_deleted_card_is_no_failure_when_shown_again_or_answered(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     """The expert deletes the card: taking its buttons off, or closing it after an answer given
     by a reply, finds nothing to edit. That counts as done; nothing is tried again."""
@@ -132,7 +132,7 @@ async def test_a_deleted_card_is_no_failure_when_shown_again_or_answered(
 
 
 async def test_a_step_on_a_card_deleted_meanwhile_is_no_failure(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     await post_kind(coordinator, "rank")
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -148,7 +148,7 @@ async def test_a_step_on_a_card_deleted_meanwhile_is_no_failure(
 
 
 async def test_a_tap_on_a_replaced_copy_says_why_and_changes_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     """The expert tapped the first copy just as /next replaced it: the tap arrives after."""
     await post_kind(coordinator, "rank")
@@ -167,7 +167,7 @@ async def test_a_tap_on_a_replaced_copy_says_why_and_changes_nothing(
 
 
 async def test_a_step_on_an_answered_card_says_why_and_gives_it_no_buttons_back(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     await post_kind(coordinator, "rank", n_items=1)
     ann = await joined(coordinator, emulator, "ann", 501)
@@ -184,7 +184,7 @@ async def test_a_step_on_an_answered_card_says_why_and_gives_it_no_buttons_back(
 
 
 async def test_a_step_on_someone_elses_card_says_why_and_changes_nothing(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator) -> None:
     await post_kind(coordinator, "rank")
     ann = await joined(coordinator, emulator, "ann", 501)
     eve = await joined(coordinator, emulator, "eve", 666)

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import CHANNEL, Telegram
+from adapters.telegram.app import CHANNEL, TelegramBot
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import SECRET_HEADER
 from core.cards import Card
@@ -129,7 +129,7 @@ async def test_a_request_that_is_not_an_update_is_refused_and_kept_nowhere(
     assert await store.inbox_size("telegram") == 0
 
 
-async def a_worker_handles_the_backlog(telegram: Telegram, store: RedisStore) -> None:
+async def a_worker_handles_the_backlog(telegram: TelegramBot, store: RedisStore) -> None:
     stop = asyncio.Event()
     drain = asyncio.create_task(telegram.drain.run_until(stop))
     await settled(store, CHANNEL)
@@ -155,7 +155,7 @@ async def test_a_tap_kept_in_time_counts_when_it_was_made_though_handled_after_t
     assert "✅ Saved" in "\n".join(ann.emulator.texts(501))
 
 
-async def tap_kept_then_expired(telegram: Telegram, ann: User, service: Service,
+async def tap_kept_then_expired(telegram: TelegramBot, ann: User, service: Service,
                                 store: RedisStore, clock: SetClock) -> None:
     """Ann taps at 20 s of 60; no worker gets to it before the expiry pass at 120 s."""
     await ann.say("/next")

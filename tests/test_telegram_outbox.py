@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.redis.store import RedisStore
-from adapters.telegram.app import Telegram, build_telegram
+from adapters.telegram.app import TelegramBot, build_telegram
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.limits import FloodLimiter, Limits
 from core.coordinator import Coordinator
@@ -32,15 +32,15 @@ TRIES = Limits().server_error_tries  # the limiter's own retries of a 5xx
 
 @pytest.fixture
 async def bot(emulator: TelegramEmulator, service: Service,
-              coordinator: Coordinator) -> AsyncIterator[Telegram]:
+              coordinator: Coordinator) -> AsyncIterator[TelegramBot]:
     patient = FAST.model_copy(update={"max_retry_after_s": 2})
     async with webhook_bot(emulator, service, coordinator, patient) as telegram:
         yield telegram
 
 
-def delivery(telegram: Telegram) -> DeliveryLoop:
+def delivery(telegram: TelegramBot) -> DeliveryLoop:
     """What a worker runs for Telegram (bots/worker.py), on this bot."""
-    return DeliveryLoop(telegram.channel.service, TelegramDelivery(telegram))
+    return DeliveryLoop(telegram.service, TelegramDelivery(telegram))
 
 
 def live_cards(emulator: TelegramEmulator, user: User) -> list[int]:
@@ -53,7 +53,7 @@ def sent_after(emulator: TelegramEmulator, index: int) -> list[str]:
 
 
 async def test_a_card_telegram_refuses_for_a_while_is_sent_by_the_drain_once_in_order(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     first = ann.card()
@@ -81,7 +81,7 @@ async def test_a_card_telegram_refuses_for_a_while_is_sent_by_the_drain_once_in_
 
 
 async def test_an_edit_that_fails_waits_and_the_card_does_not_jump_ahead(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     first = ann.card()
@@ -103,7 +103,7 @@ async def test_an_edit_that_fails_waits_and_the_card_does_not_jump_ahead(
 
 
 async def test_an_owed_edit_of_a_card_the_expert_deleted_is_done_not_retried(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     first = ann.card()
@@ -121,7 +121,7 @@ async def test_an_owed_edit_of_a_card_the_expert_deleted_is_done_not_retried(
 
 
 async def test_a_429_asking_for_too_long_a_wait_is_owed_not_waited(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     emulator.fail("sendMessage", 429, retry_after=30)  # the bot allows itself 2 s
@@ -136,7 +136,7 @@ async def test_a_429_asking_for_too_long_a_wait_is_owed_not_waited(
 
 
 async def test_a_resent_update_after_a_failure_owes_once_and_records_once(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     card = ann.card()
@@ -153,12 +153,12 @@ async def test_a_resent_update_after_a_failure_owes_once_and_records_once(
 
 
 async def test_the_workers_delivery_loop_waits_out_an_outage_then_sends(
-        bot: Telegram, emulator: TelegramEmulator, coordinator: Coordinator,
+        bot: TelegramBot, emulator: TelegramEmulator, coordinator: Coordinator,
         service: Service, store: RedisStore) -> None:
     ann = await asked(coordinator, emulator)
     emulator.fail("sendMessage", 502, times=TRIES)
     assert await ann.press("A is better") == 200
-    telegram = build_telegram(settings(emulator), service, coordinator)
+    telegram = build_telegram(settings(emulator), service, coordinator, store)
     worker = delivery(telegram)
 
     emulator.fail("getMe", 502, times=TRIES)  # Telegram is down when the worker ticks

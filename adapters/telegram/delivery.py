@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 from adapters.telegram.copies import Copies
-from adapters.telegram.messenger import TelegramMessenger, hushed
+from adapters.telegram.messenger import TelegramMessenger, near_quiet_hours
 from adapters.telegram.outbox import CHANNEL, send_closing, undeliverable
 from core.experts import Expert
 
@@ -18,7 +18,7 @@ PUSH_INTERVAL_MS = 30_000  # an expert is looked at by one worker at most this o
 class TelegramDelivery:
     name = CHANNEL
 
-    def __init__(self, telegram: Telegram, push_interval_ms: int = PUSH_INTERVAL_MS) -> None:
+    def __init__(self, telegram: TelegramBot, push_interval_ms: int = PUSH_INTERVAL_MS) -> None:
         self.telegram = telegram
         self.push_interval_ms = push_interval_ms
 
@@ -31,17 +31,15 @@ class TelegramDelivery:
         await self.telegram.drain.run_until(stop)
 
     def messenger_for(self, expert: Expert | None) -> TelegramMessenger:
-        service, bot = self.telegram.channel.service, self.telegram.application.bot
-        silent = expert is None or hushed(expert, service.clock.now_ms())
-        return TelegramMessenger(bot, service.clock, silent=silent,
-                                 copies=Copies(bot, service.store))
+        clock, bot = self.telegram.service.clock, self.telegram.application.bot
+        silent = expert is None or near_quiet_hours(expert, clock.now_ms())
+        return TelegramMessenger(bot, clock, silent=silent, copies=Copies(bot, self.telegram.store))
 
     async def may_disturb(self, address: str) -> bool:
         return True  # Telegram has no do-not-disturb a bot can read; quiet hours go silent
 
     async def send_edit(self, entry: str) -> None:
-        service = self.telegram.channel.service
-        await send_closing(self.telegram.application.bot, service.clock, entry)
+        await send_closing(self.telegram.application.bot, self.telegram.service.clock, entry)
 
     def worth_retrying(self, exc: Exception) -> bool:
         return undeliverable(exc)

@@ -27,7 +27,7 @@ MAX_PARTS = 4  # past this many messages a card goes as a document, with a short
 QUIET_MARGIN_MS = 30 * 60 * 1000  # "near" quiet hours: half an hour either side
 
 
-def hushed(expert: Expert, now: int) -> bool:
+def near_quiet_hours(expert: Expert, now: int) -> bool:
     """Anything sent in or near the expert's quiet hours goes without a sound."""
     return any(expert.in_quiet_hours(now + d) for d in (-QUIET_MARGIN_MS, 0, QUIET_MARGIN_MS))
 

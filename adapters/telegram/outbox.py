@@ -12,8 +12,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from adapters.telegram.messenger import Closing, TelegramMessenger
 from core.delivery import owe_card
-from core.ports import Clock
-from core.service import Service
+from core.ports import Clock, Store
 
 CHANNEL = "telegram"  # its inbox, outbox and markers in Redis
 
@@ -24,13 +23,13 @@ def undeliverable(exc: BaseException) -> bool:
 
 
 class TelegramOutbox:
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, store: Store) -> None:
+        self.store = store  # where owed edits and cards wait
 
     async def owe(self, chat: str, expert_id: str, closing: Closing | None, card: bool) -> None:
         """The card's closing edit (if it did not land) and the expert's live task. The edit's
         key ends in its message id: the loop sends a chat's edits oldest first, then its card."""
-        store = self.service.store
+        store = self.store
         if closing is not None:
             entry = {"kind": "close", **closing._asdict()}
             await store.outbox_put(CHANNEL, f"close:{chat}:{closing.message_id}",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.telegram.app import Telegram
+from adapters.telegram.app import TelegramBot
 
 
-async def run_polling(telegram: Telegram, stop: asyncio.Event, timeout_s: int = 10) -> None:
+async def run_polling(telegram: TelegramBot, stop: asyncio.Event, timeout_s: int = 10) -> None:
     """getUpdates until `stop` is set."""
     application = telegram.application
     assert application.updater is not None, "build_telegram(..., polling=True)"

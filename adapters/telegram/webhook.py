@@ -1,7 +1,7 @@
 """`POST /telegram/webhook` on the shared aiohttp app. Telegram resends an update until it gets a
 2xx, and holds back the bot's next updates while it waits: so the route only keeps the update
 in the Redis inbox (a resend is kept once) and says 200 at once; the workers' inbox drains
-hand kept updates to the PTB Application (`Telegram.handle`, core/inbox.py)."""
+hand kept updates to the PTB Application (`TelegramBot.handle`, core/inbox.py)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.telegram.app import CHANNEL, Telegram
+from adapters.telegram.app import TelegramBot
+from adapters.telegram.outbox import CHANNEL
 from core.health import Backoff, watched
 
-TELEGRAM = web.AppKey("telegram", Telegram)
+TELEGRAM = web.AppKey("telegram", TelegramBot)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/bots/api#setwebhook
 
 
-def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str | None,
+def add_telegram_webhook(app: web.Application, telegram: TelegramBot, secret: str | None,
                          backoff: Backoff | None = None) -> None:
     """Without a secret every request is refused: an open webhook lets anyone answer tasks."""
-    service, ttl_ms = telegram.channel.service, telegram.channel.update_ttl_ms
+    store, clock, ttl_ms = telegram.store, telegram.service.clock, telegram.update_ttl_ms
 
     async def receive(request: web.Request) -> web.Response:
         sent = request.headers.get(SECRET_HEADER, "")
@@ -30,15 +31,14 @@ def add_telegram_webhook(app: web.Application, telegram: Telegram, secret: str |
             raise web.HTTPForbidden(text="bad secret token")
         body = (await request.read()).decode("utf-8", "replace")
         update_id, lane = _address(body)
-        await service.store.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms,
-                                      service.clock.now_ms())
+        await store.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms, clock.now_ms())
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         """getMe (the bot's name, for invite links) at start; an unreachable Bot API is tried
         again in the background while the process serves everything else."""
         try:
-            async with watched(service.store, CHANNEL, telegram.application.initialize,
+            async with watched(store, CHANNEL, telegram.application.initialize,
                                backoff or Backoff()):
                 yield
         finally:
