@@ -20,6 +20,7 @@ from bots.runtime import Runtime
 from bots.settings import Settings
 from core.errors import ExpertloopError
 from core.health import ChannelHealth
+from core.privacy import Privacy
 from core.quality import preload
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -36,7 +37,8 @@ def build_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store)
     add_channel_routes(app, runtime)  # the webhooks of the channels whose tokens are set
-    add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger, api))
+    add_api_routes(app, Api(runtime.coordinator, runtime.service, runtime.ledger,
+                            Privacy(runtime.store, runtime.ledger), api))
     add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
     app.on_startup.append(_preload_statistics)
     return app

@@ -60,7 +60,7 @@ async def build_panel(coordinator: Coordinator, ledger: Ledger, status: Campaign
                       seq: int) -> Panel:
     """Two reads of the log: quality (with items, for gold and models) and the figures."""
     started = time.perf_counter()
-    campaign = await coordinator.catalog.campaign(status.id)
+    campaign = await coordinator.campaign(status.id)
     quality = await campaign_quality(ledger, campaign, resamples=RESAMPLES)
     ties = sum(c.tie for c in quality.consensus)
     quality.consensus = []  # one row per unit: never shown, so not kept
@@ -99,7 +99,7 @@ class Panels:
     async def all(self) -> list[Shown]:
         statuses = await self.coordinator.list_campaigns()
         for status in statuses:
-            seq = await self.ledger.store.last_seq(status.id)
+            seq = await self.coordinator.last_seq(status.id)
             kept = self.kept.get(status.id)
             stale = kept is None or (kept.seq != seq and time.time() - kept.built_at > FRESH_S)
             if stale and status.id not in self.building:

@@ -54,7 +54,7 @@ async def change_state(request: web.Request) -> web.Response:
 async def post_items(request: web.Request) -> web.Response:
     """JSON lines of any size, read as they arrive; all or none of them are added."""
     api = api_of(request)
-    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    campaign = await api.coordinator.campaign(request.match_info["id"])
     spool = ItemSpool(campaign.spec, "body")
     try:
         number = 0
@@ -73,7 +73,7 @@ async def post_items(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.StreamResponse:
     """Streamed row by row: no campaign is ever held in memory whole."""
     api = api_of(request)
-    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    campaign = await api.coordinator.campaign(request.match_info["id"])
     run = Export(api.ledger, campaign, request.query.get("format", "trail"))
     csv = run.format == "csv"
     response = web.StreamResponse(headers={
@@ -89,14 +89,14 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def quality(request: web.Request) -> web.Response:
     api = api_of(request)
-    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    campaign = await api.coordinator.campaign(request.match_info["id"])
     report = await campaign_quality(api.ledger, campaign)
     return web.json_response(text=report.model_dump_json())
 
 
 async def pay(request: web.Request) -> web.Response:
     api = api_of(request)
-    campaign = await api.coordinator.catalog.campaign(request.match_info["id"])
+    campaign = await api.coordinator.campaign(request.match_info["id"])
     report = await campaign_pay(api.ledger, campaign)
     if request.query.get("format") == "csv":
         return web.Response(text="".join(pay_csv(report)), content_type="text/csv")
@@ -106,7 +106,7 @@ async def pay(request: web.Request) -> web.Response:
 async def verify(request: web.Request) -> web.Response:
     """Seal what is new, then recompute the chain; 200 either way, `ok` says which."""
     api = api_of(request)
-    campaign = await api.coordinator.catalog.campaign(request.match_info["campaign"])
+    campaign = await api.coordinator.campaign(request.match_info["campaign"])
     await api.ledger.seal(campaign.id)
     verdict = await api.ledger.verify(campaign.id)
     return web.json_response({**verdict.model_dump(mode="json"), "summary": verdict.line()})

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from core.coordinator import Coordinator
 from core.ledger import Ledger
+from core.privacy import Privacy
 from core.service import Service
 
 
@@ -23,6 +24,7 @@ class Api:
     coordinator: Coordinator
     service: Service
     ledger: Ledger
+    privacy: Privacy  # an expert's own data: export and erasure
     settings: ApiSettings
 
 
