@@ -51,7 +51,7 @@ def health_key(channel: str) -> str:
 
 
 def outbox_key(channel: str) -> str:
-    """A channel's outbox: hash of key -> JSON of what is owed (sent by the channel's drainer)."""
+    """A channel's outbox: hash of key -> JSON of what is owed (sent by its delivery loop)."""
     return f"{PREFIX}:outbox:{channel}"
 
 
