@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from core.coordinator import Coordinator
 from core.ledger import Ledger
 from core.privacy import Privacy
-from core.service import Service
 
 
 class ApiSettings(BaseModel):
@@ -22,7 +21,6 @@ class ApiSettings(BaseModel):
 @dataclass(frozen=True)
 class Api:
     coordinator: Coordinator
-    service: Service
     ledger: Ledger
     privacy: Privacy  # an expert's own data: export and erasure
     settings: ApiSettings
