@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint bench clean chromium
+.PHONY: setup run test check lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ chromium:  ## Debian's Chromium for the browser tests (Playwright drives it; no 
 
 test: lint chromium  ## ruff, mypy --strict core/, then the whole test suite
 	$(BIN)/pytest
+
+check: setup  ## the edit-test loop: unit and contract tiers only (tests/tiers.py), about a minute
+	$(BIN)/pytest -m "unit or contract"
 
 bench: setup  ## throughput against same-run baselines (see bench/)
 	$(BIN)/python bench/import_items.py
