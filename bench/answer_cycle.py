@@ -163,8 +163,8 @@ async def measure(url: str, experts: int, seconds: float, items: int,
                   follow_next: bool = False) -> Result:
     client = aioredis.from_url(url, decode_responses=True)
     try:
-        service = Service(RedisStore(client), SystemClock())
-        coordinator = Coordinator(service.store, service.clock, service.catalog)
+        service = Service(RedisStore(client).roles(), SystemClock())
+        coordinator = Coordinator(service.stores, service.clock, service.catalog)
         ids = await setup(service, coordinator, experts, items)
         ours, idle = await run_ours(service, ids, seconds, follow_next)
         answers = (await coordinator.status(CAMPAIGN)).answers

@@ -57,7 +57,7 @@ async def seed(service: Service, clock: SetClock, items: int, overlap: int,
                         overlap=overlap, time_limit_s=3600,
                         pay={"per_task": 0.4, "currency": "USD", "min_hourly": 30})
     spool = spool_items(spec, (make_item(rng, n) for n in range(items)))
-    coordinator = Coordinator(service.store, clock, service.catalog)
+    coordinator = Coordinator(service.stores, clock, service.catalog)
     try:
         await coordinator.post_campaign(spec, spool)
     finally:
@@ -107,10 +107,10 @@ async def measure(url: str, answers: int, overlap: int, experts: int) -> None:
     try:
         store = RedisStore(client)
         clock = SetClock(1_795_000_000_000)
-        service = Service(store, clock)
+        service = Service(store.roles(), clock)
         started = time.perf_counter()
         await seed(service, clock, answers // overlap, overlap, experts)
-        coordinator = Coordinator(store, clock, service.catalog)
+        coordinator = Coordinator(store.roles(), clock, service.catalog)
         status = await coordinator.status(CAMPAIGN)
         print(f"seeded {status.answers:,} answers on {status.items:,} items in "
               f"{time.perf_counter() - started:.0f} s")
@@ -125,7 +125,7 @@ async def measure(url: str, answers: int, overlap: int, experts: int) -> None:
         for label in ("whole page, cold (panel built)", "whole page, log unchanged"):
             await page(panels, label)
         panels.wait_s = 2.0
-        await service.store.append_event(CAMPAIGN, '{"type": "note"}')  # the log grows
+        await service.stores.log.append_event(CAMPAIGN, '{"type": "note"}')  # the log grows
         panels.kept[CAMPAIGN].built_at -= 60
         await page(panels, "page while rebuilding (waits 2 s)")
     finally:

@@ -201,7 +201,7 @@ async def telegram_push(service: Service, coordinator: Coordinator, n: int, fail
     users = [str(first_user + i) for i in range(n)]
     await experts(coordinator, f"t{first_user}-", [f"telegram:{u}" for u in users])
     telegram = build_telegram(TelegramSettings(token=emulator.token, api_url=emulator.base_url),
-                              service, coordinator, service.store)
+                              service, coordinator, service.stores)
     try:
         async with telegram.application:
             pusher = DeliveryLoop(service, TelegramDelivery(telegram))
@@ -244,7 +244,7 @@ async def slack_run(service: Service, coordinator: Coordinator, args: argparse.N
     await emulator.start()
     settings = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
                              api_url=emulator.url)
-    channel = build_channel(settings, service, coordinator, service.store)
+    channel = build_channel(settings, service, coordinator, service.stores)
     try:
         results = [await slack_push(channel, settings, emulator, args.experts, "P")]
         emulator.fail_every = args.fail_every
@@ -291,8 +291,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         client = connect(server.url())  # as the processes connect: a blocking pool
         try:
             store = RedisStore(client)
-            service = Service(store, SystemClock())
-            coordinator = Coordinator(store, service.clock, service.catalog)
+            service = Service(store.roles(), SystemClock())
+            coordinator = Coordinator(store.roles(), service.clock, service.catalog)
             await post(coordinator, "bench-delivery",
                        2 * (args.experts + args.faulty) + args.answering * (args.answers + 1))
             results = [await telegram_push(service, coordinator, args.experts, 0, 500_000),

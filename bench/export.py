@@ -28,6 +28,7 @@ from adapters.redis import keys as k
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from core.campaigns import CampaignSpec
+from core.catalog import Catalog
 from core.coordinator import Coordinator
 from core.events import iso_ms
 from core.exports import Export
@@ -65,7 +66,7 @@ async def seed(client: aioredis.Redis, answers: int) -> None:
     spec = CampaignSpec(id=CAMPAIGN, title="Better answer?", kind="pairwise", overlap=OVERLAP)
     spool = spool_items(spec, [make_item(rng, n) for n in range(n_items)])
     try:
-        await Coordinator(RedisStore(client), SystemClock()).post_campaign(spec, spool)
+        await Coordinator(RedisStore(client).roles(), SystemClock()).post_campaign(spec, spool)
     finally:
         spool.close()
     item_seqs = {item: int(info.split(",")[0]) for item, info in
@@ -102,8 +103,9 @@ def answer_events(item: str, item_seq: int, expert: str, token: str, now: int,
             json.dumps(answered, separators=(",", ":"))]
 
 
-async def ours(ledger: Ledger, fmt: str, out_path: Path) -> tuple[float, int]:
-    campaign = await Coordinator(ledger.store, SystemClock()).catalog.campaign(CAMPAIGN)
+async def ours(store: RedisStore, ledger: Ledger, fmt: str, out_path: Path
+               ) -> tuple[float, int]:
+    campaign = await Catalog(store).campaign(CAMPAIGN)
     run = Export(ledger, campaign, fmt)
     start = time.perf_counter()
     with out_path.open("w", encoding="utf-8") as out:
@@ -149,7 +151,8 @@ async def run(answers: int, work: Path) -> dict[str, Any]:
         start = time.perf_counter()
         await seed(client, answers)
         seeded = time.perf_counter() - start
-        ledger = Ledger(RedisStore(client))
+        store = RedisStore(client)
+        ledger = Ledger(store)
         start = time.perf_counter()
         await ledger.seal(CAMPAIGN)
         sealed = time.perf_counter() - start
@@ -157,7 +160,7 @@ async def run(answers: int, work: Path) -> dict[str, Any]:
         result: dict[str, Any] = {"answers": answers, "seed_s": round(seeded, 1),
                                   "seal_s": round(sealed, 1)}
         for fmt in ("trail", "preference"):
-            seconds, rows = await ours(ledger, fmt, work / f"{fmt}.jsonl")
+            seconds, rows = await ours(store, ledger, fmt, work / f"{fmt}.jsonl")
             result[fmt] = {"rows": rows, "s": round(seconds, 2),
                            "rows_per_s": round(rows / seconds),
                            "mb": round((work / f"{fmt}.jsonl").stat().st_size / 1e6, 1)}

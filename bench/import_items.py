@@ -102,7 +102,7 @@ async def ours(url: str, campaign_file: Path, items_path: Path) -> tuple[float, 
     """read_campaign + post_campaign, timed from opening the file to the campaign being open."""
     client = aioredis.from_url(url, decode_responses=True)
     try:
-        coordinator = Coordinator(RedisStore(client), SystemClock())
+        coordinator = Coordinator(RedisStore(client).roles(), SystemClock())
         start = time.perf_counter()
         spec, spool = read_campaign(campaign_file, items_path)
         try:

@@ -334,8 +334,8 @@ async def measure(args: argparse.Namespace, work: Path) -> Report:
 async def _measure(args: argparse.Namespace, work: Path, url: str, client: aioredis.Redis,
                    emulator: Emulator) -> Report:
     store = RedisStore(client)
-    service = Service(store, SystemClock())
-    coordinator = Coordinator(store, service.clock, service.catalog)
+    service = Service(store.roles(), SystemClock())
+    coordinator = Coordinator(store.roles(), service.clock, service.catalog)
     users = list(range(FIRST_USER, FIRST_USER + args.experts))
     await post_campaign(coordinator, args.items, users)
     profile = str(work / "worker.prof") if args.profile else None

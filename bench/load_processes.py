@@ -50,7 +50,7 @@ def open_telegram(runtime: Runtime) -> TelegramBot:
     (the emulator takes any rate)."""
     return build_telegram(TelegramSettings(
         token=TOKEN, api_url=os.environ["BENCH_TELEGRAM_API"], webhook_secret=SECRET,
-        limits=NO_FLOOD), runtime.service, runtime.coordinator, runtime.store)
+        limits=NO_FLOOD), runtime.service, runtime.coordinator, runtime.store.roles())
 
 
 async def serve_app(port: int) -> None:

@@ -121,8 +121,8 @@ async def run(experts: int, rounds: int) -> dict[str, float]:
 
 async def _measure(store: RedisStore, redis_url: str, experts: int,
                    rounds: int) -> dict[str, float]:
-    service = Service(store, SystemClock())
-    coordinator = Coordinator(store, service.clock, service.catalog)
+    service = Service(store.roles(), SystemClock())
+    coordinator = Coordinator(store.roles(), service.clock, service.catalog)
     await post_campaign(coordinator, experts)
     children: list[Child] = []
     try:
@@ -131,7 +131,7 @@ async def _measure(store: RedisStore, redis_url: str, experts: int,
         api_url = (await driver.hear())["api_url"]
         worker = await Child.start(__file__, "--work", redis_url, api_url)
         children.append(worker)
-        channel = build_channel(bench_settings(api_url), service, coordinator, service.store)
+        channel = build_channel(bench_settings(api_url), service, coordinator, service.stores)
         async with keep_alive(channel.messenger.client):
             for n in range(experts):  # each expert's first card, before the clock starts
                 await channel.send_next(user_id(n), f"e{n}")
@@ -160,10 +160,10 @@ async def _against(channel: SlackChannel, driver: Child, worker: Child, experts:
 async def work(redis_url: str, api_url: str) -> None:
     """Handle kept presses between "go" and "pause"; on "quit", say how much CPU it took."""
     client = aioredis.from_url(redis_url, decode_responses=True)
-    service = Service(RedisStore(client), SystemClock())
+    service = Service(RedisStore(client).roles(), SystemClock())
     channel = build_channel(bench_settings(api_url), service,
-                            Coordinator(service.store, service.clock, service.catalog),
-                            service.store)
+                            Coordinator(service.stores, service.clock, service.catalog),
+                            service.stores)
     drain = press_drain(channel, bench_settings(api_url))
     async with keep_alive(channel.messenger.client):
         await drain_on_orders(drain)

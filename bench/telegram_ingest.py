@@ -105,8 +105,8 @@ def _settings(api_url: str) -> TelegramSettings:
 
 async def _measure(store: RedisStore, redis_url: str, experts: int,
                    rounds: int) -> dict[str, float]:
-    service = Service(store, SystemClock())
-    coordinator = Coordinator(store, service.clock, service.catalog)
+    service = Service(store.roles(), SystemClock())
+    coordinator = Coordinator(store.roles(), service.clock, service.catalog)
     await post_campaign(coordinator, experts)
     children: list[Child] = []
     try:
@@ -115,7 +115,7 @@ async def _measure(store: RedisStore, redis_url: str, experts: int,
         api_url = (await driver.hear())["api_url"]
         worker = await Child.start(__file__, "--work", redis_url, api_url)
         children.append(worker)
-        telegram = build_telegram(_settings(api_url), service, coordinator, store)
+        telegram = build_telegram(_settings(api_url), service, coordinator, store.roles())
         figures = await _against(telegram, driver, worker, experts, rounds)
         figures["worker_cpu_ms"] = 1000 * (await worker.ask(do="quit"))["cpu_s"] / (
             experts * rounds)
@@ -148,9 +148,10 @@ async def work(redis_url: str, api_url: str) -> None:
     """Handle kept updates between "go" and "pause"; on "quit", say how much CPU it took."""
     client = aioredis.from_url(redis_url, decode_responses=True)
     store = RedisStore(client)
-    service = Service(store, SystemClock())
+    roles = store.roles()
+    service = Service(roles, SystemClock())
     telegram = build_telegram(_settings(api_url), service,
-                              Coordinator(store, service.clock, service.catalog), store)
+                              Coordinator(roles, service.clock, service.catalog), roles)
     async with telegram.application:
         await drain_on_orders(telegram.drain)
     await client.aclose()

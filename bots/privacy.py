@@ -28,7 +28,7 @@ def add_commands(expert: Any, add: Any) -> None:
 
 
 def _privacy(runtime: Runtime) -> Privacy:
-    return Privacy(runtime.store, runtime.ledger, runtime.coordinator.catalog)
+    return Privacy(runtime.store.roles(), runtime.ledger, runtime.coordinator.catalog)
 
 
 async def export_expert(runtime: Runtime, args: argparse.Namespace) -> int:

@@ -50,9 +50,9 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         # Fail fast on a wrong REDIS_URL, and hold a connection: the embedded server stays up
         # while any process is connected to it.
         await client.ping()
-        store = RedisStore(client)
-        service = Service(store, clock or SystemClock())
-        coordinator = Coordinator(store, service.clock, service.catalog)
+        store = RedisStore(client)  # every role of the store, on the one client
+        service = Service(store.roles(), clock or SystemClock())
+        coordinator = Coordinator(store.roles(), service.clock, service.catalog)
         yield Runtime(settings, client, store, service, coordinator, Ledger(store))
     finally:
         await client.aclose()

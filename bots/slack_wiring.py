@@ -33,7 +33,7 @@ def build(runtime: Runtime) -> tuple[SlackChannel, SlackSettings] | None:
     found = slack_settings(runtime.settings)
     if found is None:
         return None
-    return build_channel(found, runtime.service, runtime.coordinator, runtime.store), found
+    return build_channel(found, runtime.service, runtime.coordinator, runtime.store.roles()), found
 
 
 def add_slack(app: web.Application, runtime: Runtime) -> None:

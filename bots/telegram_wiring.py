@@ -34,7 +34,7 @@ def build(runtime: Runtime, *, polling: bool = False) -> TelegramBot | None:
     found = telegram_settings(runtime.settings)
     if found is None:
         return None
-    return build_telegram(found, runtime.service, runtime.coordinator, runtime.store,
+    return build_telegram(found, runtime.service, runtime.coordinator, runtime.store.roles(),
                           polling=polling)
 
 

@@ -38,7 +38,7 @@ def build_app(runtime: Runtime) -> web.Application:
     add_chat_routes(app, runtime.service, runtime.store)
     add_channel_routes(app, runtime)  # the webhooks of the channels whose tokens are set
     add_api_routes(app, Api(runtime.coordinator, runtime.ledger,
-                            Privacy(runtime.store, runtime.ledger), api))
+                            Privacy(runtime.store.roles(), runtime.ledger), api))
     add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
     app.on_startup.append(_preload_statistics)
     return app

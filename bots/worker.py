@@ -40,7 +40,7 @@ async def keep_agreements(runtime: Runtime) -> int:
     for campaign_id in await runtime.store.list_campaigns():
         if await runtime.store.take_turn(f"agreement:{campaign_id}", every_ms):
             campaign = await runtime.service.catalog.campaign(campaign_id)
-            kept += await keep_agreement(runtime.ledger, campaign)
+            kept += await keep_agreement(runtime.ledger, runtime.store, campaign)
     return kept
 
 

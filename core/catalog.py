@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from core.campaigns import Campaign
 from core.errors import NotFound
-from core.ports import Store
+from core.ports import Campaigns
 
 
 class Catalog:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, campaigns: Campaigns) -> None:
+        self.campaigns = campaigns
         self._campaigns: dict[str, Campaign] = {}
         self._codes: dict[str, str] = {}
 
     async def campaign(self, campaign_id: str) -> Campaign:
         found = self._campaigns.get(campaign_id)
         if found is None:
-            found = await self.store.load_campaign(campaign_id)
+            found = await self.campaigns.load_campaign(campaign_id)
             if found is None:
                 raise NotFound(f"no campaign {campaign_id!r}")
             self._campaigns[campaign_id] = found
@@ -28,7 +28,7 @@ class Catalog:
         code = token.partition(".")[0]
         found = self._codes.get(code)
         if found is None:
-            found = await self.store.campaign_for_code(code)
+            found = await self.campaigns.campaign_for_code(code)
             if found is not None:
                 self._codes[code] = found
         return found

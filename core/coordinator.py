@@ -11,7 +11,7 @@ from core.catalog import Catalog
 from core.errors import Conflict, InvalidCampaign, NotFound, Problem
 from core.events import Event, body_json, iso_ms, open_body
 from core.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
-from core.ports import Clock, Route, Store
+from core.ports import Clock, Route, Stores
 from core.pseudonyms import digest
 from core.staging import ItemSpool
 
@@ -25,10 +25,13 @@ TRANSITIONS = {  # action -> (states it may start from, state it leads to, event
 
 
 class Coordinator:
-    def __init__(self, store: Store, clock: Clock, catalog: Catalog | None = None) -> None:
-        self.store = store
+    def __init__(self, stores: Stores, clock: Clock, catalog: Catalog | None = None) -> None:
+        self.campaigns = stores.campaigns
+        self.experts = stores.experts
+        self.access = stores.access
+        self.log = stores.log
         self.clock = clock
-        self.catalog = catalog or Catalog(store)
+        self.catalog = catalog or Catalog(stores.campaigns)
 
     async def post_campaign(self, spec: CampaignSpec, items: ItemSpool, *,
                             actor_id: str | None = None, progress: Progress = None) -> Campaign:
@@ -36,11 +39,11 @@ class Coordinator:
         items.check()
         now = self.clock.now_ms()
         campaign_id = spec.id or _new_id(spec.title)
-        campaign = Campaign(id=campaign_id, code=await self.store.next_code(),
+        campaign = Campaign(id=campaign_id, code=await self.campaigns.next_code(),
                             spec=spec.model_copy(update={"id": campaign_id}), created_at=now)
         event = self._event(campaign_id, "campaign_posted", actor_id,
                             {"spec": campaign.spec.model_dump(mode="json"), "code": campaign.code})
-        if not await self.store.create_campaign(campaign, body_json(event)):
+        if not await self.campaigns.create_campaign(campaign, body_json(event)):
             raise Conflict(f"campaign {campaign_id!r} already exists")
         count = await self._append(campaign_id, items, actor_id, progress)
         await self._change(campaign, CampaignState.active, "campaign_opened", actor_id,
@@ -51,7 +54,7 @@ class Coordinator:
                         progress: Progress = None) -> int:
         """More items for a posted campaign; ids already there reject the whole batch first."""
         campaign = await self.catalog.campaign(campaign_id)
-        if await self.store.campaign_state(campaign_id) == CampaignState.closed:
+        if await self.campaigns.campaign_state(campaign_id) == CampaignState.closed:
             raise Conflict(f"campaign {campaign_id!r} is closed")
         if items.spec.kind != campaign.spec.kind:
             raise Conflict(f"campaign {campaign_id!r} is {campaign.spec.kind}, "
@@ -62,7 +65,7 @@ class Coordinator:
     async def _refuse_existing(self, campaign_id: str, items: ItemSpool) -> None:
         problems: list[Problem] = []
         for batch in items.batches():
-            found = await self.store.existing_items(campaign_id, [item.id for item in batch])
+            found = await self.campaigns.existing_items(campaign_id, [item.id for item in batch])
             problems += [Problem(f"item {item.id!r} is already in the campaign", line=item.line,
                                  source=items.source, loc=("id",))
                          for item in batch if item.id in found]
@@ -76,7 +79,7 @@ class Coordinator:
         stored = 0
         for batch in items.batches():
             try:
-                stored += await self.store.append_items(campaign_id, batch, prefix)
+                stored += await self.campaigns.append_items(campaign_id, batch, prefix)
             except KeyError as exc:
                 raise Conflict(f"item {exc.args[0]!r} was added meanwhile; "
                                f"{stored} items were stored before it") from exc
@@ -87,7 +90,7 @@ class Coordinator:
     async def change_state(self, campaign_id: str, action: str, actor_id: str | None = None
                            ) -> CampaignState:
         campaign = await self.catalog.campaign(campaign_id)
-        state = await self.store.campaign_state(campaign_id)
+        state = await self.campaigns.campaign_state(campaign_id)
         sources, target, event_type = TRANSITIONS[action]
         if state not in sources:
             raise Conflict(f"campaign {campaign_id!r} is {state or 'importing'}; cannot {action}")
@@ -100,18 +103,18 @@ class Coordinator:
         route = Route(campaign=campaign.id, skills=spec.skills, gold_rate=spec.gold_rate,
                       created_at=campaign.created_at) if state == CampaignState.active else None
         event = self._event(campaign.id, event_type, actor_id, {"state": state.value, **payload})
-        await self.store.set_state(campaign.id, state, route, body_json(event))
+        await self.campaigns.set_state(campaign.id, state, route, body_json(event))
 
     async def status(self, campaign_id: str) -> CampaignStatus:
         campaign = await self.catalog.campaign(campaign_id)
-        state = await self.store.campaign_state(campaign_id)
+        state = await self.campaigns.campaign_state(campaign_id)
         if state is None:
             raise NotFound(f"campaign {campaign_id!r} is still importing")
-        return await self.store.status(campaign, state)
+        return await self.campaigns.status(campaign, state)
 
     async def list_campaigns(self) -> list[CampaignStatus]:
         found = []
-        for campaign_id in await self.store.list_campaigns():
+        for campaign_id in await self.campaigns.list_campaigns():
             try:
                 found.append(await self.status(campaign_id))
             except NotFound:
@@ -128,22 +131,22 @@ class Coordinator:
     async def last_seq(self, campaign_id: str) -> int:
         """How far the campaign's log reaches: a report built from it stays current until this
         grows."""
-        return await self.store.last_seq(campaign_id)
+        return await self.log.last_seq(campaign_id)
 
     async def add_expert(self, expert: Expert) -> Expert:
         for identity in expert.identities:
-            owner = await self.store.expert_for_identity(identity)
+            owner = await self.experts.expert_for_identity(identity)
             if owner and owner != expert.id:
                 raise Conflict(f"{identity} is already linked to expert {owner!r}")
-        if not await self.store.save_expert(expert, create=True):
-            if digest(expert.id) in (await self.store.erasures()).experts:
+        if not await self.experts.save_expert(expert, create=True):
+            if digest(expert.id) in (await self.log.erasures()).experts:
                 raise Conflict(f"expert id {expert.id!r} belonged to an erased expert and is "
                                "never given out again; choose another id")
             raise Conflict(f"expert {expert.id!r} already exists")
         return expert
 
     async def expert(self, expert_id: str) -> Expert:
-        found = await self.store.load_expert(expert_id)
+        found = await self.experts.load_expert(expert_id)
         if found is None:
             raise NotFound(f"no expert {expert_id!r}")
         return found
@@ -153,36 +156,36 @@ class Coordinator:
         if not re.fullmatch(IDENTITY_PATTERN, identity):
             raise Conflict(f"{identity!r} is not slack:U123, telegram:456 or web:abc")
         expert = await self.expert(expert_id)
-        owner = await self.store.expert_for_identity(identity)
+        owner = await self.experts.expert_for_identity(identity)
         if owner and owner != expert_id:
             raise Conflict(f"{identity} is already linked to expert {owner!r}")
         if identity not in expert.identities:
             expert = expert.model_copy(update={"identities": [*expert.identities, identity]})
-            await self.store.save_expert(expert, create=False)
+            await self.experts.save_expert(expert, create=False)
         return expert
 
     async def invite_web(self, expert_id: str) -> str:
         """A new personal web chat token for the expert; any earlier one stops working."""
         await self.expert(expert_id)
         token = new_web_token()
-        await self.store.set_web_token(expert_id, web_token_hash(token))
+        await self.access.set_web_token(expert_id, web_token_hash(token))
         return token
 
     async def revoke_web(self, expert_id: str) -> None:
         await self.expert(expert_id)
-        await self.store.set_web_token(expert_id, None)
+        await self.access.set_web_token(expert_id, None)
 
     async def new_invite(self, expert_id: str, ttl_s: int = INVITE_TTL_S) -> str:
         """A single-use, expiring token that links one chat account to the expert (the
         `start` parameter of a Telegram deep link: at most 64 of [A-Za-z0-9_-])."""
         await self.expert(expert_id)
         token = new_web_token()
-        await self.store.save_invite(web_token_hash(token), expert_id, ttl_s * 1000)
+        await self.access.save_invite(web_token_hash(token), expert_id, ttl_s * 1000)
         return token
 
     async def redeem_invite(self, token: str, identity: str) -> Expert | None:
         """Link `identity` to the invite's expert; None if the token is unknown, used or old."""
-        expert_id = await self.store.take_invite(web_token_hash(token))
+        expert_id = await self.access.take_invite(web_token_hash(token))
         return await self.link(expert_id, identity) if expert_id else None
 
     def _event(self, campaign_id: str, type_: str, actor_id: str | None,

@@ -15,7 +15,7 @@ from core.cards import Card, NextTask
 from core.errors import CardRefused
 from core.experts import Expert
 from core.health import Backoff, try_once, wait_until_up
-from core.ports import Messenger, Store
+from core.ports import Messenger, Outbox
 from core.service import Service
 
 log = logging.getLogger("expertloop.delivery")
@@ -42,7 +42,7 @@ async def _refused(service: Service, messenger: Messenger, address: str, card: C
     expert is never left holding a task they cannot see, and they are told in a line."""
     log.error("%s refused the card of lease %s: %s", messenger.channel, card.lease, error)
     await service.give_back(card.lease, messenger.channel, error)
-    await service.store.count_trouble(messenger.channel, "refused_cards", None)
+    await service.stores.health.count_trouble(messenger.channel, "refused_cards", None)
     with suppress(Exception):  # the platform may refuse this too (a bot blocked by the user)
         await messenger.send_notice(address, REFUSED_NOTICE)
 
@@ -57,7 +57,7 @@ async def answer(service: Service, messenger: Messenger, address: str,
     return outcome
 
 
-async def owe_card(store: Store, channel: str, address: str, expert_id: str) -> None:
+async def owe_card(store: Outbox, channel: str, address: str, expert_id: str) -> None:
     """Into the channel's outbox: the expert's live task, sent by the next drain. One entry
     per address, so owing it twice sends it once."""
     entry = json.dumps({"kind": "card", "address": address, "expert": expert_id})
@@ -101,6 +101,7 @@ class DeliveryLoop:
     def __init__(self, service: Service, channel: Channel, backoff: Backoff | None = None
                  ) -> None:
         self.service = service
+        self.stores = service.stores  # the roles of the store the service runs on
         self.channel = channel
         self.backoff = backoff or Backoff()
         self.up = False  # the platform answered once: it is tried no more
@@ -111,7 +112,7 @@ class DeliveryLoop:
         channel degraded in /healthz meanwhile; the requests are safe in Redis)."""
         if not self.up:
             self.waiting = True
-            self.up = await wait_until_up(self.service.store, self.channel.name,
+            self.up = await wait_until_up(self.stores.health, self.channel.name,
                                           self.channel.probe, self.backoff, stop)
             self.waiting = False
         if self.up:
@@ -127,15 +128,15 @@ class DeliveryLoop:
         """Whether the platform answers; tried here only when `handle_kept` is not waiting
         for it already, so a tick never pays the platform's failed tries twice."""
         if not self.up and not self.waiting:
-            self.up = await try_once(self.service.store, self.channel.name, self.channel.probe)
+            self.up = await try_once(self.stores.health, self.channel.name, self.channel.probe)
         return self.up
 
     async def drain(self, limit: int = 100) -> int:
         """Send what is owed, each address's edits before its card. An entry leaves only once
         the platform took it; an address whose edit failed waits for the next drain, so no
         expert sees the next card above one that looks unanswered."""
-        store, name = self.service.store, self.channel.name
-        items = await store.outbox_items(name, limit)
+        outbox, name = self.stores.outbox, self.channel.name
+        items = await outbox.outbox_items(name, limit)
         if not items or not await self.ready():
             return 0
         sent, stuck = 0, set()
@@ -149,7 +150,7 @@ class DeliveryLoop:
                 log.warning("%s outbox %s not sent yet", name, key, exc_info=True)
                 stuck.add(address)
                 continue
-            sent += await store.outbox_done(name, key, owed)
+            sent += await outbox.outbox_done(name, key, owed)
         return sent
 
     async def _send_owed(self, key: str, entry: str) -> None:
@@ -160,7 +161,7 @@ class DeliveryLoop:
 
     async def send_live_task(self, address: str, expert_id: str) -> None:
         """The expert's live task shown again: `next_task` hands back the lease they hold."""
-        expert = await self.service.store.load_expert(expert_id)
+        expert = await self.stores.experts.load_expert(expert_id)
         task = await self.service.next_task(expert_id)
         await deliver(self.service, self.channel.messenger_for(expert), address, task)
 
@@ -168,10 +169,11 @@ class DeliveryLoop:
         """Offer a card to every linked expert free for one. Returns how many cards went out."""
         if not await self.ready():
             return 0
-        store, pushed = self.service.store, 0
-        campaigns = await store.list_campaigns()
+        pushed = 0
+        campaigns = await self.stores.campaigns.list_campaigns()
         owed = await self._owed_cards()
-        for expert_id in sorted(set((await store.identities_on(self.channel.name)).values())):
+        linked = await self.stores.experts.identities_on(self.channel.name)
+        for expert_id in sorted(set(linked.values())):
             try:
                 pushed += await self.push(expert_id, campaigns, owed)
             except Exception:  # noqa: BLE001 - the platform or Redis away for this one: next tick
@@ -185,7 +187,7 @@ class DeliveryLoop:
         waiting for them, or a notice. The turn on `push:<channel>:<expert>` lets one process
         push one expert, and only once per push interval (so the platform is asked little)."""
         found = await self._pushable(expert_id, campaigns, owed)
-        if found is None or not await self.service.store.take_turn(
+        if found is None or not await self.stores.turns.take_turn(
                 f"push:{self.channel.name}:{expert_id}", self.channel.push_interval_ms):
             return False
         expert, address = found
@@ -198,7 +200,7 @@ class DeliveryLoop:
             await deliver(self.service, self.channel.messenger_for(expert), address, task)
         except Exception as exc:  # leased but maybe not shown: owed, and the drain resends it
             if self.channel.worth_retrying(exc):
-                await owe_card(self.service.store, self.channel.name, address, expert_id)
+                await owe_card(self.stores.outbox, self.channel.name, address, expert_id)
             raise
         return True
 
@@ -206,9 +208,9 @@ class DeliveryLoop:
                         owed: set[str] | None) -> tuple[Expert, str] | None:
         """The expert and their address here when nothing rules a push out, from reads of our
         own (no platform call) before the turn: the core's rules, and no card owed to them."""
-        store, prefix = self.service.store, f"{self.channel.name}:"
+        prefix = f"{self.channel.name}:"
         expert = await self.service.may_push(expert_id, campaigns if campaigns is not None
-                                             else await store.list_campaigns())
+                                             else await self.stores.campaigns.list_campaigns())
         addresses = [i.removeprefix(prefix) for i in (expert.identities if expert else [])
                      if i.startswith(prefix)]
         if expert is None or not addresses:
@@ -219,7 +221,7 @@ class DeliveryLoop:
 
     async def _owed_cards(self) -> set[str]:
         """Addresses the outbox owes a card: the drain sends them their live task."""
-        keys = await self.service.store.outbox_items(self.channel.name, 10_000)
+        keys = await self.stores.outbox.outbox_items(self.channel.name, 10_000)
         return {key.removeprefix(CARD) for key in keys if key.startswith(CARD)}
 
     async def close(self) -> None:

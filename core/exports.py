@@ -76,7 +76,7 @@ class Export:
 
     async def total_events(self) -> int:
         """How far the log reaches now: a progress bar's total, in events."""
-        return await self.ledger.store.last_seq(self.campaign.id)
+        return await self.ledger.log.last_seq(self.campaign.id)
 
     async def lines(self, progress: Progress | None = None) -> AsyncIterator[str]:
         """Seal the log first, so every row carries its event hashes."""

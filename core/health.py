@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
-    from core.ports import Store
+    from core.ports import Health
 
 log = logging.getLogger("expertloop.health")
 State = Literal["up", "degraded", "off"]
@@ -36,7 +36,7 @@ class Backoff(BaseModel):
     most_s: float = Field(default=60.0, gt=0)
 
 
-async def wait_until_up(store: Store, channel: str, probe: Probe, backoff: Backoff,
+async def wait_until_up(store: Health, channel: str, probe: Probe, backoff: Backoff,
                         stop: asyncio.Event, *, at_once: bool = True) -> bool:
     """Try `probe` until it answers (True) or `stop` is set (False), the channel marked
     degraded with the platform's error meanwhile, and up once it answers."""
@@ -53,7 +53,7 @@ async def wait_until_up(store: Store, channel: str, probe: Probe, backoff: Backo
 
 
 @asynccontextmanager
-async def watched(store: Store, channel: str, probe: Probe,
+async def watched(store: Health, channel: str, probe: Probe,
                   backoff: Backoff) -> AsyncIterator[None]:
     """A web process's life with its platform tried at start and, while it does not answer,
     again in the background: everything else is served meanwhile."""
@@ -71,7 +71,7 @@ async def watched(store: Store, channel: str, probe: Probe,
                 await retrying
 
 
-async def try_once(store: Store, channel: str, probe: Probe) -> bool:
+async def try_once(store: Health, channel: str, probe: Probe) -> bool:
     """One try of the platform, its outcome noted for `/healthz`."""
     try:
         await probe()
@@ -84,7 +84,7 @@ async def try_once(store: Store, channel: str, probe: Probe) -> bool:
     return True
 
 
-async def note(store: Store, channel: str, state: State, reason: str) -> None:
+async def note(store: Health, channel: str, state: State, reason: str) -> None:
     """Best effort: with Redis away, `/healthz` says so already."""
     try:
         await store.note_channel(channel, state, reason)

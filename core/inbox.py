@@ -2,7 +2,7 @@
 
 A webhook that does an answer's whole work before replying makes the platform wait (Slack
 gives up after 3 seconds) and loses the request if the process dies after acknowledging.
-So a web process only keeps the request (`Store.inbox_put`) and says 200, and stays quick
+So a web process only keeps the request (`Inbox.inbox_put`) and says 200, and stays quick
 for the next one; the workers, each running an `InboxDrain` per channel, take requests and
 hand them to the channel (add workers for more answers per second, web processes for more
 requests). A
@@ -23,7 +23,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from core.ports import Inboxed, Store
+from core.ports import Health, Inbox, Inboxed
 
 log = logging.getLogger("expertloop.inbox")
 # A request body and when it was kept (ms: when the sender acted, not when a worker got to it,
@@ -42,7 +42,8 @@ def consumer_name() -> str:
 
 @dataclass
 class InboxDrain:
-    store: Store
+    inbox: Inbox
+    health: Health  # counts the requests set aside
     channel: str
     handle: Handler
     set_aside: SetAside | None = None  # tells the sender of a request that failed every try
@@ -69,10 +70,10 @@ class InboxDrain:
             try:
                 if loop.time() >= reclaim_at:
                     reclaim_at = loop.time() + self.stale_ms / 2000
-                    entries = await self.store.inbox_reclaim(self.channel, self.consumer,
+                    entries = await self.inbox.inbox_reclaim(self.channel, self.consumer,
                                                              free, self.stale_ms)
                 else:
-                    entries = await self.store.inbox_take(self.channel, self.consumer, free,
+                    entries = await self.inbox.inbox_take(self.channel, self.consumer, free,
                                                           self.block_ms)
             except Exception:  # noqa: BLE001 - Redis restarting; the requests are safe there
                 if _cancelling():  # a client library may turn a cancelled read into an error
@@ -125,10 +126,10 @@ class InboxDrain:
 
     async def _settle(self, entry: Inboxed, handled: bool) -> None:
         if handled:
-            await self.store.inbox_done(self.channel, entry.id)
+            await self.inbox.inbox_done(self.channel, entry.id)
             return
         await asyncio.sleep(self.retry_pause_s * (entry.attempts + 1))
-        if not await self.store.inbox_retry(self.channel, entry, self.max_attempts):
+        if not await self.inbox.inbox_retry(self.channel, entry, self.max_attempts):
             log.error("%s request %s failed %d times; set aside in its inbox's dead list",
                       self.channel, entry.id, self.max_attempts)
             await self._told(entry)
@@ -143,10 +144,10 @@ class InboxDrain:
             except Exception:  # noqa: BLE001 - the platform may be what failed all along
                 log.warning("%s request %s: its sender was not told", self.channel, entry.id,
                             exc_info=True)
-        await self.store.count_trouble(self.channel, "dead_requests", campaign_id)
+        await self.health.count_trouble(self.channel, "dead_requests", campaign_id)
 
 
-async def settled(store: Store, channel: str, poll_s: float = 0.005) -> None:
+async def settled(store: Inbox, channel: str, poll_s: float = 0.005) -> None:
     """Wait until every request kept for the channel was handled, by whichever process: a
     request leaves the inbox only once handled (or set aside)."""
     while await store.inbox_size(channel):  # noqa: ASYNC110 - no Event spans processes

@@ -15,7 +15,7 @@ from core.errors import Conflict, NotFound
 from core.experts import Expert
 from core.exports import trail_row
 from core.ledger import Ledger
-from core.ports import Erasure, Store
+from core.ports import Erasure, Stores
 from core.pseudonyms import digest, new_pseudonym
 from core.records import task_records
 
@@ -61,17 +61,20 @@ class ErasureReport(BaseModel):
 
 
 class Privacy:
-    def __init__(self, store: Store, ledger: Ledger, catalog: Catalog | None = None) -> None:
-        self.store = store
+    def __init__(self, stores: Stores, ledger: Ledger, catalog: Catalog | None = None) -> None:
+        self.campaigns = stores.campaigns
+        self.experts = stores.experts
+        self.access = stores.access
+        self.log = stores.log
         self.ledger = ledger
-        self.catalog = catalog or Catalog(store)
+        self.catalog = catalog or Catalog(stores.campaigns)
 
     async def export(self, expert_id: str) -> ExpertExport:
         expert = await self._expert(expert_id)
-        tokens = await self.store.expert_tokens(expert_id)
+        tokens = await self.access.expert_tokens(expert_id)
         invites = [Invite(sha256=h, expires_in_s=ms // 1000) for h, ms in tokens.invites.items()]
         return ExpertExport(
-            expert=expert, tallies=await self.store.expert_tallies(expert_id),
+            expert=expert, tallies=await self.experts.expert_tallies(expert_id),
             tokens=Tokens(web_chat_sha256=tokens.web, invites=invites),
             campaigns=[found async for found in self._answers(expert_id)])
 
@@ -80,29 +83,29 @@ class Privacy:
         expert = await self._expert(expert_id)
         handles = set(expert.identities)
         campaigns = answers = 0
-        for campaign_id in await self.store.list_campaigns():
+        for campaign_id in await self.campaigns.list_campaigns():
             chats, answered, touched = await self._traces(campaign_id, expert_id)
             handles |= chats
             campaigns += touched
             answers += answered
-        pseudonym = await self.store.erase_expert(Erasure(
+        pseudonym = await self.access.erase_expert(Erasure(
             expert_id, digest(expert_id), new_pseudonym(), sorted(map(digest, handles)),
             expert.identities))
         return ErasureReport(pseudonym=pseudonym, identities=len(expert.identities),
                              campaigns=campaigns, answers=answers)
 
     async def _expert(self, expert_id: str) -> Expert:
-        found = await self.store.load_expert(expert_id)
+        found = await self.experts.load_expert(expert_id)
         if found is not None:
             return found
-        if digest(expert_id) in (await self.store.erasures()).experts:
+        if digest(expert_id) in (await self.log.erasures()).experts:
             raise AlreadyErased(f"expert {expert_id!r} is already erased; nothing is held "
                                 "under that id")
         raise NotFound(f"no expert {expert_id!r}")
 
     async def _answers(self, expert_id: str) -> AsyncIterator[CampaignAnswers]:
         """Per campaign, the expert's finished tasks as `trail` rows (one read of each log)."""
-        for campaign_id in await self.store.list_campaigns():
+        for campaign_id in await self.campaigns.list_campaigns():
             campaign = await self.catalog.campaign(campaign_id)
             await self.ledger.seal(campaign_id)  # so every row carries its event hashes
             rows = [trail_row(campaign, record, None)
@@ -119,7 +122,7 @@ class Privacy:
         leases: set[str] = set()
         chats: set[str] = set()
         answered, after = 0, 0
-        while stored := await self.store.read_events(campaign_id, after, BATCH):
+        while stored := await self.log.read_events(campaign_id, after, BATCH):
             after = stored[-1].seq
             for event in (json.loads(e.body) for e in stored):
                 lease, payload = event.get("lease"), event.get("payload") or {}

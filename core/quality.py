@@ -16,6 +16,7 @@ from core.campaigns import Campaign
 from core.judgments import gold_correct, model_matches, unit_values
 from core.kinds import Kind
 from core.ledger import Ledger
+from core.ports import Turns
 from core.records import TaskRecord, task_records
 
 FAST_SHARE = 0.4  # an answer under 40% of the median time for its kind is flagged as fast
@@ -163,16 +164,15 @@ async def campaign_quality(ledger: Ledger, campaign: Campaign, *, resamples: int
     return report
 
 
-async def keep_agreement(ledger: Ledger, campaign: Campaign) -> bool:
+async def keep_agreement(ledger: Ledger, turns: Turns, campaign: Campaign) -> bool:
     """Store each expert's agreement with their peers in this campaign, for their own stats,
     when the log has grown since it was last kept. A full read of the log: the worker runs it
     now and then, never on an expert's request."""
-    store = ledger.store
-    seq = await store.last_seq(campaign.id)
-    if seq == await store.agreement_seq(campaign.id):
+    seq = await ledger.log.last_seq(campaign.id)
+    if seq == await turns.agreement_seq(campaign.id):
         return False
     report = await campaign_quality(ledger, campaign, resamples=0)
-    await store.save_agreement(campaign.id, seq, {e.expert: (e.agreed, e.agreement_units)
+    await turns.save_agreement(campaign.id, seq, {e.expert: (e.agreed, e.agreement_units)
                                                   for e in report.experts})
     return True
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from core.items import Item
 from core.ledger import Ledger
-from core.ports import Store
+from core.ports import Log
 
 BATCH = 2000
 ITEM_CACHE = 4096  # items answered close together in the log (overlap) are fetched once
@@ -83,16 +83,16 @@ class _Leases:
 class _Items:
     """A bounded cache of items by the seq of their `item_added` event."""
 
-    def __init__(self, store: Store, campaign_id: str) -> None:
-        self.store = store
+    def __init__(self, log: Log, campaign_id: str) -> None:
+        self.log = log
         self.campaign_id = campaign_id
         self.cache: OrderedDict[int, tuple[Item, EventRef]] = OrderedDict()
 
     async def fetch(self, seqs: set[int]) -> dict[int, tuple[Item, EventRef]]:
         missing = sorted(seq for seq in seqs if seq not in self.cache)
         if missing:
-            events = await self.store.read_events_at(self.campaign_id, missing)
-            seals = await self.store.read_seals(self.campaign_id, missing)
+            events = await self.log.read_events_at(self.campaign_id, missing)
+            seals = await self.log.read_seals(self.campaign_id, missing)
             for event in events:
                 item = Item.model_validate(json.loads(event.body)["payload"]["item"])
                 self.cache[event.seq] = (item, EventRef(event.seq, seals.get(event.seq)))
@@ -111,7 +111,7 @@ async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = T
     """Finished tasks in log order, a batch at a time. The open leases map an answer to its
     `assigned` event and item; a lease leaves the map when it ends, so memory follows the
     number of tasks in flight, not the size of the campaign."""
-    items = _Items(ledger.store, campaign_id)
+    items = _Items(ledger.log, campaign_id)
     open_leases = _Leases()
     after = 0
     while True:

@@ -25,7 +25,7 @@ from core.kinds import (
     allowed_answers,
     check_decision,
 )
-from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Store
+from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Stores
 from core.resolve import diff
 from core.timing import make_estimate
 
@@ -43,17 +43,20 @@ REFUSALS = {
 
 
 class Service:
-    def __init__(self, store: Store, clock: Clock, rng: random.Random | None = None) -> None:
-        self.store = store
+    def __init__(self, stores: Stores, clock: Clock, rng: random.Random | None = None) -> None:
+        self.stores = stores  # for wiring the objects that share this service's store
+        self.experts = stores.experts
+        self.access = stores.access
+        self.leases = stores.leases
         self.clock = clock
-        self.catalog = Catalog(store)
+        self.catalog = Catalog(stores.campaigns)
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
     async def next_task(self, expert_id: str, *, pushed: bool = False) -> NextTask:
         """The expert's live task if they hold one, else a new lease. Quiet hours stop pushes,
         not an expert who asks for work; the daily cap stops both."""
         now = self.clock.now_ms()
-        return await self._next(expert_id, await self.store.routing(expert_id, _nearby_days(now)),
+        return await self._next(expert_id, await self.experts.routing(expert_id, _nearby_days(now)),
                                 now, pushed)
 
     async def may_push(self, expert_id: str, campaigns: list[str]) -> Expert | None:
@@ -62,13 +65,13 @@ class Service:
         already waiting for them. Reads only: a channel asks before anything costly (a claim,
         a platform call), and `next_task(pushed=True)` checks again when it leases."""
         now = self.clock.now_ms()
-        routing = await self.store.routing(expert_id, _nearby_days(now))
+        routing = await self.experts.routing(expert_id, _nearby_days(now))
         expert = routing.expert
         if expert is None or _idle_reason(expert, routing.done_by_day, now, pushed=True):
             return None
         if not any(expert.has_skills(route.skills) for route in routing.routes):
             return None
-        return None if await self.store.held_leases(expert_id, campaigns, now) else expert
+        return None if await self.leases.held_leases(expert_id, campaigns, now) else expert
 
     async def _next(self, expert_id: str, routing: Routing, now: int, pushed: bool = False,
                     credit: Credit | None = None) -> NextTask:
@@ -90,7 +93,7 @@ class Service:
                 if card is not None:
                     return card
         if credit is not None:
-            await self.store.credit(expert.id, credit)
+            await self.experts.credit(expert.id, credit)
         return idle or Idle(reason="no_tasks", message="No tasks for you right now. Thank you!")
 
     async def _claim(self, campaign: Campaign, expert: Expert, now: int,
@@ -107,7 +110,7 @@ class Service:
                         expert=expert.id, lease=token),
             credit=credit,
         )
-        claimed = await self.store.claim(claim)
+        claimed = await self.leases.claim(claim)
         if not isinstance(claimed, Claimed):
             return None
         return card_from(campaign, claimed, resumed=claimed.lease.token != token)
@@ -134,13 +137,13 @@ class Service:
                                       decision.model_dump(mode="json"),
                                       "platform_event": answer.event_id}
         if _edits_draft(decision):
-            view = await self.store.lease_view(campaign_id, answer.lease)
+            view = await self.leases.lease_view(campaign_id, answer.lease)
             if view is None or view.lease.expert != answer.expert:
                 return _refused(answer, REFUSALS["gone"])
             draft = item_from_body(view.item_body).drafts[view.lease.order[0]].text
             payload["diff"] = diff(draft, getattr(decision, "text", "") or "")
         record = self._record(campaign, answer, payload)
-        result, routing = await self.store.record(record)
+        result, routing = await self.leases.record(record)
         return await self._outcome(answer, result, routing, campaign)
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
@@ -182,37 +185,37 @@ class Service:
 
     async def stats(self, expert_id: str) -> ExpertStats:
         expert = await self._expert(expert_id)
-        return stats_from_tallies(expert, await self.store.expert_tallies(expert_id),
+        return stats_from_tallies(expert, await self.experts.expert_tallies(expert_id),
                                   self.clock.now_ms())
 
     async def set_paused(self, expert_id: str, paused: bool) -> Expert:
         """An expert's own pause: no new tasks (asked or pushed) until they resume."""
         expert = (await self._expert(expert_id)).model_copy(update={"paused": paused})
-        await self.store.save_expert(expert, create=False)
+        await self.experts.save_expert(expert, create=False)
         return expert
 
     async def expert_for_web_token(self, token: str) -> str | None:
         """Web chat links are bearer secrets; only their hash is stored."""
-        return await self.store.expert_for_web_token(web_token_hash(token))
+        return await self.access.expert_for_web_token(web_token_hash(token))
 
     # What Slack and the web chat look up again, so no channel reaches through to the store.
 
     async def expert_id_for_identity(self, identity: str) -> str | None:
         """The id of the expert a chat account (`slack:U123`) acts as, None until it is linked:
         one read, for a channel that needs no more of the profile."""
-        return await self.store.expert_for_identity(identity)
+        return await self.experts.expert_for_identity(identity)
 
     async def web_chat_expert(self, token: str) -> Expert | None:
         """The expert behind a web chat link; None for a link unknown, revoked or erased."""
         expert_id = await self.expert_for_web_token(token)
-        return await self.store.load_expert(expert_id) if expert_id else None
+        return await self.experts.load_expert(expert_id) if expert_id else None
 
     async def campaign_for_lease(self, token: str) -> str | None:
         """The campaign a lease token belongs to, even after the lease ended."""
         return await self.catalog.campaign_for_lease(token)
 
     async def _expert(self, expert_id: str) -> Expert:
-        expert = await self.store.load_expert(expert_id)
+        expert = await self.experts.load_expert(expert_id)
         if expert is None:
             raise NotFound(f"no expert {expert_id!r}")
         return expert
@@ -238,24 +241,24 @@ class Service:
         when = at if at is not None else self.clock.now_ms()
         event = Event(campaign=campaign_id, type=what, at=iso_ms(when), actor="system", lease=token,
                       payload={k: v for k, v in payload.items() if v is not None})
-        return await self.store.mark(campaign_id, token, what, when, body_json(event), expert_id)
+        return await self.leases.mark(campaign_id, token, what, when, body_json(event), expert_id)
 
     async def expire_leases(self, campaign_id: str) -> int:
         """Give the slots of abandoned tasks back to the pool."""
         now = self.clock.now_ms()
-        return await self.store.expire_due(campaign_id, now)
+        return await self.leases.expire_due(campaign_id, now)
 
     async def give_back(self, token: str, channel: str, error: str) -> bool:
         """The channel could not show this task (its platform refused the card): the slot goes
         back to the pool now, not when the lease runs out, with an `undeliverable` event."""
         campaign_id = await self.catalog.campaign_for_lease(token)
-        view = await self.store.lease_view(campaign_id, token) if campaign_id else None
+        view = await self.leases.lease_view(campaign_id, token) if campaign_id else None
         if campaign_id is None or view is None:
             return False
         event = Event(campaign=campaign_id, type="undeliverable", at=iso_ms(self.clock.now_ms()),
                       actor="system", expert=view.lease.expert, item=view.lease.item,
                       lease=token, payload={"channel": channel, "error": error})
-        return await self.store.give_back(campaign_id, token, body_json(event))
+        return await self.leases.give_back(campaign_id, token, body_json(event))
 
     # What Telegram looks up again about a lease or a sender (with `campaign_for_lease` above),
     # so it never reaches into the store or the catalog (adapters/telegram/).
@@ -271,13 +274,13 @@ class Service:
         if campaign_id is None:
             return False
         now = self.clock.now_ms()
-        return lease in await self.store.held_leases(expert_id, [campaign_id], now)
+        return lease in await self.leases.held_leases(expert_id, [campaign_id], now)
 
     async def shown_draft(self, lease: str, expert_id: str) -> str | None:
         """Draft A as this expert was shown it (the shuffled first); None unless the lease is
         their live one."""
         campaign_id = await self.catalog.campaign_for_lease(lease)
-        view = await self.store.lease_view(campaign_id, lease) if campaign_id else None
+        view = await self.leases.lease_view(campaign_id, lease) if campaign_id else None
         if view is None or view.lease.expert != expert_id or view.lease.state != "live":
             return None
         drafts = item_from_body(view.item_body).drafts
@@ -286,11 +289,11 @@ class Service:
     async def expert_for_account(self, identity: str, last: str | None = None) -> Expert | None:
         """The expert a platform account (`telegram:123`) acts as. `last`, the expert it was
         last time, saves the index read while that profile still names the account."""
-        expert = await self.store.load_expert(last) if last else None
+        expert = await self.experts.load_expert(last) if last else None
         if expert is not None and identity in expert.identities:
             return expert
-        expert_id = await self.store.expert_for_identity(identity)  # linked anew, or gone
-        return None if expert_id is None else await self.store.load_expert(expert_id)
+        expert_id = await self.experts.expert_for_identity(identity)  # linked anew, or gone
+        return None if expert_id is None else await self.experts.load_expert(expert_id)
 
 
 def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Card:

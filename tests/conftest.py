@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -72,6 +72,20 @@ def store(client: aioredis.Redis) -> RedisStore:
     return RedisStore(client)
 
 
+STORES: dict[str, Callable[[pytest.FixtureRequest], RedisStore]] = {
+    "redis": lambda request: RedisStore(request.getfixturevalue("client")),
+    # a real 3-master Redis Cluster (tests/cluster.py), started once per session
+    "redis-cluster": lambda request: RedisStore(request.getfixturevalue("cluster_client")),
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+def any_store(request: pytest.FixtureRequest) -> RedisStore:
+    """Every store implementation in turn, each playing every role: the contract suites' store.
+    A new store joins by adding one entry to STORES."""
+    return STORES[request.param](request)
+
+
 @pytest.fixture
 def clock() -> SetClock:
     return SetClock(NOW)
@@ -79,12 +93,12 @@ def clock() -> SetClock:
 
 @pytest.fixture
 def service(store: RedisStore, clock: SetClock) -> Service:
-    return Service(store, clock)
+    return Service(store.roles(), clock)
 
 
 @pytest.fixture
 def coordinator(service: Service) -> Coordinator:
-    return Coordinator(service.store, service.clock, service.catalog)
+    return Coordinator(service.stores, service.clock, service.catalog)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator:
                       limits: Limits = FAST, handling: bool = True) -> AsyncIterator[TelegramBot]:
     """The webhook on a real HTTP server and, unless `handling` is off, a drain handling what
     it keeps (the worker's share, in this process)."""
-    telegram = build_telegram(settings(emulator, limits), service, coordinator, service.store)
+    telegram = build_telegram(settings(emulator, limits), service, coordinator, service.stores)
     app = web.Application()
     add_telegram_webhook(app, telegram, SECRET)
     server = TestServer(app, host="127.0.0.1")
@@ -51,7 +51,7 @@ async def webhook_bot(emulator: TelegramEmulator, service: Service, coordinator:
         if not handling:
             yield telegram
             return
-        emulator.handled = partial(settled, service.store, CHANNEL)
+        emulator.handled = partial(settled, service.stores.inbox, CHANNEL)
         stop = asyncio.Event()
         drain = asyncio.create_task(telegram.drain.run_until(stop))
         try:

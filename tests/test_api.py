@@ -36,7 +36,7 @@ async def api(client: aioredis.Redis, service: Service) -> AsyncIterator[TestCli
     store = RedisStore(client)
     settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(TOKEN), EXPERTLOOP_MAX_BODY=64_000)
     runtime = Runtime(settings, client, store, service,
-                      Coordinator(store, service.clock, service.catalog), Ledger(store))
+                      Coordinator(store.roles(), service.clock, service.catalog), Ledger(store))
     async with TestClient(TestServer(build_app(runtime))) as http:
         yield http
 

@@ -46,9 +46,9 @@ FAST_RETRY = {"EXPERTLOOP_CHANNEL_RETRY_S": 0.2, "EXPERTLOOP_CHANNEL_RETRY_MAX_S
 
 def runtime_with(client: aioredis.Redis, service: Service, **env: Any) -> Runtime:
     settings = Settings(**env)  # type: ignore[arg-type]  # the environment's names
-    return Runtime(settings, client, service.store,  # type: ignore[arg-type]
-                   service, Coordinator(service.store, service.clock, service.catalog),
-                   Ledger(service.store))
+    return Runtime(settings, client, RedisStore(client),
+                   service, Coordinator(service.stores, service.clock, service.catalog),
+                   Ledger(service.stores.log))
 
 
 @asynccontextmanager
@@ -84,7 +84,7 @@ def slack_settings(url: str) -> SlackSettings:
 async def test_a_slack_press_that_fails_every_try_is_told_ephemerally_and_counted(
         slack: SlackEmulator, service: Service, coordinator: Coordinator,
         client: aioredis.Redis, capsys: pytest.CaptureFixture[str]) -> None:
-    channel = build_channel(slack_settings(slack.url), service, coordinator, service.store)
+    channel = build_channel(slack_settings(slack.url), service, coordinator, service.stores)
     await post_kind(coordinator, "pairwise")
     await coordinator.add_expert(Expert(id="ann", name="Ann", identities=["slack:UANN"]))
     async with web_process(slack, channel) as url, handling_presses(
@@ -99,7 +99,7 @@ async def test_a_slack_press_that_fails_every_try_is_told_ephemerally_and_counte
 
     assert told["text"] == SET_ASIDE_TEXT and told["user"] == "UANN"
     assert told["channel"] == ann.channel  # where the expert pressed
-    assert not [e for e in await events(service.store) if e["type"] == "answered"]
+    assert not [e for e in await events(service.stores.log) if e["type"] == "answered"]
     runtime = runtime_with(client, service, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.url)
     async with web_app(runtime) as http:
         assert (await health(http, "slack"))["dead_requests"] == 1
@@ -136,7 +136,7 @@ async def test_a_telegram_tap_that_fails_every_try_is_told_in_the_chat_and_count
 async def test_a_card_slack_refuses_goes_back_to_the_pool_at_once(
         slack: SlackEmulator, service: Service, coordinator: Coordinator, store: RedisStore,
         client: aioredis.Redis, caplog: pytest.LogCaptureFixture) -> None:
-    channel = build_channel(slack_settings(slack.url), service, coordinator, service.store)
+    channel = build_channel(slack_settings(slack.url), service, coordinator, service.stores)
     await post_kind(coordinator, "pairwise", n_items=1, overlap=1)
     for name in ("ann", "bob"):
         await coordinator.add_expert(Expert(id=name, name=name, identities=[f"slack:U{name}"]))
@@ -179,10 +179,10 @@ async def test_a_card_telegram_refuses_goes_back_to_the_pool_at_once(
 
 async def assert_undeliverable(service: Service, coordinator: Coordinator, error: str) -> None:
     """One `undeliverable` event, by the system, with the platform's error; the chain holds."""
-    [event] = [e for e in await events(service.store) if e["type"] == "undeliverable"]
+    [event] = [e for e in await events(service.stores.log) if e["type"] == "undeliverable"]
     assert event["actor"] == "system" and event["expert"] in ("ann",)
     assert error in event["payload"]["error"]
-    ledger = Ledger(service.store)
+    ledger = Ledger(service.stores.log)
     await ledger.seal("c1")
     assert (await ledger.verify("c1")).ok
 
@@ -235,7 +235,7 @@ async def a_card_arrives(emulator: TelegramEmulator, http: TestClient,  # type: 
                          coordinator: Coordinator, service: Service) -> None:
     """Through the webhook and the worker, now that Telegram answers."""
     emulator.webhook = (str(http.make_url("/telegram/webhook")), SECRET)
-    emulator.handled = partial(settled, service.store, "telegram")
+    emulator.handled = partial(settled, service.stores.inbox, "telegram")
     await post_telegram_kind(coordinator, "pairwise")
     await coordinator.link("ann", "telegram:501")
     await User(emulator, 501).say("/next")

@@ -36,7 +36,7 @@ async def serve(client: aioredis.Redis, service: Service, token: str | None
     store = RedisStore(client)
     settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(token) if token else None)
     runtime = Runtime(settings, client, store, service,
-                      Coordinator(store, service.clock, service.catalog), Ledger(store))
+                      Coordinator(store.roles(), service.clock, service.catalog), Ledger(store))
     app = build_app(runtime)
     app[DASHBOARD].panels.wait_s = 60  # tests read whole pages; the short wait has its own test
     return TestClient(TestServer(app))

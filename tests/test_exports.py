@@ -316,8 +316,8 @@ async def test_cli_exports_and_reports_a_campaign(tmp_path: Path) -> None:
     client = aioredis.from_url(server.url(), decode_responses=True)
     try:
         store, clock = RedisStore(client), SetClock(1_795_000_000_000)
-        service = Service(store, clock)
-        coordinator = Coordinator(store, clock, service.catalog)
+        service = Service(store.roles(), clock)
+        coordinator = Coordinator(store.roles(), clock, service.catalog)
         await pairwise_campaign(service, coordinator, clock)
 
         done = cli(data_dir, "campaign", "export", "c1", "--format", "preference",

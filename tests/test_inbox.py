@@ -52,7 +52,7 @@ async def test_one_users_requests_run_in_order_and_each_once(
 
     for n in range(30):
         await store.inbox_put("order", str(n), f"u{n % 3}", f"u{n % 3}:{n}", 60_000, 0)
-    drain = drains.start(InboxDrain(store, "order", handle, block_ms=50))
+    drain = drains.start(InboxDrain(store, store, "order", handle, block_ms=50))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert sorted(seen) == sorted(f"u{n % 3}:{n}" for n in range(30))
     for user in ("u0", "u1", "u2"):
@@ -72,7 +72,7 @@ async def test_a_failing_request_is_tried_again_then_set_aside(
 
     await store.inbox_put("fails", "1", "u", "flaky", 60_000, 0)
     await store.inbox_put("fails", "2", "u", "broken", 60_000, 0)
-    drain = drains.start(InboxDrain(store, "fails", handle, block_ms=50, retry_pause_s=0.01,
+    drain = drains.start(InboxDrain(store, store, "fails", handle, block_ms=50, retry_pause_s=0.01,
                                      max_attempts=3))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert tries == {"flaky": 2, "broken": 3}
@@ -91,7 +91,7 @@ async def test_what_a_dead_process_took_is_handled_by_another(
         handled.append(body)
         return True
 
-    drain = drains.start(InboxDrain(store, "orphans", handle, block_ms=50, stale_ms=100))
+    drain = drains.start(InboxDrain(store, store, "orphans", handle, block_ms=50, stale_ms=100))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert handled == ["taken by the dead"] * 2
 
@@ -106,7 +106,7 @@ async def test_a_slow_request_is_not_taken_twice_by_the_process_handling_it(
         return True
 
     await store.inbox_put("slow", "1", "u", "slow one", 60_000, 0)
-    drain = drains.start(InboxDrain(store, "slow", handle, block_ms=10, stale_ms=40))
+    drain = drains.start(InboxDrain(store, store, "slow", handle, block_ms=10, stale_ms=40))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert started == ["slow one"]
 
@@ -121,6 +121,6 @@ async def test_a_handler_is_told_when_each_request_was_kept(
 
     await store.inbox_put("when", "1", "u", "first", 60_000, 1_000)
     await store.inbox_put("when", "2", "u", "second", 60_000, 2_500)
-    drain = drains.start(InboxDrain(store, "when", handle, block_ms=50))
+    drain = drains.start(InboxDrain(store, store, "when", handle, block_ms=50))
     await asyncio.wait_for(settled(store, drain.channel), 5)
     assert kept == {"first": 1_000, "second": 2_500}  # when kept, not when handled

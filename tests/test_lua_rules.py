@@ -18,7 +18,7 @@ from adapters.redis.lua import SCRIPTS
 from adapters.redis.store import RedisStore
 from core import rules
 from core.events import Event, canonical
-from core.ports import Claimed, Record, Store
+from core.ports import Claimed, Record
 from core.provenance import CHAIN_FIELDS
 from tests.test_store_contract import NOW, a_claim, a_record, claimed, open_campaign
 
@@ -109,7 +109,7 @@ async def test_an_event_keeps_the_values_the_service_decided(
 KINDS = st.sampled_from(["redis", "redis-cluster"])
 
 
-async def store_for(kind: str, client: aioredis.Redis, cluster_client: RedisCluster) -> Store:
+async def store_for(kind: str, client: aioredis.Redis, cluster_client: RedisCluster) -> RedisStore:
     """An emptied store of that kind, for each example."""
     if kind == "redis-cluster":
         await cluster_client.flushall(target_nodes=RedisCluster.PRIMARIES)
@@ -191,7 +191,7 @@ async def test_an_items_slots_follow_the_reference(
     await claim(store, slots, 0)
 
 
-async def claim(store: Store, slots: Slots, pick: int) -> None:
+async def claim(store: RedisStore, slots: Slots, pick: int) -> None:
     slots.claims += 1
     token = f"k1.{slots.claims}"
     got = await store.claim(a_claim(f"e{slots.claims}", token, now=slots.now,
@@ -204,7 +204,7 @@ async def claim(store: Store, slots: Slots, pick: int) -> None:
     slots.live[token] = slots.now + 60_000
 
 
-async def answer_live(store: Store, slots: Slots, pick: int, effect: str) -> None:
+async def answer_live(store: RedisStore, slots: Slots, pick: int, effect: str) -> None:
     if not slots.live:
         return
     token = sorted(slots.live)[pick % len(slots.live)]
@@ -215,7 +215,7 @@ async def answer_live(store: Store, slots: Slots, pick: int, effect: str) -> Non
         slots.taken = rules.slots_after_return(slots.taken)
 
 
-async def tick(store: Store, slots: Slots, pick: int) -> None:
+async def tick(store: RedisStore, slots: Slots, pick: int) -> None:
     slots.now += (1 + pick % 3) * 30_000  # a lease runs 60 s
     due = {t: end for t, end in slots.live.items() if end <= slots.now}
     assert await store.expire_due("c1", slots.now) == len(due)
@@ -225,7 +225,7 @@ async def tick(store: Store, slots: Slots, pick: int) -> None:
         slots.taken = rules.slots_after_return(slots.taken)
 
 
-async def answer_late(store: Store, slots: Slots, pick: int, effect: str) -> None:
+async def answer_late(store: RedisStore, slots: Slots, pick: int, effect: str) -> None:
     if not slots.expired:
         return
     token = sorted(slots.expired)[pick % len(slots.expired)]

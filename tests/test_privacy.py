@@ -59,7 +59,7 @@ async def test_an_export_holds_their_answers_and_access_as_digests_only(
         service: Service, ledger: Ledger, clock: SetClock) -> None:
     _, secrets = await zed_answers(coordinator, emulator, clock)
 
-    found = await Privacy(service.store, ledger).export(ZED)
+    found = await Privacy(service.stores, ledger).export(ZED)
 
     assert found.expert.identities == [f"telegram:{ZED_CHAT}", f"slack:{ZED_SLACK}"]
     assert found.expert.credentials == "MD, nephrology"
@@ -127,7 +127,7 @@ async def test_the_erased_accounts_and_links_reach_nothing(
         service: Service, store: RedisStore, ledger: Ledger, clock: SetClock) -> None:
     zed, (web_token, invite) = await zed_answers(coordinator, emulator, clock)
     assigned = await count_assigned(store)
-    await Privacy(store, ledger).erase(ZED)
+    await Privacy(store.roles(), ledger).erase(ZED)
 
     await zed.say("/next")
     assert "don't know you" in emulator.texts(ZED_CHAT)[-1]
@@ -148,7 +148,7 @@ async def count_assigned(store: RedisStore) -> int:
 async def test_a_second_erasure_says_so_and_the_id_is_never_given_out_again(
         coordinator: Coordinator, store: RedisStore, ledger: Ledger) -> None:
     await coordinator.add_expert(Expert(id=ZED, name="Zed"))
-    privacy = Privacy(store, ledger)
+    privacy = Privacy(store.roles(), ledger)
     first = await privacy.erase(ZED)
 
     with pytest.raises(AlreadyErased, match="already erased"):
@@ -164,7 +164,7 @@ async def test_an_erasure_cut_short_finishes_when_run_again_under_the_same_pseud
     # the pseudonym was set, then the process died before anything was unlinked
     await store.client.hset("el:erased", f"e:{digest(ZED)}", "erased-first")
 
-    report = await Privacy(store, ledger).erase(ZED)
+    report = await Privacy(store.roles(), ledger).erase(ZED)
 
     assert report.pseudonym == "erased-first"
     assert await store.expert_for_identity("slack:UZED") is None
@@ -208,7 +208,7 @@ async def test_export_and_erase_on_a_redis_cluster(redis_cluster: LocalCluster,
         secrets = [await runtime.coordinator.invite_web(ZED),
                    await runtime.coordinator.new_invite(ZED)]
         assert await work(runtime.service, clock, ZED, lambda card: Choose(choice="A")) == 3
-        privacy = Privacy(runtime.store, runtime.ledger)
+        privacy = Privacy(runtime.store.roles(), runtime.ledger)
 
         found = await privacy.export(ZED)
         assert len(found.campaigns[0].answers) == 3 and len(found.tokens.invites) == 1

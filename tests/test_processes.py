@@ -27,7 +27,7 @@ from tests.test_service import post
 def runtime_for(client: aioredis.Redis, service: Service) -> Runtime:
     store = RedisStore(client)
     return Runtime(Settings(), client, store, service,
-                   Coordinator(store, service.clock, service.catalog), Ledger(store))
+                   Coordinator(store.roles(), service.clock, service.catalog), Ledger(store))
 
 
 async def test_worker_tick_returns_abandoned_tasks_and_seals_the_log(

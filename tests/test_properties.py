@@ -108,8 +108,8 @@ async def run_scenario(client: aioredis.Redis, rnd: random.Random, overlap: int,
                        ) -> tuple[Scenario, CampaignSpec, RedisStore]:
     await client.flushall()
     store, clock = RedisStore(client), SetClock(NOW)
-    service = Service(store, clock, rng=random.Random(rnd.getrandbits(32)))
-    coordinator = Coordinator(store, clock, service.catalog)
+    service = Service(store.roles(), clock, rng=random.Random(rnd.getrandbits(32)))
+    coordinator = Coordinator(store.roles(), clock, service.catalog)
     spec = CampaignSpec(id="c1", title="Better?", kind="pairwise", overlap=overlap,
                         time_limit_s=TIME_LIMIT_S, gold_rate=gold_rate)
     drafts = [{"text": "yes", "model": "m1"}, {"text": "no", "model": "m2"}]
@@ -224,7 +224,7 @@ async def test_invariants_hold_under_concurrent_experts(
     check_overlap(log, overlap)
     check_outcomes_against_log(world, log)
     check_one_end_per_lease(log)
-    status = await Coordinator(store, world.clock).status("c1")
+    status = await Coordinator(store.roles(), world.clock).status("c1")
     assert counts(status) == status_from_log(log, overlap)
 
     ledger = Ledger(store)

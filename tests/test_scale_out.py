@@ -191,8 +191,8 @@ async def answered_events(store: RedisStore, campaign: str) -> list[dict[str, An
 async def test_two_web_processes_and_two_workers_fill_every_slot_exactly_once(
         processes: list[str], emulator: TelegramEmulator, store: RedisStore, redis_url: str,
         tmp_path: Path) -> None:
-    service = Service(store, SystemClock())
-    coordinator = Coordinator(store, service.clock, service.catalog)
+    service = Service(store.roles(), SystemClock())
+    coordinator = Coordinator(store.roles(), service.clock, service.catalog)
     await post_kind(coordinator, "pairwise", n_items=ITEMS, campaign_id="scale",
                     overlap=OVERLAP)
     users = list(range(700_000, 700_000 + EXPERTS))

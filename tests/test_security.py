@@ -90,7 +90,7 @@ async def site(client: aioredis.Redis, service: Service, clock: SetClock
         SLACK_API_URL=slack.url)
     store = RedisStore(client)
     runtime = Runtime(settings, client, store, service,
-                      Coordinator(store, service.clock, service.catalog), Ledger(store))
+                      Coordinator(store.roles(), service.clock, service.catalog), Ledger(store))
     stop = asyncio.Event()
     task = asyncio.create_task(serve(runtime, stop))
     loops = delivery_loops(runtime)  # Telegram's and Slack's, as the worker runs them

@@ -18,6 +18,7 @@ from core.exports import Export
 from core.items import Item
 from core.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
 from core.ledger import Ledger
+from core.ports import Log
 from core.resolve import resolve
 from core.service import Service
 from core.staging import spool_items
@@ -61,12 +62,12 @@ async def answer(service: Service, expert: str, lease: str,
                                        decision=decision or Choose(choice="A"), **extra))
 
 
-async def events(store: RedisStore, campaign_id: str = "c1") -> list[dict[str, Any]]:
+async def events(store: Log, campaign_id: str = "c1") -> list[dict[str, Any]]:
     return [{"seq": e.seq, **json.loads(e.body)}
             for e in await store.read_events(campaign_id, 0, 100_000)]
 
 
-async def of_type(store: RedisStore, type_: str, campaign_id: str = "c1") -> list[dict[str, Any]]:
+async def of_type(store: Log, type_: str, campaign_id: str = "c1") -> list[dict[str, Any]]:
     return [e for e in await events(store, campaign_id) if e["type"] == type_]
 
 
@@ -89,7 +90,7 @@ async def test_asking_twice_returns_the_same_live_card(service: Service,
 
 async def test_drafts_are_shuffled_and_never_name_their_model(
         store: RedisStore, clock: SetClock, coordinator: Coordinator) -> None:
-    service = Service(store, clock, rng=random.Random(7))
+    service = Service(store.roles(), clock, rng=random.Random(7))
     await post(coordinator, n_items=40)
     await add_experts(coordinator, "ann")
     shown_first = Counter()

@@ -55,7 +55,7 @@ DRAFTS = [{"text": f"Draft number {n}: take it with food.", "model": f"m{n}"} fo
 @pytest.fixture
 def channel(slack: SlackEmulator, service: Service, coordinator: Coordinator,
             store: RedisStore) -> SlackChannel:
-    return build_channel(_settings(slack), service, coordinator, store)
+    return build_channel(_settings(slack), service, coordinator, store.roles())
 
 
 def delivery(slack: SlackEmulator, channel: SlackChannel) -> DeliveryLoop:
@@ -86,7 +86,7 @@ async def events_url(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterat
     """The web process's route, and a worker's drain of the presses it keeps, here in one."""
     async with web_process(slack, channel) as url, handling_presses(
             _settings(slack), channel.service, channel.coordinator):
-        slack.settle = partial(settled, channel.store, "slack")
+        slack.settle = partial(settled, channel.stores.inbox, "slack")
         yield url
         slack.settle = None
 
@@ -95,7 +95,7 @@ async def events_url(slack: SlackEmulator, channel: SlackChannel) -> AsyncIterat
 async def handling_presses(settings: SlackSettings, service: Service, coordinator: Coordinator,
                            **drain_options: Any) -> AsyncIterator[InboxDrain]:
     """What a worker runs for Slack: its own channel, draining the kept presses."""
-    worker_channel = build_channel(settings, service, coordinator, service.store)
+    worker_channel = build_channel(settings, service, coordinator, service.stores)
     drain = press_drain(worker_channel, settings)
     for name, value in drain_options.items():
         setattr(drain, name, value)

@@ -35,7 +35,7 @@ def worker(slack: SlackEmulator, service: Service, coordinator: Coordinator,
                              api_url=slack.url, post_interval_s=0.0,
                              push_interval_s=push_interval_s)
     return DeliveryLoop(service, SlackDelivery(build_channel(settings, service, coordinator,
-                                                             service.store),
+                                                             service.stores),
                                                settings))
 
 
@@ -168,8 +168,8 @@ async def test_pushes_and_pacing_work_on_a_redis_cluster(
         slack: SlackEmulator, cluster_client: RedisCluster) -> None:
     """Campaigns, the expert and the pacing keys sit in different slots."""
     store = RedisStore(cluster_client)  # type: ignore[arg-type]
-    service = Service(store, SetClock(NOW))
-    coordinator = Coordinator(store, service.clock, service.catalog)
+    service = Service(store.roles(), SetClock(NOW))
+    coordinator = Coordinator(store.roles(), service.clock, service.catalog)
     for campaign in ("pairs", "more-pairs"):
         await post_kind(coordinator, "pairwise", campaign_id=campaign)
     ann = await link(coordinator, "ann")

@@ -1,10 +1,11 @@
-"""The Store contract: what core/ports.py promises, checked against every implementation.
-A new store joins by adding one entry to STORES."""
+"""The store's contract: what the roles in core/ports.py promise (campaigns, experts' profiles
+and tallies, leases, the log, channel health), checked against every implementation
+(`any_store`, tests/conftest.py). The other roles' sections are the test_store_contract_*
+files; test_store_contract_roles.py checks that every method of every role is named in one."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import pytest
 
@@ -13,22 +14,10 @@ from core.campaigns import Campaign, CampaignSpec, CampaignState
 from core.events import Event, iso_ms, open_body
 from core.experts import Expert
 from core.health import ChannelHealth
-from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem, Store
+from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem
 from core.provenance import START, ChainHead, Seal
 
 NOW = 1_795_000_000_000
-STORES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
-    "redis": lambda request: RedisStore(request.getfixturevalue("client")),
-    # a real 3-master Redis Cluster (tests/cluster.py), started once per session
-    "redis-cluster": lambda request: RedisStore(request.getfixturevalue("cluster_client")),
-}
-
-
-@pytest.fixture(params=sorted(STORES))
-def any_store(request: pytest.FixtureRequest) -> Store:
-    return STORES[request.param](request)
-
-
 def a_campaign(campaign_id: str = "c1", code: str = "k1", overlap: int = 2) -> Campaign:
     spec = CampaignSpec(id=campaign_id, title="Better?", kind="pairwise", overlap=overlap)
     return Campaign(id=campaign_id, code=code, spec=spec, created_at=NOW)
@@ -45,7 +34,7 @@ def staged(item_id: str, gold: bool = False) -> StagedItem:
     return StagedItem(item_id, 2, gold, json.dumps(body))
 
 
-async def open_campaign(store: Store, *item_ids: str, overlap: int = 2,
+async def open_campaign(store: RedisStore, *item_ids: str, overlap: int = 2,
                         gold: tuple[str, ...] = ()) -> Campaign:
     campaign = a_campaign(overlap=overlap)
     assert await store.create_campaign(campaign, event("campaign_posted"))
@@ -56,7 +45,7 @@ async def open_campaign(store: Store, *item_ids: str, overlap: int = 2,
     return campaign
 
 
-async def set_state(store: Store, campaign: Campaign, state: CampaignState) -> None:
+async def set_state(store: RedisStore, campaign: Campaign, state: CampaignState) -> None:
     route = Route(campaign=campaign.id, skills=[], gold_rate=0.0, created_at=NOW)
     await store.set_state(campaign.id, state, route if state == CampaignState.active else None,
                           event(state.value))
@@ -84,30 +73,30 @@ def a_record(expert: str, token: str, effect: str = "answered", now: int = NOW +
                   expect_drafts=0, route_days=["2026-11-18"])
 
 
-async def claimed(store: Store, expert: str, token: str, **kwargs: object) -> Claimed:
+async def claimed(store: RedisStore, expert: str, token: str, **kwargs: object) -> Claimed:
     found = await store.claim(a_claim(expert, token, **kwargs))  # type: ignore[arg-type]
     assert isinstance(found, Claimed), found
     return found
 
 
-async def recorded(store: Store, record: Record) -> Recorded:
+async def recorded(store: RedisStore, record: Record) -> Recorded:
     return (await store.record(record))[0]
 
 
-async def types(store: Store) -> list[str]:
+async def types(store: RedisStore) -> list[str]:
     return [json.loads(e.body)["type"] for e in await store.read_events("c1", 0, 10_000)]
 
 
 # campaigns
 
 
-async def test_codes_are_never_handed_out_twice(any_store: Store) -> None:
+async def test_codes_are_never_handed_out_twice(any_store: RedisStore) -> None:
     codes = [await any_store.next_code() for _ in range(50)]
 
     assert len(set(codes)) == 50
 
 
-async def test_create_campaign_refuses_a_duplicate_id(any_store: Store) -> None:
+async def test_create_campaign_refuses_a_duplicate_id(any_store: RedisStore) -> None:
     assert await any_store.create_campaign(a_campaign(), event("campaign_posted"))
     assert not await any_store.create_campaign(a_campaign(code="k2"), event("campaign_posted"))
 
@@ -118,14 +107,14 @@ async def test_create_campaign_refuses_a_duplicate_id(any_store: Store) -> None:
     assert await types(any_store) == ["campaign_posted"]
 
 
-async def test_unknown_campaigns_read_as_none(any_store: Store) -> None:
+async def test_unknown_campaigns_read_as_none(any_store: RedisStore) -> None:
     assert await any_store.load_campaign("nope") is None
     assert await any_store.campaign_state("nope") is None
     assert await any_store.campaign_for_code("zz") is None
     assert await any_store.list_campaigns() == []
 
 
-async def test_a_campaign_has_no_state_until_it_is_opened(any_store: Store) -> None:
+async def test_a_campaign_has_no_state_until_it_is_opened(any_store: RedisStore) -> None:
     campaign = a_campaign()
     await any_store.create_campaign(campaign, event("campaign_posted"))
     assert await any_store.campaign_state("c1") is None
@@ -137,7 +126,7 @@ async def test_a_campaign_has_no_state_until_it_is_opened(any_store: Store) -> N
     assert await types(any_store) == ["campaign_posted", "active", "closed"]
 
 
-async def test_only_active_campaigns_are_routed(any_store: Store) -> None:
+async def test_only_active_campaigns_are_routed(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1")
     _, _, routes = await any_store.routing("nobody", [])
     assert [r.campaign for r in routes] == ["c1"]
@@ -147,7 +136,7 @@ async def test_only_active_campaigns_are_routed(any_store: Store) -> None:
     assert (await any_store.routing("nobody", []))[2] == []
 
 
-async def test_append_items_stores_each_item_with_its_event(any_store: Store) -> None:
+async def test_append_items_stores_each_item_with_its_event(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1", "q2", gold=("g1",))
 
     assert await any_store.existing_items("c1", ["q1", "g1", "q9"]) == {"q1", "g1"}
@@ -159,7 +148,7 @@ async def test_append_items_stores_each_item_with_its_event(any_store: Store) ->
         ("q1", "q1?"), ("q2", "q2?"), ("g1", "g1?")]
 
 
-async def test_append_items_is_all_or_nothing_when_an_id_exists(any_store: Store) -> None:
+async def test_append_items_is_all_or_nothing_when_an_id_exists(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1")
     before = await any_store.last_seq("c1")
     prefix = open_body("c1", "item_added", NOW, "coordinator")
@@ -176,7 +165,7 @@ async def test_append_items_is_all_or_nothing_when_an_id_exists(any_store: Store
 # experts
 
 
-async def test_save_expert_creates_once_and_then_updates(any_store: Store) -> None:
+async def test_save_expert_creates_once_and_then_updates(any_store: RedisStore) -> None:
     ann = Expert(id="ann", name="Ann", identities=["slack:U1"])
 
     assert await any_store.save_expert(ann, create=True)
@@ -191,7 +180,7 @@ async def test_save_expert_creates_once_and_then_updates(any_store: Store) -> No
     assert await any_store.load_expert("bob") is None
 
 
-async def test_agreement_is_kept_beside_the_tallies_per_campaign(any_store: Store) -> None:
+async def test_agreement_is_kept_beside_the_tallies_per_campaign(any_store: RedisStore) -> None:
     await any_store.save_expert(Expert(id="ann", name="Ann"), create=True)
     assert await any_store.agreement_seq("c1") == 0
 
@@ -205,13 +194,13 @@ async def test_agreement_is_kept_beside_the_tallies_per_campaign(any_store: Stor
     assert await any_store.agreement_seq("c1") == 41
 
 
-async def test_a_turn_goes_to_one_caller_until_it_lapses(any_store: Store) -> None:
+async def test_a_turn_goes_to_one_caller_until_it_lapses(any_store: RedisStore) -> None:
     assert await any_store.take_turn("job", 60_000)
     assert not await any_store.take_turn("job", 60_000)
     assert await any_store.take_turn("other job", 60_000)
 
 
-async def test_routing_returns_the_expert_and_day_counts(any_store: Store) -> None:
+async def test_routing_returns_the_expert_and_day_counts(any_store: RedisStore) -> None:
     ann = Expert(id="ann", name="Ann")
     await any_store.save_expert(ann, create=True)
     for _ in range(3):
@@ -231,7 +220,7 @@ async def test_routing_returns_the_expert_and_day_counts(any_store: Store) -> No
 # leases and answers
 
 
-async def test_claim_never_exceeds_overlap(any_store: Store) -> None:
+async def test_claim_never_exceeds_overlap(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1", overlap=2)
 
     first = await claimed(any_store, "ann", "k1.a")
@@ -246,7 +235,7 @@ async def test_claim_never_exceeds_overlap(any_store: Store) -> None:
                                       "assigned"]
 
 
-async def test_claim_returns_the_held_lease_while_it_is_live(any_store: Store) -> None:
+async def test_claim_returns_the_held_lease_while_it_is_live(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1", "q2")
 
     first = await claimed(any_store, "ann", "k1.a")
@@ -256,7 +245,7 @@ async def test_claim_returns_the_held_lease_while_it_is_live(any_store: Store) -
     assert (await types(any_store)).count("assigned") == 1
 
 
-async def test_claim_never_offers_an_expert_an_item_twice(any_store: Store) -> None:
+async def test_claim_never_offers_an_expert_an_item_twice(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1", overlap=3)
     lease = (await claimed(any_store, "ann", "k1.a")).lease
     await recorded(any_store, a_record("ann", lease.token, effect="skipped"))
@@ -264,14 +253,14 @@ async def test_claim_never_offers_an_expert_an_item_twice(any_store: Store) -> N
     assert await any_store.claim(a_claim("ann", "k1.b")) == "empty"
 
 
-async def test_claim_on_an_inactive_campaign_says_why(any_store: Store) -> None:
+async def test_claim_on_an_inactive_campaign_says_why(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1")
     await set_state(any_store, campaign, CampaignState.paused)
 
     assert await any_store.claim(a_claim("ann", "k1.a")) == "paused"
 
 
-async def test_gold_is_claimed_only_when_wanted_and_ignores_overlap(any_store: Store) -> None:
+async def test_gold_is_claimed_only_when_wanted_and_ignores_overlap(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1", overlap=1, gold=("g1",))
 
     plain = await claimed(any_store, "ann", "k1.a")
@@ -281,7 +270,7 @@ async def test_gold_is_claimed_only_when_wanted_and_ignores_overlap(any_store: S
     assert [(g.lease.item, g.lease.gold) for g in golds] == [("g1", True), ("g1", True)]
 
 
-async def test_lease_view_shows_the_lease_item_and_first_outcome(any_store: Store) -> None:
+async def test_lease_view_shows_the_lease_item_and_first_outcome(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1")
     lease = (await claimed(any_store, "ann", "k1.a")).lease
 
@@ -296,7 +285,7 @@ async def test_lease_view_shows_the_lease_item_and_first_outcome(any_store: Stor
     assert await any_store.lease_view("c1", "k1.none") is None
 
 
-async def test_record_is_exactly_once(any_store: Store) -> None:
+async def test_record_is_exactly_once(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1")
     await claimed(any_store, "ann", "k1.a")
     record = a_record("ann", "k1.a")
@@ -311,7 +300,7 @@ async def test_record_is_exactly_once(any_store: Store) -> None:
     assert (await types(any_store)).count("answered") == 1
 
 
-async def test_record_refuses_another_experts_lease(any_store: Store) -> None:
+async def test_record_refuses_another_experts_lease(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1")
     await claimed(any_store, "ann", "k1.a")
     before = await any_store.last_seq("c1")
@@ -321,7 +310,7 @@ async def test_record_refuses_another_experts_lease(any_store: Store) -> None:
     assert await any_store.last_seq("c1") == before
 
 
-async def test_record_after_the_deadline_expires_the_lease(any_store: Store) -> None:
+async def test_record_after_the_deadline_expires_the_lease(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1", overlap=1)
     await claimed(any_store, "ann", "k1.a")
 
@@ -334,7 +323,7 @@ async def test_record_after_the_deadline_expires_the_lease(any_store: Store) -> 
     assert (status.answers, status.expired, status.in_progress) == (0, 1, 1)
 
 
-async def test_record_on_a_closed_campaign_is_refused(any_store: Store) -> None:
+async def test_record_on_a_closed_campaign_is_refused(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1")
     await claimed(any_store, "ann", "k1.a")
     await set_state(any_store, campaign, CampaignState.closed)
@@ -343,7 +332,7 @@ async def test_record_on_a_closed_campaign_is_refused(any_store: Store) -> None:
     assert "answered" not in await types(any_store)
 
 
-async def test_record_counts_by_effect(any_store: Store) -> None:
+async def test_record_counts_by_effect(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1", "q2", overlap=2)
     effects = {"ann": "answered", "bob": "none_acceptable", "cat": "skipped", "dan": "flagged"}
     for expert, effect in effects.items():
@@ -356,7 +345,7 @@ async def test_record_counts_by_effect(any_store: Store) -> None:
     assert (status.done, status.in_progress) == (1, 0)
 
 
-async def test_mark_notes_each_moment_once_and_only_while_live(any_store: Store) -> None:
+async def test_mark_notes_each_moment_once_and_only_while_live(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1")
     await claimed(any_store, "ann", "k1.a")
 
@@ -373,7 +362,23 @@ async def test_mark_notes_each_moment_once_and_only_while_live(any_store: Store)
     assert (await types(any_store)).count("delivered") == 1
 
 
-async def test_expire_due_frees_only_leases_past_their_time(any_store: Store) -> None:
+async def test_held_leases_are_the_live_unanswered_ones(any_store: RedisStore) -> None:
+    await open_campaign(any_store, "q1", "q2")
+    await claimed(any_store, "ann", "k1.a")  # runs out at NOW + 60 s
+    await claimed(any_store, "bob", "k1.b")
+
+    assert await any_store.held_leases("ann", ["c1", "c2"], NOW + 1) == ["k1.a"]
+    assert await any_store.held_leases("ann", ["c1"], NOW + 60_000) == []  # run out
+    assert await any_store.held_leases("cat", ["c1"], NOW) == []
+    assert await any_store.held_leases("ann", [], NOW) == []
+
+    await recorded(any_store, a_record("ann", "k1.a"))
+
+    assert await any_store.held_leases("ann", ["c1"], NOW + 2000) == []
+    assert await any_store.held_leases("bob", ["c1"], NOW + 2000) == ["k1.b"]
+
+
+async def test_expire_due_frees_only_leases_past_their_time(any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1", overlap=2)
     await claimed(any_store, "ann", "k1.a")
     await claimed(any_store, "bob", "k1.b", now=NOW + 30_000)
@@ -391,7 +396,7 @@ async def test_expire_due_frees_only_leases_past_their_time(any_store: Store) ->
 
 
 async def test_an_answer_acted_in_time_takes_back_a_free_slot_after_the_expiry_pass(
-        any_store: Store) -> None:
+        any_store: RedisStore) -> None:
     await open_campaign(any_store, "q1", overlap=2)
     await claimed(any_store, "ann", "k1.a")
     await claimed(any_store, "bob", "k1.b", now=NOW + 30_000)
@@ -411,7 +416,7 @@ async def test_an_answer_acted_in_time_takes_back_a_free_slot_after_the_expiry_p
 # the provenance log
 
 
-async def test_read_events_returns_the_log_in_order(any_store: Store) -> None:
+async def test_read_events_returns_the_log_in_order(any_store: RedisStore) -> None:
     seqs = [await any_store.append_event("c1", event("note", n=n)) for n in range(10)]
 
     assert seqs == list(range(1, 11))
@@ -424,7 +429,17 @@ async def test_read_events_returns_the_log_in_order(any_store: Store) -> None:
     assert await any_store.last_seq("other") == 0
 
 
-async def test_seals_and_the_chain_head_only_move_forward(any_store: Store) -> None:
+async def test_read_events_at_fetches_the_seqs_asked_for(any_store: RedisStore) -> None:
+    for n in range(6):
+        await any_store.append_event("c1", event("note", n=n))
+
+    found = await any_store.read_events_at("c1", [5, 2, 9])
+
+    assert [(e.seq, json.loads(e.body)["payload"]["n"]) for e in found] == [(5, 4), (2, 1)]
+    assert await any_store.read_events_at("c1", []) == []
+
+
+async def test_seals_and_the_chain_head_only_move_forward(any_store: RedisStore) -> None:
     assert await any_store.chain_head("c1") == START
 
     await any_store.save_seals("c1", [Seal(1, "a" * 64), Seal(2, "b" * 64)])
@@ -441,7 +456,7 @@ async def test_seals_and_the_chain_head_only_move_forward(any_store: Store) -> N
     assert await any_store.read_seals("c1", []) == {}
 
 
-async def test_campaigns_do_not_share_a_log(any_store: Store) -> None:
+async def test_campaigns_do_not_share_a_log(any_store: RedisStore) -> None:
     await any_store.append_event("c1", event("note"))
     await any_store.append_event("c2", event("note", campaign="c2"))
     await any_store.save_seals("c2", [Seal(1, "d" * 64)])
@@ -451,7 +466,7 @@ async def test_campaigns_do_not_share_a_log(any_store: Store) -> None:
 
 
 async def test_showings_are_swapped_in_one_step_and_kept_apart_per_lease(
-        any_store: Store) -> None:
+        any_store: RedisStore) -> None:
     assert await any_store.showings("c1", "k1.a") == []
     assert await any_store.swap_showings("c1", "k1.a", "10", 60_000) == []
     assert await any_store.swap_showings("c1", "k1.a", "12", 60_000) == ["10"]
@@ -467,7 +482,7 @@ async def test_showings_are_swapped_in_one_step_and_kept_apart_per_lease(
 # channel health and leases given back
 
 
-async def test_a_lease_given_back_frees_its_slot_once(any_store: Store) -> None:
+async def test_a_lease_given_back_frees_its_slot_once(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1", overlap=1)
     await claimed(any_store, "ann", "k1.a", overlap=1)
     assert (await any_store.claim(a_claim("bob", "k1.b", overlap=1))) == "empty"  # held
@@ -485,7 +500,7 @@ async def test_a_lease_given_back_frees_its_slot_once(any_store: Store) -> None:
 
 
 async def test_channel_health_keeps_the_last_state_noted_and_counts_troubles(
-        any_store: Store) -> None:
+        any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1")
     assert await any_store.channel_health("slack") == ChannelHealth()
 

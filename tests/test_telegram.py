@@ -281,7 +281,7 @@ async def test_long_polling_joins_and_answers(
     await coordinator.add_expert(Expert(id="ann", name="Ann"))
     link = await invite_link(settings(emulator), await coordinator.new_invite("ann"))
     assert link.startswith("https://t.me/expertloop_bot?start=")
-    telegram = build_telegram(settings(emulator), service, coordinator, store, polling=True)
+    telegram = build_telegram(settings(emulator), service, coordinator, store.roles(), polling=True)
     stop = asyncio.Event()
     polling = asyncio.create_task(run_polling(telegram, stop, timeout_s=1))
     ann = User(emulator, 501)

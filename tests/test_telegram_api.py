@@ -34,7 +34,7 @@ def runtime_with(client: aioredis.Redis, service: Service, **env: object) -> Run
     store = RedisStore(client)
     settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(TOKEN), **env)  # type: ignore[arg-type]
     return Runtime(settings, client, store, service,
-                   Coordinator(store, service.clock, service.catalog), Ledger(store))
+                   Coordinator(store.roles(), service.clock, service.catalog), Ledger(store))
 
 
 async def serve(client: aioredis.Redis, service: Service,

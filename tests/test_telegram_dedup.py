@@ -40,14 +40,14 @@ async def other_service(redis_server: EmbeddedRedis, client: aioredis.Redis,
                         clock: SetClock) -> AsyncIterator[Service]:
     """What a second web process has: its own connection, store and service."""
     other = aioredis.from_url(redis_server.url(), decode_responses=True)
-    yield Service(RedisStore(other), clock)
+    yield Service(RedisStore(other).roles(), clock)
     await other.aclose()
 
 
 @pytest.fixture
 async def urls(emulator: TelegramEmulator, service: Service, other_service: Service,
                coordinator: Coordinator) -> AsyncIterator[tuple[str, str]]:
-    other_coordinator = Coordinator(other_service.store, other_service.clock,
+    other_coordinator = Coordinator(other_service.stores, other_service.clock,
                                     other_service.catalog)
     async with webhook_bot(emulator, service, coordinator):
         assert emulator.webhook is not None

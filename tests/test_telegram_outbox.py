@@ -158,7 +158,7 @@ async def test_the_workers_delivery_loop_waits_out_an_outage_then_sends(
     ann = await asked(coordinator, emulator)
     emulator.fail("sendMessage", 502, times=TRIES)
     assert await ann.press("A is better") == 200
-    telegram = build_telegram(settings(emulator), service, coordinator, store)
+    telegram = build_telegram(settings(emulator), service, coordinator, store.roles())
     worker = delivery(telegram)
 
     emulator.fail("getMe", 502, times=TRIES)  # Telegram is down when the worker ticks

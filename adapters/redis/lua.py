@@ -12,6 +12,8 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from adapters.redis.keys import script_keys
+
 SCRIPTS = Path(__file__).with_name("scripts")
 
 
@@ -55,3 +57,15 @@ class Scripts:
         if isinstance(replies[0], Exception):
             raise replies[0]
         return replies
+
+
+class OnRedis:
+    """What every role of the store is built from: the client handed in and its scripts."""
+
+    def __init__(self, client: Redis, scripts: Scripts | None = None) -> None:
+        self.client = client
+        self.scripts = scripts or Scripts(client)
+
+    async def _run(self, script: str, campaign_id: str, args: list[Any]) -> Any:
+        """A campaign's script: its keys all in the campaign's slot (keys.script_keys)."""
+        return await self.scripts[script](keys=script_keys(campaign_id), args=args)

@@ -23,7 +23,7 @@ from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
 from core.answers import Answer, Outcome
 from core.coordinator import Coordinator
 from core.delivery import deliver, owe_card
-from core.ports import Store
+from core.ports import Stores
 from core.service import Service
 
 log = logging.getLogger("expertloop.slack")
@@ -71,11 +71,11 @@ class SlackChannel:
     the store that keeps the channel's inbox and outbox."""
 
     def __init__(self, service: Service, coordinator: Coordinator, messenger: SlackMessenger,
-                 store: Store) -> None:
+                 stores: Stores) -> None:
         self.service = service
         self.coordinator = coordinator
         self.messenger = messenger
-        self.store = store
+        self.stores = stores
 
     async def expert_for(self, user: str) -> str | None:
         return await self.service.expert_id_for_identity(identity(user))
@@ -122,10 +122,10 @@ class SlackChannel:
             update = {"kind": "update", "channel": origin.channel, "ts": origin.ts,
                       "text": outcome_text(outcome),
                       "blocks": answered_card(origin.blocks or [], outcome)}
-            await self.store.outbox_put(CHANNEL, f"update:{origin.channel}:{origin.ts}",
+            await self.stores.outbox.outbox_put(CHANNEL, f"update:{origin.channel}:{origin.ts}",
                                         json.dumps(update))
         if card:
-            await owe_card(self.store, CHANNEL, user, expert_id)
+            await owe_card(self.stores.outbox, CHANNEL, user, expert_id)
 
     async def send_next(self, user: str, expert_id: str) -> None:
         await deliver(self.service, self.messenger, user,
@@ -145,11 +145,11 @@ class SlackChannel:
 
 
 def build_channel(settings: SlackSettings, service: Service, coordinator: Coordinator,
-                  store: Store) -> SlackChannel:
-    """`store` keeps what Slack needs across processes: pacing, the inbox and the outbox."""
+                  stores: Stores) -> SlackChannel:
+    """`stores` keep what Slack needs across processes: pacing, the inbox and the outbox."""
     messenger = SlackMessenger(web_client(settings), service.clock,
-                               Pacer(store, settings.post_interval_s))
-    return SlackChannel(service, coordinator, messenger, store)
+                               Pacer(stores.turns, settings.post_interval_s))
+    return SlackChannel(service, coordinator, messenger, stores)
 
 
 async def _tell_quietly(messenger: SlackMessenger, user: str, text: str) -> None:

@@ -85,7 +85,7 @@ def kept_press_handler(bolt: AsyncApp) -> Handler:
 
 def press_drain(channel: SlackChannel, settings: SlackSettings) -> InboxDrain:
     """What a worker runs to handle the kept presses, through the channel's own listeners."""
-    return InboxDrain(channel.store, CHANNEL,
+    return InboxDrain(channel.stores.inbox, channel.stores.health, CHANNEL,
                       kept_press_handler(build_app(channel, settings, from_inbox=True)),
                       set_aside=set_aside_teller(channel))
 

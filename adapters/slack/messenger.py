@@ -14,7 +14,7 @@ from adapters.slack.blocks import Block, answered_card, outcome_text, render_car
 from core.answers import Outcome
 from core.cards import Card
 from core.errors import CardRefused
-from core.ports import Clock, Delivery, Store
+from core.ports import Clock, Delivery, Turns
 
 CHANNEL = "slack"  # the channel's name: on answers, identities (slack:U123) and its Redis keys
 
@@ -49,7 +49,7 @@ class Pacer:
     slot is kept in Redis (through the store), so every process that posts (web processes,
     Socket Mode, workers) spaces its messages with all the others' instead of drawing 429s."""
 
-    def __init__(self, store: Store, interval_s: float = 1.0) -> None:
+    def __init__(self, store: Turns, interval_s: float = 1.0) -> None:
         self.store = store
         self.interval_s = interval_s
 

@@ -22,17 +22,18 @@ from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import KEPT_TTL_MS, press_to_keep
 from adapters.slack.messenger import CHANNEL
 from core.health import Backoff, watched
-from core.ports import Clock, Store
+from core.ports import Clock, Health, Inbox
 
 
 @dataclass
 class SlackRoutes:
-    """What the route needs: the inline Bolt app, the check of Slack's signature, the store
-    that keeps the presses (and notes Slack's health), and the clock that says when."""
+    """What the route needs: the inline Bolt app, the check of Slack's signature, the inbox
+    that keeps the presses, where Slack's health is noted, and the clock that says when."""
 
     inline: AsyncApp
     verifier: SignatureVerifier
-    store: Store
+    inbox: Inbox
+    health: Health
     clock: Clock
     backoff: Backoff
 
@@ -46,7 +47,8 @@ def add_slack_routes(app: web.Application, channel: SlackChannel, settings: Slac
         raise ValueError("POST /slack/events needs SLACK_SIGNING_SECRET")
     app[SLACK] = SlackRoutes(build_app(channel, settings),
                              SignatureVerifier(settings.signing_secret.get_secret_value()),
-                             channel.store, channel.service.clock, backoff or Backoff())
+                             channel.stores.inbox, channel.stores.health, channel.service.clock,
+                             backoff or Backoff())
     app.router.add_post("/slack/events", slack_events)
     app.cleanup_ctx.append(_lifecycle)
 
@@ -56,7 +58,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     /healthz tells whether this process can reach Slack; presses are kept meanwhile."""
     routes = app[SLACK]
     async with keep_alive(routes.inline.client), watched(
-            routes.store, CHANNEL, routes.inline.client.auth_test, routes.backoff):
+            routes.health, CHANNEL, routes.inline.client.auth_test, routes.backoff):
         yield
 
 
@@ -69,7 +71,7 @@ async def slack_events(request: web.Request) -> web.Response:
     if kept is None:
         bolt_response = await routes.inline.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
-    await routes.store.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload,
+    await routes.inbox.inbox_put(CHANNEL, kept.request_id, kept.lane, kept.payload,
                                  KEPT_TTL_MS, routes.clock.now_ms())
     return web.Response(status=200)
 

@@ -33,7 +33,7 @@ from adapters.telegram.prompts import ReplyPrompts
 from adapters.telegram.transport import AiohttpRequest
 from core.coordinator import Coordinator
 from core.inbox import SET_ASIDE_TEXT, InboxDrain
-from core.ports import Store
+from core.ports import Stores
 from core.service import Service
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,15 @@ class TelegramBot:
 
     application: Application  # type: ignore[type-arg]
     service: Service
-    store: Store  # the inbox the webhook keeps updates in, copies, polling markers
+    stores: Stores  # the inbox the webhook keeps updates in, copies, polling markers
     update_ttl_ms: int = 3_600_000  # how long a resent update is recognised
     # Kept updates a handler failed on, noted by `on_error` for `handle` to return.
     failed: set[Update] = field(default_factory=set)
     drain: InboxDrain = field(init=False)
 
     def __post_init__(self) -> None:
-        self.drain = InboxDrain(self.store, CHANNEL, self.handle, set_aside=self.set_aside)
+        self.drain = InboxDrain(self.stores.inbox, self.stores.health, CHANNEL, self.handle,
+                                set_aside=self.set_aside)
 
     async def handle(self, body: str, kept: int) -> bool:
         """One kept update through the Application; False if a handler failed (try again)."""
@@ -89,7 +90,7 @@ class TelegramBot:
         """Polling: getUpdates may hand an update over again (a restart before its offset was
         confirmed); a Redis marker lets it run once, and is forgotten if its handling failed
         (`on_error`), so the next fetch runs it again."""
-        if not await self.store.take_delivery(CHANNEL, str(update.update_id),
+        if not await self.stores.inbox.take_delivery(CHANNEL, str(update.update_id),
                                               self.update_ttl_ms):
             raise ApplicationHandlerStop
 
@@ -101,7 +102,7 @@ class TelegramBot:
             self.failed.add(update)
             return
         with suppress(Exception):  # polled: let a refetch run (Redis may be what failed)
-            await self.store.forget_delivery(CHANNEL, str(update.update_id))
+            await self.stores.inbox.forget_delivery(CHANNEL, str(update.update_id))
         if update.callback_query is not None:
             with suppress(TelegramError):  # it may be what failed
                 await update.callback_query.answer("Not saved: please tap again.",
@@ -109,23 +110,23 @@ class TelegramBot:
 
 
 def build_telegram(settings: TelegramSettings, service: Service, coordinator: Coordinator,
-                   store: Store, *, polling: bool = False) -> TelegramBot:
-    application = _application(settings, store, polling)
-    bot = TelegramBot(application, service, store, update_ttl_ms=settings.update_ttl_s * 1000)
+                   stores: Stores, *, polling: bool = False) -> TelegramBot:
+    application = _application(settings, stores, polling)
+    bot = TelegramBot(application, service, stores, update_ttl_ms=settings.update_ttl_s * 1000)
     if polling:  # the webhook's inbox already keeps each update once
         application.add_handler(TypeHandler(Update, bot.skip_repeat), group=-1)
-    chats = Chats(service, store, TelegramOutbox(store))
+    chats = Chats(service, stores.leases, TelegramOutbox(stores.outbox))
     prompts = ReplyPrompts(chats)
     register(application, Commands(chats, coordinator), Buttons(chats, prompts), prompts)
     application.add_error_handler(bot.on_error)
     return bot
 
 
-def _application(settings: TelegramSettings, store: Store,
+def _application(settings: TelegramSettings, stores: Stores,
                  polling: bool) -> Application:  # type: ignore[type-arg]
     builder = (ApplicationBuilder().token(settings.token.get_secret_value())
                .base_url(settings.api_url)
-               .rate_limiter(FloodLimiter(store, settings.limits))
+               .rate_limiter(FloodLimiter(stores.turns, settings.limits))
                .request(AiohttpRequest())
                .get_updates_request(AiohttpRequest(connections=1,
                                                    read_timeout=settings.poll_timeout_s + 5))

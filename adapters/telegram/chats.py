@@ -17,7 +17,7 @@ from adapters.telegram.outbox import TelegramOutbox, undeliverable
 from core.answers import Answer
 from core.delivery import deliver
 from core.experts import Expert
-from core.ports import Store
+from core.ports import Leases
 from core.service import Service
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Chats:
     """The handlers' common ground (commands.py, buttons.py, prompts.py)."""
 
     service: Service
-    store: Store  # which messages show a lease (copies.py)
+    store: Leases  # which messages show a lease (copies.py)
     outbox: TelegramOutbox
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
 

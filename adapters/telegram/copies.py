@@ -1,5 +1,5 @@
 """At most one message per lease with live buttons. Which messages show a lease is kept in Redis
-(`Store.swap_showings`), since any web process or worker may show a card again or record its
+(`Leases.swap_showings`), since any web process or worker may show a card again or record its
 answer; an earlier copy loses its keyboard as soon as a newer copy, or the answer, replaces it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
-from core.ports import Store
+from core.ports import Leases
 
 log = logging.getLogger(__name__)
 SHOWN_TTL_MS = 8 * 24 * 3600 * 1000  # outlives any lease; set again at every showing
@@ -25,7 +25,7 @@ def edit_settled(exc: BadRequest) -> bool:
 
 
 class Copies:
-    def __init__(self, bot: Bot, store: Store) -> None:
+    def __init__(self, bot: Bot, store: Leases) -> None:
         self.bot = bot
         self.store = store
 

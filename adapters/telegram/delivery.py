@@ -33,7 +33,8 @@ class TelegramDelivery:
     def messenger_for(self, expert: Expert | None) -> TelegramMessenger:
         clock, bot = self.telegram.service.clock, self.telegram.application.bot
         silent = expert is None or near_quiet_hours(expert, clock.now_ms())
-        return TelegramMessenger(bot, clock, silent=silent, copies=Copies(bot, self.telegram.store))
+        copies = Copies(bot, self.telegram.stores.leases)
+        return TelegramMessenger(bot, clock, silent=silent, copies=copies)
 
     async def may_disturb(self, address: str) -> bool:
         return True  # Telegram has no do-not-disturb a bot can read; quiet hours go silent

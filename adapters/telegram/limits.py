@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 
-from core.ports import Store
+from core.ports import Turns
 
 log = logging.getLogger(__name__)
 UNLIMITED = {"getUpdates", "getMe", "setWebhook", "deleteWebhook", "answerCallbackQuery"}
@@ -52,11 +52,11 @@ class Bucket:
 
 class SharedPace:
     """The bot's overall rate across every process (web processes, poller, workers): the next
-    free slot lives in Redis (`Store.next_slot`), on Redis's clock. No burst: a full bucket of
+    free slot lives in Redis (`Turns.next_slot`), on Redis's clock. No burst: a full bucket of
     30 let ~60 go out in one second after a pause, and a platform counting 30 a second answered
     429 (bench/delivery.py: 20 msg/s, not 29)."""
 
-    def __init__(self, store: Store, per_second: float) -> None:
+    def __init__(self, store: Turns, per_second: float) -> None:
         self.store = store
         self.interval_ms = max(1, round(1000 / per_second))
 
@@ -70,7 +70,7 @@ class FloodLimiter(BaseRateLimiter[int]):
     """Per chat, a bucket in this process: an expert's chat is served by one process at a
     time (their update, or a worker's push), so sharing it would cost a round trip a send."""
 
-    def __init__(self, store: Store, limits: Limits | None = None) -> None:
+    def __init__(self, store: Turns, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self.overall = SharedPace(store, self.limits.per_second)
         self.chats: dict[str, Bucket] = {}

@@ -12,7 +12,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from adapters.telegram.messenger import Closing, TelegramMessenger
 from core.delivery import owe_card
-from core.ports import Clock, Store
+from core.ports import Clock, Outbox
 
 CHANNEL = "telegram"  # its inbox, outbox and markers in Redis
 
@@ -23,7 +23,7 @@ def undeliverable(exc: BaseException) -> bool:
 
 
 class TelegramOutbox:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Outbox) -> None:
         self.store = store  # where owed edits and cards wait
 
     async def owe(self, chat: str, expert_id: str, closing: Closing | None, card: bool) -> None:

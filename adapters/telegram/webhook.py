@@ -23,7 +23,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/b
 def add_telegram_webhook(app: web.Application, telegram: TelegramBot, secret: str | None,
                          backoff: Backoff | None = None) -> None:
     """Without a secret every request is refused: an open webhook lets anyone answer tasks."""
-    store, clock, ttl_ms = telegram.store, telegram.service.clock, telegram.update_ttl_ms
+    stores, clock, ttl_ms = telegram.stores, telegram.service.clock, telegram.update_ttl_ms
 
     async def receive(request: web.Request) -> web.Response:
         sent = request.headers.get(SECRET_HEADER, "")
@@ -31,14 +31,15 @@ def add_telegram_webhook(app: web.Application, telegram: TelegramBot, secret: st
             raise web.HTTPForbidden(text="bad secret token")
         body = (await request.read()).decode("utf-8", "replace")
         update_id, lane = _address(body)
-        await store.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms, clock.now_ms())
+        await stores.inbox.inbox_put(CHANNEL, str(update_id), lane, body, ttl_ms,
+                                     clock.now_ms())
         return web.Response(status=200)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         """getMe (the bot's name, for invite links) at start; an unreachable Bot API is tried
         again in the background while the process serves everything else."""
         try:
-            async with watched(store, CHANNEL, telegram.application.initialize,
+            async with watched(stores.health, CHANNEL, telegram.application.initialize,
                                backoff or Backoff()):
                 yield
         finally:

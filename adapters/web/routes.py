@@ -14,15 +14,15 @@ from adapters.web.answers import InvalidForm, answer_from_form
 from adapters.web.messenger import WebMessenger
 from core.delivery import answer, deliver
 from core.experts import Expert
-from core.ports import Store
+from core.ports import Access
 from core.service import Service
 
 STATIC = Path(__file__).with_name("static")
 SERVICE = web.AppKey("web_chat_service", Service)
-STORE = web.AppKey("web_chat_store", Store)
+STORE = web.AppKey("web_chat_store", Access)
 
 
-def add_chat_routes(app: web.Application, service: Service, store: Store) -> None:
+def add_chat_routes(app: web.Application, service: Service, store: Access) -> None:
     """`store` keeps the secret every process signs the forms' CSRF tokens with."""
     app[SERVICE] = service
     app[STORE] = store

@@ -50,24 +50,24 @@ async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 def service(client: aioredis.Redis) -> Service:
-    return Service(RedisStore(client), SystemClock())
+    return Service(RedisStore(client).roles(), SystemClock())
 
 
 @pytest.fixture
 def coordinator(service: Service) -> Coordinator:
-    return Coordinator(service.store, service.clock, service.catalog)
+    return Coordinator(service.stores, service.clock, service.catalog)
 
 
 @pytest.fixture
 def ledger(service: Service) -> Ledger:
-    return Ledger(service.store)
+    return Ledger(service.stores.log)
 
 
 @pytest.fixture
 async def emulator(service: Service) -> AsyncIterator[TelegramEmulator]:
     """After the webhook's 200, a delivery waits until the bot handled what it kept."""
     emu = TelegramEmulator()
-    emu.handled = partial(settled, service.store, CHANNEL)
+    emu.handled = partial(settled, service.stores.inbox, CHANNEL)
     await emu.start()
     yield emu
     await emu.stop()

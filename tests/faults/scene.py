@@ -12,6 +12,7 @@ import aiohttp
 from adapters.redis.store import RedisStore
 from adapters.telegram.answers import tap_from_data
 from core.coordinator import Coordinator
+from core.ports import Log
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import Expertloop
 from tests.telegram_session import SECRET, User, joined
@@ -64,7 +65,7 @@ async def post_once(web: Expertloop, update: dict[str, Any], attempt_s: float = 
         return reply.status, dict(reply.headers), await reply.text()
 
 
-async def answered_leases(store: RedisStore, campaign_id: str) -> Counter[str]:
+async def answered_leases(store: Log, campaign_id: str) -> Counter[str]:
     """How many `answered` events each lease has in the campaign's log."""
     events = [json.loads(e.body) for e in await store.read_events(campaign_id, 0, 1_000_000)]
     return Counter(str(e["lease"]) for e in events if e["type"] == "answered")

@@ -40,7 +40,7 @@ async def test_two_web_processes_give_a_slot_once_and_record_a_two_device_answer
     statuses = await asyncio.gather(*(post(webs[i % 2], update)
                                       for i, update in enumerate(asked)))
     assert statuses == [200] * len(users)
-    await settled(service.store, CHANNEL)
+    await settled(service.stores.inbox, CHANNEL)
     holders = [user for user in users if with_card(user)]
     assert len(holders) == SLOTS  # the fourth expert was told there is nothing for now
 
@@ -48,9 +48,9 @@ async def test_two_web_processes_give_a_slot_once_and_record_a_two_device_answer
     statuses = await asyncio.gather(*(post(webs[device], tap)
                                       for pair in taps for device, tap in enumerate(pair)))
     assert statuses == [200] * 2 * SLOTS
-    await settled(service.store, CHANNEL)
+    await settled(service.stores.inbox, CHANNEL)
 
-    found = await answered_leases(service.store, "c1")
+    found = await answered_leases(service.stores.log, "c1")
     assert sorted(found.elements()) == sorted(lease_of(pair[0]) for pair in taps)
     await ledger.seal("c1")
     assert (await ledger.verify("c1")).ok

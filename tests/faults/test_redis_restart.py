@@ -80,7 +80,7 @@ async def resent(emulator: TelegramEmulator, updates: list[dict[str, Any]]) -> l
 
 
 async def sealed_to(service: Service, seq: int) -> bool:
-    return (await service.store.chain_head("c1")).seq >= seq
+    return (await service.stores.log.chain_head("c1")).seq >= seq
 
 
 async def test_redis_restarted_and_crashed_under_the_web_process(
@@ -101,7 +101,7 @@ async def test_redis_restarted_and_crashed_under_the_web_process(
     await refused_while_away(web, waiting)
     await redis_server.start()
     after_restart = await resent(emulator, waiting)
-    found = await answered_leases(service.store, "c1")
+    found = await answered_leases(service.stores.log, "c1")
     assert sorted(found.elements()) == sorted(before + after_restart)  # each once, none lost
 
     waiting = await each(users, pending)
@@ -111,13 +111,13 @@ async def test_redis_restarted_and_crashed_under_the_web_process(
     after_crash = await resent(emulator, waiting)
 
     assert web.alive() and web.starts == 1  # it reconnected by itself, twice
-    last = await service.store.last_seq("c1")
+    last = await service.stores.log.last_seq("c1")
     await wait_until(lambda: sealed_to(service, last), "the worker seals on after the crash",
                      process=worker.process)
     assert worker.starts == 1  # so did the worker
     verdict = await ledger.verify("c1")  # sealed by the worker, not here
     assert verdict.ok and verdict.unsealed == 0
-    found = await answered_leases(service.store, "c1")
+    found = await answered_leases(service.stores.log, "c1")
     assert max(found.values()) == 1
     assert set(before) <= set(found) <= set(before + after_restart + after_crash)
     if set(after_restart) <= set(found):  # the crash lost nothing: the resends complete it

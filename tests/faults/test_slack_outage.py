@@ -59,9 +59,9 @@ async def test_cards_and_confirmations_wait_out_a_slack_outage_and_arrive_once(
     for user in users:
         assert len(slack.cards(user.id)) == 1  # one live card: the answered one is marked
         assert len(slack.dm(user.id)) == 2  # the first card and the next, none twice
-    found = await answered_leases(service.store, "c1")
+    found = await answered_leases(service.stores.log, "c1")
     assert len(found) == EXPERTS and max(found.values()) == 1
-    answers = [json.loads(e.body) for e in await service.store.read_events("c1", 0, 10_000)]
+    answers = [json.loads(e.body) for e in await service.stores.log.read_events("c1", 0, 10_000)]
     assert sorted(e["expert"] for e in answers if e["type"] == "answered") == sorted(
         u.id for u in users)
     await ledger.seal("c1")
@@ -75,9 +75,9 @@ def delivered(slack: SlackEmulator, user: SlackUser, first: dict[str, object]) -
 
 
 async def owed_to_all(service: Service, users: list[SlackUser]) -> bool:
-    owed = await service.store.outbox_items("slack", 100)
+    owed = await service.stores.outbox.outbox_items("slack", 100)
     return all(f"card:{user.id}" in owed for user in users)
 
 
 async def outbox_empty(service: Service) -> bool:
-    return not await service.store.outbox_items("slack", 100)
+    return not await service.stores.outbox.outbox_items("slack", 100)

@@ -29,4 +29,4 @@ async def test_a_tap_refused_while_redis_was_away_is_recorded_when_telegram_rese
         statuses = await emulator.deliver(update, within=3)
 
     assert statuses[-1] == 200
-    assert (await answered_leases(service.store, "c1"))[lease_of(update)] == 1
+    assert (await answered_leases(service.stores.log, "c1"))[lease_of(update)] == 1

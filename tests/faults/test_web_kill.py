@@ -57,7 +57,7 @@ async def killed_mid_burst(redis_server: RedisServer, emulator: TelegramEmulator
 
     deliveries = [asyncio.create_task(emulator.deliver(update)) for update in updates]
     await wait_until(lambda: _recorded_any(service), "a first answer is recorded")
-    unhandled = await service.store.inbox_size(CHANNEL)
+    unhandled = await service.stores.inbox.inbox_size(CHANNEL)
     await asyncio.gather(web.kill(), worker.kill())
     await asyncio.gather(web.start(), worker.start())
     statuses = list(await asyncio.gather(*deliveries))
@@ -73,7 +73,7 @@ async def test_web_and_worker_killed_mid_burst_and_restarted_record_each_answer_
                                    service)
 
     assert burst.unhandled_at_kill or any(0 in s for s in burst.statuses)  # the kill cut work
-    found = await answered_leases(service.store, "c1")
+    found = await answered_leases(service.stores.log, "c1")
     assert sorted(found.elements()) == sorted(lease_of(update) for update in burst.updates)
     await ledger.seal("c1")
     assert (await ledger.verify("c1")).ok
@@ -82,4 +82,4 @@ async def test_web_and_worker_killed_mid_burst_and_restarted_record_each_answer_
 
 
 async def _recorded_any(service: Service) -> bool:
-    return bool(await answered_leases(service.store, "c1"))
+    return bool(await answered_leases(service.stores.log, "c1"))

@@ -33,14 +33,14 @@ async def test_the_worker_killed_mid_seal_is_restarted_and_the_chain_completes(
         await coordinator.add_expert(Expert(id=expert, name=expert))
     abandoned = await leases_taken_long_ago(service, experts[:ABANDONED])
     answered = [await answer_now(service, experts[-1]) for _ in range(3)]
-    last = await service.store.last_seq("c1")
+    last = await service.stores.log.last_seq("c1")
 
     worker = spawn("worker", environment(redis_server.url, EXPERTLOOP_WORKER_INTERVAL="0.2"))
     await worker.start()
     await wait_until(lambda: sealing_started(service), "the worker starts sealing",
                      process=worker.process, within=60)
     await worker.kill()
-    cut_at = (await service.store.chain_head("c1")).seq
+    cut_at = (await service.stores.log.chain_head("c1")).seq
     assert 0 < cut_at < last  # killed in the middle of sealing
     await worker.start()
     await wait_until(lambda: sealed_to(service, last), "the worker seals the whole log",
@@ -50,19 +50,19 @@ async def test_the_worker_killed_mid_seal_is_restarted_and_the_chain_completes(
     assert verdict.ok and verdict.unsealed == 0 and verdict.checked >= last
     status = await coordinator.status("c1")
     assert (status.in_progress, status.expired) == (1, ABANDONED)  # 1: e4's next card
-    expired = [json.loads(e.body) for e in await service.store.read_events("c1", 0, last + 99)]
+    expired = [json.loads(e.body) for e in await service.stores.log.read_events("c1", 0, last + 99)]
     assert sorted(e["lease"] for e in expired if e["type"] == "lease_expired") == sorted(abandoned)
-    found = await answered_leases(service.store, "c1")
+    found = await answered_leases(service.stores.log, "c1")
     assert sorted(found.elements()) == sorted(answered)
     late = await service.submit(Answer(expert=experts[0], lease=abandoned[0],
                                        decision=Choose(choice="A"), channel="telegram"))
     assert late.status == "refused" and abandoned[0] not in await answered_leases(
-        service.store, "c1")
+        service.stores.log, "c1")
 
 
 async def leases_taken_long_ago(service: Service, experts: list[str]) -> list[str]:
     """Cards handed out half an hour ago (ten-minute time limit) and never answered."""
-    past = Service(service.store, SetClock(service.clock.now_ms() - HALF_AN_HOUR_MS))
+    past = Service(service.stores, SetClock(service.clock.now_ms() - HALF_AN_HOUR_MS))
     cards = [await past.next_task(expert) for expert in experts]
     assert all(isinstance(card, Card) for card in cards)
     return [card.lease for card in cards if isinstance(card, Card)]
@@ -78,8 +78,8 @@ async def answer_now(service: Service, expert: str) -> str:
 
 
 async def sealing_started(service: Service) -> bool:
-    return (await service.store.chain_head("c1")).seq > 0
+    return (await service.stores.log.chain_head("c1")).seq > 0
 
 
 async def sealed_to(service: Service, seq: int) -> bool:
-    return (await service.store.chain_head("c1")).seq >= seq
+    return (await service.stores.log.chain_head("c1")).seq >= seq

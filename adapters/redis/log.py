@@ -1,0 +1,62 @@
+"""The Log role on Redis: a campaign's events in a stream, their seals in a hash, the head, and
+the pseudonyms of erased experts the log is shown through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.redis import keys as k
+from adapters.redis.lua import OnRedis
+from core.provenance import START, ChainHead, Seal, StoredEvent
+from core.pseudonyms import Erasures
+
+
+class RedisLog(OnRedis):
+    """Events are appended by the Lua scripts that change state; reads are plain commands."""
+
+    async def append_event(self, campaign_id: str, event_body: str) -> int:
+        return int(await self._run("append", campaign_id, [event_body]))
+
+    async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]:
+        entries = await self.client.xrange(k.campaign_key(campaign_id, "log"),
+                                           min=f"0-{after + 1}", max="+", count=count)
+        return [StoredEvent(int(entry_id.split("-")[1]), fields["e"])
+                for entry_id, fields in entries]
+
+    async def read_events_at(self, campaign_id: str, seqs: list[int]) -> list[StoredEvent]:
+        log = k.campaign_key(campaign_id, "log")
+        async with self.client.pipeline(transaction=False) as pipe:
+            for seq in seqs:
+                pipe.xrange(log, min=f"0-{seq}", max=f"0-{seq}", count=1)
+            found = await pipe.execute()
+        return [StoredEvent(seq, entries[0][1]["e"])
+                for seq, entries in zip(seqs, found, strict=True) if entries]
+
+    async def chain_head(self, campaign_id: str) -> ChainHead:
+        raw = await self.client.get(k.campaign_key(campaign_id, "head"))
+        if not raw:
+            return START
+        seq, digest = raw.split(" ")
+        return ChainHead(int(seq), digest)
+
+    async def last_seq(self, campaign_id: str) -> int:
+        return int(await self.client.get(k.campaign_key(campaign_id, "seq")) or 0)
+
+    async def save_seals(self, campaign_id: str, seals: list[Seal]) -> None:
+        if not seals:
+            return
+        args: list[Any] = [seals[-1].seq, seals[-1].hash]
+        for seal in seals:
+            args += [seal.seq, seal.hash]
+        await self._run("seal", campaign_id, args)
+
+    async def read_seals(self, campaign_id: str, seqs: list[int]) -> dict[int, str]:
+        if not seqs:
+            return {}
+        found = await self.client.hmget(k.campaign_key(campaign_id, "hashes"), seqs)
+        return {seq: str(h) for seq, h in zip(seqs, found, strict=True) if h}
+
+    async def erasures(self) -> Erasures:
+        found = await self.client.hgetall(k.ERASED)
+        return Erasures({f[2:]: str(p) for f, p in found.items() if f.startswith("e:")},
+                        {f[2:]: str(p) for f, p in found.items() if f.startswith("h:")})
