@@ -27,7 +27,8 @@ BY_FILE = {
     "test_dashboard_browser.py": "browser", "test_webchat_browser.py": "browser",
     "test_cluster.py": "cluster",
 }
-PREFIXES = {"test_slack": "channels", "test_telegram": "channels"}
+PREFIXES = {"test_slack": "channels", "test_telegram": "channels",
+            "test_store_contract": "contract"}  # each role's section of the store contract
 CLUSTER_FIXTURES = {"redis_cluster", "cluster_client"}
 
 
