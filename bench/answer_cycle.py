@@ -27,15 +27,15 @@ import redis.asyncio as aioredis
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from core.answers import Answer
-from core.campaigns import CampaignSpec
-from core.cards import Card, NextTask
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SystemClock
+from core.domain.answers import Answer
+from core.domain.campaigns import CampaignSpec
+from core.domain.cards import Card, NextTask
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.domain.timing import SystemClock
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 TARGET_RATIO = 0.3
 CAMPAIGN = "bench-answers"

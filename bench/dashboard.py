@@ -25,19 +25,19 @@ from adapters.dashboard.figures import campaign_figures
 from adapters.dashboard.panels import Panels
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from core.answers import Answer
-from core.campaigns import CampaignSpec
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.pay import campaign_pay
-from core.quality import campaign_quality
-from core.records import task_records
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.domain.answers import Answer
+from core.domain.campaigns import CampaignSpec
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.reports.pay import campaign_pay
+from core.reports.quality import campaign_quality
+from core.reports.records import task_records
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 CAMPAIGN = "bench-dashboard"
 MODELS = ("model-a", "model-b", "model-c")

@@ -42,16 +42,16 @@ from adapters.slack.delivery import SlackDelivery  # noqa: E402
 from adapters.telegram.app import TelegramSettings, build_telegram  # noqa: E402
 from adapters.telegram.delivery import TelegramDelivery  # noqa: E402
 from bots.runtime import connect  # noqa: E402
-from core.answers import Answer  # noqa: E402
-from core.campaigns import CampaignSpec  # noqa: E402
-from core.cards import Card  # noqa: E402
-from core.coordinator import Coordinator  # noqa: E402
-from core.delivery import DeliveryLoop  # noqa: E402
-from core.experts import Expert  # noqa: E402
-from core.kinds import Choose  # noqa: E402
-from core.service import Service  # noqa: E402
-from core.staging import spool_items  # noqa: E402
-from core.timing import SystemClock  # noqa: E402
+from core.domain.answers import Answer  # noqa: E402
+from core.domain.campaigns import CampaignSpec  # noqa: E402
+from core.domain.cards import Card  # noqa: E402
+from core.domain.experts import Expert  # noqa: E402
+from core.domain.kinds import Choose  # noqa: E402
+from core.domain.timing import SystemClock  # noqa: E402
+from core.service.coordinator import Coordinator  # noqa: E402
+from core.service.delivery import DeliveryLoop  # noqa: E402
+from core.service.service import Service  # noqa: E402
+from core.service.staging import spool_items  # noqa: E402
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator  # noqa: E402
 from tests.emulators.telegram import TelegramEmulator  # noqa: E402
 

@@ -27,14 +27,14 @@ import redis.asyncio as aioredis
 from adapters.redis import keys as k
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from core.campaigns import CampaignSpec
-from core.catalog import Catalog
-from core.coordinator import Coordinator
-from core.events import iso_ms
-from core.exports import Export
-from core.ledger import Ledger
-from core.staging import spool_items
-from core.timing import SystemClock
+from core.domain.campaigns import CampaignSpec
+from core.domain.timing import SystemClock
+from core.provenance.events import iso_ms
+from core.provenance.ledger import Ledger
+from core.reports.exports import Export
+from core.service.catalog import Catalog
+from core.service.coordinator import Coordinator
+from core.service.staging import spool_items
 
 CAMPAIGN = "bench-export"
 OVERLAP = 3

@@ -23,9 +23,9 @@ import redis.asyncio as aioredis
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from core.campaign_files import read_campaign
-from core.coordinator import Coordinator
-from core.timing import SystemClock
+from core.domain.timing import SystemClock
+from core.service.campaign_files import read_campaign
+from core.service.coordinator import Coordinator
 
 TARGET_RATIO = 0.5
 BATCH = 1000

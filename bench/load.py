@@ -81,14 +81,14 @@ from bench.load_processes import (  # noqa: E402
     wait_for_redis,
     worker_command,
 )
-from core.campaigns import CampaignSpec  # noqa: E402
-from core.coordinator import Coordinator  # noqa: E402
-from core.experts import Expert  # noqa: E402
-from core.inbox import settled  # noqa: E402
-from core.ledger import Ledger  # noqa: E402
-from core.service import Service  # noqa: E402
-from core.staging import spool_items  # noqa: E402
-from core.timing import SystemClock  # noqa: E402
+from core.domain.campaigns import CampaignSpec  # noqa: E402
+from core.domain.experts import Expert  # noqa: E402
+from core.domain.timing import SystemClock  # noqa: E402
+from core.provenance.ledger import Ledger  # noqa: E402
+from core.service.coordinator import Coordinator  # noqa: E402
+from core.service.inbox import settled  # noqa: E402
+from core.service.service import Service  # noqa: E402
+from core.service.staging import spool_items  # noqa: E402
 from tests.cluster import free_ports  # noqa: E402
 from tests.emulators.telegram import TelegramEmulator  # noqa: E402
 

@@ -38,7 +38,7 @@ from bots.runtime import Runtime, open_runtime, stop_on_signals  # noqa: E402
 from bots.settings import Settings  # noqa: E402
 from bots.web import build_app  # noqa: E402
 from bots.worker import tick  # noqa: E402
-from core.delivery import DeliveryLoop  # noqa: E402
+from core.service.delivery import DeliveryLoop  # noqa: E402
 from tests.cluster import free_ports  # noqa: E402
 
 TOKEN, SECRET = "123:BENCH", "bench-load-secret"

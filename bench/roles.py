@@ -19,7 +19,7 @@ from aiohttp import web
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from core.inbox import InboxDrain
+from core.service.inbox import InboxDrain
 
 T = TypeVar("T")
 

@@ -52,12 +52,12 @@ from adapters.redis.store import RedisStore
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, keep_alive
 from adapters.slack.inbox import press_drain
 from adapters.slack.routes import add_slack_routes
-from core.campaigns import CampaignSpec
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SystemClock
+from core.domain.campaigns import CampaignSpec
+from core.domain.experts import Expert
+from core.domain.timing import SystemClock
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 if __package__ in (None, ""):  # run as a script: the emulator lives in tests/, roles in bench/
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -9,7 +9,7 @@ from aiohttp import web
 from bots.runtime import Runtime
 from bots.slack_wiring import add_slack, slack_delivery
 from bots.telegram_wiring import add_telegram, telegram_delivery
-from core.delivery import Channel, DeliveryLoop
+from core.service.delivery import Channel, DeliveryLoop
 
 TOKENS = {"telegram": "TELEGRAM_BOT_TOKEN", "slack": "SLACK_BOT_TOKEN"}  # absent: off
 

@@ -15,11 +15,11 @@ from bots.slack_wiring import slack_identity
 from bots.telegram_wiring import telegram_invite
 from bots.web import serve as serve_web
 from bots.worker import run_worker
-from core.campaign_files import read_campaign
-from core.campaigns import CampaignSpec, CampaignStatus
+from core.domain.campaigns import CampaignSpec, CampaignStatus
+from core.domain.experts import Expert
 from core.errors import Conflict, ExpertloopError
-from core.experts import Expert
-from core.staging import ItemSpool, spool_lines
+from core.service.campaign_files import read_campaign
+from core.service.staging import ItemSpool, spool_lines
 
 
 async def serve(runtime: Runtime, args: argparse.Namespace) -> int:

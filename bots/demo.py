@@ -11,9 +11,9 @@ from bots.runtime import Runtime
 from bots.simulate import expert_loop
 from bots.web import serve
 from bots.worker import run_worker
-from core.campaign_files import read_campaign
+from core.domain.experts import Expert
 from core.errors import Conflict
-from core.experts import Expert
+from core.service.campaign_files import read_campaign
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_FILES = ("pairwise.yaml", "correct.yaml", "verify.yaml")

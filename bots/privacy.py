@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bots.runtime import Runtime
-from core.privacy import Privacy
+from core.privacy.rights import Privacy
 
 
 def add_commands(expert: Any, add: Any) -> None:

@@ -13,10 +13,10 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from bots.runtime import Runtime
-from core.exports import FORMATS, Export
-from core.pay import PayReport, campaign_pay, pay_csv
-from core.quality import Quality, campaign_quality
-from core.trainers import ExportOptions
+from core.reports.exports import FORMATS, Export
+from core.reports.pay import PayReport, campaign_pay, pay_csv
+from core.reports.quality import Quality, campaign_quality
+from core.reports.trainers import ExportOptions
 
 Register = Callable[..., argparse.ArgumentParser]
 

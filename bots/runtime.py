@@ -20,11 +20,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from bots.settings import Settings
-from core.coordinator import Coordinator
-from core.ledger import Ledger
+from core.domain.timing import SystemClock
 from core.ports import Clock
-from core.service import Service
-from core.timing import SystemClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 
 
 @dataclass

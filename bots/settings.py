@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.health import Backoff
+from core.service.health import Backoff
 
 
 class Settings(BaseSettings):

@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import random
 
-from core.answers import Answer
-from core.cards import Card, Idle
-from core.kinds import (
+from core.domain.answers import Answer
+from core.domain.cards import Card, Idle
+from core.domain.kinds import (
     Choose,
     Correct,
     Decision,
@@ -22,7 +22,7 @@ from core.kinds import (
     Verify,
     Write,
 )
-from core.service import Service
+from core.service.service import Service
 
 
 def decide(card: Card, rng: random.Random) -> Decision:

@@ -19,9 +19,9 @@ from bots.channels import TOKENS, add_channel_routes
 from bots.runtime import Runtime
 from bots.settings import Settings
 from core.errors import ExpertloopError
-from core.health import ChannelHealth
-from core.privacy import Privacy
-from core.quality import preload
+from core.privacy.rights import Privacy
+from core.reports.quality import preload
+from core.service.health import ChannelHealth
 
 RUNTIME = web.AppKey("runtime", Runtime)
 INBOXES = tuple(TOKENS)  # channels whose webhooks keep requests for the workers

@@ -1,5 +1,5 @@
 """The worker: returns abandoned tasks to the pool, seals the provenance log, and runs each
-chat channel's delivery loop (core/delivery.py: the requests its webhook kept, what it owes,
+chat channel's delivery loop (core/service/delivery.py: the requests its webhook kept, what it owes,
 cards for idle experts). Any number of workers may run side by side; every job is idempotent
 and every step is atomic in Redis."""
 
@@ -13,8 +13,8 @@ from redis.exceptions import RedisError
 
 from bots.channels import delivery_loops
 from bots.runtime import Runtime
-from core.provenance import ChainBroken
-from core.quality import keep_agreement, preload
+from core.provenance.chain import ChainBroken
+from core.reports.quality import keep_agreement, preload
 
 log = logging.getLogger("expertloop.worker")
 

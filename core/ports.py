@@ -6,14 +6,14 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 
-from core.answers import Lease, Outcome
-from core.campaigns import Campaign, CampaignState, CampaignStatus
-from core.cards import Card
-from core.events import Event
-from core.experts import Expert
-from core.health import ChannelHealth, State
-from core.provenance import ChainHead, Seal, StoredEvent
-from core.pseudonyms import Erasures
+from core.domain.answers import Lease, Outcome
+from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.privacy.pseudonyms import Erasures
+from core.provenance.chain import ChainHead, Seal, StoredEvent
+from core.provenance.events import Event
+from core.service.health import ChannelHealth, State
 
 
 class Owed(NamedTuple):
@@ -110,7 +110,7 @@ class LeaseView(NamedTuple):
 class Record(NamedTuple):
     """One decision to store atomically with its event. The store completes the event with what
     the lease holds (item, shown order, gold, timings, late), so submit needs no read before it;
-    core/rules.py says how the store times the answer and counts the item's slots."""
+    core/domain/rules.py says how the store times the answer and counts the item's slots."""
 
     campaign: str
     token: str

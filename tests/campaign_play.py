@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.answers import Answer
-from core.campaigns import Campaign, CampaignSpec
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Decision, Skip
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.domain.answers import Answer
+from core.domain.campaigns import Campaign, CampaignSpec
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Decision, Skip
+from core.domain.timing import SetClock
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 Decide = Callable[[Card], Decision | None]
 

@@ -14,10 +14,10 @@ from playwright.async_api import Browser, async_playwright
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot
-from core.coordinator import Coordinator
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.cluster import cluster_client, redis_cluster  # noqa: F401  (shared fixtures)
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.telegram import TelegramEmulator

@@ -7,11 +7,11 @@ import random
 from typing import Any
 
 from bots.simulate import decide
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.service import Service
-from core.timing import SetClock
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.timing import SetClock
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.campaign_play import post_items, work
 
 MODELS = [("gpt-x", "2026-09"), ("llama-y", "70b"), ("mistral-z", "")]

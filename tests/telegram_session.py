@@ -17,12 +17,12 @@ from adapters.redis.store import RedisStore
 from adapters.telegram.app import CHANNEL, TelegramBot, TelegramSettings, build_telegram
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import add_telegram_webhook
-from core.campaigns import CampaignSpec
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.inbox import settled
-from core.service import Service
-from core.staging import spool_items
+from core.domain.campaigns import CampaignSpec
+from core.domain.experts import Expert
+from core.service.coordinator import Coordinator
+from core.service.inbox import settled
+from core.service.service import Service
+from core.service.staging import spool_items
 from tests.emulators.telegram import TelegramEmulator
 
 SECRET = "webhook-secret-1"

@@ -15,13 +15,13 @@ from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app, check_exposure
-from core.answers import Answer
-from core.cards import Card
-from core.coordinator import Coordinator
+from core.domain.answers import Answer
+from core.domain.cards import Card
+from core.domain.kinds import Choose
 from core.errors import ExpertloopError
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.service import Service
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

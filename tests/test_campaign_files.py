@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.campaign_files import read_campaign
-from core.campaigns import CampaignSpec
-from core.coordinator import Coordinator
+from core.domain.campaigns import CampaignSpec
 from core.errors import InvalidCampaign, Problem
-from core.staging import spool_items
+from core.service.campaign_files import read_campaign
+from core.service.coordinator import Coordinator
+from core.service.staging import spool_items
 
 HEAD = """\
 title: Which answer would you give a patient?

@@ -26,12 +26,12 @@ from bots.settings import Settings
 from bots.slack_wiring import slack_delivery
 from bots.telegram_wiring import telegram_delivery
 from bots.web import build_app
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.inbox import SET_ASIDE_TEXT, settled
-from core.ledger import Ledger
-from core.service import Service
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.inbox import SET_ASIDE_TEXT, settled
+from core.service.service import Service
 from tests.cluster import free_ports
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser
 from tests.emulators.telegram import TelegramEmulator

@@ -14,9 +14,9 @@ from redis.cluster import key_slot
 from adapters.redis import keys as k
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
-from core.cards import Card
-from core.kinds import Choose, Rate
-from core.timing import SetClock
+from core.domain.cards import Card
+from core.domain.kinds import Choose, Rate
+from core.domain.timing import SetClock
 from tests.campaign_play import add_expert, post_items, work
 from tests.cluster import LocalCluster
 

@@ -19,12 +19,12 @@ from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app
-from core.coordinator import Coordinator
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.pay import campaign_pay
-from core.service import Service
-from core.timing import SetClock
+from core.domain.kinds import Choose
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.reports.pay import campaign_pay
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.dashboard_seed import DRAFTS, seed
 
 TOKEN = "dash-s3cret"

@@ -12,10 +12,10 @@ from aiohttp import web
 from playwright.async_api import Browser
 
 from adapters.dashboard.routes import COOKIE, DASHBOARD, add_dashboard_routes
-from core.coordinator import Coordinator
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.conftest import serving
 from tests.dashboard_seed import seed
 

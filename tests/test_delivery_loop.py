@@ -1,4 +1,4 @@
-"""The one delivery loop every chat channel's worker runs (core/delivery.py), against a tiny
+"""The one delivery loop every chat channel's worker runs (core/service/delivery.py), against a tiny
 platform of its own: it records what it is asked to show, can be down, refuse for now, or have
 a member in do-not-disturb. The store is the embedded Redis; the service is the real one."""
 
@@ -8,14 +8,14 @@ import asyncio
 import json
 
 from adapters.redis.store import RedisStore
-from core.answers import Outcome
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.delivery import DeliveryLoop, owe_card
-from core.experts import Expert
-from core.health import Backoff, ChannelHealth
+from core.domain.answers import Outcome
+from core.domain.cards import Card
+from core.domain.experts import Expert
 from core.ports import Clock, Delivery
-from core.service import Service
+from core.service.coordinator import Coordinator
+from core.service.delivery import DeliveryLoop, owe_card
+from core.service.health import Backoff, ChannelHealth
+from core.service.service import Service
 from tests.test_service import of_type
 from tests.test_slack import post_kind
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.campaign_files import read_campaign
-from core.kinds import Kind
+from core.domain.kinds import Kind
 from core.ports import StagedItem
-from core.staging import ItemSpool
+from core.service.campaign_files import read_campaign
+from core.service.staging import ItemSpool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PAIRWISE_JSONL = EXAMPLES / "items-pairwise.jsonl"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from core.coordinator import Coordinator
+from core.domain.experts import Expert
 from core.errors import Conflict
-from core.experts import Expert
+from core.service.coordinator import Coordinator
 
 
 def utc_ms(year: int, month: int, day: int, hour: int, minute: int = 0) -> int:

@@ -16,15 +16,15 @@ import redis.asyncio as aioredis
 
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from core.campaigns import Campaign
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.exports import Export, ExportSummary, UnknownFormat, edit_distance
-from core.kinds import Choose, Correct, Decision, NoneAcceptable, Rank, Rate, Verify, Write
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
-from core.trainers import ExportOptions
+from core.domain.campaigns import Campaign
+from core.domain.cards import Card
+from core.domain.kinds import Choose, Correct, Decision, NoneAcceptable, Rank, Rate, Verify, Write
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.reports.exports import Export, ExportSummary, UnknownFormat, edit_distance
+from core.reports.trainers import ExportOptions
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.campaign_play import add_expert, draft_index, post_items, work
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

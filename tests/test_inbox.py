@@ -11,7 +11,7 @@ import pytest
 
 from adapters.redis import keys as k
 from adapters.redis.store import RedisStore
-from core.inbox import InboxDrain, settled
+from core.service.inbox import InboxDrain, settled
 
 
 class Drains:

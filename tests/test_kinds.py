@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from core.errors import InvalidAnswer
-from core.items import Draft, Item
-from core.kinds import (
+from core.domain.items import Draft, Item
+from core.domain.kinds import (
     Choose,
     Correct,
     Decision,
@@ -24,7 +23,8 @@ from core.kinds import (
     Write,
     check_decision,
 )
-from core.resolve import resolve
+from core.domain.resolve import resolve
+from core.errors import InvalidAnswer
 
 DECISION = TypeAdapter(Decision)
 PAIRWISE = KindOptions(kind=Kind.pairwise)

@@ -1,4 +1,4 @@
-"""The rules the Lua scripts enforce agree with their Python reference in core/rules.py, on
+"""The rules the Lua scripts enforce agree with their Python reference in core/domain/rules.py, on
 random inputs: each rule's Lua function against its reference, then the scripts end to end
 (an answer's time and stored event, an item's slots through claims, expiries and late
 answers), on the embedded Redis and on the 3-master Cluster."""
@@ -16,10 +16,10 @@ from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.lua import SCRIPTS
 from adapters.redis.store import RedisStore
-from core import rules
-from core.events import Event, canonical
+from core.domain import rules
 from core.ports import Claimed, Record
-from core.provenance import CHAIN_FIELDS
+from core.provenance.chain import CHAIN_FIELDS
+from core.provenance.events import Event, canonical
 from tests.test_store_contract import NOW, a_claim, a_record, claimed, open_campaign
 
 COMMON = (SCRIPTS / "common.lua").read_text()

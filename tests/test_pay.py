@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 from adapters.redis.embedded import EmbeddedRedis
-from core.coordinator import Coordinator
-from core.kinds import Choose, Flag
-from core.ledger import Ledger
-from core.pay import SHORT_TIME_NOTE, campaign_pay, pay_csv
-from core.service import Service
-from core.timing import SetClock
+from core.domain.kinds import Choose, Flag
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.reports.pay import SHORT_TIME_NOTE, campaign_pay, pay_csv
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.campaign_play import add_expert, post_items, work
 
 PAIR = [{"text": "One.", "model": "m1"}, {"text": "Two.", "model": "m2"}]

@@ -16,16 +16,16 @@ from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot
 from bots.runtime import open_runtime
 from bots.settings import Settings
-from core.coordinator import Coordinator
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.domain.timing import SetClock
 from core.errors import Conflict
-from core.experts import Expert
-from core.exports import FORMATS
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.privacy import AlreadyErased, Privacy
-from core.pseudonyms import digest
-from core.service import Service
-from core.timing import SetClock
+from core.privacy.pseudonyms import digest
+from core.privacy.rights import AlreadyErased, Privacy
+from core.provenance.ledger import Ledger
+from core.reports.exports import FORMATS
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.campaign_play import post_items, work
 from tests.cluster import LocalCluster
 from tests.conftest import NOW

@@ -13,13 +13,13 @@ from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app
 from bots.worker import keep_agreements, tick
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.campaign_play import add_expert, draft_index, post_items, work
 from tests.test_service import post
 

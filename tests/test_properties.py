@@ -17,16 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.redis.store import RedisStore
-from core.answers import Answer, Outcome
-from core.campaigns import CampaignSpec, CampaignStatus
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
-from core.ledger import Ledger
-from core.service import REFUSALS, Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.domain.answers import Answer, Outcome
+from core.domain.campaigns import CampaignSpec, CampaignStatus
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import REFUSALS, Service
+from core.service.staging import spool_items
 
 NOW = 1_795_000_000_000
 TIME_LIMIT_S = 60

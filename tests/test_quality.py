@@ -7,13 +7,13 @@ import random
 
 import pytest
 
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.kinds import Choose, Label, Rank, Rate
-from core.ledger import Ledger
-from core.quality import campaign_quality, leaderboard
-from core.service import Service
-from core.timing import SetClock
+from core.domain.cards import Card
+from core.domain.kinds import Choose, Label, Rank, Rate
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.reports.quality import campaign_quality, leaderboard
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.campaign_play import add_expert, draft_index, post_items, work
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the example with missing

@@ -25,10 +25,10 @@ from adapters.redis.embedded import server_binary
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import CHANNEL
 from adapters.telegram.webhook import SECRET_HEADER
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.service import Service
-from core.timing import SystemClock
+from core.domain.experts import Expert
+from core.domain.timing import SystemClock
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.cluster import free_ports
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import post_kind

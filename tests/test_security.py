@@ -31,14 +31,14 @@ from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import serve
 from bots.worker import tick
-from core.campaigns import CampaignSpec
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.inbox import settled
-from core.ledger import Ledger
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.domain.campaigns import CampaignSpec
+from core.domain.experts import Expert
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.inbox import settled
+from core.service.service import Service
+from core.service.staging import spool_items
 from tests.emulators.slack import SlackEmulator, SlackUser, sign
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import User, post_kind

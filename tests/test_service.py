@@ -9,20 +9,20 @@ from collections import Counter
 from typing import Any
 
 from adapters.redis.store import RedisStore
-from core.answers import Answer, Outcome
-from core.campaigns import CampaignSpec
-from core.cards import Card, Idle, NextTask
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.exports import Export
-from core.items import Item
-from core.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
-from core.ledger import Ledger
+from core.domain.answers import Answer, Outcome
+from core.domain.campaigns import CampaignSpec
+from core.domain.cards import Card, Idle, NextTask
+from core.domain.experts import Expert
+from core.domain.items import Item
+from core.domain.kinds import Choose, Decision, Flag, NoneAcceptable, Rate, Skip
+from core.domain.resolve import resolve
+from core.domain.timing import SetClock
 from core.ports import Log
-from core.resolve import resolve
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.reports.exports import Export
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 PAIR = [{"text": "Take it with food.", "model": "gpt-secret", "model_version": "2026-09"},
         {"text": "Never take it.", "model": "llama-hidden", "model_version": "70b"}]

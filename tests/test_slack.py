@@ -28,17 +28,17 @@ from adapters.slack.channel import SlackChannel, SlackSettings, build_channel, k
 from adapters.slack.delivery import SlackDelivery
 from adapters.slack.inbox import press_drain
 from adapters.slack.routes import add_slack_routes
-from core.campaigns import CampaignSpec
-from core.cards import Card, CardDraft, Estimate
-from core.coordinator import Coordinator
-from core.delivery import DeliveryLoop
-from core.experts import Expert
-from core.inbox import InboxDrain, settled
-from core.kinds import Kind
-from core.ledger import Ledger
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.domain.campaigns import CampaignSpec
+from core.domain.cards import Card, CardDraft, Estimate
+from core.domain.experts import Expert
+from core.domain.kinds import Kind
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.delivery import DeliveryLoop
+from core.service.inbox import InboxDrain, settled
+from core.service.service import Service
+from core.service.staging import spool_items
 from tests.emulators.block_kit import refusals_of_message
 from tests.emulators.slack import (
     APP_TOKEN,

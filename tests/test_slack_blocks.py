@@ -14,11 +14,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import MODALS, answered_card, home_view, render_card, render_modal
-from core.answers import Outcome
-from core.campaigns import LABEL_CHARS, MOST_LABELS, MOST_SCALE_POINTS
-from core.cards import Card, CardDraft, Estimate
-from core.experts import ExpertStats
-from core.kinds import DRAFTS_PER_KIND, Kind, Scale
+from core.domain.answers import Outcome
+from core.domain.campaigns import LABEL_CHARS, MOST_LABELS, MOST_SCALE_POINTS
+from core.domain.cards import Card, CardDraft, Estimate
+from core.domain.experts import ExpertStats
+from core.domain.kinds import DRAFTS_PER_KIND, Kind, Scale
 from tests.emulators.block_kit import refusals_of_message, refusals_of_view
 from tests.emulators.slack import BOT_TOKEN, SlackEmulator
 

@@ -16,12 +16,12 @@ from adapters.slack.messenger import Pacer, SlackMessenger
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.worker import run_worker
-from core.coordinator import Coordinator
-from core.delivery import DeliveryLoop
-from core.experts import Expert
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
+from core.domain.experts import Expert
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.delivery import DeliveryLoop
+from core.service.service import Service
 from tests.conftest import NOW
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator
 from tests.test_service import events

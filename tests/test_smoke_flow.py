@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from core.answers import Answer
-from core.campaigns import CampaignSpec
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.service import Service
-from core.staging import spool_items
+from core.domain.answers import Answer
+from core.domain.campaigns import CampaignSpec
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 
 async def test_post_answer_and_verify(service: Service, coordinator: Coordinator,

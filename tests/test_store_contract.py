@@ -10,12 +10,12 @@ import json
 import pytest
 
 from adapters.redis.store import RedisStore
-from core.campaigns import Campaign, CampaignSpec, CampaignState
-from core.events import Event, iso_ms, open_body
-from core.experts import Expert
-from core.health import ChannelHealth
+from core.domain.campaigns import Campaign, CampaignSpec, CampaignState
+from core.domain.experts import Expert
 from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem
-from core.provenance import START, ChainHead, Seal
+from core.provenance.chain import START, ChainHead, Seal
+from core.provenance.events import Event, iso_ms, open_body
+from core.service.health import ChannelHealth
 
 NOW = 1_795_000_000_000
 def a_campaign(campaign_id: str = "c1", code: str = "k1", overlap: int = 2) -> Campaign:

@@ -4,9 +4,9 @@ invites, the shared secret and erasure, on every store (single Redis and the Clu
 from __future__ import annotations
 
 from adapters.redis.store import RedisStore
-from core.experts import Expert
+from core.domain.experts import Expert
 from core.ports import Erasure, ExpertTokens
-from core.pseudonyms import Erasures, digest
+from core.privacy.pseudonyms import Erasures, digest
 
 ANN = Expert(id="ann", name="Ann", identities=["slack:U1", "telegram:42", "web:a"])
 ANN_ERASED = Erasure(expert_id="ann", id_digest=digest("ann"), pseudonym="expert-7f",

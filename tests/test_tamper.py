@@ -10,16 +10,16 @@ import redis.asyncio as aioredis
 
 from adapters.redis import keys
 from adapters.redis.store import RedisStore
-from core.answers import Answer
-from core.campaigns import CampaignSpec
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose
-from core.ledger import BATCH, Ledger
-from core.provenance import Verdict
-from core.service import Service
-from core.staging import spool_items
+from core.domain.answers import Answer
+from core.domain.campaigns import CampaignSpec
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.provenance.chain import Verdict
+from core.provenance.ledger import BATCH, Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 
 LOG = keys.campaign_key("c1", "log")
 Entries = list[tuple[int, str]]

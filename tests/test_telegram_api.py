@@ -18,10 +18,10 @@ from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.telegram_wiring import telegram_delivery
 from bots.web import build_app
-from core.coordinator import Coordinator
-from core.inbox import settled
-from core.ledger import Ledger
-from core.service import Service
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.inbox import settled
+from core.service.service import Service
 from tests.emulators.telegram import BOT, TelegramEmulator
 from tests.telegram_session import SECRET, User, post_kind
 

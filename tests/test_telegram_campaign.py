@@ -10,8 +10,8 @@ from typing import Any
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot
-from core.coordinator import Coordinator
-from core.ledger import Ledger
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
     User,

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot
-from core.coordinator import Coordinator
+from core.service.coordinator import Coordinator
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import answer_card, answered, joined, lease_of, live_copies, post_kind
 

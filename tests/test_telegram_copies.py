@@ -8,10 +8,10 @@ from __future__ import annotations
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot
 from adapters.telegram.delivery import TelegramDelivery
-from core.coordinator import Coordinator
-from core.delivery import DeliveryLoop
-from core.experts import Expert
-from core.service import Service
+from core.domain.experts import Expert
+from core.service.coordinator import Coordinator
+from core.service.delivery import DeliveryLoop
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
     User,

@@ -16,12 +16,12 @@ from adapters.redis.store import RedisStore
 from adapters.telegram.app import CHANNEL, TelegramBot
 from adapters.telegram.limits import Limits
 from adapters.telegram.webhook import SECRET_HEADER
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.inbox import settled
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
+from core.domain.cards import Card
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.inbox import settled
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
     CORRECT,

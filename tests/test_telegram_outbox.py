@@ -14,9 +14,9 @@ from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot, build_telegram
 from adapters.telegram.delivery import TelegramDelivery
 from adapters.telegram.limits import FloodLimiter, Limits
-from core.coordinator import Coordinator
-from core.delivery import DeliveryLoop
-from core.service import Service
+from core.service.coordinator import Coordinator
+from core.service.delivery import DeliveryLoop
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import (
     FAST,

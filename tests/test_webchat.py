@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters.redis.store import RedisStore
 from adapters.web.answers import InvalidForm, answer_from_form
 from adapters.web.routes import add_chat_routes
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose, Flag, Label, Rank, Verify
-from core.service import Service
+from core.domain.experts import Expert
+from core.domain.kinds import Choose, Flag, Label, Rank, Verify
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.test_service import post
 
 

@@ -14,13 +14,13 @@ from playwright.async_api import Browser, Page
 
 from adapters.redis.store import RedisStore
 from adapters.web.routes import add_chat_routes
-from core.campaigns import CampaignSpec
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.ledger import Ledger
-from core.service import Service
-from core.staging import spool_items
-from core.timing import SetClock
+from core.domain.campaigns import CampaignSpec
+from core.domain.experts import Expert
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
+from core.service.staging import spool_items
 from tests.conftest import serving
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"

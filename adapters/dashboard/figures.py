@@ -10,9 +10,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from core.ledger import Ledger
-from core.pay import PAID
-from core.records import task_records
+from core.provenance.ledger import Ledger
+from core.reports.pay import PAID
+from core.reports.records import task_records
 
 HOUR_MS = 3_600_000
 SECOND_BINS = tuple(round(10 ** (i / 8), 1) for i in range(0, 29))  # 1 s .. ~1 h, log-spaced

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from adapters.dashboard.figures import Figures, campaign_figures
-from core.campaigns import Campaign, CampaignStatus
-from core.coordinator import Coordinator
-from core.ledger import Ledger
-from core.pay import PayLine, PayReport, price
-from core.quality import Quality, campaign_quality
+from core.domain.campaigns import Campaign, CampaignStatus
+from core.provenance.ledger import Ledger
+from core.reports.pay import PayLine, PayReport, price
+from core.reports.quality import Quality, campaign_quality
+from core.service.coordinator import Coordinator
 
 log = logging.getLogger(__name__)
 FRESH_S = 20.0  # a growing campaign's panel is rebuilt at most this often
@@ -73,7 +73,7 @@ async def build_panel(coordinator: Coordinator, ledger: Ledger, status: Campaign
 
 
 def pay_report(campaign: Campaign, figures: Figures) -> PayReport:
-    """core.pay's report, priced by core.pay from the tallies of the figures' pass."""
+    """The pay report, priced by core.reports.pay from the tallies of the figures' pass."""
     lines = [price(campaign, expert, figures.paid_tasks[expert], figures.paid_seconds[expert])
              for expert in sorted(figures.paid_tasks)]
     pay = campaign.spec.pay

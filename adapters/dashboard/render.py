@@ -10,9 +10,9 @@ from html import escape
 from adapters.dashboard import charts
 from adapters.dashboard.figures import quantiles
 from adapters.dashboard.panels import Panel, Shown
-from core.kinds import Kind
-from core.pay import PayLine
-from core.quality import Alpha, ExpertQuality
+from core.domain.kinds import Kind
+from core.reports.pay import PayLine
+from core.reports.quality import Alpha, ExpertQuality
 
 EXPERT_ROWS = 50  # the rest are summarised; the API and CLI give the full list
 HOURS = 72  # throughput bars for the last three days with work

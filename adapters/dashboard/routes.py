@@ -14,8 +14,8 @@ from aiohttp import web
 
 from adapters.dashboard import render
 from adapters.dashboard.panels import Panels
-from core.coordinator import Coordinator
-from core.ledger import Ledger
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
 
 STATIC = Path(__file__).with_name("static")
 COOKIE = "expertloop_dashboard"

@@ -8,12 +8,12 @@ import json
 from aiohttp import web
 
 from adapters.http.context import api_of
-from core.campaigns import CampaignSpec
+from core.domain.campaigns import CampaignSpec
 from core.errors import InvalidCampaign, Problem
-from core.exports import Export
-from core.pay import campaign_pay, pay_csv
-from core.quality import campaign_quality
-from core.staging import ItemSpool, spool_items
+from core.reports.exports import Export
+from core.reports.pay import campaign_pay, pay_csv
+from core.reports.quality import campaign_quality
+from core.service.staging import ItemSpool, spool_items
 
 STATE_ACTIONS = ("pause", "resume", "close")
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core.coordinator import Coordinator
-from core.ledger import Ledger
-from core.privacy import Privacy
+from core.privacy.rights import Privacy
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
 
 
 class ApiSettings(BaseModel):

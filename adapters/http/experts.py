@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from adapters.http.context import api_of
+from core.domain.experts import Expert
 from core.errors import ChannelDown
-from core.experts import Expert
 
 # token -> the chat's deep link (`https://t.me/<bot>?start=<token>`); set when Telegram is on
 TELEGRAM_INVITE = web.AppKey("telegram_invite", Callable[[str], Awaitable[str]])

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.campaigns import CampaignSpec, CampaignStatus
-from core.experts import Expert
-from core.items import Item
+from core.domain.campaigns import CampaignSpec, CampaignStatus
+from core.domain.experts import Expert
+from core.domain.items import Item
 
 ERROR = {"type": "object", "required": ["error", "detail"], "properties": {
     "error": {"type": "string"},

@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.redis import keys as k
 from adapters.redis.lua import OnRedis
-from core.campaigns import Campaign, CampaignState, CampaignStatus
+from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.ports import Route, StagedItem
 
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired",

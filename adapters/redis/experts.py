@@ -7,9 +7,9 @@ from redis.asyncio.client import Pipeline
 
 from adapters.redis import keys as k
 from adapters.redis.lua import OnRedis
-from core.experts import Expert
+from core.domain.experts import Expert
 from core.ports import Credit, Route, Routing
-from core.pseudonyms import digest
+from core.privacy.pseudonyms import digest
 
 
 class RedisExperts(OnRedis):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters.redis import keys as k
 from adapters.redis.lua import OnRedis
-from core.health import ChannelHealth, State
+from core.service.health import ChannelHealth, State
 
 
 class RedisHealth(OnRedis):

@@ -10,10 +10,10 @@ from typing import Any
 from adapters.redis import keys as k
 from adapters.redis.experts import add_credit, read_routing, routing_from
 from adapters.redis.lua import OnRedis
-from core.answers import Lease
-from core.events import Event, iso_ms
+from core.domain.answers import Lease
 from core.ports import Claim, Claimed, LeaseView, Record, Recorded, Routing
-from core.provenance import CHAIN_FIELDS
+from core.provenance.chain import CHAIN_FIELDS
+from core.provenance.events import Event, iso_ms
 
 
 class RedisLeases(OnRedis):

@@ -7,8 +7,8 @@ from typing import Any
 
 from adapters.redis import keys as k
 from adapters.redis.lua import OnRedis
-from core.provenance import START, ChainHead, Seal, StoredEvent
-from core.pseudonyms import Erasures
+from core.privacy.pseudonyms import Erasures
+from core.provenance.chain import START, ChainHead, Seal, StoredEvent
 
 
 class RedisLog(OnRedis):

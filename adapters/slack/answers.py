@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from adapters.slack.messenger import CHANNEL
-from core.answers import Answer
-from core.kinds import Decision
+from core.domain.answers import Answer
+from core.domain.kinds import Decision
 
 DECISION = TypeAdapter(Decision)
 Payload = Mapping[str, Any]

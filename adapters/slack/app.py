@@ -20,9 +20,9 @@ from adapters.slack.answers import (
 from adapters.slack.blocks import render_modal, stats_text
 from adapters.slack.channel import SlackChannel, SlackSettings, identity
 from adapters.slack.messenger import MessageRef
-from core.cards import Card
-from core.delivery import deliver
+from core.domain.cards import Card
 from core.errors import ExpertloopError
+from core.service.delivery import deliver
 
 log = logging.getLogger("expertloop.slack")
 Ack = Callable[..., Awaitable[None]]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.answers import Outcome
-from core.cards import Card
-from core.experts import ExpertStats
+from core.domain.answers import Outcome
+from core.domain.cards import Card
+from core.domain.experts import ExpertStats
 
 Block = dict[str, Any]
 

@@ -20,11 +20,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import answered_card, home_view, outcome_text
 from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
-from core.answers import Answer, Outcome
-from core.coordinator import Coordinator
-from core.delivery import deliver, owe_card
+from core.domain.answers import Answer, Outcome
 from core.ports import Stores
-from core.service import Service
+from core.service.coordinator import Coordinator
+from core.service.delivery import deliver, owe_card
+from core.service.service import Service
 
 log = logging.getLogger("expertloop.slack")
 SAVE_FAILED = "Not saved: something went wrong on our side. Please tap again."
@@ -117,7 +117,7 @@ class SlackChannel:
     async def owe(self, user: str, expert_id: str, origin: MessageRef | None,
                   outcome: Outcome, *, card: bool = True) -> None:
         """Into the outbox: the card update and the expert's live task, resent by the workers'
-        delivery loop (core/delivery.py)."""
+        delivery loop (core/service/delivery.py)."""
         if origin is not None and outcome.status == "recorded":
             update = {"kind": "update", "channel": origin.channel, "ts": origin.ts,
                       "text": outcome_text(outcome),

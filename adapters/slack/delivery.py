@@ -1,4 +1,4 @@
-"""Slack as the workers' delivery loop (core/delivery.py) sees it: auth.test says it is up,
+"""Slack as the workers' delivery loop (core/service/delivery.py) sees it: auth.test says it is up,
 pushes wait out the member's do-not-disturb, and an owed edit is a chat.update."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import press_drain
 from adapters.slack.messenger import CHANNEL, SlackMessenger
-from core.experts import Expert
+from core.domain.experts import Expert
 
 
 class SlackDelivery:

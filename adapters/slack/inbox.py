@@ -1,6 +1,6 @@
 """Which Slack requests wait in the Redis inbox, and the workers' drain that runs them later.
 
-A button press needs nothing back but a 200, so the web process keeps it (core/inbox.py) and
+A button press needs nothing back but a 200, so the web process keeps it (core/service/inbox.py) and
 answers at once; a worker's drain hands it to Bolt afterwards. Some requests must be answered
 by the response itself or within 3 seconds, so they never wait: a modal opener (its trigger_id
 expires after 3 s, https://api.slack.com/interactivity/handling#modal_responses), a modal
@@ -22,7 +22,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from adapters.slack.app import KEPT_AT, build_app
 from adapters.slack.channel import SlackChannel, SlackSettings
 from adapters.slack.messenger import CHANNEL
-from core.inbox import SET_ASIDE_TEXT, Handler, InboxDrain, SetAside
+from core.service.inbox import SET_ASIDE_TEXT, Handler, InboxDrain, SetAside
 
 log = logging.getLogger("expertloop.slack")
 KEPT_TTL_MS = 3_600_000  # a second delivery of the same request within an hour is kept once

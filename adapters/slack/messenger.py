@@ -11,8 +11,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import Block, answered_card, outcome_text, render_card
-from core.answers import Outcome
-from core.cards import Card
+from core.domain.answers import Outcome
+from core.domain.cards import Card
 from core.errors import CardRefused
 from core.ports import Clock, Delivery, Turns
 

@@ -21,8 +21,8 @@ from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import KEPT_TTL_MS, press_to_keep
 from adapters.slack.messenger import CHANNEL
-from core.health import Backoff, watched
 from core.ports import Clock, Health, Inbox
+from core.service.health import Backoff, watched
 
 
 @dataclass

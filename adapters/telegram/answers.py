@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 from telegram import CallbackQuery, Message
 
-from core.answers import Answer
-from core.kinds import (
+from core.domain.answers import Answer
+from core.domain.kinds import (
     Choose,
     Correct,
     Decision,

@@ -31,10 +31,10 @@ from adapters.telegram.limits import FloodLimiter, Limits
 from adapters.telegram.outbox import CHANNEL, TelegramOutbox
 from adapters.telegram.prompts import ReplyPrompts
 from adapters.telegram.transport import AiohttpRequest
-from core.coordinator import Coordinator
-from core.inbox import SET_ASIDE_TEXT, InboxDrain
 from core.ports import Stores
-from core.service import Service
+from core.service.coordinator import Coordinator
+from core.service.inbox import SET_ASIDE_TEXT, InboxDrain
+from core.service.service import Service
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from adapters.telegram import answers, keyboards
 from adapters.telegram.chats import NOT_LINKED, Chats, Context, kept_at, message_of
 from adapters.telegram.copies import Copies, edit_settled
 from adapters.telegram.prompts import ReplyPrompts
-from core.experts import Expert
+from core.domain.experts import Expert
 
 STAGES = {"e": "correct", "w": "write", "o": "reason"}  # a prompt button's action -> its prompt
 

@@ -14,11 +14,11 @@ from telegram.ext import ContextTypes
 from adapters.telegram.copies import Copies
 from adapters.telegram.messenger import TelegramMessenger, near_quiet_hours
 from adapters.telegram.outbox import TelegramOutbox, undeliverable
-from core.answers import Answer
-from core.delivery import deliver
-from core.experts import Expert
+from core.domain.answers import Answer
+from core.domain.experts import Expert
 from core.ports import Leases
-from core.service import Service
+from core.service.delivery import deliver
+from core.service.service import Service
 
 log = logging.getLogger(__name__)
 # When the webhook kept an update: not a Bot API field, so PTB keeps it in `Update.api_kwargs`,

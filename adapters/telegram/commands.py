@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from telegram import Update
 
 from adapters.telegram.chats import Chats, Context, chat_of, html
-from core.coordinator import Coordinator
 from core.errors import Conflict
+from core.service.coordinator import Coordinator
 
 HELP = ("/next — your next task\n/pause — stop receiving tasks\n/resume — start again\n"
         "/stats — what you have done and earned\n/help — this message\n\n"

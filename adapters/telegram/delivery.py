@@ -1,4 +1,4 @@
-"""Telegram as the workers' delivery loop (core/delivery.py) sees it: the bot connects with
+"""Telegram as the workers' delivery loop (core/service/delivery.py) sees it: the bot connects with
 getMe, pushes go without a sound near an expert's quiet hours, and only a network error or a
 long 429 is worth sending again."""
 
@@ -10,7 +10,7 @@ from adapters.telegram.app import TelegramBot
 from adapters.telegram.copies import Copies
 from adapters.telegram.messenger import TelegramMessenger, near_quiet_hours
 from adapters.telegram.outbox import CHANNEL, send_closing, undeliverable
-from core.experts import Expert
+from core.domain.experts import Expert
 
 PUSH_INTERVAL_MS = 30_000  # an expert is looked at by one worker at most this often
 

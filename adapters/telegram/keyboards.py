@@ -8,9 +8,9 @@ from typing import NamedTuple
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.cards import Card
-from core.items import draft_label
-from core.kinds import Decision, KindOptions, Scale
+from core.domain.cards import Card
+from core.domain.items import draft_label
+from core.domain.kinds import Decision, KindOptions, Scale
 
 TEXT_LIMIT = 4096  # https://core.telegram.org/bots/api#sendmessage, after entity parsing
 DATA_LIMIT = 64  # bytes of callback_data

@@ -15,10 +15,10 @@ from telegram.error import BadRequest, Forbidden
 
 from adapters.telegram import keyboards
 from adapters.telegram.copies import Copies
-from core.answers import Outcome
-from core.cards import Card
+from core.domain.answers import Outcome
+from core.domain.cards import Card
+from core.domain.experts import Expert
 from core.errors import CardRefused
-from core.experts import Expert
 from core.ports import Clock, Delivery
 
 log = logging.getLogger(__name__)

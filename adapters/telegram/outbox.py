@@ -1,7 +1,7 @@
 """The Telegram outbox: a card's closing edit or a next card that Telegram would not take after
 the limiter's retries (a network error, a 5xx, a 429 asking to wait longer than we allow) is
-owed in Redis and sent by the workers' delivery loop (core/delivery.py). One entry per key, so
-owing twice sends once."""
+owed in Redis and sent by the workers' delivery loop (core/service/delivery.py). One entry per
+key, so owing twice sends once."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from adapters.telegram.messenger import Closing, TelegramMessenger
-from core.delivery import owe_card
 from core.ports import Clock, Outbox
+from core.service.delivery import owe_card
 
 CHANNEL = "telegram"  # its inbox, outbox and markers in Redis
 

@@ -12,7 +12,7 @@ from telegram.constants import ParseMode
 from adapters.telegram import answers, keyboards
 from adapters.telegram.chats import Chats, Context, chat_of, html, kept_at
 from adapters.telegram.commands import HELP
-from core.experts import Expert
+from core.domain.experts import Expert
 
 ASKS = {"correct": "Reply to this message with the full corrected text of draft A.",
         "write": "Reply to this message with your full answer.",

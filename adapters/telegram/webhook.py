@@ -1,7 +1,7 @@
 """`POST /telegram/webhook` on the shared aiohttp app. Telegram resends an update until it gets a
 2xx, and holds back the bot's next updates while it waits: so the route only keeps the update
 in the Redis inbox (a resend is kept once) and says 200 at once; the workers' inbox drains
-hand kept updates to the PTB Application (`TelegramBot.handle`, core/inbox.py)."""
+hand kept updates to the PTB Application (`TelegramBot.handle`, core/service/inbox.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aiohttp import web
 
 from adapters.telegram.app import TelegramBot
 from adapters.telegram.outbox import CHANNEL
-from core.health import Backoff, watched
+from core.service.health import Backoff, watched
 
 TELEGRAM = web.AppKey("telegram", TelegramBot)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # https://core.telegram.org/bots/api#setwebhook

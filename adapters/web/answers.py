@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from pydantic import TypeAdapter, ValidationError
 
-from core.answers import Answer
-from core.kinds import Decision
+from core.domain.answers import Answer
+from core.domain.kinds import Decision
 
 DECISION = TypeAdapter(Decision)
 FIELDS = {  # the form fields each decision type reads; anything else is ignored

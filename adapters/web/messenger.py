@@ -4,8 +4,8 @@ adds its HTML to what this request will answer with."""
 from __future__ import annotations
 
 from adapters.web import render
-from core.answers import Outcome
-from core.cards import Card
+from core.domain.answers import Outcome
+from core.domain.cards import Card
 from core.ports import Clock, Delivery
 
 

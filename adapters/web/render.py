@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from html import escape
 
-from core.answers import Outcome
-from core.cards import Card
-from core.experts import Expert, ExpertStats
+from core.domain.answers import Outcome
+from core.domain.cards import Card
+from core.domain.experts import Expert, ExpertStats
 
 RECORDED = {
     "pairwise": "your choice", "rank": "your ranking", "rate": "your rating",

@@ -12,10 +12,10 @@ from aiohttp import web
 from adapters.web import render
 from adapters.web.answers import InvalidForm, answer_from_form
 from adapters.web.messenger import WebMessenger
-from core.delivery import answer, deliver
-from core.experts import Expert
+from core.domain.experts import Expert
 from core.ports import Access
-from core.service import Service
+from core.service.delivery import answer, deliver
+from core.service.service import Service
 
 STATIC = Path(__file__).with_name("static")
 SERVICE = web.AppKey("web_chat_service", Service)

@@ -16,11 +16,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import CHANNEL
-from core.coordinator import Coordinator
-from core.inbox import settled
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SystemClock
+from core.domain.timing import SystemClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.inbox import settled
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import Expertloop, RedisServer, environment
 from tests.telegram_session import SECRET

@@ -11,8 +11,8 @@ import aiohttp
 
 from adapters.redis.store import RedisStore
 from adapters.telegram.answers import tap_from_data
-from core.coordinator import Coordinator
 from core.ports import Log
+from core.service.coordinator import Coordinator
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import Expertloop
 from tests.telegram_session import SECRET, User, joined

@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 
 from adapters.telegram.app import CHANNEL
-from core.coordinator import Coordinator
-from core.inbox import settled
-from core.ledger import Ledger
-from core.service import Service
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.inbox import settled
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import Expertloop, RedisServer, web_environment
 from tests.faults.scene import BUTTONS, CHOICE, answered_leases, lease_of, telegram_experts

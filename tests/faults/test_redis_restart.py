@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from core.coordinator import Coordinator
-from core.ledger import Ledger
-from core.service import Service
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import (
     Expertloop,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.ledger import Ledger
-from core.service import Service
+from core.domain.experts import Expert
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser
 from tests.faults.processes import Expertloop, RedisServer, environment, wait_until, web_environment
 from tests.faults.scene import BUTTONS, answered_leases

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import signal
 
-from core.coordinator import Coordinator
-from core.service import Service
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import RedisServer
 from tests.faults.scene import BUTTONS, answered_leases, lease_of, tap, telegram_experts

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.telegram.app import CHANNEL
-from core.coordinator import Coordinator
-from core.ledger import Ledger
-from core.service import Service
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.emulators.telegram import TelegramEmulator
 from tests.faults.processes import Expertloop, RedisServer, wait_until, web_environment
 from tests.faults.scene import (

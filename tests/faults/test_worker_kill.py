@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from core.answers import Answer
-from core.cards import Card
-from core.coordinator import Coordinator
-from core.experts import Expert
-from core.kinds import Choose
-from core.ledger import Ledger
-from core.service import Service
-from core.timing import SetClock
+from core.domain.answers import Answer
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Choose
+from core.domain.timing import SetClock
+from core.provenance.ledger import Ledger
+from core.service.coordinator import Coordinator
+from core.service.service import Service
 from tests.faults.processes import Expertloop, RedisServer, environment, wait_until
 from tests.faults.scene import BUTTONS, answered_leases
 from tests.telegram_session import post_kind

@@ -1,13 +1,13 @@
 -- Shared by every script (prepended by the loader). Redis 6.2 has no function libraries.
 -- Scripts that build events take one argument, a JSON object of named fields, answer with one,
 -- and write the whole event themselves. Each rule below has its Python reference in
--- core/rules.py, and tests/test_lua_rules.py checks the two agree on random inputs.
+-- core/domain/rules.py, and tests/test_lua_rules.py checks the two agree on random inputs.
 
 -- An event or a lease as JSON, written in one place: cjson writes `fields` (strings, integers
 -- below 10^14, booleans, null, non-empty lists and objects) and `extra`, members already written
 -- as JSON text, go at the end: what cjson cannot write (an empty list, which it writes as `{}`;
 -- a number formatted by a rule). Key order is cjson's: verification hashes the canonical form
--- of what it parses (core.events.canonical), never the stored bytes.
+-- of what it parses (core.provenance.events.canonical), never the stored bytes.
 local function json_with(fields, extra)
   local text = cjson.encode(fields)
   if text == '{}' then return '{' .. extra .. '}' end
@@ -24,7 +24,7 @@ local function json_ms(value)
   return value and string.format('%d', value) or 'null'
 end
 
--- Rules (references in core/rules.py).
+-- Rules (references in core/domain/rules.py).
 
 -- An expert's time on a task counts from the first touch, else the card shown, else the lease.
 local function started_at(opened, delivered, assigned)

@@ -3,7 +3,7 @@ changes (its state does, and that is always read from the store), so every proce
 
 from __future__ import annotations
 
-from core.campaigns import Campaign
+from core.domain.campaigns import Campaign
 from core.errors import NotFound
 from core.ports import Campaigns
 

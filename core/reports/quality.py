@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.campaigns import Campaign
-from core.judgments import gold_correct, model_matches, unit_values
-from core.kinds import Kind
-from core.ledger import Ledger
+from core.domain.campaigns import Campaign
+from core.domain.kinds import Kind
 from core.ports import Turns
-from core.records import TaskRecord, task_records
+from core.provenance.ledger import Ledger
+from core.reports.judgments import gold_correct, model_matches, unit_values
+from core.reports.records import TaskRecord, task_records
 
 FAST_SHARE = 0.4  # an answer under 40% of the median time for its kind is flagged as fast
 FAST_WINDOW, FAST_LISTED = 10, 3  # 3 fast answers among an expert's last 10 lists them

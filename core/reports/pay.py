@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel
 
-from core.campaigns import Campaign
-from core.ledger import Ledger
-from core.records import task_records
+from core.domain.campaigns import Campaign
+from core.provenance.ledger import Ledger
+from core.reports.records import task_records
 
 PAID = ("answered", "flagged")  # a flag (harmful, broken) is work done; a skip is not
 CSV_FIELDS = ("campaign", "expert", "currency", "basis", "rate", "tasks", "active_seconds",

@@ -10,14 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.catalog import Catalog
+from core.domain.experts import Expert
 from core.errors import Conflict, NotFound
-from core.experts import Expert
-from core.exports import trail_row
-from core.ledger import Ledger
 from core.ports import Erasure, Stores
-from core.pseudonyms import digest, new_pseudonym
-from core.records import task_records
+from core.privacy.pseudonyms import digest, new_pseudonym
+from core.provenance.ledger import Ledger
+from core.reports.exports import trail_row
+from core.reports.records import task_records
+from core.service.catalog import Catalog
 
 BATCH = 2000
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from core.cards import Estimate
-from core.kinds import DEFAULT_SECONDS, Kind
+from core.domain.cards import Estimate
+from core.domain.kinds import DEFAULT_SECONDS, Kind
 
 PILOT_ANSWERS = 20  # below this many timed answers, a card's estimate says it is still a guess
 

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from core.campaigns import CampaignSpec
+from core.domain.campaigns import CampaignSpec
 from core.errors import InvalidCampaign, Problem
-from core.staging import ItemSpool, spool_lines
+from core.service.staging import ItemSpool, spool_lines
 
 Locate = Callable[[tuple[str | int, ...]], int | None]
 

@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from core.items import Item
-from core.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
+from core.domain.items import Item
+from core.domain.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # safe inside Redis hash tags and URLs
 # What every channel can show, refused when posted rather than cut when shown: a label is a

@@ -7,15 +7,12 @@ import random
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from core.answers import Answer, Outcome
-from core.campaigns import Campaign
-from core.cards import Card, CardDraft, Idle, NextTask
-from core.catalog import Catalog
-from core.errors import InvalidAnswer, NotFound
-from core.events import Event, body_json, iso_ms
-from core.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
-from core.items import Item, draft_label
-from core.kinds import (
+from core.domain.answers import Answer, Outcome
+from core.domain.campaigns import Campaign
+from core.domain.cards import Card, CardDraft, Idle, NextTask
+from core.domain.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
+from core.domain.items import Item, draft_label
+from core.domain.kinds import (
     DRAFTS_PER_KIND,
     Correct,
     Decision,
@@ -25,9 +22,12 @@ from core.kinds import (
     allowed_answers,
     check_decision,
 )
+from core.domain.resolve import diff
+from core.domain.timing import make_estimate
+from core.errors import InvalidAnswer, NotFound
 from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Stores
-from core.resolve import diff
-from core.timing import make_estimate
+from core.provenance.events import Event, body_json, iso_ms
+from core.service.catalog import Catalog
 
 EFFECTS = {"skip": "skipped", "flag": "flagged", "none_acceptable": "none_acceptable"}
 COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "none_acceptable"}

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.campaigns import ID_PATTERN
+from core.domain.campaigns import ID_PATTERN
 
 IDENTITY_PATTERN = r"^(slack|telegram|web):[A-Za-z0-9_.@-]{1,128}$"
 

@@ -10,13 +10,13 @@ import logging
 from contextlib import suppress
 from typing import Protocol
 
-from core.answers import Answer, Outcome
-from core.cards import Card, NextTask
+from core.domain.answers import Answer, Outcome
+from core.domain.cards import Card, NextTask
+from core.domain.experts import Expert
 from core.errors import CardRefused
-from core.experts import Expert
-from core.health import Backoff, try_once, wait_until_up
 from core.ports import Messenger, Outbox
-from core.service import Service
+from core.service.health import Backoff, try_once, wait_until_up
+from core.service.service import Service
 
 log = logging.getLogger("expertloop.delivery")
 REFUSED_NOTICE = ("A task could not be shown here, so it went back to the pool. "
@@ -75,7 +75,7 @@ class Channel(Protocol):
         """Returns once the platform answers (connected, where it needs that); raises if not."""
 
     async def handle_kept(self, stop: asyncio.Event) -> None:
-        """Until `stop`: the requests its web route kept for the workers (core/inbox.py)."""
+        """Until `stop`: the requests its web route kept for the workers (core/service/inbox.py)."""
 
     def messenger_for(self, expert: Expert | None) -> Messenger:
         """A messenger for a card the expert did not just ask for (a push, an owed card)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from core.events import GENESIS
 from core.ports import Log
-from core.provenance import ChainChecker, Verdict, seal_events
-from core.pseudonyms import pseudonymise
+from core.privacy.pseudonyms import pseudonymise
+from core.provenance.chain import ChainChecker, Verdict, seal_events
+from core.provenance.events import GENESIS
 
 BATCH = 2000
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from core.kinds import Kind, Scale
+from core.domain.kinds import Kind, Scale
 
 
 class CardDraft(BaseModel):

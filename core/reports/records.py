@@ -10,9 +10,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
-from core.items import Item
-from core.ledger import Ledger
+from core.domain.items import Item
 from core.ports import Log
+from core.provenance.ledger import Ledger
 
 BATCH = 2000
 ITEM_CACHE = 4096  # items answered close together in the log (overlap) are fetched once

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.domain.items import draft_label
 from core.errors import InvalidAnswer
-from core.items import draft_label
 
 
 class Kind(StrEnum):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.cards import NextTask
-from core.kinds import Decision
+from core.domain.cards import NextTask
+from core.domain.kinds import Decision
 
 LeaseState = Literal["live", "answered", "skipped", "flagged", "expired"]
 

@@ -6,14 +6,14 @@ import re
 import secrets
 from collections.abc import Callable
 
-from core.campaigns import Campaign, CampaignSpec, CampaignState, CampaignStatus
-from core.catalog import Catalog
+from core.domain.campaigns import Campaign, CampaignSpec, CampaignState, CampaignStatus
+from core.domain.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
 from core.errors import Conflict, InvalidCampaign, NotFound, Problem
-from core.events import Event, body_json, iso_ms, open_body
-from core.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
 from core.ports import Clock, Route, Stores
-from core.pseudonyms import digest
-from core.staging import ItemSpool
+from core.privacy.pseudonyms import digest
+from core.provenance.events import Event, body_json, iso_ms, open_body
+from core.service.catalog import Catalog
+from core.service.staging import ItemSpool
 
 Progress = Callable[[int], None] | None
 INVITE_TTL_S = 7 * 24 * 3600  # a chat invite is good for a week, once

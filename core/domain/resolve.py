@@ -6,8 +6,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from core.items import Item
-from core.kinds import Choose, Correct, Decision, Rank, Rate, Verify
+from core.domain.items import Item
+from core.domain.kinds import Choose, Correct, Decision, Rank, Rate, Verify
 
 
 def resolve(decision: Decision, order: list[int], item: Item) -> dict[str, Any]:

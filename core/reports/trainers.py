@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from core.items import Item
-from core.judgments import model_name, ranking, winner_loser
-from core.records import TaskRecord
+from core.domain.items import Item
+from core.reports.judgments import model_name, ranking, winner_loser
+from core.reports.records import TaskRecord
 
 Row = dict[str, Any]
 

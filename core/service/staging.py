@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 from pydantic import ValidationError
 
-from core.campaigns import CampaignSpec, item_problem
+from core.domain.campaigns import CampaignSpec, item_problem
+from core.domain.items import Item
 from core.errors import InvalidCampaign, Problem
-from core.items import Item
 from core.ports import StagedItem
 
 MAX_PROBLEMS = 20  # enough to fix a file in one go, few enough to read

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from core import resolve
-from core.items import Draft
-from core.kinds import Kind
-from core.records import TaskRecord
+from core.domain import resolve
+from core.domain.items import Draft
+from core.domain.kinds import Kind
+from core.reports.records import TaskRecord
 
 NOMINAL_NONE = "none_acceptable"
 

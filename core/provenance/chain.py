@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel
 
-from core.events import GENESIS, chain_hash
+from core.provenance.events import GENESIS, chain_hash
 
 
 class StoredEvent(NamedTuple):

@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.campaigns import Campaign
+from core.domain.campaigns import Campaign
+from core.domain.items import draft_label
 from core.errors import ExpertloopError
-from core.items import draft_label
-from core.judgments import gold_correct, ranking, winner_loser
-from core.ledger import Ledger
-from core.quality import FAST_SHARE
-from core.records import TaskRecord, task_records
-from core.trainers import (
+from core.provenance.ledger import Ledger
+from core.reports.judgments import gold_correct, ranking, winner_loser
+from core.reports.quality import FAST_SHARE
+from core.reports.records import TaskRecord, task_records
+from core.reports.trainers import (
     ExportOptions,
     Ratings,
     Row,

@@ -1,0 +1,1 @@
+"""The provenance log: events, the hash chain and its sealing, and the ledger that runs both."""

@@ -1,0 +1,1 @@
+"""What coordinators read from the log: task records, quality, pay and exports."""

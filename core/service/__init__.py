@@ -1,0 +1,1 @@
+"""The core's work: tasks out, answers in, campaigns posted, cards delivered."""
