@@ -107,7 +107,7 @@ class LeaseView(NamedTuple):
     outcome: str | None
 
 
-class Record(NamedTuple):
+class Submission(NamedTuple):
     """One decision to store atomically with its event. The store completes the event with what
     the lease holds (item, shown order, gold, timings, late), so submit needs no read before it;
     core/domain/rules.py says how the store times the answer and counts the item's slots."""
@@ -230,7 +230,7 @@ class Leases(Protocol):
 
     async def claim(self, claim: Claim) -> Claimed | str: ...
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None: ...
-    async def record(self, record: Record) -> tuple[Recorded, Routing]: ...
+    async def record(self, record: Submission) -> tuple[Recorded, Routing]: ...
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str, expert_id: str = "") -> bool:
         """Once per live lease and `what`; with `expert_id`, only if the lease is theirs."""

@@ -17,7 +17,7 @@ from redis.asyncio.cluster import RedisCluster
 from adapters.redis.lua import SCRIPTS
 from adapters.redis.store import RedisStore
 from core.domain import rules
-from core.ports import Claimed, Record
+from core.ports import Claimed, Submission
 from core.provenance.chain import CHAIN_FIELDS
 from core.provenance.events import Event, canonical
 from tests.test_store_contract import NOW, a_claim, a_record, claimed, open_campaign
@@ -147,7 +147,7 @@ async def test_an_answer_is_timed_and_written_like_the_reference(
     assert canonical(json.loads(body)["payload"]["timing"]).decode() in body
 
 
-def expected_timing(record: Record, assigned: int, delivered: int | None,
+def expected_timing(record: Submission, assigned: int, delivered: int | None,
                     opened: int | None) -> dict[str, object]:
     delivered_at = None if delivered is None else NOW + delivered
     opened_at = record.opened_at if record.opened_at is not None else (
@@ -240,7 +240,7 @@ async def answer_late(store: RedisStore, slots: Slots, pick: int, effect: str) -
     slots.taken = after
 
 
-def answer(token: str, effect: str, now: int, overlap: int) -> Record:
+def answer(token: str, effect: str, now: int, overlap: int) -> Submission:
     expert = "e" + token.split(".")[1]
     return a_record(expert, token, effect, now=now, overlap=overlap)
 

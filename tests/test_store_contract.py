@@ -12,7 +12,7 @@ import pytest
 from adapters.redis.store import RedisStore
 from core.domain.campaigns import Campaign, CampaignSpec, CampaignState
 from core.domain.experts import Expert
-from core.ports import Claim, Claimed, Credit, Record, Recorded, Route, StagedItem
+from core.ports import Claim, Claimed, Credit, Recorded, Route, StagedItem, Submission
 from core.provenance.chain import START, ChainHead, Seal
 from core.provenance.events import Event, iso_ms, open_body
 from core.service.health import ChannelHealth
@@ -66,8 +66,8 @@ def answer_event(effect: str, now: int, expert: str, token: str, choice: str = "
 
 
 def a_record(expert: str, token: str, effect: str = "answered", now: int = NOW + 1000,
-             overlap: int = 2) -> Record:
-    return Record(campaign="c1", token=token, expert=expert, now=now, effect=effect,
+             overlap: int = 2) -> Submission:
+    return Submission(campaign="c1", token=token, expert=expert, now=now, effect=effect,
                   event=answer_event(effect, now, expert, token),
                   decision="pairwise", overlap=overlap, time_limit_s=600, opened_at=None,
                   expect_drafts=0, route_days=["2026-11-18"])
@@ -79,7 +79,7 @@ async def claimed(store: RedisStore, expert: str, token: str, **kwargs: object) 
     return found
 
 
-async def recorded(store: RedisStore, record: Record) -> Recorded:
+async def recorded(store: RedisStore, record: Submission) -> Recorded:
     return (await store.record(record))[0]
 
 

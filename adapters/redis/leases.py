@@ -11,7 +11,7 @@ from adapters.redis import keys as k
 from adapters.redis.experts import add_credit, read_routing, routing_from
 from adapters.redis.lua import OnRedis
 from core.domain.answers import Lease
-from core.ports import Claim, Claimed, LeaseView, Record, Recorded, Routing
+from core.ports import Claim, Claimed, LeaseView, Recorded, Routing, Submission
 from core.provenance.chain import CHAIN_FIELDS
 from core.provenance.events import Event, iso_ms
 
@@ -47,7 +47,7 @@ class RedisLeases(OnRedis):
             "opened_at": int(opened) if opened else None})
         return LeaseView(lease, item_body, outcome or None)
 
-    async def record(self, record: Record) -> tuple[Recorded, Routing]:
+    async def record(self, record: Submission) -> tuple[Recorded, Routing]:
         """Record atomically, and read what the expert's next task needs in the same trip."""
         keys = k.script_keys(record.campaign)
         async with self.client.pipeline(transaction=False) as pipe:
@@ -119,7 +119,7 @@ def _claim_request(claim: Claim) -> str:
                      "event": _event_fields(claim.event)})
 
 
-def _record_request(record: Record) -> str:
+def _record_request(record: Submission) -> str:
     """record.lua's one argument; a field left out reads as nil there (JSON null would not)."""
     fields = {"token": record.token, "expert": record.expert, "now": record.now,
               "effect": record.effect, "decision": record.decision, "overlap": record.overlap,

@@ -25,7 +25,7 @@ from core.domain.kinds import (
 from core.domain.resolve import diff
 from core.domain.timing import make_estimate
 from core.errors import InvalidAnswer, NotFound
-from core.ports import Claim, Claimed, Clock, Credit, Record, Recorded, Routing, Stores
+from core.ports import Claim, Claimed, Clock, Credit, Recorded, Routing, Stores, Submission
 from core.provenance.events import Event, body_json, iso_ms
 from core.service.catalog import Catalog
 
@@ -146,13 +146,13 @@ class Service:
         result, routing = await self.leases.record(record)
         return await self._outcome(answer, result, routing, campaign)
 
-    def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Record:
+    def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Submission:
         now = self.clock.now_ms()
         if answer.acted_at is not None:  # a press that waited in an inbox: when it came
             now = min(answer.acted_at, now)
         effect = EFFECTS.get(answer.decision.type, "answered")
         event_type = EVENT_TYPES.get(effect, "answered")
-        return Record(
+        return Submission(
             campaign=campaign.id, token=answer.lease, expert=answer.expert, now=now,
             effect=effect,
             event=Event(campaign=campaign.id, type=event_type, at=iso_ms(now), actor="expert",
