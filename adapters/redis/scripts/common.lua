@@ -83,20 +83,28 @@ local function reopen(taken_key, open_key, item, item_seq)
   redis.call('ZADD', open_key, item_seq, item)
 end
 
--- End a live lease whose time ran out, with its own event; returns true when it did.
-local function expire_lease(k, token, at_iso, campaign)
-  if redis.call('HGET', k.state, token) ~= 'live' then
-    redis.call('ZREM', k.expiry, token)
-    return false
-  end
+-- End a live lease as `state` (expired, undeliverable): its slot back in the pool, counted;
+-- returns the lease, or nil when it was not live.
+local function end_lease(k, token, state)
+  if redis.call('HGET', k.state, token) ~= 'live' then return nil end
   local lease = cjson.decode(redis.call('HGET', k.leases, token))
-  redis.call('HSET', k.state, token, 'expired')
+  redis.call('HSET', k.state, token, state)
   redis.call('ZREM', k.expiry, token)
   if redis.call('HGET', k.active, lease.expert) == token then
     redis.call('HDEL', k.active, lease.expert)
   end
   if not lease.gold then reopen(k.taken, k.open, lease.item, lease.item_seq) end
-  redis.call('HINCRBY', k.counts, 'expired', 1)
+  redis.call('HINCRBY', k.counts, state, 1)
+  return lease
+end
+
+-- End a live lease whose time ran out, with its own event; returns true when it did.
+local function expire_lease(k, token, at_iso, campaign)
+  local lease = end_lease(k, token, 'expired')
+  if not lease then
+    redis.call('ZREM', k.expiry, token)
+    return false
+  end
   append_event(k.seq, k.log, json_with({
     actor = 'system', at = at_iso, campaign = campaign, expert = lease.expert, item = lease.item,
     lease = token, type = 'lease_expired'},
