@@ -3,6 +3,7 @@ records, and what it refuses."""
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from collections import Counter
@@ -356,6 +357,10 @@ async def test_a_tap_made_in_time_is_honoured_late_after_the_expiry_pass(
     assert replay.replayed and replay.late and replay.seq == outcome.seq
     (row,) = await trail(service, store)
     assert row["prompt"] == "Question 0?" and row["events"]["assigned"] is not None
+    assert row["late"] is True
+    run = Export(Ledger(store), await service.catalog.campaign("c1"), "csv")
+    (csv_row,) = csv.DictReader([line async for line in run.lines()])
+    assert csv_row["late"] == "1"
     verdict = await Ledger(store).verify("c1")
     assert verdict.ok and verdict.unsealed == 0, verdict.line()
 

@@ -35,7 +35,7 @@ from core.reports.trainers import (
 FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv")
 CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value", "text",
               "shown", "models", "gold", "gold_correct", "fast", "active_seconds", "assigned_at",
-              "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash")
+              "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash", "late")
 Progress = Callable[[int], None]
 
 
@@ -142,7 +142,8 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) 
         "drafts": shown, "order": record.order, "decision": record.decision,
         "resolved": resolved(record), "gold": bool(payload.get("gold")),
         "gold_correct": gold_correct(record, campaign.spec.kind),
-        "timing": payload.get("timing") or {}, "flags": flags(record, fast_below),
+        "timing": payload.get("timing") or {}, "late": bool(payload.get("late")),
+        "flags": flags(record, fast_below),
         "events": {"answer": {"seq": record.event.seq, "hash": record.event.hash,
                               "prev": record.prev},
                    "assigned": record.assigned._asdict() if record.assigned else None,
@@ -192,7 +193,7 @@ def csv_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) ->
             **{f: timing.get(f) or "" for f in ("assigned_at", "delivered_at", "opened_at",
                                                 "answered_at")},
             "channel": record.payload.get("channel") or "", "seq": record.event.seq,
-            "hash": record.event.hash or ""}
+            "hash": record.event.hash or "", "late": int(bool(record.payload.get("late")))}
 
 
 def csv_value(record: TaskRecord) -> str:
