@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.emulators.local import listen
+
 Json = dict[str, Any]
 FaultKind = Literal["rate_limit", "server_error", "unauthorized", "slow", "length",
                     "no_logprobs"]
@@ -106,11 +108,7 @@ class OpenAIEmulator:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await listen(app)
 
     async def stop(self) -> None:
         if self._runner is not None:

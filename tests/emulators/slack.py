@@ -28,6 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.emulators.block_kit import refusals_of_message, refusals_of_view
+from tests.emulators.local import listen
 
 Json = dict[str, Any]
 BOT_TOKEN = "xoxb-expertloop-test"
@@ -76,11 +77,7 @@ class SlackEmulator:
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/hooks/{kind}/{n}", self._response_url)
         app.router.add_route("*", "/api/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await listen(app, port)
         self.url = f"http://127.0.0.1:{port}/api/"
         return self.url
 

@@ -42,6 +42,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.emulators.local import listen
+
 TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
         "tg-spoiler", "span", "blockquote", "tg-emoji"}
 JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
@@ -141,11 +143,7 @@ class TelegramEmulator:
         refused until the emulator starts (a Bot API unreachable at start)."""
         app = web.Application(client_max_size=64 << 20)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await listen(app, port)
 
     async def stop(self) -> None:
         if self._runner is not None:
