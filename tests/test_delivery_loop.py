@@ -143,12 +143,7 @@ async def test_a_card_the_platform_dropped_is_owed_then_sent_once_after_the_edit
 
 async def test_while_a_worker_waits_for_the_platform_its_outbox_and_pushes_wait_too(
         service: Service, coordinator: Coordinator, store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await linked(coordinator, "ann")
-    await owe_card(store, NAME, ann, "ann")
-    platform = Platform(service.clock)
-    platform.down = "connection refused"
-    loop = DeliveryLoop(service, platform, Backoff(first_s=60))
+    ann, platform, loop = await card_owed_while_down(service, coordinator, store, first_s=60)
     stop = asyncio.Event()
 
     waiting = asyncio.create_task(loop.handle_kept(stop))
@@ -164,12 +159,7 @@ async def test_while_a_worker_waits_for_the_platform_its_outbox_and_pushes_wait_
 
 async def test_once_the_platform_answers_the_kept_requests_and_what_is_owed_go_out(
         service: Service, coordinator: Coordinator, store: RedisStore) -> None:
-    await post_kind(coordinator, "pairwise")
-    ann = await linked(coordinator, "ann")
-    await owe_card(store, NAME, ann, "ann")
-    platform = Platform(service.clock)
-    platform.down = "connection refused"
-    loop = DeliveryLoop(service, platform, Backoff(first_s=0.01))
+    ann, platform, loop = await card_owed_while_down(service, coordinator, store, first_s=0.01)
     waiting = asyncio.create_task(loop.handle_kept(asyncio.Event()))
     await noted(store, "degraded")
 
@@ -180,6 +170,18 @@ async def test_once_the_platform_answers_the_kept_requests_and_what_is_owed_go_o
     assert (await store.channel_health(NAME)).state == "up"
     assert await loop.drain() == 1
     assert len(platform.cards(ann)) == 1
+
+
+async def card_owed_while_down(service: Service, coordinator: Coordinator, store: RedisStore,
+                               first_s: float) -> tuple[str, Platform, DeliveryLoop]:
+    """Ann is owed a card while the platform refuses connections; the loop retries after
+    `first_s`."""
+    await post_kind(coordinator, "pairwise")
+    ann = await linked(coordinator, "ann")
+    await owe_card(store, NAME, ann, "ann")
+    platform = Platform(service.clock)
+    platform.down = "connection refused"
+    return ann, platform, DeliveryLoop(service, platform, Backoff(first_s=first_s))
 
 
 async def noted(store: RedisStore, state: str) -> ChannelHealth:
