@@ -165,6 +165,35 @@ async def test_a_double_click_or_a_resubmitted_form_records_one_answer(
     assert [e["payload"]["decision"]["choice"] for e in events] == ["A"]
 
 
+async def test_the_second_click_or_a_held_key_does_not_answer_the_card_that_replaced_it(
+        browser: Browser, site: str, coordinator: Coordinator, store: RedisStore) -> None:
+    await post_kinds(coordinator, ("a-pairwise",), items=3)
+    page = await open_chat(browser, coordinator, site)
+    first = await page.get_attribute("#card", "data-lease")
+    await page.click("button[value=A]")
+    await saved(page, 1)
+    await page.wait_for_function(f"document.getElementById('card').dataset.lease !== '{first}'")
+
+    box = await page.locator("button[value=A]").bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + 5, box["y"] + 5)
+    await page.mouse.down(click_count=2)  # the second click of a double-click, on the new card
+    await page.mouse.up(click_count=2)
+    await page.wait_for_timeout(500)
+    assert len(await answered(store, "a-pairwise")) == 1
+
+    second = await page.get_attribute("#card", "data-lease")
+    await page.keyboard.down("1")
+    await saved(page, 2)
+    await page.wait_for_function(f"document.getElementById('card').dataset.lease !== '{second}'")
+    await page.keyboard.down("1")  # still held: the browser repeats the key on the third card
+    await page.keyboard.up("1")
+    await page.wait_for_timeout(500)
+
+    assert len(await answered(store, "a-pairwise")) == 2
+    assert await page.locator("#log .bubble").count() == 2
+
+
 async def test_a_stale_page_after_the_time_ran_out_records_nothing(
         browser: Browser, site: str, coordinator: Coordinator, store: RedisStore,
         clock: SetClock) -> None:

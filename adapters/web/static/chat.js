@@ -42,6 +42,12 @@ current.addEventListener("submit", async (event) => {
   await show(await post("answer", data));
 });
 
+// The second click of a double-click lands on the card that replaced the first one's: ignore it,
+// or a double-click would answer a card the expert has not read.
+current.addEventListener("click", (event) => {
+  if (event.detail > 1 && event.target.closest("form.answer button")) event.preventDefault();
+}, true);
+
 // The expert's first touch of a card starts their active time.
 let openedLease = null;
 let opening = Promise.resolve();
@@ -58,6 +64,7 @@ function markOpened() {
 
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("textarea, input, select") || event.metaKey || event.ctrlKey) return;
+  if (event.repeat) return;  // a held key answers one card, not the ones after it
   const button = current.querySelector(`[data-key="${CSS.escape(event.key)}"]`);
   if (button && !button.disabled) {
     markOpened();
