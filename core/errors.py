@@ -58,3 +58,14 @@ class CardRefused(ExpertloopError):
 class ChannelDown(ExpertloopError):
     """A channel that is configured but not up yet (its platform has not answered); the
     message says why."""
+
+
+class ModelError(ExpertloopError):
+    """A model endpoint did not give a draft. `kind` says what to do about it: wait
+    (rate_limited, with `retry_after` seconds), retry (unavailable), stop and ask the
+    coordinator (unauthorized, not_found), ask without logprobs (no_logprobs), or give up on
+    the item (too_long, refused)."""
+
+    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.retry_after = kind, retry_after

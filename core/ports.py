@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
 from core.domain.answers import Lease, Outcome
 from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.domain.cards import Card
+from core.domain.drafting import DraftingStatus, ModelSpec
 from core.domain.experts import Expert
 from core.privacy.pseudonyms import Erasures
 from core.provenance.chain import ChainHead, Seal, StoredEvent
@@ -45,6 +46,7 @@ class StagedItem(NamedTuple):
     gold: bool
     json: str
     line: int | None = None
+    plan: str = ""  # a DraftPlan's JSON when models still have to draft for the item
 
 
 class Route(BaseModel):
@@ -352,6 +354,75 @@ class Health(Protocol):
         ...
 
 
+class DraftJob(NamedTuple):
+    """One draft a model owes one item, handed to one worker for a while."""
+
+    item: str
+    slot: int  # which of the item's missing drafts
+    model: str
+    not_before: int  # ms: when the request may go out, within the model's requests_per_minute
+    plan: str  # the item's DraftPlan JSON
+
+
+class DraftSaving(NamedTuple):
+    """A draft to keep, with its `drafted` event and, should it be the item's last, the start
+    of the `item_ready` event that offers the whole item (the store adds the item)."""
+
+    job: DraftJob
+    draft: str  # the Draft's JSON
+    text_sha: str
+    event_body: str
+    ready_body: str
+
+
+class Drafts(Protocol):
+    """Model drafting: per model a queue of jobs shared by every worker, with the model's
+    concurrency and request rate held across them."""
+
+    async def take_drafts(self, campaign_id: str, model: ModelSpec, now: int, lease_ms: int,
+                          want: int) -> list[DraftJob]: ...
+    async def save_draft(self, campaign_id: str, saving: DraftSaving) -> str:
+        """recorded | ready (the item's last: it is offered) | duplicate | identical."""
+        ...
+    async def fail_draft(self, campaign_id: str, job: DraftJob, event_body: str,
+                         paused: str | None) -> str:
+        """Set the item aside (aside), or with `paused` hold the campaign's drafting (paused)."""
+        ...
+    async def redraft(self, campaign_id: str, event_body: str) -> int:
+        """Queue the items set aside again and lift a pause; returns how many items."""
+        ...
+    async def drafting_status(self, campaign_id: str) -> DraftingStatus: ...
+
+
+class ModelCall(NamedTuple):
+    """One chat completion request, free of any client library's types."""
+
+    base_url: str
+    api_key_env: str | None  # the NAME of the variable holding the key
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    logprobs: bool
+    timeout_s: float
+
+
+class ModelReply(NamedTuple):
+    text: str
+    model: str  # as the endpoint names it in its response
+    system_fingerprint: str | None
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    confidence: float | None  # mean token probability, when logprobs came back
+    latency_ms: int
+
+
+class Drafter(Protocol):
+    """Asks a model for a completion; raises ModelError with what the endpoint said."""
+
+    async def complete(self, call: ModelCall) -> ModelReply: ...
+
+
 class Stores(NamedTuple):
     """The roles a store plays, for wiring: each consumer takes the ones it uses from here."""
 
@@ -364,3 +435,4 @@ class Stores(NamedTuple):
     outbox: Outbox
     turns: Turns
     health: Health
+    drafts: Drafts

@@ -64,7 +64,7 @@ class RedisCampaigns(OnRedis):
         args: list[Any] = [len(items)]
         for item in items:
             body = f'{event_prefix},"item":{json.dumps(item.id)},"payload":{{"item":{item.json}}}}}'
-            args += [item.id, item.n_drafts, int(item.gold), body]
+            args += [item.id, item.n_drafts, int(item.gold), body, item.plan]
         result = await self._run("append_items", campaign_id, args)
         if result[0] == "exists":
             raise KeyError(result[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adapters.redis.access import RedisAccess
 from adapters.redis.campaigns import RedisCampaigns
+from adapters.redis.drafts import RedisDrafts
 from adapters.redis.experts import RedisExperts
 from adapters.redis.health import RedisHealth
 from adapters.redis.inbox import RedisInbox
@@ -16,11 +17,11 @@ from core.ports import Stores
 
 
 class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLog, RedisInbox,
-                 RedisOutbox, RedisTurns, RedisHealth):
+                 RedisOutbox, RedisTurns, RedisHealth, RedisDrafts):
     """Built from a client handed in; opens nothing itself. One object plays every role, so the
     roles share the client and its loaded scripts."""
 
     def roles(self) -> Stores:
         """The roles, for wiring: each consumer takes the ones it uses."""
         return Stores(campaigns=self, experts=self, access=self, leases=self, log=self,
-                      inbox=self, outbox=self, turns=self, health=self)
+                      inbox=self, outbox=self, turns=self, health=self, drafts=self)

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.domain.drafting import Drafting, DraftingStatus, drafting_problem
 from core.domain.items import Item
 from core.domain.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
 
@@ -80,6 +81,9 @@ class CampaignSpec(BaseModel):
     pay: Pay | None = None
     time_limit_s: int = Field(default=600, ge=10, le=86_400)
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    drafting: Drafting | None = None
+    # How fast an expert can read a draft: an acceptance quicker than this is worth a look.
+    reading_chars_per_s: float = Field(default=25.0, gt=0)
 
     @field_validator("scale")
     @classmethod
@@ -139,16 +143,25 @@ class CampaignStatus(BaseModel):
     none_acceptable: int = 0
     expired: int = 0
     dead_requests: int = 0  # answers set aside after every try (the expert was told)
+    drafting: DraftingStatus | None = Field(  # only for a campaign whose models draft
+        default=None, exclude_if=lambda value: value is None)
 
 
 def item_problem(spec: CampaignSpec, item: Item) -> tuple[tuple[str, ...], str] | None:
     """Why an otherwise well-formed item does not fit this campaign's kind, or None."""
     low, high = DRAFTS_PER_KIND[spec.kind]
-    if not low <= len(item.drafts) <= high:
+    given = len(item.drafts)
+    drafted = 0
+    if spec.drafting is not None:
+        problem = drafting_problem(spec.drafting, spec.kind, given)
+        if problem:
+            return ("drafts",), problem
+        drafted = len(spec.drafting.slots(spec.kind, given))
+    if not low <= given + drafted <= high:
         want = str(low) if low == high else f"{low} to {high}"
-        return ("drafts",), f"a {spec.kind} item needs {want} drafts, got {len(item.drafts)}"
+        return ("drafts",), f"a {spec.kind} item needs {want} drafts, got {given}"
     if item.gold is not None:
-        problem = _gold_problem(spec, len(item.drafts), item.gold)
+        problem = _gold_problem(spec, given + drafted, item.gold)
         if problem:
             return ("gold",), problem
     return None

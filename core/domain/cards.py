@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from core.domain.items import Turn
 from core.domain.kinds import Kind, Scale
 
 
@@ -40,7 +41,7 @@ class Card(BaseModel):
     instructions: str
     kind: Kind
     item: str
-    prompt: str
+    prompt: str | list[Turn]  # a conversation is shown turn by turn
     drafts: list[CardDraft]
     allowed: list[str]
     scale: Scale | None = None

@@ -81,7 +81,8 @@ class _Leases:
 
 
 class _Items:
-    """A bounded cache of items by the seq of their `item_added` event."""
+    """A bounded cache of items by the seq of the event that holds them as shown (`item_added`,
+    or `item_ready` for an item the models drafted for)."""
 
     def __init__(self, log: Log, campaign_id: str) -> None:
         self.log = log

@@ -30,6 +30,7 @@ class Coordinator:
         self.experts = stores.experts
         self.access = stores.access
         self.log = stores.log
+        self.drafts = stores.drafts
         self.clock = clock
         self.catalog = catalog or Catalog(stores.campaigns)
 
@@ -110,7 +111,21 @@ class Coordinator:
         state = await self.campaigns.campaign_state(campaign_id)
         if state is None:
             raise NotFound(f"campaign {campaign_id!r} is still importing")
-        return await self.campaigns.status(campaign, state)
+        status = await self.campaigns.status(campaign, state)
+        if campaign.spec.drafting is None:
+            return status
+        drafting = await self.drafts.drafting_status(campaign_id)
+        return status.model_copy(update={"drafting": drafting})
+
+    async def redraft(self, campaign_id: str, actor_id: str | None = None) -> int:
+        """Draft again what was set aside, and lift a pause on an endpoint's error (once the
+        coordinator fixed the key or the URL, say); returns the items queued again."""
+        campaign = await self.catalog.campaign(campaign_id)
+        if campaign.spec.drafting is None:
+            raise Conflict(f"campaign {campaign_id!r} has no models drafting for it")
+        prefix = open_body(campaign_id, "redraft", self.clock.now_ms(), "coordinator",
+                           actor_id=actor_id)
+        return await self.drafts.redraft(campaign_id, prefix)
 
     async def list_campaigns(self) -> list[CampaignStatus]:
         found = []

@@ -315,7 +315,8 @@ def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Ca
 
 
 def item_from_body(body: str) -> Item:
-    """Items live in the log only, as `item_added` events: the log is the record of drafts."""
+    """Items live in the log only, as `item_added` events, or `item_ready` once the campaign's
+    models drafted what an item lacked: the log is the record of drafts."""
     return Item.model_validate(json.loads(body)["payload"]["item"])
 
 

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pydantic import ValidationError
 
 from core.domain.campaigns import CampaignSpec, item_problem
-from core.domain.items import Item
+from core.domain.drafting import draft_plan
+from core.domain.items import Item, clean_loc
 from core.errors import InvalidCampaign, Problem
 from core.ports import StagedItem
 
@@ -62,14 +63,21 @@ class ItemSpool:
             if self.problems:
                 return
             gold = "1" if item.gold is not None else "0"
-            row = f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{item.model_dump_json()}"
+            row = (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{self._plan(item)}\t"
+                   f"{item.model_dump_json()}")
             self._file.write(row + "\n")
             self.count += 1
+
+    def _plan(self, item: Item) -> str:
+        """The drafting plan of an item the campaign's models draft for, or ''."""
+        drafting = self.spec.drafting
+        models = drafting.slots(self.spec.kind, len(item.drafts)) if drafting else []
+        return draft_plan(item, models).model_dump_json() if models else ""
 
     def _invalid(self, exc: ValidationError, line: int | None, loc: tuple[str | int, ...],
                  locate: Callable[[tuple[str | int, ...]], int | None] | None = None) -> None:
         for error in exc.errors():
-            where = (*loc, *error["loc"])
+            where = (*loc, *clean_loc(error["loc"]))
             self._problem(error["msg"], locate(where) if locate else line, where)
 
     def _problem(self, msg: str, line: int | None, loc: tuple[str | int, ...]) -> None:
@@ -86,8 +94,9 @@ class ItemSpool:
         self._file.seek(0)
         batch: list[StagedItem] = []
         for row in self._file:
-            item_id, n_drafts, gold, line, text = row.rstrip("\n").split("\t", 4)
-            batch.append(StagedItem(item_id, int(n_drafts), gold == "1", text, int(line) or None))
+            item_id, n_drafts, gold, line, plan, text = row.rstrip("\n").split("\t", 5)
+            batch.append(StagedItem(item_id, int(n_drafts), gold == "1", text, int(line) or None,
+                                    plan))
             if len(batch) >= size:
                 yield batch
                 batch = []

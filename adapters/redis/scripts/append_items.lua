@@ -1,17 +1,35 @@
 -- Store a batch of items, each as its own item_added event; all or none of the batch.
--- ARGV: count, then per item: id, n_drafts, gold (0/1), event body
+-- ARGV: count, then per item: id, n_drafts, gold (0/1), event body, drafting plan ('' or JSON).
+-- An item with a drafting plan waits for its model drafts (take_drafts.lua) instead of being
+-- offered: its jobs, one per missing draft, go in its models' queues; the plan keeps what
+-- save_draft.lua needs to write the item whole once the last draft is in.
 local k = keyring()
 local n = tonumber(ARGV[1])
+local STRIDE = 5
 for i = 0, n - 1 do
-  local id = ARGV[2 + i * 4]
+  local id = ARGV[2 + i * STRIDE]
   if redis.call('HEXISTS', k.items, id) == 1 then return {'exists', id} end
 end
+local waiting = 0
 for i = 0, n - 1 do
-  local base = 2 + i * 4
-  local id, gold = ARGV[base], ARGV[base + 2]
+  local base = 2 + i * STRIDE
+  local id, gold, plan = ARGV[base], ARGV[base + 2], ARGV[base + 4]
   local seq = append_event(k.seq, k.log, ARGV[base + 3])
   redis.call('HSET', k.items, id, seq .. ',' .. ARGV[base + 1] .. ',' .. gold)
-  redis.call('ZADD', gold == '1' and k.gold or k.open, seq, id)
+  if plan == '' then
+    redis.call('ZADD', gold == '1' and k.gold or k.open, seq, id)
+  else
+    local decoded = cjson.decode(plan)
+    local models = decoded.models
+    redis.call('HSET', k.dplans, id, plan)
+    redis.call('HSET', k.dleft, id, #models)
+    if decoded.texts ~= '' then redis.call('HSET', k.dtexts, id, decoded.texts) end
+    for slot = 1, #models do
+      redis.call('ZADD', k['dq:' .. models[slot]], seq * 32 + slot - 1, id .. '\t' .. (slot - 1))
+    end
+    waiting = waiting + 1
+  end
 end
 redis.call('HINCRBY', k.counts, 'items', n)
+if waiting > 0 then redis.call('HINCRBY', k.counts, 'drafting_pending', waiting) end
 return {'ok', n}

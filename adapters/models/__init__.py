@@ -1,0 +1,1 @@
+"""Model endpoints: the Drafter port over the official `openai` client."""
