@@ -47,6 +47,7 @@ class StagedItem(NamedTuple):
     json: str
     line: int | None = None
     plan: str = ""  # a DraftPlan's JSON when models still have to draft for the item
+    conversation: bool = False  # the prompt is a list of chat turns
 
 
 class Route(BaseModel):

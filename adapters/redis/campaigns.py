@@ -12,7 +12,7 @@ from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.ports import Route, StagedItem
 
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired",
-                "dead_requests")
+                "dead_requests", "conversations")
 
 
 class RedisCampaigns(OnRedis):
@@ -65,6 +65,7 @@ class RedisCampaigns(OnRedis):
         for item in items:
             body = f'{event_prefix},"item":{json.dumps(item.id)},"payload":{{"item":{item.json}}}}}'
             args += [item.id, item.n_drafts, int(item.gold), body, item.plan]
+        args.append(sum(item.conversation for item in items))
         result = await self._run("append_items", campaign_id, args)
         if result[0] == "exists":
             raise KeyError(result[1])

@@ -143,6 +143,8 @@ class CampaignStatus(BaseModel):
     none_acceptable: int = 0
     expired: int = 0
     dead_requests: int = 0  # answers set aside after every try (the expert was told)
+    conversations: int = Field(  # items whose prompt is a conversation (exports' shape)
+        default=0, exclude_if=lambda value: value == 0)
     drafting: DraftingStatus | None = Field(  # only for a campaign whose models draft
         default=None, exclude_if=lambda value: value is None)
 

@@ -63,8 +63,9 @@ class ItemSpool:
             if self.problems:
                 return
             gold = "1" if item.gold is not None else "0"
-            row = (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{self._plan(item)}\t"
-                   f"{item.model_dump_json()}")
+            chat = "1" if isinstance(item.prompt, list) else "0"
+            row = (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{chat}\t"
+                   f"{self._plan(item)}\t{item.model_dump_json()}")
             self._file.write(row + "\n")
             self.count += 1
 
@@ -94,9 +95,9 @@ class ItemSpool:
         self._file.seek(0)
         batch: list[StagedItem] = []
         for row in self._file:
-            item_id, n_drafts, gold, line, plan, text = row.rstrip("\n").split("\t", 5)
+            item_id, n_drafts, gold, line, chat, plan, text = row.rstrip("\n").split("\t", 6)
             batch.append(StagedItem(item_id, int(n_drafts), gold == "1", text, int(line) or None,
-                                    plan))
+                                    plan, chat == "1"))
             if len(batch) >= size:
                 yield batch
                 batch = []

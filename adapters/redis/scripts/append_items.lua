@@ -1,5 +1,6 @@
 -- Store a batch of items, each as its own item_added event; all or none of the batch.
--- ARGV: count, then per item: id, n_drafts, gold (0/1), event body, drafting plan ('' or JSON).
+-- ARGV: count, then per item: id, n_drafts, gold (0/1), event body, drafting plan ('' or JSON),
+--   then how many of the batch's prompts are conversations (exports pick their shape by it).
 -- An item with a drafting plan waits for its model drafts (take_drafts.lua) instead of being
 -- offered: its jobs, one per missing draft, go in its models' queues; the plan keeps what
 -- save_draft.lua needs to write the item whole once the last draft is in.
@@ -31,5 +32,7 @@ for i = 0, n - 1 do
   end
 end
 redis.call('HINCRBY', k.counts, 'items', n)
+local conversations = tonumber(ARGV[2 + n * STRIDE])
+if conversations > 0 then redis.call('HINCRBY', k.counts, 'conversations', conversations) end
 if waiting > 0 then redis.call('HINCRBY', k.counts, 'drafting_pending', waiting) end
 return {'ok', n}
