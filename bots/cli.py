@@ -78,6 +78,9 @@ def _campaign_commands(sub: Any) -> None:
     for action in ("pause", "resume", "close"):
         change = _add(campaign, action, commands.change_state, f"{action} a campaign")
         change.add_argument("campaign")
+    redraft = _add(campaign, "redraft", commands.redraft,
+                   "draft again the items set aside, and lift a pause on a model's error")
+    redraft.add_argument("campaign")
     reports.add_commands(campaign, _add)
 
 

@@ -29,7 +29,7 @@ async def serve(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 async def worker(runtime: Runtime, args: argparse.Namespace) -> int:
-    print("expertloop worker running: expiring leases, sealing the log", flush=True)
+    print("expertloop worker running: expiring leases, sealing the log, drafting", flush=True)
     await run_worker(runtime, stop_on_signals())
     return 0
 
@@ -88,7 +88,33 @@ async def list_campaigns(runtime: Runtime, args: argparse.Namespace) -> int:
 
 async def status(runtime: Runtime, args: argparse.Namespace) -> int:
     found = await runtime.coordinator.status(args.campaign)
-    print(found.model_dump_json(indent=2) if args.json else _status_line(found))
+    if args.json:
+        print(found.model_dump_json(indent=2))
+        return 0
+    print(_status_line(found))
+    for line in _drafting_lines(found):
+        print(line)
+    return 0
+
+
+def _drafting_lines(s: CampaignStatus) -> list[str]:
+    """For a campaign whose models draft: its counts, and what the coordinator must do when
+    items were set aside or an endpoint refused us."""
+    if s.drafting is None:
+        return []
+    counts = {name: value for name, value in s.drafting.model_dump().items() if name != "paused"}
+    lines = ["  drafting  " + "  ".join(f"{name} {value}" for name, value in counts.items())]
+    if s.drafting.paused:
+        lines.append(f"  drafting paused: {s.drafting.paused}")
+    if s.drafting.paused or s.drafting.failed:
+        lines.append(f"  to draft again once the model is fixed: "
+                     f"expertloop campaign redraft {s.id}")
+    return lines
+
+
+async def redraft(runtime: Runtime, args: argparse.Namespace) -> int:
+    queued = await runtime.coordinator.redraft(args.campaign, _who())
+    print(f"{args.campaign}: {queued} items queued for drafting again")
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.service.drafting import DraftingSettings
 from core.service.health import Backoff
 
 
@@ -42,6 +43,22 @@ class Settings(BaseSettings):
     channel_retry_s: float = Field(default=2.0, gt=0, alias="EXPERTLOOP_CHANNEL_RETRY_S")
     channel_retry_max_s: float = Field(default=60.0, gt=0,
                                        alias="EXPERTLOOP_CHANNEL_RETRY_MAX_S")
+
+    # Drafting (a campaign's `drafting` models): how patient the worker is with an endpoint.
+    model_timeout_s: float = Field(default=120.0, gt=0, alias="EXPERTLOOP_MODEL_TIMEOUT_S")
+    model_tries: int = Field(default=3, ge=1, alias="EXPERTLOOP_MODEL_TRIES")
+    model_backoff_s: float = Field(default=1.0, ge=0, alias="EXPERTLOOP_MODEL_BACKOFF_S")
+    model_most_wait_s: float = Field(default=60.0, gt=0, alias="EXPERTLOOP_MODEL_MOST_WAIT_S")
+    model_most_waits: int = Field(default=10, ge=0, alias="EXPERTLOOP_MODEL_MOST_WAITS")
+    drafting_poll_s: float = Field(default=0.5, gt=0, alias="EXPERTLOOP_DRAFTING_POLL_S")
+
+    def drafting(self) -> DraftingSettings:
+        """The worker's drafting settings; a job's hold (how long before another worker may
+        take it over) follows from the timeout, the tries and the longest wait."""
+        return DraftingSettings(timeout_s=self.model_timeout_s, tries=self.model_tries,
+                                backoff_s=self.model_backoff_s,
+                                most_wait_s=self.model_most_wait_s,
+                                most_waits=self.model_most_waits, poll_s=self.drafting_poll_s)
 
     def backoff(self) -> Backoff:
         """How a process waits for a platform that does not answer yet (doubling, capped)."""

@@ -1,7 +1,8 @@
-"""The worker: returns abandoned tasks to the pool, seals the provenance log, and runs each
-chat channel's delivery loop (core/service/delivery.py: the requests its webhook kept, what it owes,
-cards for idle experts). Any number of workers may run side by side; every job is idempotent
-and every step is atomic in Redis."""
+"""The worker: returns abandoned tasks to the pool, seals the provenance log, asks campaigns'
+models for the drafts their items lack (core/service/drafting.py), and runs each chat channel's
+delivery loop (core/service/delivery.py: the requests its webhook kept, what it owes, cards for
+idle experts). Any number of workers may run side by side; every job is idempotent and every
+step is atomic in Redis."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ import logging
 
 from redis.exceptions import RedisError
 
+from adapters.models.openai_drafter import OpenAIDrafter
 from bots.channels import delivery_loops
 from bots.runtime import Runtime
 from core.provenance.chain import ChainBroken
 from core.reports.quality import keep_agreement, preload
+from core.service.drafting import DraftingLoop
 
 log = logging.getLogger("expertloop.worker")
+
+# After a stop, drafts in flight get this long to come back before they are cut off: a lane
+# takes the model's next job while there is one, so a long queue would hold a stop for ever.
+# A job cut off is not lost: its hold runs out and another worker drafts it.
+DRAFTING_GRACE_S = 5.0
 
 
 async def tick(runtime: Runtime) -> tuple[int, int]:
@@ -48,6 +56,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.worker_interval_s
     loops = delivery_loops(runtime)  # one per chat channel that is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
+    drafting = asyncio.create_task(drafting_loop(runtime, stop))
     inboxes = [asyncio.create_task(loop.handle_kept(stop)) for loop in loops]
     while not stop.is_set():
         try:
@@ -63,8 +72,33 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     await asyncio.gather(agreements, *inboxes)
+    await finish_drafting(drafting)
     for loop in loops:
         await loop.close()
+
+
+async def drafting_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Drafts for every campaign with a `drafting` block until stopped; one openai client per
+    endpoint for the worker's life, closed at the end."""
+    drafter = OpenAIDrafter()
+    stores = runtime.store.roles()
+    drafting = DraftingLoop(stores.campaigns, stores.drafts, drafter, runtime.service.clock,
+                            runtime.settings.drafting(), runtime.service.catalog)
+    try:
+        await drafting.run(stop)
+    finally:
+        await drafter.close()
+
+
+async def finish_drafting(drafting: asyncio.Task[None]) -> None:
+    """Wait for the drafts in flight, up to DRAFTING_GRACE_S, then cut off the rest."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(drafting), DRAFTING_GRACE_S)
+    if not drafting.done():
+        log.info("drafting stopped with requests in flight: their jobs go to another worker")
+        drafting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await drafting
 
 
 async def agreement_loop(runtime: Runtime, stop: asyncio.Event) -> None:
