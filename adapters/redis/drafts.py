@@ -11,7 +11,7 @@ from adapters.redis.lua import OnRedis
 from core.domain.drafting import DraftingStatus, ModelSpec
 from core.ports import DraftJob, DraftSaving
 
-COUNTS = ("drafting_pending", "drafting_drafted", "drafting_failed")
+COUNTS = ("drafting_pending", "drafting_drafted", "drafting_failed", "drafts_discarded")
 
 
 class RedisDrafts(OnRedis):
@@ -51,6 +51,6 @@ class RedisDrafts(OnRedis):
             pipe.hmget(k.campaign_key(campaign_id, "counts"), list(COUNTS))
             pipe.hget(k.campaign_key(campaign_id, "meta"), "drafting_paused")
             counts, paused = await pipe.execute()
-        pending, drafted, failed = (int(value or 0) for value in counts)
+        pending, drafted, failed, discarded = (int(value or 0) for value in counts)
         return DraftingStatus(pending=pending, drafted=drafted, failed=failed,
-                              paused=str(paused) if paused else None)
+                              discarded=discarded, paused=str(paused) if paused else None)

@@ -113,6 +113,7 @@ class DraftingStatus(BaseModel):
     pending: int = 0
     drafted: int = 0
     failed: int = 0
+    discarded: int = 0  # replies that came after their slot had a draft (a retried request)
     paused: str | None = None
 
 

@@ -241,10 +241,10 @@ class DraftingLoop:
             else None
         payload: dict[str, object] = {"model": attempt.spec.name, "slot": job.slot,
                                       "kind": kind, "reason": reason,
-                                      "tries": attempt.tries + 1, "waits": attempt.waits}
+                                      "tries": attempt.tries + 1, "waits": attempt.waits,
+                                      "request_sha256": attempt.request_sha()}
         if reply is not None:
-            payload.update(text=reply.text, finish_reason=reply.finish_reason,
-                           **_reply_facts(attempt, reply))
+            payload.update(_reply_facts(attempt, reply), text=reply.text)
         event = self._event(campaign_id, "drafting_paused" if paused else "draft_failed",
                             "system", None, job.item, payload)
         log.log(logging.ERROR if paused else logging.WARNING, "drafting %s/%s by %s: %s",
@@ -262,6 +262,7 @@ def _reply_facts(attempt: Attempt, reply: ModelReply) -> dict[str, object]:
     """What the record keeps of every reply: the request's hash, timing, usage and cost."""
     facts: dict[str, object] = {
         "request_sha256": attempt.request_sha(), "response_model": reply.model,
+        "tries": attempt.tries + 1, "waits": attempt.waits,
         "latency_ms": reply.latency_ms, "finish_reason": reply.finish_reason,
         "usage": {"prompt_tokens": reply.prompt_tokens,
                   "completion_tokens": reply.completion_tokens}}
