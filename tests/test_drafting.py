@@ -94,8 +94,8 @@ async def test_a_pairwise_item_without_drafts_is_drafted_by_two_models_before_it
     assert first["draft"]["model_version"] == "model-a@fp_emulated"
     assert first["usage"]["completion_tokens"] > 0 and first["cost"]["currency"] == "USD"
     assert 0 < first["draft"]["confidence"] <= 1
-    status = await coordinator.status(campaign_id)
-    assert status.drafting is not None and (status.drafting.pending, status.drafting.drafted) == (0, 1)
+    drafting_now = (await coordinator.status(campaign_id)).drafting
+    assert drafting_now is not None and (drafting_now.pending, drafting_now.drafted) == (0, 1)
 
 
 async def drafted_item(store: RedisStore, campaign_id: str) -> dict[str, Any]:
@@ -290,10 +290,12 @@ async def test_a_reply_that_comes_after_its_job_was_redone_is_discarded_and_coun
     models.fail("slow", model="model-a")  # the first worker's request hangs on
     first = loop_of(store, drafter, clock)
     stalled = asyncio.create_task(first.run_until_idle())
-    while not any(c.body["model"] == "model-a" for c in models.calls):
+    for _ in range(500):  # until its request is in flight
+        if any(c.body["model"] == "model-a" for c in models.calls):
+            break
         await asyncio.sleep(0.01)
 
-    clock.advance(FAST.lease_ms() / 1000)  # its hold runs out: another worker takes the job over
+    clock.advance(FAST.lease_ms() / 1000)  # its hold runs out: another worker takes the job
     await loop_of(store, drafter, clock).run_until_idle()
     await stalled
 
