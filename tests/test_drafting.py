@@ -23,7 +23,7 @@ from core.service.service import Service
 from core.service.staging import spool_items
 from tests.emulators.openai import API_KEY, OpenAIEmulator
 
-KEY_ENV = "EXPERTLOOP_TEST_MODEL_KEY"
+KEY_ENV = "TEST_MODEL_API_KEY"
 FAST = DraftingSettings(backoff_s=0.01, most_wait_s=0.05, poll_s=0.01)
 
 
@@ -303,6 +303,16 @@ async def test_a_reply_that_comes_after_its_job_was_redone_is_discarded_and_coun
     assert (status.drafted, status.discarded) == (1, 1)
     assert len([e for e in await events(store, campaign_id, "drafted")
                 if e["actor_id"] == "model-a"]) == 1
+
+
+@pytest.mark.parametrize("name", ["EXPERTLOOP_API_TOKEN", "SLACK_BOT_TOKEN", "AWS_SECRET",
+                                  "EXPERTLOOP_KEY"])
+def test_a_campaign_cannot_send_any_variable_but_a_model_key(
+        name: str, models: OpenAIEmulator) -> None:
+    spec = drafting(models, "model-a")
+    spec["models"][0]["api_key_env"] = name
+    with pytest.raises(ValueError, match="not a model key's variable"):
+        CampaignSpec.model_validate({"title": "t", "kind": "verify", "drafting": spec})
 
 
 async def test_always_on_items_that_hold_every_draft_already_is_refused_when_posted(

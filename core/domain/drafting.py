@@ -13,6 +13,7 @@ from core.domain.items import Item, JsonValue, Turn, turns_of
 from core.domain.kinds import DRAFTS_PER_KIND, Kind
 
 # What expertloop sets on every request itself; a campaign's `params` may not.
+OWN_SECRETS = ("EXPERTLOOP_", "SLACK_", "TELEGRAM_", "REDIS_")
 RESERVED_PARAMS = ("model", "messages", "stream", "n", "logprobs", "top_logprobs", "tools")
 
 
@@ -44,6 +45,19 @@ class ModelSpec(BaseModel):
     max_concurrency: int = Field(default=4, ge=1, le=1024)
     requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     price: Price | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_key_variable(cls, name: str | None) -> str | None:
+        """Whoever posts a campaign picks the URL the key is sent to, so only a variable named
+        as a model key may be sent, never one of expertloop's own secrets."""
+        if name is None:
+            return name
+        if not name.endswith("_KEY") or name.startswith(OWN_SECRETS):
+            raise ValueError(f"{name} is not a model key's variable: name one ending in _KEY, "
+                             f"such as OPENAI_API_KEY, and not one of expertloop's own "
+                             f"({', '.join(prefix + '*' for prefix in OWN_SECRETS)})")
+        return name
 
     @field_validator("params")
     @classmethod
