@@ -1,5 +1,5 @@
 """Coordinator reports from the command line: `campaign export`, `campaign quality`, `campaign
-pay`. Results go to stdout (or a file), progress to stderr."""
+models`, `campaign pay`. Results go to stdout (or a file), progress to stderr."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from bots.runtime import Runtime
 from core.reports.exports import FORMATS, Export
+from core.reports.models import ModelsReport, ModelTreatment, campaign_models
 from core.reports.pay import PayReport, campaign_pay, pay_csv
 from core.reports.quality import Quality, campaign_quality
 from core.reports.trainers import ExportOptions
@@ -38,6 +39,10 @@ def add_commands(campaign: Any, add: Register) -> None:
     quality_.add_argument("--json", action="store_true", help="print JSON")
     quality_.add_argument("--resamples", type=int, default=200,
                           help="bootstrap resamples for the leaderboard's intervals (200)")
+    models_ = add(campaign, "models", models,
+                  "how experts treat each model's drafts: accepted, edited, overridden")
+    models_.add_argument("campaign")
+    models_.add_argument("--json", action="store_true", help="print JSON")
     pay_ = add(campaign, "pay", pay, "pay per expert from measured time, with top-ups")
     pay_.add_argument("campaign")
     pay_.add_argument("--json", action="store_true", help="print JSON")
@@ -48,7 +53,9 @@ async def export(runtime: Runtime, args: argparse.Namespace) -> int:
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
     options = ExportOptions(conversational=args.conversational, pairs=args.pairs,
                             sft_shape=args.sft_shape)
-    run = Export(runtime.ledger, campaign, args.format, options)
+    status = await runtime.coordinator.status(campaign.id)
+    run = Export(runtime.ledger, campaign, args.format, options,
+                 conversations=status.conversations)
     total = await run.total_events()
     to_stdout = args.output == "-"
     with ExitStack() as files:
@@ -82,12 +89,42 @@ def quality_lines(report: Quality) -> list[str]:
     lines += [f"{e.expert:<17} {e.answers:>7}  {_num(e.median_seconds):>8}  "
               f"{_num(e.agreement, 2):>9}  {_gold(e.gold_correct, e.gold_answers):<8}  "
               f"{e.fast_answers} ({e.fast_in_last_10}){'  LOOK' if e.listed_fast else ''}"
-              for e in report.experts]
+              f"{_unread(e.unread_acceptances)}" for e in report.experts]
     if report.leaderboard:
         lines.append("model leaderboard (Bradley-Terry, 95% bootstrap interval)")
         lines += [f"{s.rank:>2}. {s.model:<30} {s.score:.3f}  [{_num(s.low, 3)}, "
                   f"{_num(s.high, 3)}]  {s.wins}-{s.losses}-{s.ties}" for s in report.leaderboard]
     return lines
+
+
+async def models(runtime: Runtime, args: argparse.Namespace) -> int:
+    campaign = await runtime.coordinator.catalog.campaign(args.campaign)
+    report = await campaign_models(runtime.ledger, campaign)
+    print(report.model_dump_json(indent=2) if args.json else "\n".join(models_lines(report)))
+    return 0
+
+
+def models_lines(report: ModelsReport) -> list[str]:
+    """One row per model and version; then wins against each other model, and the experts
+    whose acceptances came faster than reading (to look at, not to punish)."""
+    lines = [f"{report.campaign}  {report.kind}  reading {report.reading_chars_per_s:g} chars/s",
+             "model                          made  shown  decided  accepted  edited  overridden"
+             "  none  flagged  edit ratio q1/med/q3  median s"]
+    lines += [_model_line(m) for m in report.models]
+    lines += [f"{m.name} vs {v.model}: won {v.wins}, lost {v.losses}, tied {v.ties}"
+              for m in report.models for v in m.versus]
+    stamps = [e for e in report.experts if e.unread]
+    if stamps:
+        lines.append("accepted faster than the draft could be read (to look at, not a penalty):")
+        lines += [f"  {e.expert:<17} {e.unread} of {e.acceptances} acceptances" for e in stamps]
+    return lines
+
+
+def _model_line(m: ModelTreatment) -> str:
+    sizes = "/".join(f"{q:.2f}" for q in m.edit_ratio.quartiles) or "-"
+    return (f"{m.name:<30} {m.made:>4}  {m.shown:>5}  {m.decided:>7}  {m.accepted:>8}  "
+            f"{m.edited:>6}  {m.overridden:>10}  {m.none_acceptable:>4}  {m.flagged:>7}  "
+            f"{sizes:<20}  {_num(m.median_decide_seconds):>8}")
 
 
 async def pay(runtime: Runtime, args: argparse.Namespace) -> int:
@@ -115,6 +152,10 @@ def pay_lines(report: PayReport) -> list[str]:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _unread(count: int) -> str:
+    return f"  accepted unread: {count}" if count else ""
 
 
 def _gold(correct: int, answered: int) -> str:

@@ -9,6 +9,7 @@ import random
 
 from core.domain.answers import Answer
 from core.domain.cards import Card, Idle
+from core.domain.items import prompt_text
 from core.domain.kinds import (
     Choose,
     Correct,
@@ -48,7 +49,7 @@ def _answer(card: Card, rng: random.Random) -> Decision:
         "verify": (Verify(verdict="accept") if rng.random() < 0.8 else
                    Verify(verdict="override", text=first + " (corrected)", reason="imprecise")),
         "label": Label(labels=[rng.choice(card.labels)]) if card.labels else Skip(),
-        "write": Write(text=f"An expert answer to: {card.prompt[:60]}"),
+        "write": Write(text=f"An expert answer to: {prompt_text(card.prompt)[:60]}"),
     }
     return answers[card.kind.value]
 

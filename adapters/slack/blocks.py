@@ -9,6 +9,7 @@ from typing import Any
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.domain.experts import ExpertStats
+from core.domain.items import Turn
 
 Block = dict[str, Any]
 
@@ -62,6 +63,17 @@ def _sections(heading: str, text: str) -> list[Block]:
     return blocks
 
 
+def prompt_blocks(prompt: str | list[Turn]) -> list[Block]:
+    """A plain prompt as one section; a conversation as one section per turn, headed by its
+    role (a long turn takes several, split like any long text)."""
+    if isinstance(prompt, str):
+        return _sections("Prompt", prompt)
+    head = {"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"*Conversation* ({len(prompt)} turns)"}]}
+    return [head, *[block for turn in prompt
+                    for block in _sections(turn.role.capitalize(), turn.content)]]
+
+
 def _mrkdwn(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
@@ -89,7 +101,7 @@ def render_card(card: Card) -> list[list[Block]]:
     """One or more messages; the last one carries the controls and is the card's message."""
     content = [_mrkdwn(f"*{escape(card.title)}*"),
                {"type": "context", "elements": [{"type": "mrkdwn", "text": estimate_line(card)}]},
-               *_sections("Instructions", card.instructions), *_sections("Prompt", card.prompt)]
+               *_sections("Instructions", card.instructions), *prompt_blocks(card.prompt)]
     for draft in card.drafts:
         content += [{"type": "divider"}, *_sections(f"Draft {draft.label}", draft.text)]
     controls = [{"type": "actions", "block_id": "answer", "elements": CONTROLS[card.kind](card)},

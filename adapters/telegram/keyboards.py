@@ -9,7 +9,7 @@ from typing import NamedTuple
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.domain.cards import Card
-from core.domain.items import draft_label
+from core.domain.items import Turn, draft_label
 from core.domain.kinds import Decision, KindOptions, Scale
 
 TEXT_LIMIT = 4096  # https://core.telegram.org/bots/api#sendmessage, after entity parsing
@@ -127,10 +127,21 @@ def card_parts(card: Card, limit: int = TEXT_LIMIT) -> list[str]:
            if card.estimate.pay is not None else "")
     pieces = [f"<b>{escape(card.title)}</b>\n<i>~{minutes} min{pay}</i>",
               f"<i>{escape(card.instructions.strip())}</i>",
-              *_quoted("Prompt", card.prompt, limit)]
+              *prompt_pieces(card.prompt, limit)]
     for draft in card.drafts:
         pieces += _quoted(f"Draft {draft.label}", draft.text, limit)
     return _pack(pieces, limit)
+
+
+def prompt_pieces(prompt: str | list[Turn], limit: int = TEXT_LIMIT) -> list[str]:
+    """A plain prompt under one heading; a conversation turn by turn, each under its role
+    ("User:"), so `_pack` breaks the messages between turns and a long turn alone is split."""
+    if isinstance(prompt, str):
+        return _quoted("Prompt", prompt, limit)
+    pieces = [f"<b>Conversation</b> <i>({len(prompt)} turns)</i>"]
+    for turn in prompt:
+        pieces += _quoted(f"{turn.role.capitalize()}:", turn.content, limit)
+    return pieces
 
 
 def _quoted(title: str, raw: str, limit: int) -> list[str]:

@@ -18,6 +18,7 @@ from adapters.telegram.copies import Copies
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.domain.experts import Expert
+from core.domain.items import prompt_text
 from core.errors import CardRefused
 from core.ports import Clock, Delivery
 
@@ -124,7 +125,7 @@ class TelegramMessenger:
             disable_notification=self.silent, **extra)  # type: ignore[arg-type]
 
     async def _document(self, address: str, card: Card, parts: list[str]) -> Message:
-        text = "\n\n".join([card.title, card.instructions, "Prompt:", card.prompt,
+        text = "\n\n".join([card.title, card.instructions, "Prompt:", prompt_text(card.prompt),
                             *[f"Draft {d.label}:\n{d.text}" for d in card.drafts]])
         return await self.bot.send_document(
             chat_id=int(address), document=io.BytesIO(text.encode()),

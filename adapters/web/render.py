@@ -7,6 +7,7 @@ from html import escape
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.domain.experts import Expert, ExpertStats
+from core.domain.items import Turn
 
 RECORDED = {
     "pairwise": "your choice", "rank": "your ranking", "rate": "your rating",
@@ -46,9 +47,20 @@ def card(card: Card, token: str, csrf: str) -> str:
 <header><h2>{escape(card.title)}</h2><span class="estimate">{estimate}</span></header>
 <details class="instructions"><summary>Instructions</summary>
 <div>{escape(card.instructions)}</div></details>
-<div class="prompt">{escape(card.prompt)}</div><div class="drafts">{drafts}</div>
+{prompt(card.prompt)}<div class="drafts">{drafts}</div>
 {_form(card, token, csrf, CONTROLS[card.kind.value](card))}
 {_others(card, token, csrf)}</article>"""
+
+
+def prompt(value: str | list[Turn]) -> str:
+    """A plain prompt as one block; a conversation as chat bubbles, each labelled by its role,
+    so the expert reads who said what before judging the reply to the last turn."""
+    if isinstance(value, str):
+        return f'<div class="prompt">{escape(value)}</div>'
+    bubbles = "".join(
+        f'<div class="turn {turn.role}"><span class="role">{turn.role.capitalize()}</span>'
+        f'<div class="text">{escape(turn.content)}</div></div>' for turn in value)
+    return f'<div class="prompt conversation" role="log" aria-label="conversation">{bubbles}</div>'
 
 
 def _form(card: Card, token: str, csrf: str, inner: str, css: str = "answer") -> str:

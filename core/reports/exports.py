@@ -30,6 +30,7 @@ from core.reports.trainers import (
     openai_dpo_rows,
     preference_rows,
     sft_rows,
+    shaped,
 )
 
 FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv")
@@ -64,11 +65,11 @@ class Export:
     """One export run: iterate `lines()`, then read `summary`."""
 
     def __init__(self, ledger: Ledger, campaign: Campaign, format: str,
-                 options: ExportOptions | None = None) -> None:
+                 options: ExportOptions | None = None, *, conversations: int = 0) -> None:
         if format not in FORMATS:
             raise UnknownFormat(f"unknown export format {format!r}; one of {', '.join(FORMATS)}")
         self.ledger, self.campaign, self.format = ledger, campaign, format
-        self.options = options or ExportOptions()
+        self.options = shaped(options, conversations)  # the campaign's conversation items
         self.summary = ExportSummary(campaign=campaign.id, format=format)
         self.tally = Tally()
         self.ratings = Ratings()

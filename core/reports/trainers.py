@@ -5,6 +5,7 @@ or newline, never a pair with identical texts, KTO labels as JSON booleans."""
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from core.domain.items import Item
+from core.domain.items import Item, prompt_text, turns_of
 from core.reports.judgments import model_name, ranking, winner_loser
 from core.reports.records import TaskRecord
 
@@ -20,13 +21,24 @@ Row = dict[str, Any]
 
 
 class ExportOptions(BaseModel):
-    """`conversational`: prompts and completions as message lists instead of strings. `pairs`:
-    from a ranking, every implied pair or only best over worst. `sft_shape`: `messages`
-    (trains on every token) or `prompt_completion` (completion-only loss)."""
+    """`conversational`: prompts and completions as message lists instead of strings (forced on
+    for a campaign with any conversation prompt: see `shaped`). `pairs`: from a ranking, every
+    implied pair or only best over worst. `sft_shape`: `messages` (trains on every token) or
+    `prompt_completion` (completion-only loss)."""
 
     conversational: bool = False
     pairs: Literal["all", "best_worst"] = "all"
     sft_shape: Literal["messages", "prompt_completion"] = "messages"
+
+
+def shaped(options: ExportOptions | None, conversations: int) -> ExportOptions:
+    """The options a campaign's file is written with. TRL picks the format from the first row,
+    so one conversation item makes every row conversational (a string prompt then becomes one
+    user turn); `conversations` is the campaign's count of them (`CampaignStatus`)."""
+    options = options or ExportOptions()
+    if conversations > 0 and not options.conversational:
+        return options.model_copy(update={"conversational": True})
+    return options
 
 
 class Tally:
@@ -52,17 +64,37 @@ class Pair:
         self.source = source
 
 
-def completion(text: str, options: ExportOptions) -> str | list[dict[str, str]]:
+def chat(item: Item, options: ExportOptions) -> bool:
+    """Whether this item's row is conversational. A conversation is never flattened to a string;
+    a caller that did not say the campaign has conversations (`shaped`) still gets message lists
+    for them, only a mix of both kinds then needs `shaped` to keep the file one shape."""
+    return options.conversational or isinstance(item.prompt, list)
+
+
+def completion(text: str, item: Item, options: ExportOptions) -> str | list[dict[str, str]]:
     """TRL concatenates string prompt and completion with no separator, so a string completion
     starts with whitespace; a conversational one is the assistant turn alone."""
-    if options.conversational:
+    if chat(item, options):
         return [{"role": "assistant", "content": text}]
     return text if text[:1].isspace() else " " + text
 
 
 def prompt(item: Item, options: ExportOptions) -> str | list[dict[str, str]]:
-    """A conversational prompt ends with the user turn."""
-    return [{"role": "user", "content": item.prompt}] if options.conversational else item.prompt
+    """A conversational prompt is the whole conversation, system turn kept, ending with the
+    user turn the completion answers."""
+    return messages(item) if chat(item, options) else prompt_text(item.prompt)
+
+
+def messages(item: Item) -> list[dict[str, str]]:
+    """The item's prompt as chat messages: a plain string is one user turn."""
+    return [{"role": turn.role, "content": turn.content} for turn in turns_of(item.prompt)]
+
+
+def prompt_key(item: Item) -> str:
+    """A stable key for "the same prompt": canonical JSON, which tells a string from a
+    conversation and a conversation from any other."""
+    value = item.prompt if isinstance(item.prompt, str) else messages(item)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def trace(record: TaskRecord) -> Row:
@@ -132,7 +164,7 @@ class Ratings:
     def add(self, record: TaskRecord) -> None:
         assert record.item is not None
         draft = record.item.drafts[record.order[0]]
-        rated = self.by_prompt[record.item.prompt].setdefault(
+        rated = self.by_prompt[prompt_key(record.item)].setdefault(
             draft.text, _Rated(record.item, model_name(draft)))
         rated.scores.append(float(record.decision["score"]))
 
@@ -147,8 +179,8 @@ class Ratings:
                         continue
                     tally.sources["rate"] += 1
                     yield {"prompt": prompt(better.item, options),
-                           "chosen": completion(chosen, options),
-                           "rejected": completion(rejected, options),
+                           "chosen": completion(chosen, better.item, options),
+                           "rejected": completion(rejected, better.item, options),
                            "chosen_model": better.model, "rejected_model": worse.model,
                            "source": "rate", "margin": round(better.mean - worse.mean, 4),
                            "item": better.item.id, "rejected_item": worse.item.id,
@@ -176,8 +208,8 @@ def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally,
     for pair in _kept_pairs(record, options, tally):
         assert record.item is not None
         yield {"prompt": prompt(record.item, options),
-               "chosen": completion(pair.chosen, options),
-               "rejected": completion(pair.rejected, options),
+               "chosen": completion(pair.chosen, record.item, options),
+               "rejected": completion(pair.rejected, record.item, options),
                "chosen_model": pair.chosen_model, "rejected_model": pair.rejected_model,
                "source": pair.source, **trace(record)}
 
@@ -187,7 +219,7 @@ def openai_dpo_rows(record: TaskRecord, options: ExportOptions, tally: Tally) ->
     non_preferred_output (assistant turns); OpenAI refuses unknown keys, so no trace columns."""
     for pair in _kept_pairs(record, options, tally):
         assert record.item is not None
-        yield {"input": {"messages": [{"role": "user", "content": record.item.prompt}]},
+        yield {"input": {"messages": messages(record.item)},
                "preferred_output": [{"role": "assistant", "content": pair.chosen}],
                "non_preferred_output": [{"role": "assistant", "content": pair.rejected}]}
 
@@ -210,7 +242,7 @@ def _kto(record: TaskRecord, item: Item, found: list[tuple[str, bool, str]],
          options: ExportOptions, tally: Tally) -> Iterator[Row]:
     for text, label, model in found:
         tally.labels[str(label).lower()] += 1
-        yield {"prompt": prompt(item, options), "completion": completion(text, options),
+        yield {"prompt": prompt(item, options), "completion": completion(text, item, options),
                "label": label, "model": model, **trace(record)}
 
 
@@ -226,8 +258,7 @@ def sft_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterat
         return tally.skip("empty")
     tally.sources[str(record.decision.get("type"))] += 1
     if options.sft_shape == "messages":
-        row: Row = {"messages": [{"role": "user", "content": item.prompt},
-                                 {"role": "assistant", "content": text}]}
+        row: Row = {"messages": [*messages(item), {"role": "assistant", "content": text}]}
     else:
-        row = {"prompt": prompt(item, options), "completion": completion(text, options)}
+        row = {"prompt": prompt(item, options), "completion": completion(text, item, options)}
     return iter([{**row, "source": str(record.decision.get("type")), **trace(record)}])
