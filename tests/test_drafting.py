@@ -326,3 +326,17 @@ async def test_always_on_items_that_hold_every_draft_already_is_refused_when_pos
     spool.close()
     assert refused.value.problems[0].loc == ("items", 0, "drafts")
     assert "holds at most 2" in refused.value.problems[0].msg
+
+
+async def test_always_adds_a_draft_per_model_beside_the_given_ones(
+        store: RedisStore, coordinator: Coordinator, clock: SetClock, models: OpenAIEmulator,
+        drafter: OpenAIDrafter) -> None:
+    campaign_id = await post(coordinator, {"id": "dr", "kind": "rank", "drafting": drafting(
+        models, "model-a", "model-b", when="always")},
+        [{"id": "q1", "prompt": "Dose?", "drafts": [{"text": "Ask your doctor.",
+                                                      "model": "clinician"}]}])
+
+    await loop_of(store, drafter, clock).run_until_idle()
+
+    drafts = (await drafted_item(store, campaign_id))["drafts"]
+    assert [d["model"] for d in drafts] == ["clinician", "model-a", "model-b"]
