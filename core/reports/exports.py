@@ -15,10 +15,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.domain.campaigns import Campaign
-from core.domain.items import draft_label
+from core.domain.items import Item, draft_label, prompt_text
 from core.errors import ExpertloopError
 from core.provenance.ledger import Ledger
-from core.reports.judgments import gold_correct, ranking, winner_loser
+from core.reports.judgments import gold_correct, model_name, ranking, winner_loser
+from core.reports.models import edit_of
 from core.reports.quality import FAST_SHARE
 from core.reports.records import TaskRecord, task_records
 from core.reports.trainers import (
@@ -36,7 +37,8 @@ from core.reports.trainers import (
 FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv")
 CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value", "text",
               "shown", "models", "gold", "gold_correct", "fast", "active_seconds", "assigned_at",
-              "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash", "late")
+              "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash", "late",
+              "draft_models", "edit_ratio", "decided_in_s", "prompt")
 Progress = Callable[[int], None]
 
 
@@ -138,7 +140,7 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) 
                  for pos, index in enumerate(record.order)]
     row: Row = {
         "campaign": campaign.id, "kind": campaign.spec.kind.value, "item": record.item_id,
-        "prompt": item.prompt if item else None, "expert": record.expert,
+        "prompt": trail_prompt(item), "expert": record.expert,
         "lease": record.lease, "event": record.type, "channel": payload.get("channel"),
         "drafts": shown, "order": record.order, "decision": record.decision,
         "resolved": resolved(record), "gold": bool(payload.get("gold")),
@@ -149,11 +151,42 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) 
                               "prev": record.prev},
                    "assigned": record.assigned._asdict() if record.assigned else None,
                    "item": record.item_ref._asdict() if record.item_ref else None},
+        "draft_models": draft_models(record), "edit_ratio": text_edit_ratio(record),
+        "decided_in_s": decided_in_s(record),
     }
     if "diff" in payload:
         row["diff"] = payload["diff"]
         row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
     return row
+
+
+def trail_prompt(item: Item | None) -> str | list[dict[str, str]] | None:
+    """A conversation stays a list of {role, content}: the trail keeps the prompt as given."""
+    if item is None:
+        return None
+    if isinstance(item.prompt, str):
+        return item.prompt
+    return [turn.model_dump() for turn in item.prompt]
+
+
+def draft_models(record: TaskRecord) -> list[str]:
+    """The drafts' models (model@version) in the order the expert saw them."""
+    item = record.item
+    return [model_name(item.drafts[i]) for i in record.order] if item else []
+
+
+def text_edit_ratio(record: TaskRecord) -> float | None:
+    """For an answer that gave a text for the draft (a correct, or an override with text), the
+    size of the edit (0 when left unchanged); null for every other answer."""
+    edit = edit_of(record)
+    if edit is None or record.decision.get("text") is None:
+        return None
+    return edit.ratio or 0.0
+
+
+def decided_in_s(record: TaskRecord) -> float | None:
+    """Active seconds to a decision; null for a skip or a flag, which decide nothing."""
+    return record.active_seconds if record.type == "answered" else None
 
 
 def resolved(record: TaskRecord) -> dict[str, Any]:
@@ -194,7 +227,15 @@ def csv_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) ->
             **{f: timing.get(f) or "" for f in ("assigned_at", "delivered_at", "opened_at",
                                                 "answered_at")},
             "channel": record.payload.get("channel") or "", "seq": record.event.seq,
-            "hash": record.event.hash or "", "late": int(bool(record.payload.get("late")))}
+            "hash": record.event.hash or "", "late": int(bool(record.payload.get("late"))),
+            "draft_models": ",".join(draft_models(record)),
+            "edit_ratio": _blank(text_edit_ratio(record)),
+            "decided_in_s": _blank(decided_in_s(record)),
+            "prompt": prompt_text(item.prompt) if item else ""}
+
+
+def _blank(value: float | None) -> float | str:
+    return "" if value is None else value
 
 
 def csv_value(record: TaskRecord) -> str:

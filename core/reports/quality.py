@@ -17,6 +17,7 @@ from core.domain.kinds import Kind
 from core.ports import Turns
 from core.provenance.ledger import Ledger
 from core.reports.judgments import gold_correct, model_matches, unit_values
+from core.reports.models import unread_acceptance
 from core.reports.records import TaskRecord, task_records
 
 FAST_SHARE = 0.4  # an answer under 40% of the median time for its kind is flagged as fast
@@ -70,6 +71,7 @@ class ExpertQuality(BaseModel):
     fast_answers: int = 0
     fast_in_last_10: int = 0
     listed_fast: bool = False  # shown to the coordinator to look at; nothing automatic follows
+    unread_acceptances: int = 0  # drafts accepted faster than they could be read: likewise
 
 
 class Consensus(BaseModel):
@@ -114,8 +116,9 @@ class Quality(BaseModel):
 class _Tally:
     """What the report needs from each record; nothing of the drafts' texts is kept."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, chars_per_s: float) -> None:
         self.kind = kind
+        self.chars_per_s = chars_per_s
         self.units: dict[str, dict[str, Value]] = defaultdict(dict)  # unit -> expert -> value
         self.times: dict[str, list[float]] = defaultdict(list)  # expert -> seconds, log order
         self.experts: dict[str, ExpertQuality] = {}
@@ -132,6 +135,7 @@ class _Tally:
         self.counts["answers"] += 1
         self.counts["none_acceptable"] += record.decision.get("type") == "none_acceptable"
         self.times[record.expert].append(record.active_seconds)
+        expert.unread_acceptances += bool(unread_acceptance(record, self.chars_per_s))
         for unit, value in unit_values(record, self.kind):
             self.units[unit][record.expert] = _value(value)
         correct = gold_correct(record, self.kind)
@@ -146,7 +150,7 @@ async def campaign_quality(ledger: Ledger, campaign: Campaign, *, resamples: int
     """Read the campaign's log once and report on it. `resamples` bootstrap the leaderboard's
     confidence intervals (percentile method; 0 leaves them out)."""
     kind = campaign.spec.kind
-    tally = _Tally(kind)
+    tally = _Tally(kind, campaign.spec.reading_chars_per_s)
     async for batch in task_records(ledger, campaign.id):
         for record in batch:
             tally.add(record)
