@@ -1,5 +1,5 @@
 """Campaign routes of the coordinator API: post, list, status, state changes, more items,
-exports, quality, pay and provenance. Bodies are pydantic models; long output streams."""
+exports, quality, models, pay and provenance. Bodies are pydantic models; long output streams."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from adapters.http.context import api_of
 from core.domain.campaigns import CampaignSpec
 from core.errors import InvalidCampaign, Problem
 from core.reports.exports import Export
+from core.reports.models import campaign_models
 from core.reports.pay import campaign_pay, pay_csv
 from core.reports.quality import campaign_quality
 from core.service.staging import ItemSpool, spool_items
@@ -91,6 +92,14 @@ async def quality(request: web.Request) -> web.Response:
     api = api_of(request)
     campaign = await api.coordinator.campaign(request.match_info["id"])
     report = await campaign_quality(api.ledger, campaign)
+    return web.json_response(text=report.model_dump_json())
+
+
+async def models(request: web.Request) -> web.Response:
+    """How experts treat each model's drafts: accepted, edited, overridden, per day."""
+    api = api_of(request)
+    campaign = await api.coordinator.campaign(request.match_info["id"])
+    report = await campaign_models(api.ledger, campaign)
     return web.json_response(text=report.model_dump_json())
 
 

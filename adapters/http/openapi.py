@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from core.domain.campaigns import CampaignSpec, CampaignStatus
 from core.domain.experts import Expert
 from core.domain.items import Item
+from core.reports.models import ModelsReport
 
 ERROR = {"type": "object", "required": ["error", "detail"], "properties": {
     "error": {"type": "string"},
@@ -25,7 +26,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def components() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR}
-    for model in (CampaignSpec, CampaignStatus, Expert, Item):
+    for model in (CampaignSpec, CampaignStatus, Expert, Item, ModelsReport):
         schema = _schema(model)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

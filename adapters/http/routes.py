@@ -42,6 +42,11 @@ ROUTES = [
         media=("application/x-ndjson", "text/csv"))),
     Route("GET", "/api/campaigns/{id}/quality", campaigns.quality, openapi.operation(
         "Agreement, gold accuracy, fast answers, majorities, model leaderboard", params=[ID])),
+    Route("GET", "/api/campaigns/{id}/models", campaigns.models, openapi.operation(
+        "How experts treat each model's drafts: made, shown, decided, accepted as is, edited "
+        "(edit_ratio distribution), overridden, wins and losses, per UTC day; per expert, "
+        "acceptances faster than reading", params=[ID],
+        returns={"$ref": "#/components/schemas/ModelsReport"})),
     Route("GET", "/api/campaigns/{id}/pay", campaigns.pay, openapi.operation(
         "The pay ledger per expert, with top-ups to the hourly floor", params=[ID],
         media=("application/json", "text/csv"))),
