@@ -414,7 +414,7 @@ class ModelReply(NamedTuple):
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
-    confidence: float | None  # mean token probability, when logprobs came back
+    confidence: float | None  # the mean token logprob, when logprobs came back
     latency_ms: int
 
 

@@ -6,7 +6,6 @@ endpoint's error text is scrubbed of it before it travels anywhere."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -76,11 +75,11 @@ def _reply(response: Any, latency_ms: int) -> ModelReply:
 
 
 def _confidence(choice: Any) -> float | None:
-    """The mean token probability: exp of the mean logprob, 0..1, as the record's confidence."""
+    """The mean token logprob (<= 0; 0 is certain), the record's confidence in a draft."""
     content = choice.logprobs.content if choice is not None and choice.logprobs else None
     if not content:
         return None
-    return round(math.exp(sum(token.logprob for token in content) / len(content)), 6)
+    return round(min(sum(token.logprob for token in content) / len(content), 0.0), 6)
 
 
 def _model_error(exc: openai.APIError, key: str) -> ModelError:

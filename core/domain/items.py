@@ -22,8 +22,8 @@ class Draft(BaseModel):
     model: str = "unknown"
     model_version: str = ""
     params: dict[str, JsonValue] = Field(default_factory=dict)
-    confidence: float | None = Field(  # the mean token probability, when the model gave it
-        default=None, exclude_if=lambda value: value is None)
+    confidence: float | None = Field(  # the mean token logprob (<= 0), when the model gave it
+        default=None, le=0, exclude_if=lambda value: value is None)
 
 
 class Turn(BaseModel):
