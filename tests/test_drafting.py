@@ -72,6 +72,7 @@ async def events(store: RedisStore, campaign_id: str, type_: str) -> list[dict[s
 async def test_a_pairwise_item_without_drafts_is_drafted_by_two_models_before_it_is_offered(
         store: RedisStore, coordinator: Coordinator, service: Service, clock: SetClock,
         models: OpenAIEmulator, drafter: OpenAIDrafter) -> None:
+    models.set_logprob("model-b", -0.25)
     campaign_id = await post(coordinator, {"id": "dr", "drafting": drafting(
         models, "model-a", "model-b")}, [{"id": "q1", "prompt": "Ibuprofen with warfarin?"}])
     await coordinator.add_expert(Expert(id="ann", name="Ann"))
@@ -94,6 +95,7 @@ async def test_a_pairwise_item_without_drafts_is_drafted_by_two_models_before_it
     assert first["draft"]["model_version"] == "model-a@fp_emulated"
     assert first["usage"]["completion_tokens"] > 0 and first["cost"]["currency"] == "USD"
     assert first["draft"]["confidence"] < 0  # the mean token logprob
+    assert drafted[1]["payload"]["draft"]["confidence"] == -0.25
     drafting_now = (await coordinator.status(campaign_id)).drafting
     assert drafting_now is not None and (drafting_now.pending, drafting_now.drafted) == (0, 1)
 
