@@ -12,12 +12,16 @@ from aiohttp import web
 from playwright.async_api import Browser
 
 from adapters.dashboard.routes import COOKIE, DASHBOARD, add_dashboard_routes
+from adapters.models.openai_drafter import OpenAIDrafter
+from adapters.redis.store import RedisStore
 from core.domain.timing import SetClock
 from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
 from core.service.service import Service
 from tests.conftest import serving
 from tests.dashboard_seed import seed
+from tests.emulators.openai import OpenAIEmulator
+from tests.test_drafting import KEY_ENV, drafter, drafting, loop_of, models, post  # noqa: F401
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 TOKEN = "browser-s3cret"
@@ -81,3 +85,32 @@ async def test_sign_in_then_the_plots_and_leaderboards_render(
     await page.click("text=Sign out")
     await page.wait_for_selector("input[name=token]")
     await context.close()
+
+
+async def test_the_models_panel_and_a_paused_drafting_status_render(
+        browser: Browser, site: str, store: RedisStore, coordinator: Coordinator,
+        service: Service, clock: SetClock, models: OpenAIEmulator, drafter: OpenAIDrafter,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    await seed(coordinator, service, clock, kinds=("verify", "correct"), count=6)
+    secret = "sk-live-0123456789abcdefWXYZ"
+    monkeypatch.setenv(KEY_ENV, secret)
+    await post(coordinator, {"id": "dr", "drafting": drafting(models, "model-a")},
+               [{"id": "q1", "prompt": "Dose?"}])
+    await loop_of(store, drafter, clock).run_until_idle()
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{site}/?token={TOKEN}")
+    await page.wait_for_selector("section.campaign")
+
+    for kind, chart in (("verify", "acceptance"), ("correct", "edits")):
+        panel = page.locator(f"section.campaign[data-kind={kind}] section.models")
+        row = await panel.locator("tr.model-drafts").first.locator("td").all_inner_texts()
+        assert row[0] == "gpt-x@2026-09" and int(row[1]) == 6  # made: one draft per item
+        assert await panel.locator(f"svg.{chart} g.series circle.point").count() >= 1
+    paused = page.locator("#c-dr section.drafting .drafting-paused")
+    text = await paused.inner_text()
+    assert "model-a: 401" in text and "expertloop campaign redraft dr" in text
+    assert secret not in await page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.locator("section.campaign[data-kind=correct] section.models").screenshot(
+        path=str(ARTIFACTS / "dashboard-models.png"))
+    await page.close()

@@ -203,6 +203,32 @@ def intervals(rows: Sequence[Interval]) -> str:
     return _svg("intervals", label, "".join(parts) + axis, height)
 
 
+def daily_shares(name: str, label: str,
+                 series: Sequence[tuple[str, Sequence[tuple[str, float]]]]) -> str:
+    """One line per series over UTC days, on a 0-1 axis (a share, or an edit's size): each
+    point a dot with its day and value on hover, the series named in a legend on the right."""
+    days = sorted({day for _, points in series for day, _ in points})
+    if not days:
+        return _empty(name, label)
+    ticks = [0.0, 0.25, 0.5, 0.75, 1.0]
+    right = W - RIGHT - 110
+    y = _scale(0, 1, H - BOTTOM, TOP)
+    x = _scale(0, max(len(days) - 1, 1), LEFT + 8, right - 8)
+    at = {day: x(i) if len(days) > 1 else (LEFT + right) / 2 for i, day in enumerate(days)}
+    parts = []
+    for i, (title, points) in enumerate(series):
+        line = " ".join(f"{at[day]:.1f},{y(value):.1f}" for day, value in points)
+        dots = "".join(f'<circle class="point" cx="{at[day]:.1f}" cy="{y(value):.1f}" r="3">'
+                       f'<title>{escape(title)} {day}: {value:.2f}</title></circle>'
+                       for day, value in points)
+        parts.append(f'<g class="series s{i % 6}"><polyline class="line" points="{line}"/>'
+                     f'{dots}<text class="legend" x="{right + 6}" y="{TOP + 12 + 14 * i}">'
+                     f'{escape(_short(title))}</text></g>')
+    labels = "".join(f'<text class="tick" x="{at[day]:.1f}" y="{H - 8}" text-anchor="middle">'
+                     f'{day[5:]}</text>' for day in (days[0], days[-1]))
+    return _svg(name, label, _y_axis(ticks, y, right) + "".join(parts) + labels)
+
+
 def _short(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

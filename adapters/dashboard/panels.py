@@ -13,6 +13,7 @@ from typing import NamedTuple
 from adapters.dashboard.figures import Figures, campaign_figures
 from core.domain.campaigns import Campaign, CampaignStatus
 from core.provenance.ledger import Ledger
+from core.reports.models import ModelsReport, campaign_models
 from core.reports.pay import PayLine, PayReport, price
 from core.reports.quality import Quality, campaign_quality
 from core.service.coordinator import Coordinator
@@ -35,6 +36,7 @@ class Panel:
     built_at: float = 0.0
     build_seconds: float = 0.0
     pay_by_expert: dict[str, PayLine] = field(default_factory=dict)
+    models: ModelsReport | None = None  # how experts treat each model's drafts
 
     @property
     def target(self) -> int:
@@ -58,7 +60,8 @@ class Shown(NamedTuple):
 
 async def build_panel(coordinator: Coordinator, ledger: Ledger, status: CampaignStatus,
                       seq: int) -> Panel:
-    """Two reads of the log: quality (with items, for gold and models) and the figures."""
+    """Three reads of the log: quality (with items, for gold and models), the figures, and the
+    models report (drafts made, then tasks with their items)."""
     started = time.perf_counter()
     campaign = await coordinator.campaign(status.id)
     quality = await campaign_quality(ledger, campaign, resamples=RESAMPLES)
@@ -66,8 +69,9 @@ async def build_panel(coordinator: Coordinator, ledger: Ledger, status: Campaign
     quality.consensus = []  # one row per unit: never shown, so not kept
     figures = await campaign_figures(ledger, campaign.id)
     pay = pay_report(campaign, figures)
+    models = await campaign_models(ledger, campaign)
     return Panel(campaign=campaign, status=status, quality=quality, pay=pay, figures=figures,
-                 ties=ties, seq=seq, built_at=time.time(),
+                 ties=ties, seq=seq, built_at=time.time(), models=models,
                  build_seconds=time.perf_counter() - started,
                  pay_by_expert={line.expert: line for line in pay.lines})
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from adapters.dashboard import charts
+from adapters.dashboard.drafts import drafting_status, models_section
 from adapters.dashboard.figures import quantiles
 from adapters.dashboard.panels import Panel, Shown
 from core.domain.kinds import Kind
@@ -107,7 +108,8 @@ def campaign(p: Panel) -> str:
 <figure><figcaption>Active time per task ({spec.kind.value}); answers under
 {_secs(q.fast_below_seconds)} count as fast</figcaption>
 {charts.histogram(p.figures.seconds_histogram(), marks)}</figure>
-</div>{leaderboard_html}{experts(p)}
+</div>{drafting_status(s.drafting, p.campaign.id)}{leaderboard_html}{models_section(p.models)}
+{experts(p)}
 <p class="note">Figures from the provenance log up to event {p.seq:,}, read in
 {p.build_seconds:.2f} s.</p></section>"""
 
@@ -187,6 +189,9 @@ def _expert_row(e: ExpertQuality, p: Panel) -> str:
     gold = f"{e.gold_accuracy:.0%} of {e.gold_answers}" if e.gold_accuracy is not None else "–"
     flag = (f'<span class="badge warn">check: {e.fast_in_last_10} of last 10</span>'
             if e.listed_fast else f"{e.fast_answers:,}")
+    if e.unread_acceptances:
+        flag += (f' <span class="badge unread" title="drafts accepted faster than they could be '
+                 f'read">{e.unread_acceptances:,} accepted unread</span>')
     return (f'<tr class="expert{" listed" if e.listed_fast else ""}">'
             f'<td>{escape(e.expert)}</td><td class="num">{e.answers:,}</td>'
             f'<td class="num">{_secs(e.median_seconds)}</td>'
