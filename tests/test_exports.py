@@ -361,3 +361,33 @@ async def test_ratings_of_drafts_of_one_prompt_become_pairs_with_a_margin(
     assert rows[0]["chosen"] == " Rest and fluids." and rows[0]["rejected_model"] == "m2"
     assert_trl_strings(rows, "chosen", "rejected")
     assert summary.sources == {"rate": 2} and summary.excluded == {"equal_ratings": 1}
+
+
+async def test_trail_and_csv_carry_draft_models_edit_ratio_decided_in_s_and_conversations(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger,
+        tmp_path: Path) -> None:
+    talk = [{"role": "user", "content": "I take warfarin."},
+            {"role": "assistant", "content": "Noted."},
+            {"role": "user", "content": "Ibuprofen?"}]
+    items = [{"id": "fix", "prompt": talk, "drafts": [
+                 {"text": "abcdefghij", "model": "m", "model_version": "v1"}]},
+             {"id": "keep", "prompt": "Keep?", "drafts": [{"text": "Fine.", "model": "m"}]}]
+    campaign = await post_items(coordinator, items, kind="correct")
+    await add_expert(coordinator, "ann")
+    await work(service, clock, "ann", lambda card: Correct(
+        text="abcdefghXY" if card.item == "fix" else "Fine."), seconds=42.0)
+
+    await export(ledger, campaign, "trail", tmp_path / "t.jsonl")
+    await export(ledger, campaign, "csv", tmp_path / "t.csv")
+
+    trail = {r["item"]: r for r in map(json.loads, (tmp_path / "t.jsonl").open())}
+    assert trail["fix"]["prompt"] == talk and trail["keep"]["prompt"] == "Keep?"
+    assert trail["fix"]["draft_models"] == ["m@v1"] and trail["keep"]["draft_models"] == ["m"]
+    assert trail["fix"]["edit_ratio"] == 0.2 and trail["keep"]["edit_ratio"] == 0.0
+    assert trail["fix"]["decided_in_s"] == 42.0
+    with (tmp_path / "t.csv").open(encoding="utf-8") as file:
+        header, *rows = list(csv.reader(file))
+    assert header[-5:] == ["late", "draft_models", "edit_ratio", "decided_in_s", "prompt"]
+    fix = next(dict(zip(header, r, strict=True)) for r in rows if r[1] == "fix")
+    assert (fix["draft_models"], fix["edit_ratio"], fix["decided_in_s"]) == ("m@v1", "0.2", "42.0")
+    assert fix["prompt"] == "user: I take warfarin.\n\nassistant: Noted.\n\nuser: Ibuprofen?"
