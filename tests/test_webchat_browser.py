@@ -224,3 +224,30 @@ async def test_pause_stops_the_flow_until_resume(
     await page.click("#stats-button")
     await page.locator("#stats dl").wait_for()
     assert "0 of 200" in await page.inner_text("#stats")
+
+
+async def test_a_conversation_shows_as_bubbles_by_role_and_is_answered(
+        browser: Browser, site: str, coordinator: Coordinator, store: RedisStore) -> None:
+    chat = [{"role": "system", "content": "You are a careful clinician."},
+            {"role": "user", "content": "I take warfarin <5 mg>."},
+            {"role": "assistant", "content": "Noted. What would you like to know?"},
+            {"role": "user", "content": "Can I take ibuprofen?"}]
+    spec = CampaignSpec(id="chat", title="Which reply?", kind="pairwise", instructions="Pick.")
+    spool = spool_items(spec, [{"id": "q1", "prompt": chat, "drafts": ITEM["drafts"][:2]}])
+    await coordinator.post_campaign(spec, spool)
+    spool.close()
+    page = await open_chat(browser, coordinator, site)
+
+    turns = page.locator(".prompt.conversation .turn")
+    assert await turns.locator(".role").all_inner_texts() == [
+        "SYSTEM", "USER", "ASSISTANT", "USER"]  # labels shown upper-case by the style
+    assert await turns.locator(".text").all_inner_texts() == [t["content"] for t in chat]
+    user, assistant = turns.nth(1), turns.nth(2)
+    user_box, assistant_box = await user.bounding_box(), await assistant.bounding_box()
+    assert user_box and assistant_box and user_box["x"] > assistant_box["x"]  # sides of a chat
+    await shot(page, "conversation")
+
+    await page.keyboard.press("1")
+    assert "Saved your choice" in await saved(page, 1)
+    [event] = await answered(store, "chat")
+    assert event["payload"]["decision"] == {"type": "pairwise", "choice": "A"}
