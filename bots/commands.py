@@ -114,7 +114,7 @@ def _drafting_lines(s: CampaignStatus) -> list[str]:
 
 async def redraft(runtime: Runtime, args: argparse.Namespace) -> int:
     queued = await runtime.coordinator.redraft(args.campaign, _who())
-    print(f"{args.campaign}: {queued} items queued for drafting again")
+    print(f"{args.campaign}: {queued} item{'' if queued == 1 else 's'} queued for drafting again")
     return 0
 
 

@@ -27,7 +27,7 @@ BY_FILE = {
     "test_dashboard_browser.py": "browser", "test_webchat_browser.py": "browser",
     "test_cluster.py": "cluster", "test_openai_emulator.py": "channels",
     "test_conversations.py": "channels",
-    "test_drafting_worker.py": "processes",
+    "test_drafting_worker.py": "processes", "test_cli_drafting.py": "processes",
 }
 PREFIXES = {"test_slack": "channels", "test_telegram": "channels",
             "test_store_contract": "contract"}  # each role's section of the store contract
