@@ -11,6 +11,7 @@ import yaml
 from core.domain.kinds import Kind
 from core.ports import StagedItem
 from core.service.campaign_files import read_campaign
+from core.service.coordinator import Coordinator
 from core.service.staging import ItemSpool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -78,3 +79,24 @@ def test_pairwise_with_its_json_lines_items() -> None:
         assert ids[-20:] == [json.loads(line)["id"] for line in lines]
     finally:
         spool.close()
+
+
+async def test_the_drafting_example_posts_with_local_models_ready_to_draft(
+        coordinator: Coordinator) -> None:
+    """examples/drafting.yaml, the file the README points a local vLLM or Ollama user at."""
+    spec, spool = read_campaign(EXAMPLES / "drafting.yaml")
+    items = staged(spool)
+    try:
+        assert spec.drafting is not None and spec.drafting.when == "missing"
+        urls = {model.base_url for model in spec.drafting.models}
+        assert urls == {"http://localhost:8000/v1", "http://localhost:11434/v1"}
+        assert all(model.params and model.requests_per_minute for model in spec.drafting.models)
+        assert any(model.price for model in spec.drafting.models)
+        assert {item.conversation for item in items} == {True, False}  # both kinds of prompt
+        assert all(item.plan for item in items)  # every item waits for a model draft
+        campaign = await coordinator.post_campaign(spec, spool)
+    finally:
+        spool.close()
+    status = await coordinator.status(campaign.id)
+    assert status.drafting is not None and status.drafting.pending == len(items)
+    assert status.conversations == 2
