@@ -188,3 +188,28 @@ def in_flight(models: OpenAIEmulator) -> list[str]:
 
 def prompt_of(body: dict[str, Any]) -> str:
     return str(body["messages"][-1]["content"])
+
+
+async def test_a_worker_stopped_mid_request_exits_cleanly_and_its_jobs_are_drafted_later(
+        store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
+        spawn: Callable[..., Expertloop]) -> None:
+    """SIGTERM (a process runner's stop) must not wait for replies that take minutes: the
+    worker gives them a grace, then cuts them off; another worker drafts them after the hold."""
+    prompts = {f"q{n}": f"Question {n}?" for n in range(6)}
+    campaign_id = await post(coordinator, models, ["model-a"], [
+        {"id": item, "prompt": text, "drafts": [{"text": "Given."}]}
+        for item, text in prompts.items()])
+    models.fail("slow", times=None, delay=7.0)  # longer than the worker's grace after a stop
+    stopped = spawn(**{**SHORT_HOLD, "EXPERTLOOP_MODEL_TIMEOUT_S": "6"})  # nor times out in it
+    await stopped.start()
+    await wait_until(lambda: len(in_flight(models)) == 4, "the worker sends 4 requests",
+                     process=stopped.process)
+
+    await stopped.stop()  # SIGTERM; SIGKILL only after 10 s
+    assert stopped.process is not None and stopped.process.returncode == 0
+    assert "drafting stopped with requests in flight" in stopped.log.read_text()
+    models.clear_faults()
+    await spawn(**QUICK).start()
+    await all_drafted(coordinator, campaign_id, len(prompts))
+    drafted = await events_of(store, campaign_id, "drafted")
+    assert Counter(e["item"] for e in drafted) == Counter(list(prompts))
