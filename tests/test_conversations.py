@@ -452,3 +452,6 @@ async def test_conversations_drafted_by_two_models_are_answered_on_the_web_and_t
     assert [row["prompt"] for row in rows] == [CHAT, CHAT]
     assert {row["chosen"][0]["content"] for row in rows} <= set(texts.values())
     assert rows[0]["chosen"] == [{"role": "assistant", "content": web_a}]
+    trail = await export_rows(ledger, campaign, "trail", 0)
+    assert [row["prompt"] for row in trail] == [CHAT, CHAT]
+    assert {row["channel"] for row in trail} == {"web", "telegram"}
