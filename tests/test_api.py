@@ -136,6 +136,26 @@ async def test_experts_quality_pay_export_and_verify(api: TestClient, service: S
     assert status == 400 and "xml" in body["error"]
 
 
+async def test_an_export_of_mixed_prompts_has_one_shape_through_the_api(
+        api: TestClient, service: Service) -> None:  # type: ignore[type-arg]
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Dose?"}]
+    items = [{"id": "plain", "prompt": "Q?", "drafts": PAIR},
+             {"id": "chat", "prompt": chat, "drafts": PAIR}]
+    await call(api, "POST", "/api/campaigns", json={**SPEC, "items": items})
+    await call(api, "POST", "/api/experts", json={"id": "ann", "name": "Ann"})
+    task = await service.next_task("ann")
+    while isinstance(task, Card):
+        task = (await service.submit(Answer(expert="ann", lease=task.lease,
+                                            decision=Choose(choice="A")))).next
+
+    response = await api.get("/api/campaigns/c1/export?format=preference", headers=AUTH)
+    rows = {row["item"]: row for row in map(json.loads, (await response.text()).splitlines())}
+
+    assert rows["plain"]["prompt"] == [{"role": "user", "content": "Q?"}]
+    assert rows["chat"]["prompt"] == chat
+    assert all(isinstance(row["chosen"], list) for row in rows.values())
+
+
 async def test_openapi_describes_exactly_the_routes(api: TestClient) -> None:  # type: ignore[type-arg]
     response = await api.get("/api/openapi.json")  # readable without a token
     document = await response.json()

@@ -75,7 +75,9 @@ async def export(request: web.Request) -> web.StreamResponse:
     """Streamed row by row: no campaign is ever held in memory whole."""
     api = api_of(request)
     campaign = await api.coordinator.campaign(request.match_info["id"])
-    run = Export(api.ledger, campaign, request.query.get("format", "trail"))
+    status = await api.coordinator.status(campaign.id)  # one shape per file: see trainers.py
+    run = Export(api.ledger, campaign, request.query.get("format", "trail"),
+                 conversations=status.conversations)
     csv = run.format == "csv"
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv" if csv else "application/x-ndjson",
