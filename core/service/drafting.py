@@ -88,6 +88,7 @@ class DraftingLoop:
         self.catalog = catalog or Catalog(campaigns)
         self._lanes: dict[tuple[str, str], set[asyncio.Task[None]]] = {}
         self._no_logprobs: set[tuple[str, str]] = set()  # endpoints that refused them once
+        self._stopping = False  # a lane finishes its job but takes no next one
 
     async def run(self, stop: asyncio.Event) -> None:
         """Look for work every `poll_s` until stopped; lanes finish their job first."""
@@ -98,6 +99,7 @@ class DraftingLoop:
                 log.warning("drafting: cannot look for work, retrying: %s", exc)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_s)
+        self._stopping = True
         await self.settle()
 
     async def run_until_idle(self) -> None:
@@ -154,16 +156,20 @@ class DraftingLoop:
         at once rather than at the next poll."""
         assert campaign.spec.drafting is not None
         spec = campaign.spec.drafting.model(first.model)
-        job: DraftJob | None = first
-        while job is not None:
+        job = first
+        while True:
             try:
                 await self.draft(campaign, job)
             except Exception:  # the store went away, say: the job's hold runs out, it is redone
                 log.exception("drafting %s/%s failed", campaign.id, job.item)
                 return
+            if self._stopping:
+                return
             taken = await self.drafts.take_drafts(campaign.id, spec, self.clock.now_ms(),
                                                   self.settings.lease_ms(), 1)
-            job = taken[0] if taken else None
+            if not taken:
+                return
+            job = taken[0]
 
     async def draft(self, campaign: Campaign, job: DraftJob) -> str:
         """Ask the job's model until it drafts, or the failure is recorded; returns what the
