@@ -89,9 +89,11 @@ class Claim(NamedTuple):
     expires_at: int
     shuffle: list[int]
     want_gold: bool
-    overlap: int
+    overlap: int  # the least judgments an item gets; the store holds more for items asked again
     event: Event
     credit: Credit | None = None
+    adjudicator: bool = False  # take an item awaiting a final call first
+    escalated_after: int | None = None  # ms: take items asked again since then (None: none)
 
 
 class Claimed(NamedTuple):
@@ -102,12 +104,28 @@ class Claimed(NamedTuple):
     item_body: str
     median_seconds: float | None
     answers: int
+    prior: tuple[int, ...] = ()  # an adjudication: the seqs of the item's earlier answers
 
 
 class LeaseView(NamedTuple):
     lease: Lease
     item_body: str
     outcome: str | None
+
+
+class Judging(NamedTuple):
+    """How a counted answer weighs in on its item's agreement, for a campaign whose items may
+    be asked again or adjudicated: the vote (a shown draft label when `shown`, which the store
+    maps to the file's draft), and the campaign's settle rule."""
+
+    vote: str | None
+    shown: bool
+    most: int  # the most judgments an item may get
+    share: float
+    share_ppm: int
+    max_spread: int
+    rated: bool
+    adjudicate: bool
 
 
 class Submission(NamedTuple):
@@ -127,6 +145,8 @@ class Submission(NamedTuple):
     opened_at: int | None
     expect_drafts: int  # a ranking names this many drafts; 0 when the kind does not care
     route_days: list[str]  # read the expert's routing for these days in the same round trip
+    judging: Judging | None = None
+    reason_if_escalated: bool = False  # refuse an answer without a rationale on an item asked again
 
 
 class Recorded(NamedTuple):
@@ -233,6 +253,10 @@ class Leases(Protocol):
 
     async def claim(self, claim: Claim) -> Claimed | str: ...
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None: ...
+    async def to_adjudication(self, campaign_id: str, item: str, now: int,
+                              event_body: str) -> int:
+        """Queue an item for an adjudicator: 1, or 0 if it waits already, -1 if unknown."""
+        ...
     async def record(self, record: Submission) -> tuple[Recorded, Routing]: ...
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str, expert_id: str = "") -> bool:

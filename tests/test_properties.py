@@ -201,6 +201,9 @@ def status_from_log(log: list[dict[str, Any]], overlap: int) -> dict[str, int]:
                                for e in answered),
         "expired": expired,
         "dead_requests": 0,  # no inbox here: every request is handled as it comes
+        "awaiting_adjudication": types["adjudication_needed"] + types["sent_to_adjudication"]
+        - types["adjudicated"],
+        "adjudicated": types["adjudicated"],
     }
 
 

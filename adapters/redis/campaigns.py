@@ -12,7 +12,7 @@ from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.ports import Route, StagedItem
 
 COUNT_FIELDS = ("items", "answers", "done", "skipped", "flagged", "none_acceptable", "expired",
-                "dead_requests", "conversations")
+                "dead_requests", "conversations", "awaiting_adjudication", "adjudicated")
 
 
 class RedisCampaigns(OnRedis):

@@ -33,9 +33,15 @@ class RedisLeases(OnRedis):
         if result["status"] != "lease":
             return str(result.get("state") or result["status"])
         median = result.get("estimate_s")
+        prior = tuple(int(answer.split(":")[0]) for answer in
+                      str(result.get("prior") or "").split(",") if answer)
         return Claimed(Lease.model_validate(result["lease"]), item_body[0],
                        float(median) if median is not None else None,
-                       int(result.get("estimate_n") or 0))
+                       int(result.get("estimate_n") or 0), prior)
+
+    async def to_adjudication(self, campaign_id: str, item: str, now: int,
+                              event_body: str) -> int:
+        return int(await self._run("to_adjudication", campaign_id, [item, now, event_body]))
 
     async def lease_view(self, campaign_id: str, token: str) -> LeaseView | None:
         found = await self._run("view", campaign_id, [token])
@@ -112,11 +118,16 @@ def _event_fields(event: Event) -> dict[str, Any]:
 def _claim_request(claim: Claim) -> str:
     """claim.lua's one argument: named fields, read there as `req.<name>`; the shuffle as
     letters (A = 0), which the script reads without parsing numbers."""
-    return _request({"expert": claim.expert, "token": claim.token, "now": claim.now,
-                     "expires_at": claim.expires_at, "day": claim.day,
-                     "shuffle": "".join(map(string.ascii_uppercase.__getitem__, claim.shuffle)),
-                     "want_gold": claim.want_gold, "overlap": claim.overlap,
-                     "event": _event_fields(claim.event)})
+    fields = {"expert": claim.expert, "token": claim.token, "now": claim.now,
+              "expires_at": claim.expires_at, "day": claim.day,
+              "shuffle": "".join(map(string.ascii_uppercase.__getitem__, claim.shuffle)),
+              "want_gold": claim.want_gold, "overlap": claim.overlap,
+              "event": _event_fields(claim.event)}
+    if claim.adjudicator:
+        fields["adjudicator"] = True
+    if claim.escalated_after is not None:
+        fields["escalated_after"] = claim.escalated_after
+    return _request(fields)
 
 
 def _record_request(record: Submission) -> str:
@@ -127,6 +138,11 @@ def _record_request(record: Submission) -> str:
               "event": _event_fields(record.event)}
     if record.opened_at is not None:
         fields["opened_at"] = record.opened_at
+    if record.reason_if_escalated:
+        fields["reason_if_escalated"] = True
+    if record.judging is not None:
+        fields["judging"] = {name: value for name, value in record.judging._asdict().items()
+                             if value is not None}
     return _request(fields)
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.domain.cards import NextTask
+from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.kinds import Decision
 
 LeaseState = Literal["live", "answered", "skipped", "flagged", "expired"]
@@ -24,6 +25,8 @@ class Lease(BaseModel):
     item_seq: int
     order: list[int]
     gold: bool = False
+    adjudicate: bool = False  # a final call on an item the experts could not settle
+    escalated: bool = False  # the item was asked again: its experts disagreed
     day: str | None = None  # the expert's local day at assignment: what the daily cap counts
     assigned_at: int
     expires_at: int
@@ -44,6 +47,7 @@ class Answer(BaseModel):
     event_id: str | None = None
     opened_at: int | None = None
     acted_at: int | None = None  # ms; when the expert acted, if a request waited before handling
+    rationale: str | None = Field(default=None, max_length=RATIONALE_CHARS)  # one line of why
 
 
 class Outcome(BaseModel):

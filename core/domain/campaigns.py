@@ -9,13 +9,16 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from core.domain.drafting import Drafting, DraftingStatus, drafting_problem
+from core.domain.hard_cases import Level, Overlap, Rationale, Route, Settle
 from core.domain.items import Item
 from core.domain.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
 
@@ -64,6 +67,11 @@ class CampaignState(StrEnum):
     closed = "closed"
 
 
+OverlapField = Annotated[
+    Annotated[int, Tag("number"), Field(ge=1, le=100)] | Annotated[Overlap, Tag("range")],
+    Discriminator(lambda value: "number" if isinstance(value, int) else "range")]
+
+
 class CampaignSpec(BaseModel):
     """The campaign file without its items (they stream separately)."""
 
@@ -76,7 +84,13 @@ class CampaignSpec(BaseModel):
     scale: Scale | None = None
     labels: list[LabelText] = Field(default_factory=list, validate_default=True)
     multi: bool = False
-    overlap: int = Field(default=1, ge=1, le=100)
+    overlap: OverlapField = 1  # a number means min = max
+    settle: Settle = Settle()
+    escalate_to: Level | None = None  # judgments past min go to this level and above first
+    escalate_wait_s: int = Field(default=600, ge=0)  # ...then to anyone eligible
+    adjudicate: bool = False  # unsettled at max: an adjudicator makes the final call
+    rationale: Rationale = "none"
+    route: Route = Route()
     skills: list[str] = Field(default_factory=list)
     pay: Pay | None = None
     time_limit_s: int = Field(default=600, ge=10, le=86_400)
@@ -109,6 +123,23 @@ class CampaignSpec(BaseModel):
             raise ValueError(f"at most {MOST_LABELS} labels (a menu shows no more); "
                              f"got {len(labels)}")
         return labels
+
+    @property
+    def overlap_min(self) -> int:
+        return self.overlap if isinstance(self.overlap, int) else self.overlap.min
+
+    @property
+    def overlap_max(self) -> int:
+        return self.overlap if isinstance(self.overlap, int) else self.overlap.max
+
+    @model_validator(mode="after")
+    def _hard_cases_fit_the_kind(self) -> CampaignSpec:
+        if self.overlap_max > self.overlap_min and self.kind in (Kind.correct, Kind.write):
+            raise ValueError(f"a {self.kind} answer is no vote, so its overlap cannot grow: "
+                             f"give one number")
+        if self.route.auto_accept is not None and self.kind != Kind.verify:
+            raise ValueError("route.auto_accept applies to kind: verify only")
+        return self
 
     def options(self) -> KindOptions:
         scale = self.scale or (Scale() if self.kind == Kind.rate else None)
@@ -143,6 +174,8 @@ class CampaignStatus(BaseModel):
     none_acceptable: int = 0
     expired: int = 0
     dead_requests: int = 0  # answers set aside after every try (the expert was told)
+    awaiting_adjudication: int = 0  # items unsettled at their most judgments, for an adjudicator
+    adjudicated: int = 0
     conversations: int = Field(  # items whose prompt is a conversation (exports' shape)
         default=0, exclude_if=lambda value: value == 0)
     drafting: DraftingStatus | None = Field(  # only for a campaign whose models draft

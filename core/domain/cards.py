@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from core.domain.hard_cases import PriorAnswer
 from core.domain.items import Turn
 from core.domain.kinds import Kind, Scale
 
@@ -50,6 +51,10 @@ class Card(BaseModel):
     expires_at: int
     estimate: Estimate
     resumed: bool = False  # a task the expert already held: it may be on their screen already
+    rationale: Literal["none", "optional", "required"] = "none"  # a line of why, beside the answer
+    # An adjudication: the earlier answers, unblinded; the expert's call needs a reason.
+    adjudication: bool = False
+    prior: list[PriorAnswer] = []
 
 
 IdleReason = Literal["no_tasks", "daily_cap", "quiet_hours", "paused"]

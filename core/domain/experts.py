@@ -6,11 +6,13 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, time
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.domain.campaigns import ID_PATTERN
+from core.domain.hard_cases import Level
 
 IDENTITY_PATTERN = r"^(slack|telegram|web):[A-Za-z0-9_.@-]{1,128}$"
 
@@ -30,6 +32,8 @@ class Expert(BaseModel):
     hourly_rate: float | None = Field(default=None, ge=0)
     identities: list[str] = Field(default_factory=list)
     paused: bool = False
+    level: Level = "standard"  # extra judgments on hard cases go to `senior` first
+    roles: list[Literal["adjudicator"]] = Field(default_factory=list)
 
     @field_validator("time_zone")
     @classmethod

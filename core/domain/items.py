@@ -44,7 +44,8 @@ def _ends_with_user(turns: list[Turn]) -> list[Turn]:
 
 
 Conversation = Annotated[list[Turn], Field(min_length=1), AfterValidator(_ends_with_user)]
-PROMPT_FORMS = ("text", "conversation")  # the union's tags, which pydantic puts in error paths
+# Union tags pydantic puts in error paths, after the field they belong to.
+UNION_TAGS = {"prompt": ("text", "conversation"), "overlap": ("number", "range")}
 
 
 def _prompt_form(value: object) -> str:
@@ -87,7 +88,7 @@ def prompt_text(prompt: str | list[Turn]) -> str:
 
 
 def clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """An error's field path without the prompt union's tag: `prompt.2.role`, not
+    """An error's field path without a union's tag: `prompt.2.role`, not
     `prompt.conversation.2.role`, so it matches the file."""
     return tuple(part for index, part in enumerate(loc)
-                 if not (index and loc[index - 1] == "prompt" and part in PROMPT_FORMS))
+                 if not (index and part in UNION_TAGS.get(str(loc[index - 1]), ())))

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from core.domain.campaigns import CampaignSpec
+from core.domain.items import clean_loc
 from core.errors import InvalidCampaign, Problem
 from core.service.staging import ItemSpool, spool_lines
 
@@ -75,8 +76,8 @@ def _spec(data: dict[str, Any], source: str, locate: Locate) -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(fields)
     except ValidationError as exc:
-        problems = [Problem(error["msg"], source=source, loc=tuple(error["loc"]),
-                            line=locate(tuple(error["loc"])) or 1) for error in exc.errors()]
+        problems = [Problem(error["msg"], source=source, loc=clean_loc(error["loc"]),
+                            line=locate(clean_loc(error["loc"])) or 1) for error in exc.errors()]
         raise InvalidCampaign(problems) from exc
 
 

@@ -31,6 +31,7 @@ class Coordinator:
         self.access = stores.access
         self.log = stores.log
         self.drafts = stores.drafts
+        self.leases = stores.leases
         self.clock = clock
         self.catalog = catalog or Catalog(stores.campaigns)
 
@@ -116,6 +117,17 @@ class Coordinator:
             return status
         drafting = await self.drafts.drafting_status(campaign_id)
         return status.model_copy(update={"drafting": drafting})
+
+    async def adjudicate(self, campaign_id: str, item: str, actor_id: str | None = None) -> bool:
+        """Send an item to an adjudicator for the final call, whatever its answers say; False
+        when it waits for one already. It waits until an adjudicator asks for work."""
+        await self.catalog.campaign(campaign_id)
+        event = self._event(campaign_id, "sent_to_adjudication", actor_id, {})
+        body = body_json(event.model_copy(update={"item": item}))
+        queued = await self.leases.to_adjudication(campaign_id, item, self.clock.now_ms(), body)
+        if queued < 0:
+            raise NotFound(f"no item {item!r} in campaign {campaign_id!r}")
+        return queued == 1
 
     async def redraft(self, campaign_id: str, actor_id: str | None = None) -> int:
         """Draft again what was set aside, and lift a pause on an endpoint's error (once the

@@ -6,9 +6,10 @@ import json
 import random
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
-from core.domain.answers import Answer, Outcome
-from core.domain.campaigns import Campaign
+from core.domain.answers import Answer, Lease, Outcome
+from core.domain.campaigns import Campaign, CampaignSpec
 from core.domain.cards import Card, CardDraft, Idle, NextTask
 from core.domain.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
 from core.domain.items import Item, draft_label
@@ -28,6 +29,7 @@ from core.errors import InvalidAnswer, NotFound
 from core.ports import Claim, Claimed, Clock, Credit, Recorded, Routing, Stores, Submission
 from core.provenance.events import Event, body_json, iso_ms
 from core.service.catalog import Catalog
+from core.service.judging import claim_access, judging, prior_answers
 
 EFFECTS = {"skip": "skipped", "flag": "flagged", "none_acceptable": "none_acceptable"}
 COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "none_acceptable"}
@@ -39,6 +41,7 @@ REFUSALS = {
                      "nothing was recorded.",
     "gone": "This task is not yours or no longer exists; nothing was recorded.",
     "closed": "This campaign is closed; nothing was recorded.",
+    "reason_needed": "Add one line on why: this call needs its reason. Nothing was recorded yet.",
 }
 
 
@@ -48,6 +51,7 @@ class Service:
         self.experts = stores.experts
         self.access = stores.access
         self.leases = stores.leases
+        self.log = stores.log
         self.clock = clock
         self.catalog = Catalog(stores.campaigns)
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
@@ -100,20 +104,25 @@ class Service:
                      credit: Credit | None) -> Card | None:
         token = f"{campaign.code}.{secrets.token_urlsafe(9)}"
         spec = campaign.spec
+        adjudicator, escalated_after = claim_access(spec, expert, now)
         claim = Claim(
             campaign=campaign.id, expert=expert.id, token=token, day=expert.local_day(now),
             now=now, expires_at=now + spec.time_limit_s * 1000,
             shuffle=self._shuffle(spec.kind),
             want_gold=spec.gold_rate > 0 and self.rng.random() < spec.gold_rate,
-            overlap=spec.overlap,
+            overlap=spec.overlap_min,
             event=Event(campaign=campaign.id, type="assigned", at=iso_ms(now), actor="system",
                         expert=expert.id, lease=token),
-            credit=credit,
+            credit=credit, adjudicator=adjudicator, escalated_after=escalated_after,
         )
         claimed = await self.leases.claim(claim)
         if not isinstance(claimed, Claimed):
             return None
-        return card_from(campaign, claimed, resumed=claimed.lease.token != token)
+        card = card_from(campaign, claimed, resumed=claimed.lease.token != token)
+        if not claimed.lease.adjudicate:
+            return card
+        prior = await prior_answers(self.log, campaign.id, claimed.prior, claimed.lease.order)
+        return card.model_copy(update={"prior": prior})
 
     def _shuffle(self, kind: Kind) -> list[int]:
         """A random order of draft indices; the store keeps those below the item's draft count,
@@ -133,9 +142,15 @@ class Service:
             check_decision(campaign.spec.options(), _drafts_named(decision), decision)
         except InvalidAnswer as exc:
             return _refused(answer, str(exc))
+        rationale = " ".join((answer.rationale or "").split()) or None  # one line
+        if rationale is None and campaign.spec.rationale == "required" \
+                and decision.type in COUNTED:
+            return _refused(answer, REFUSALS["reason_needed"])
         payload: dict[str, object] = {"channel": answer.channel, "decision":
                                       decision.model_dump(mode="json"),
                                       "platform_event": answer.event_id}
+        if rationale is not None:
+            payload["rationale"] = rationale
         if _edits_draft(decision):
             view = await self.leases.lease_view(campaign_id, answer.lease)
             if view is None or view.lease.expert != answer.expert:
@@ -152,15 +167,18 @@ class Service:
             now = min(answer.acted_at, now)
         effect = EFFECTS.get(answer.decision.type, "answered")
         event_type = EVENT_TYPES.get(effect, "answered")
+        spec = campaign.spec
         return Submission(
             campaign=campaign.id, token=answer.lease, expert=answer.expert, now=now,
             effect=effect,
             event=Event(campaign=campaign.id, type=event_type, at=iso_ms(now), actor="expert",
                         actor_id=answer.expert, expert=answer.expert, lease=answer.lease,
                         payload=payload),
-            decision=answer.decision.type, overlap=campaign.spec.overlap,
-            time_limit_s=campaign.spec.time_limit_s, opened_at=answer.opened_at,
+            decision=answer.decision.type, overlap=spec.overlap_min,
+            time_limit_s=spec.time_limit_s, opened_at=answer.opened_at,
             expect_drafts=_drafts_named(answer.decision), route_days=_nearby_days(now),
+            judging=judging(spec, answer.decision) if answer.decision.type in COUNTED else None,
+            reason_if_escalated=spec.rationale == "on_escalation",
         )
 
     async def _outcome(self, answer: Answer, result: Recorded, routing: Routing,
@@ -169,8 +187,8 @@ class Service:
         if result.status == "invalid":
             labels = ", ".join(draft_label(i) for i in range(result.drafts or 0))
             return _refused(answer, f"rank every draft exactly once: {labels}")
-        if result.status == "gone":
-            return _refused(answer, REFUSALS["gone"])
+        if result.status in ("gone", "reason_needed"):
+            return _refused(answer, REFUSALS[result.status])
         if result.status not in ("recorded", "duplicate"):  # expired or closed: offer another
             refused = _refused(answer, REFUSALS[result.status])
             return refused.model_copy(update={"next": await self._next(answer.expert, routing,
@@ -310,8 +328,18 @@ def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Ca
         multi=spec.multi, expires_at=lease.expires_at,
         estimate=make_estimate(spec.kind, claimed.median_seconds, claimed.answers, per_task,
                                per_hour, pay.currency if pay else None),
-        resumed=resumed,
+        resumed=resumed, rationale=_rationale(spec, lease), adjudication=lease.adjudicate,
     )
+
+
+def _rationale(spec: CampaignSpec, lease: Lease) -> Literal["none", "optional", "required"]:
+    """Whether the card asks for a line of why: always for a final call; on an item asked
+    again when the campaign says `on_escalation`."""
+    if lease.adjudicate or spec.rationale == "required":
+        return "required"
+    if spec.rationale == "on_escalation":
+        return "required" if lease.escalated else "none"
+    return "optional" if spec.rationale == "optional" else "none"
 
 
 def item_from_body(body: str) -> Item:

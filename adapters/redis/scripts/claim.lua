@@ -1,7 +1,9 @@
 -- Lease one slot of one item to an expert, atomically: never more than `overlap` slots per item.
 -- ARGV[1]: the request, a JSON object (built by store.py `_claim_request`): expert, token, now,
 --   expires_at, day, shuffle (draft indices as letters, A = 0: a permutation of A..Z),
---   want_gold, overlap, and `event`, the assigned event as the service decided it; the script
+--   want_gold, overlap (the least judgments an item gets; `target` holds more for items asked
+--   again), adjudicator?, escalated_after? (ms), and `event`, the assigned event as the service
+--   decided it; the script
 --   adds the item it picks and the order it shows the drafts in, and writes the whole event.
 -- Returns {reply} or {reply, item body}: the reply a JSON object with status (`lease`,
 --   `inactive` with state, `empty`); a lease comes with the lease and the campaign's estimate_s
@@ -22,11 +24,15 @@ end
 
 -- The lease goes in as stored (JSON already); the item's body, the largest part, goes beside
 -- the reply rather than inside it, so neither side escapes and unescapes it.
+-- An adjudication comes with the item's earlier answers ("seq:vote," each) for the adjudicator.
 local function leased(lease_json)
+  local lease = cjson.decode(lease_json)
   local estimate = redis.call('HMGET', k.counts, 'estimate_s', 'estimate_n')
+  local prior = lease.adjudicate and redis.call('HGET', k.votes, lease.item) or nil
   local reply = json_with({status = 'lease', estimate_s = tonumber(estimate[1]),
-                           estimate_n = tonumber(estimate[2])}, '"lease":' .. lease_json)
-  return {reply, item_body(cjson.decode(lease_json).item_seq)}
+                           estimate_n = tonumber(estimate[2]), prior = prior},
+                          '"lease":' .. lease_json)
+  return {reply, item_body(lease.item_seq)}
 end
 
 -- An expert holds one live task per campaign: asking again returns the same one.
@@ -37,11 +43,12 @@ if held then
   expire_lease(k, held, req.event.at, req.event.campaign)
 end
 
--- The first unseen item in queue order, in at most `limit` looks.
-local function first_unseen(zkey, min, limit)
+-- The first unseen item in queue order, in at most `limit` looks, scored at most `max`.
+local function first_unseen(zkey, min, limit, max)
   local offset = 0
   while offset < limit do
-    local found = redis.call('ZRANGEBYSCORE', zkey, min, '+inf', 'WITHSCORES', 'LIMIT', offset, 100)
+    local found = redis.call('ZRANGEBYSCORE', zkey, min, max or '+inf', 'WITHSCORES', 'LIMIT',
+                             offset, 100)
     if #found == 0 then return nil end
     for i = 1, #found, 2 do
       if redis.call('SISMEMBER', seen_key, found[i]) == 0 then return found[i], found[i + 1] end
@@ -63,8 +70,19 @@ local function pick(zkey, cursor_field)
   return first_unseen(zkey, '-inf', 2000)
 end
 
-local item, gold = nil, false
-if req.want_gold then
+-- Adjudicators make final calls first; then items asked again for their disagreement (senior
+-- experts at once, others once they waited `escalated_after`); then gold; then the queue.
+local item, gold, adjudicate = nil, false, false
+if req.adjudicator then
+  item = first_unseen(k.adjq, '-inf', 2000)
+  if item then
+    adjudicate = true
+    redis.call('ZREM', k.adjq, item)
+    redis.call('SADD', k.adjudicating, item)
+  end
+end
+if not item and req.escalated_after then item = first_unseen(k.esc, '-inf', 2000, req.escalated_after) end
+if not item and req.want_gold then
   item = pick(k.gold, 'g:' .. expert)
   gold = item ~= nil
 end
@@ -77,20 +95,24 @@ local comma2 = string.find(info, ',', comma1 + 1, true)
 local item_seq = tonumber(string.sub(info, 1, comma1 - 1))
 local n_drafts = tonumber(string.sub(info, comma1 + 1, comma2 - 1))
 
-if not gold and not slot_free(redis.call('HINCRBY', k.taken, item, 1), overlap) then
+if not gold and not adjudicate
+    and not slot_free(redis.call('HINCRBY', k.taken, item, 1), target_of(k, item, overlap)) then
   redis.call('ZREM', k.open, item)
+  redis.call('ZREM', k.esc, item)
 end
 
 local order = shown_order(req.shuffle, n_drafts)
 local order_json = '"order":' .. json_indices(order)
 local lease = json_with({token = token, campaign = req.event.campaign, expert = expert,
                          day = req.day, assigned_at = now, expires_at = req.expires_at,
-                         item = item, item_seq = item_seq, gold = gold}, order_json)
+                         item = item, item_seq = item_seq, gold = gold, adjudicate = adjudicate,
+                         escalated = redis.call('HEXISTS', k.escalated, item) == 1}, order_json)
 local event = req.event
 event.item = item
 event.payload = nil
 local body = json_with(event, '"payload":' .. json_with(
-  {expires_at = req.expires_at, gold = gold, item_seq = item_seq}, order_json))
+  {expires_at = req.expires_at, gold = gold, item_seq = item_seq,
+   adjudicate = adjudicate or nil}, order_json))
 
 redis.call('SADD', seen_key, item)
 redis.call('HSET', k.leases, token, lease)

@@ -76,11 +76,48 @@ local function append_event(seq_key, log_key, body)
   return seq
 end
 
--- Give a slot back: the item is offered again, at its original place in the queue.
-local function reopen(taken_key, open_key, item, item_seq)
-  local left = redis.call('HINCRBY', taken_key, item, -1)
-  if left < 0 then redis.call('HSET', taken_key, item, 0) end
-  redis.call('ZADD', open_key, item_seq, item)
+-- Where an item sits in the open queue: by its seq, or by the campaign's route order (a score
+-- the service set, in `qscore`), so a slot given back returns to its place.
+local function queue_score(k, item, item_seq)
+  return tonumber(redis.call('HGET', k.qscore, item) or item_seq)
+end
+
+-- Give a slot back: the item is offered again, at its place in the queue; an item asked again
+-- for its disagreement goes back to the escalated queue, where senior experts look first.
+local function reopen(k, item, item_seq)
+  local left = redis.call('HINCRBY', k.taken, item, -1)
+  if left < 0 then redis.call('HSET', k.taken, item, 0) end
+  local escalated_at = redis.call('HGET', k.escalated, item)
+  if escalated_at then
+    redis.call('ZADD', k.esc, escalated_at, item)
+  else
+    redis.call('ZADD', k.open, queue_score(k, item, item_seq), item)
+  end
+end
+
+-- How many judgments an item wants now: the campaign's least, grown while experts disagree.
+local function target_of(k, item, least)
+  return tonumber(redis.call('HGET', k.target, item) or least)
+end
+
+-- Whether an item's votes agree enough to stop asking (reference: core/domain/hard_cases.py
+-- `settled`): scores by their spread; anything else by the majority's share, as integer counts.
+local function settles(votes, share_ppm, max_spread, rated)
+  if rated then
+    local low, high = math.huge, -math.huge
+    for _, vote in ipairs(votes) do
+      local n = tonumber(vote)
+      if n < low then low = n end
+      if n > high then high = n end
+    end
+    return high - low <= max_spread
+  end
+  local counts, top = {}, 0
+  for _, vote in ipairs(votes) do
+    counts[vote] = (counts[vote] or 0) + 1
+    if counts[vote] > top then top = counts[vote] end
+  end
+  return top * 1000000 >= share_ppm * #votes
 end
 
 -- End a live lease as `state` (expired, undeliverable): its slot back in the pool, counted;
@@ -93,7 +130,12 @@ local function end_lease(k, token, state)
   if redis.call('HGET', k.active, lease.expert) == token then
     redis.call('HDEL', k.active, lease.expert)
   end
-  if not lease.gold then reopen(k.taken, k.open, lease.item, lease.item_seq) end
+  if lease.adjudicate then
+    redis.call('SREM', k.adjudicating, lease.item)
+    redis.call('ZADD', k.adjq, lease.assigned_at, lease.item)  -- back in the adjudicators' queue
+  elseif not lease.gold then
+    reopen(k, lease.item, lease.item_seq)
+  end
   redis.call('HINCRBY', k.counts, state, 1)
   return lease
 end
