@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from core.domain.drafting import Drafting, DraftingStatus, drafting_problem
-from core.domain.hard_cases import Level, Overlap, Rationale, Route, Settle
+from core.domain.hard_cases import Level, Overlap, Qualification, Rationale, Route, Settle
 from core.domain.items import Item
 from core.domain.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
 
@@ -91,6 +91,7 @@ class CampaignSpec(BaseModel):
     adjudicate: bool = False  # unsettled at max: an adjudicator makes the final call
     rationale: Rationale = "none"
     route: Route = Route()
+    qualification: Qualification | None = None
     skills: list[str] = Field(default_factory=list)
     pay: Pay | None = None
     time_limit_s: int = Field(default=600, ge=10, le=86_400)

@@ -97,3 +97,14 @@ class PriorAnswer(BaseModel):
     expert: str
     decision: str  # as the expert meant it, in the drafts' labels on the adjudicator's card
     rationale: str | None = None
+
+
+class Qualification(BaseModel):
+    """`qualification: {items, pass_share}`: gold items every expert answers first; passing
+    opens the campaign's real tasks. `items` is a JSON-lines path beside the campaign file, or
+    (through the API) the items inline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items: str | list[dict[str, object]]
+    pass_share: float = Field(default=0.8, gt=0, le=1)
