@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.redis.store import RedisStore
+from core.domain import rules
 from core.domain.hard_cases import Settle, settled
 from core.ports import Claimed, Judging, Recorded
 from core.provenance.events import Event, body_json, iso_ms
@@ -168,3 +169,19 @@ async def test_the_spread_rule_in_lua_agrees_with_its_reference(
 def test_two_of_three_settles_at_066_and_not_at_067() -> None:
     assert settled(["0", "0", "1"], Settle(share=0.66), rated=False)[0]
     assert not settled(["0", "0", "1"], Settle(share=0.67), rated=False)[0]
+
+
+@RANDOM
+@given(order=st.sampled_from(["file", "least_confident", "most_disagreement"]),
+       seq=st.integers(1, 10**6), confidence=st.none() | st.floats(-20, 0),
+       texts=st.lists(st.text(alphabet="abc dE9é,.", max_size=30), max_size=4))
+async def test_the_route_order_in_lua_agrees_with_its_reference(
+        client: aioredis.Redis, order: str, seq: int, confidence: float | None,
+        texts: list[str]) -> None:
+    found = await lua(client, "local key = queue_key(ARGV[1], tonumber(ARGV[3]), "
+                              "cjson.decode(ARGV[4])); return tostring(queue_score(key, "
+                              "tonumber(ARGV[2])))",
+                      order, seq, "" if confidence is None else repr(confidence),
+                      json.dumps(texts))
+    key = rules.queue_key(order, confidence, texts)
+    assert int(float(found)) == rules.queue_score(key, seq)

@@ -64,7 +64,9 @@ class RedisCampaigns(OnRedis):
         args: list[Any] = [len(items)]
         for item in items:
             body = f'{event_prefix},"item":{json.dumps(item.id)},"payload":{{"item":{item.json}}}}}'
-            args += [item.id, item.n_drafts, int(item.gold), body, item.plan]
+            key = "" if item.queue_key is None else item.queue_key
+            args += [item.id, item.n_drafts, int(item.gold), body, item.plan, key,
+                     item.auto_accepted, int(item.audited)]
         args.append(sum(item.conversation for item in items))
         result = await self._run("append_items", campaign_id, args)
         if result[0] == "exists":

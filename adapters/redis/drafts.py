@@ -30,9 +30,12 @@ class RedisDrafts(OnRedis):
 
     async def save_draft(self, campaign_id: str, saving: DraftSaving) -> str:
         job = saving.job
-        request = {"job": f"{job.item}\t{job.slot}", "model": job.model, "draft": saving.draft,
-                   "text_sha": saving.text_sha, "event": saving.event_body,
-                   "ready": saving.ready_body}
+        request: dict[str, object] = {
+            "job": f"{job.item}\t{job.slot}", "model": job.model, "draft": saving.draft,
+            "text_sha": saving.text_sha, "event": saving.event_body, "ready": saving.ready_body,
+            "order": saving.order}
+        if saving.auto_at is not None:
+            request.update(auto_at=saving.auto_at, auto=saving.auto_body)
         return str(await self._run("save_draft", campaign_id, [json.dumps(request)]))
 
     async def fail_draft(self, campaign_id: str, job: DraftJob, event_body: str,

@@ -69,6 +69,12 @@ class Item(BaseModel):
     meta: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+def item_confidence(item: Item) -> float | None:
+    """An item is as confident as its least confident draft; None when no draft says."""
+    known = [draft.confidence for draft in item.drafts if draft.confidence is not None]
+    return min(known) if known else None
+
+
 def draft_label(position: int) -> str:
     """Experts see drafts as A, B, C... in the order shown, never by model name."""
     return chr(ord("A") + position)

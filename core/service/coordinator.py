@@ -13,6 +13,7 @@ from core.ports import Clock, Route, Stores
 from core.privacy.pseudonyms import digest
 from core.provenance.events import Event, body_json, iso_ms, open_body
 from core.service.catalog import Catalog
+from core.service.judging import auto_accept
 from core.service.staging import ItemSpool
 
 Progress = Callable[[int], None] | None
@@ -76,10 +77,11 @@ class Coordinator:
 
     async def _append(self, campaign_id: str, items: ItemSpool, actor_id: str | None,
                       progress: Progress) -> int:
-        prefix = open_body(campaign_id, "item_added", self.clock.now_ms(), "coordinator",
-                           actor_id=actor_id)
+        now = self.clock.now_ms()
+        prefix = open_body(campaign_id, "item_added", now, "coordinator", actor_id=actor_id)
         stored = 0
         for batch in items.batches():
+            batch = [auto_accept(items.spec, campaign_id, item, iso_ms(now)) for item in batch]
             try:
                 stored += await self.campaigns.append_items(campaign_id, batch, prefix)
             except KeyError as exc:

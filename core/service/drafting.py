@@ -234,10 +234,15 @@ class DraftingLoop:
                    "endpoint_model": spec.endpoint_model,
                    "system_fingerprint": reply.system_fingerprint, **_reply_facts(attempt, reply)}
         event = self._event(campaign.id, "drafted", "model", spec.name, job.item, payload)
-        ready = open_body(campaign.id, "item_ready", self.clock.now_ms(), "system",
-                          item=job.item)
-        return DraftSaving(job, draft.model_dump_json(), text_sha(reply.text), body_json(event),
-                           ready)
+        now = self.clock.now_ms()
+        ready = open_body(campaign.id, "item_ready", now, "system", item=job.item)
+        route = campaign.spec.route
+        auto = route.auto_accept
+        return DraftSaving(
+            job, draft.model_dump_json(), text_sha(reply.text), body_json(event), ready,
+            order=route.order, auto_at=auto.confidence_at_least if auto else None,
+            auto_body=open_body(campaign.id, "auto_accepted", now, "model", actor_id=spec.name,
+                                item=job.item) if auto else "")
 
     async def _fail(self, campaign_id: str, job: DraftJob, attempt: Attempt, kind: str,
                     reason: str, reply: ModelReply | None = None) -> str:

@@ -7,10 +7,11 @@ import json
 
 from core.domain.campaigns import CampaignSpec
 from core.domain.experts import Expert
-from core.domain.hard_cases import PriorAnswer, level_at_least
+from core.domain.hard_cases import PriorAnswer, audited, level_at_least
 from core.domain.items import draft_label
 from core.domain.kinds import Choose, Decision, Kind, Label, Rank, Rate, Verify
-from core.ports import Judging, Log
+from core.ports import Judging, Log, StagedItem
+from core.provenance.events import Event, body_json
 
 NO_VOTE = (Kind.correct, Kind.write)  # a text is no vote: these stay at their least overlap
 
@@ -90,3 +91,24 @@ def describe(decision: dict[str, object], theirs: list[int], mine: list[int]) ->
     if kind in ("correct", "write"):
         return str(decision.get("text") or "")
     return str(kind or "?").replace("_", " ")
+
+
+def auto_accept(spec: CampaignSpec, campaign_id: str, staged: StagedItem, at: str) -> StagedItem:
+    """A verify item whose draft is confident enough is accepted by the model, unless it falls
+    in the audit sample; an item still to be drafted learns its fate when its draft is in
+    (the store then needs only whether it is audited)."""
+    rule = spec.route.auto_accept
+    if rule is None or staged.gold:
+        return staged
+    sampled = audited(campaign_id, staged.id, rule.audit_rate)
+    if staged.plan or staged.confidence is None or staged.confidence < rule.confidence_at_least:
+        return staged._replace(audited=sampled)
+    if sampled:
+        return staged._replace(audited=True)
+    draft = json.loads(staged.json)["drafts"][0]
+    event = Event(campaign=campaign_id, type="auto_accepted", at=at, actor="model",
+                  actor_id=draft.get("model"), item=staged.id,
+                  payload={"decision": {"type": "verify", "verdict": "accept"}, "draft": 0,
+                           "confidence": staged.confidence,
+                           "threshold": rule.confidence_at_least})
+    return staged._replace(auto_accepted=body_json(event))

@@ -3,6 +3,7 @@ are checked into a spool first (in memory while small, on disk past that) and st
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 
@@ -10,7 +11,8 @@ from pydantic import ValidationError
 
 from core.domain.campaigns import CampaignSpec, item_problem
 from core.domain.drafting import draft_plan
-from core.domain.items import Item, clean_loc
+from core.domain.items import Item, clean_loc, item_confidence
+from core.domain.rules import queue_key
 from core.errors import InvalidCampaign, Problem
 from core.ports import StagedItem
 
@@ -64,8 +66,10 @@ class ItemSpool:
                 return
             gold = "1" if item.gold is not None else "0"
             chat = "1" if isinstance(item.prompt, list) else "0"
-            row = (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{chat}\t"
-                   f"{self._plan(item)}\t{item.model_dump_json()}")
+            plan = self._plan(item)
+            routed = "" if plan else self._routed(item)
+            row = (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{chat}\t{routed}\t"
+                   f"{plan}\t{item.model_dump_json()}")
             self._file.write(row + "\n")
             self.count += 1
 
@@ -74,6 +78,16 @@ class ItemSpool:
         drafting = self.spec.drafting
         models = drafting.slots(self.spec.kind, len(item.drafts)) if drafting else []
         return draft_plan(item, models).model_dump_json() if models else ""
+
+    def _routed(self, item: Item) -> str:
+        """The route order's key and the item's confidence, when the campaign routes by them
+        (JSON), or ''. An item still to be drafted is routed once its drafts are in."""
+        route = self.spec.route
+        if route.order == "file" and route.auto_accept is None:
+            return ""
+        confidence = item_confidence(item)
+        key = queue_key(route.order, confidence, [draft.text for draft in item.drafts])
+        return json.dumps({"key": key, "confidence": confidence})
 
     def _invalid(self, exc: ValidationError, line: int | None, loc: tuple[str | int, ...],
                  locate: Callable[[tuple[str | int, ...]], int | None] | None = None) -> None:
@@ -95,9 +109,11 @@ class ItemSpool:
         self._file.seek(0)
         batch: list[StagedItem] = []
         for row in self._file:
-            item_id, n_drafts, gold, line, chat, plan, text = row.rstrip("\n").split("\t", 6)
+            item_id, n_drafts, gold, line, chat, routed, plan, text = \
+                row.rstrip("\n").split("\t", 7)
+            route = json.loads(routed) if routed else {}
             batch.append(StagedItem(item_id, int(n_drafts), gold == "1", text, int(line) or None,
-                                    plan, chat == "1"))
+                                    plan, chat == "1", route.get("key"), route.get("confidence")))
             if len(batch) >= size:
                 yield batch
                 batch = []

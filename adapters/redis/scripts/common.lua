@@ -154,6 +154,61 @@ local function expire_lease(k, token, at_iso, campaign)
   return true
 end
 
+-- Route order (reference: core/domain/rules.py `queue_score`, `words`, `disagreement`).
+local QUEUE_SPAN = 67108864  -- 2^26
+local CONFIDENCE_FLOOR = 1000000
+
+-- The keys of a table (a set), in no particular order.
+local function pairs_of(set)
+  local key = nil
+  return function()
+    key = next(set, key)
+    return key
+  end
+end
+
+local function round(x)
+  return x >= 0 and math.floor(x + 0.5) or -math.floor(-x + 0.5)
+end
+
+local function words(text)
+  local set = {}
+  for word in string.gmatch(string.lower(text), '%w+') do set[word] = true end
+  return set
+end
+
+local function disagreement(texts)
+  local total, pairs = 0, 0
+  for i = 1, #texts do
+    for j = i + 1, #texts do
+      local a, b = words(texts[i]), words(texts[j])
+      local both, either = 0, 0
+      for word in pairs_of(a) do
+        either = either + 1
+        if b[word] then both = both + 1 end
+      end
+      for word in pairs_of(b) do if not a[word] then either = either + 1 end end
+      total = total + (either > 0 and 1 - both / either or 0)
+      pairs = pairs + 1
+    end
+  end
+  if pairs == 0 then return 0 end
+  return round(total / pairs * 1000) / 1000
+end
+
+local function queue_key(order, confidence, texts)
+  if order == 'least_confident' then
+    return CONFIDENCE_FLOOR + math.max(round((confidence or 0) * 1000), -CONFIDENCE_FLOOR)
+  end
+  if order == 'most_disagreement' then return 1000 - round(disagreement(texts) * 1000) end
+  return nil
+end
+
+local function queue_score(key, seq)
+  if key == nil then return seq end
+  return key * QUEUE_SPAN + seq
+end
+
 -- Every key of a campaign shares its hash tag, so a script is handed one key (KEYS[1], the
 -- campaign's `meta`) and names the rest from its prefix: fewer arguments to send, one slot.
 local function keyring()
