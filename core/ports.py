@@ -49,6 +49,10 @@ class StagedItem(NamedTuple):
     plan: str = ""  # a DraftPlan's JSON when models still have to draft for the item
     conversation: bool = False  # the prompt is a list of chat turns
 
+    queue_key: int | None = None  # the route order's key (core/domain/rules.queue_key)
+    confidence: float | None = None  # the lowest of its drafts' confidences
+    auto_accepted: str = ""  # the `auto_accepted` event: the model decides, no expert is asked
+    audited: bool = False  # confident, but in the audit sample: experts judge it
 
 class Route(BaseModel):
     """What next_task needs of an active campaign to decide whether to offer it to an expert."""
@@ -399,6 +403,9 @@ class DraftSaving(NamedTuple):
     event_body: str
     ready_body: str
 
+    order: str = "file"  # the campaign's route order, for the item once whole
+    auto_at: float | None = None  # route.auto_accept: the model decides this confident an item
+    auto_body: str = ""  # the start of its auto_accepted event, as `ready_body`
 
 class Drafts(Protocol):
     """Model drafting: per model a queue of jobs shared by every worker, with the model's
