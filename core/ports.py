@@ -11,6 +11,7 @@ from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.domain.cards import Card
 from core.domain.drafting import DraftingStatus, ModelSpec
 from core.domain.experts import Expert
+from core.domain.qualification import QualificationAnswer, QualificationResult
 from core.privacy.pseudonyms import Erasures
 from core.provenance.chain import ChainHead, Seal, StoredEvent
 from core.provenance.events import Event
@@ -48,11 +49,11 @@ class StagedItem(NamedTuple):
     line: int | None = None
     plan: str = ""  # a DraftPlan's JSON when models still have to draft for the item
     conversation: bool = False  # the prompt is a list of chat turns
-
     queue_key: int | None = None  # the route order's key (core/domain/rules.queue_key)
     confidence: float | None = None  # the lowest of its drafts' confidences
     auto_accepted: str = ""  # the `auto_accepted` event: the model decides, no expert is asked
     audited: bool = False  # confident, but in the audit sample: experts judge it
+
 
 class Route(BaseModel):
     """What next_task needs of an active campaign to decide whether to offer it to an expert."""
@@ -402,10 +403,10 @@ class DraftSaving(NamedTuple):
     text_sha: str
     event_body: str
     ready_body: str
-
     order: str = "file"  # the campaign's route order, for the item once whole
     auto_at: float | None = None  # route.auto_accept: the model decides this confident an item
     auto_body: str = ""  # the start of its auto_accepted event, as `ready_body`
+
 
 class Drafts(Protocol):
     """Model drafting: per model a queue of jobs shared by every worker, with the model's
@@ -424,6 +425,39 @@ class Drafts(Protocol):
         """Queue the items set aside again and lift a pause; returns how many items."""
         ...
     async def drafting_status(self, campaign_id: str) -> DraftingStatus: ...
+
+
+class QualificationClaim(NamedTuple):
+    """What a qualification claim found: `lease` (a qualification item, `claimed`, the
+    `position`-th of `total`), `complete` (every item answered: `answers`, to grade),
+    `passed` / `failed` (decided before), or `inactive`."""
+
+    status: str
+    claimed: Claimed | None = None
+    position: int = 0
+    total: int = 0
+    answers: tuple[QualificationAnswer, ...] = ()
+
+
+class Qualifications(Protocol):
+    """A campaign's qualification: its gold items, which each expert answers once before the
+    real tasks, and each expert's result."""
+
+    async def add_qualification_items(self, campaign_id: str, items: list[StagedItem],
+                                      event_prefix: str) -> int: ...
+    async def claim_qualification(self, claim: Claim) -> QualificationClaim:
+        """The expert's live lease, else the next qualification item they have not answered
+        (one expired or given back is offered again); never counts against any item's slots."""
+        ...
+    async def decide_qualification(self, campaign_id: str, result: QualificationResult,
+                                   event_body: str) -> bool:
+        """Keep a pass or fail with its `qualified` event, once: False if already decided."""
+        ...
+    async def requalify(self, campaign_id: str, expert_id: str, event_body: str) -> bool:
+        """Forget the expert's result and answers, so they take the qualification again;
+        False when there was nothing to forget."""
+        ...
+    async def qualification_results(self, campaign_id: str) -> list[QualificationResult]: ...
 
 
 class ModelCall(NamedTuple):
@@ -468,3 +502,4 @@ class Stores(NamedTuple):
     turns: Turns
     health: Health
     drafts: Drafts
+    qualifications: Qualifications

@@ -12,16 +12,18 @@ from adapters.redis.inbox import RedisInbox
 from adapters.redis.leases import RedisLeases
 from adapters.redis.log import RedisLog
 from adapters.redis.outbox import RedisOutbox
+from adapters.redis.qualifications import RedisQualifications
 from adapters.redis.turns import RedisTurns
 from core.ports import Stores
 
 
 class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLog, RedisInbox,
-                 RedisOutbox, RedisTurns, RedisHealth, RedisDrafts):
+                 RedisOutbox, RedisTurns, RedisHealth, RedisDrafts, RedisQualifications):
     """Built from a client handed in; opens nothing itself. One object plays every role, so the
     roles share the client and its loaded scripts."""
 
     def roles(self) -> Stores:
         """The roles, for wiring: each consumer takes the ones it uses."""
         return Stores(campaigns=self, experts=self, access=self, leases=self, log=self,
-                      inbox=self, outbox=self, turns=self, health=self, drafts=self)
+                      inbox=self, outbox=self, turns=self, health=self, drafts=self,
+                      qualifications=self)

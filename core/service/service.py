@@ -30,6 +30,7 @@ from core.ports import Claim, Claimed, Clock, Credit, Recorded, Routing, Stores,
 from core.provenance.events import Event, body_json, iso_ms
 from core.service.catalog import Catalog
 from core.service.judging import claim_access, judging, prior_answers
+from core.service.qualification import Qualifying
 
 EFFECTS = {"skip": "skipped", "flag": "flagged", "none_acceptable": "none_acceptable"}
 COUNTED = {"pairwise", "rank", "rate", "correct", "verify", "label", "write", "none_acceptable"}
@@ -54,6 +55,7 @@ class Service:
         self.log = stores.log
         self.clock = clock
         self.catalog = Catalog(stores.campaigns)
+        self.qualifying = Qualifying(stores, clock)
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
     async def next_task(self, expert_id: str, *, pushed: bool = False) -> NextTask:
@@ -89,19 +91,23 @@ class Service:
             done[credit.day] = done.get(credit.day, 0) + 1
         idle = _idle_reason(expert, done, now, pushed)
         routes = [] if idle else sorted(routing.routes, key=lambda r: (r.created_at, r.campaign))
+        failed = None  # a campaign whose qualification they failed says so, if nothing else comes
         for route in routes:
             if expert.has_skills(route.skills):
                 campaign = await self.catalog.campaign(route.campaign)
                 card = await self._claim(campaign, expert, now, credit)
                 credit = None  # credited with that claim, whatever it found
-                if card is not None:
+                if isinstance(card, Idle):
+                    failed = card
+                elif card is not None:
                     return card
         if credit is not None:
             await self.experts.credit(expert.id, credit)
-        return idle or Idle(reason="no_tasks", message="No tasks for you right now. Thank you!")
+        return idle or failed or Idle(reason="no_tasks",
+                                      message="No tasks for you right now. Thank you!")
 
     async def _claim(self, campaign: Campaign, expert: Expert, now: int,
-                     credit: Credit | None) -> Card | None:
+                     credit: Credit | None) -> Card | Idle | None:
         token = f"{campaign.code}.{secrets.token_urlsafe(9)}"
         spec = campaign.spec
         adjudicator, escalated_after = claim_access(spec, expert, now)
@@ -115,6 +121,10 @@ class Service:
                         expert=expert.id, lease=token),
             credit=credit, adjudicator=adjudicator, escalated_after=escalated_after,
         )
+        gate = await self.qualifying.gate(campaign, claim)  # its qualification first, if any
+        if not gate.open:
+            return gate.shown(card_from(campaign, gate.claimed, resumed=gate.claimed.lease.token
+                                        != token)) if gate.claimed else gate.idle
         claimed = await self.leases.claim(claim)
         if not isinstance(claimed, Claimed):
             return None

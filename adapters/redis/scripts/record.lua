@@ -46,6 +46,7 @@ local function answered_event(lease, late, active, delivered, opened)
   event.payload = nil
   event.item = lease.item
   payload.gold = lease.gold
+  if lease.qualification then payload.qualification = true end
   if late then payload.late = true end
   local timing = '"timing":{"active_seconds":' .. active .. ',"answered_at":' .. json_ms(now)
     .. ',"assigned_at":' .. json_ms(lease.assigned_at) .. ',"delivered_at":' .. json_ms(delivered)
@@ -123,6 +124,10 @@ end
 
 -- Counts, the item's progress and the campaign's task-time estimate.
 local function tally(lease, late, active, seq)
+  if lease.qualification then  -- a qualification answer: paid for its time, not work done
+    redis.call('HINCRBY', k.counts, 'qualification_answers', 1)
+    return
+  end
   if lease.adjudicate then  -- the final call; a skip or flag leaves it for another adjudicator
     redis.call('SREM', k.adjudicating, lease.item)
     if effect == 'adjudicated' then
