@@ -387,7 +387,8 @@ async def test_trail_and_csv_carry_draft_models_edit_ratio_decided_in_s_and_conv
     assert trail["fix"]["decided_in_s"] == 42.0
     with (tmp_path / "t.csv").open(encoding="utf-8") as file:
         header, *rows = list(csv.reader(file))
-    assert header[-5:] == ["late", "draft_models", "edit_ratio", "decided_in_s", "prompt"]
+    assert header[-7:] == ["late", "draft_models", "edit_ratio", "decided_in_s", "prompt",
+                           "decided_by", "rationale"]
     fix = next(dict(zip(header, r, strict=True)) for r in rows if r[1] == "fix")
     assert (fix["draft_models"], fix["edit_ratio"], fix["decided_in_s"]) == ("m@v1", "0.2", "42.0")
     assert fix["prompt"] == "user: I take warfarin.\n\nassistant: Noted.\n\nuser: Ibuprofen?"

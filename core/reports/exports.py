@@ -1,7 +1,8 @@
 """Streamed exports of a campaign: the full `trail` per task, trainer formats (`preference`,
-`kto`, `sft`, `openai-dpo`) and a `csv` for spreadsheets. Lines are produced as the log is
-read, a batch at a time, so no export holds the campaign; each ends with a summary of rows
-written and tasks left out, and why."""
+`kto`, `sft`, `openai-dpo`), a `csv` for spreadsheets and the final `labels` per item. Lines
+are produced as the log is read, a batch at a time, so no task export holds the campaign; each
+ends with a summary of rows written and tasks left out, and why. Every row says who decided it
+(`decided_by`); the model's own decisions (auto-accepted) are left out unless asked for."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import csv
 import io
 import json
 import statistics
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -19,9 +21,10 @@ from core.domain.items import Item, draft_label, prompt_text
 from core.errors import ExpertloopError
 from core.provenance.ledger import Ledger
 from core.reports.judgments import gold_correct, model_name, ranking, winner_loser
+from core.reports.labels import FinalLabels
 from core.reports.models import edit_of
 from core.reports.quality import FAST_SHARE
-from core.reports.records import TaskRecord, task_records
+from core.reports.records import LEASELESS, TaskRecord, task_records
 from core.reports.trainers import (
     ExportOptions,
     Ratings,
@@ -34,11 +37,13 @@ from core.reports.trainers import (
     shaped,
 )
 
-FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv")
+FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv", "labels")
+ALSO = ("adjudicated", "auto_accepted")  # decisions beside the experts' answers
 CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value", "text",
               "shown", "models", "gold", "gold_correct", "fast", "active_seconds", "assigned_at",
               "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash", "late",
-              "draft_models", "edit_ratio", "decided_in_s", "prompt")
+              "draft_models", "edit_ratio", "decided_in_s", "prompt", "decided_by", "rationale")
+MODEL_LEFT_OUT = "decided_by_model"  # the summary's reason for the model's rows, left out
 Progress = Callable[[int], None]
 
 
@@ -54,13 +59,19 @@ class ExportSummary(BaseModel):
     excluded: dict[str, int] = {}
     labels: dict[str, int] = {}  # KTO: rows per label
     sources: dict[str, int] = {}  # rows per kind of signal (pairwise, rank, correct, ...)
+    decided_by: dict[str, int] = {}  # rows per decider: expert, adjudicator, model
+    states: dict[str, int] = {}  # labels: items per state (settled, asking, ...)
     notes: list[str] = []
 
     def line(self) -> str:
         left_out = ", ".join(f"{n} {why}" for why, n in sorted(self.excluded.items()))
-        text = f"{self.rows} rows ({self.format}) from {self.tasks} tasks"
+        unit = "items" if self.format == "labels" else "tasks"
+        text = f"{self.rows} rows ({self.format}) from {self.tasks} {unit}"
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
+        by = ", ".join(f"{n} {who}" for who, n in sorted(self.decided_by.items()))
         return text + (f"; left out: {left_out}" if left_out else "") + "".join(
-            f"; {note}" for note in self.notes)
+            f"; {note}" for note in self.notes) + (f"; states: {states}" if states else "") + (
+            f"; decided by: {by}" if by else "")
 
 
 class Export:
@@ -76,6 +87,7 @@ class Export:
         self.tally = Tally()
         self.ratings = Ratings()
         self.fast_below: float | None = None
+        self.deciders: Counter[str] = Counter()
 
     async def total_events(self) -> int:
         """How far the log reaches now: a progress bar's total, in events."""
@@ -84,15 +96,20 @@ class Export:
     async def lines(self, progress: Progress | None = None) -> AsyncIterator[str]:
         """Seal the log first, so every row carries its event hashes."""
         await self.ledger.seal(self.campaign.id)
+        if self.format == "labels":
+            async for line in self._labels(progress):
+                yield line
+            return
         if self.format in ("trail", "csv"):
             self.fast_below = await self._fast_below()
         if self.format == "csv":
             yield _csv_line(CSV_FIELDS)
-        async for batch in task_records(self.ledger, self.campaign.id):
+        async for batch in task_records(self.ledger, self.campaign.id, also=ALSO):
             for record in batch:
                 self.summary.tasks += 1
                 for row in self._rows(record):
                     self.summary.rows += 1
+                    self.deciders[record.decided_by] += 1
                     yield _csv_line(tuple(row[f] for f in CSV_FIELDS)) \
                         if self.format == "csv" else _json_line(row)
             if progress is not None:
@@ -100,7 +117,20 @@ class Export:
         if self.format == "preference":
             for row in self.ratings.rows(self.options, self.tally):
                 self.summary.rows += 1
+                self.deciders[row["decided_by"]] += 1
                 yield _json_line(row)
+        self._finish()
+
+    async def _labels(self, progress: Progress | None) -> AsyncIterator[str]:
+        final = FinalLabels(self.ledger, self.campaign, include_model=self.options.include_model)
+        async for row in final.rows(progress):
+            self.summary.rows += 1
+            if row["decided_by"]:
+                self.deciders[row["decided_by"]] += 1
+            yield _json_line(row)
+        self.summary.tasks = sum(final.states.values()) + sum(final.excluded.values())
+        self.summary.states = dict(final.states)
+        self.tally.excluded.update(final.excluded)
         self._finish()
 
     async def _fast_below(self) -> float | None:
@@ -110,6 +140,8 @@ class Export:
         return statistics.median(times) * FAST_SHARE if times else None
 
     def _rows(self, record: TaskRecord) -> Iterator[Row]:
+        if record.type in LEASELESS and not self.options.include_model:
+            return self.tally.skip(MODEL_LEFT_OUT)  # never a model's output as a judgment
         if self.format == "trail":
             return iter([trail_row(self.campaign, record, self.fast_below)])
         if self.format == "csv":
@@ -124,10 +156,14 @@ class Export:
         summary.excluded = dict(tally.excluded)
         summary.labels = dict(tally.labels)
         summary.sources = dict(tally.sources)
+        summary.decided_by = dict(self.deciders)
+        if tally.excluded.get(MODEL_LEFT_OUT):
+            summary.notes.append(f"{tally.excluded[MODEL_LEFT_OUT]} decided by the model alone "
+                                 "left out (include them, marked, with --include-model)")
         if self.format == "kto" and len(tally.labels) == 1:
             only = next(iter(tally.labels))
             summary.notes.append(f"one class only: every label is {only}; KTO needs both")
-        if summary.rows == 0 and self.format not in ("trail", "csv"):
+        if summary.rows == 0 and self.format not in ("trail", "csv", "labels"):
             summary.notes.append(f"no {self.format} rows in a {self.campaign.spec.kind} campaign")
 
 
@@ -152,8 +188,12 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) 
                    "assigned": record.assigned._asdict() if record.assigned else None,
                    "item": record.item_ref._asdict() if record.item_ref else None},
         "draft_models": draft_models(record), "edit_ratio": text_edit_ratio(record),
-        "decided_in_s": decided_in_s(record),
+        "decided_in_s": decided_in_s(record), "decided_by": record.decided_by,
+        "rationale": record.rationale,
     }
+    if record.type in LEASELESS:
+        row["model"] = payload.get("model")
+        row["confidence"], row["threshold"] = payload.get("confidence"), payload.get("threshold")
     if "diff" in payload:
         row["diff"] = payload["diff"]
         row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
@@ -185,8 +225,9 @@ def text_edit_ratio(record: TaskRecord) -> float | None:
 
 
 def decided_in_s(record: TaskRecord) -> float | None:
-    """Active seconds to a decision; null for a skip or a flag, which decide nothing."""
-    return record.active_seconds if record.type == "answered" else None
+    """Active seconds to a decision; null for a skip or a flag, which decide nothing, and for
+    the model's own decision, which no one timed."""
+    return record.active_seconds if record.type in ("answered", "adjudicated") else None
 
 
 def resolved(record: TaskRecord) -> dict[str, Any]:
@@ -231,7 +272,8 @@ def csv_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) ->
             "draft_models": ",".join(draft_models(record)),
             "edit_ratio": _blank(text_edit_ratio(record)),
             "decided_in_s": _blank(decided_in_s(record)),
-            "prompt": prompt_text(item.prompt) if item else ""}
+            "prompt": prompt_text(item.prompt) if item else "",
+            "decided_by": record.decided_by, "rationale": record.rationale or ""}
 
 
 def _blank(value: float | None) -> float | str:

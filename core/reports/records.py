@@ -17,6 +17,9 @@ from core.provenance.ledger import Ledger
 BATCH = 2000
 ITEM_CACHE = 4096  # items answered close together in the log (overlap) are fetched once
 FINISHED = ("answered", "skipped", "flagged")
+DECIDED = ("answered", "adjudicated", "auto_accepted")  # a decision on an item, by anyone
+LEASELESS = ("auto_accepted",)  # decided without an expert: no lease, the item named by id
+ITEM_EVENTS = ("item_added", "item_ready")
 EXPIRED_KEPT = 50_000  # a late answer follows its lease's expiry closely (an inbox's backlog)
 
 
@@ -53,21 +56,35 @@ class TaskRecord(NamedTuple):
         return list(self.payload.get("order") or [])
 
     @property
+    def decided_by(self) -> str:
+        """Who made this decision: an expert, an adjudicator's final call, or the model alone.
+        Exports say so on every row, so a model's output never passes as a human judgment."""
+        return {"adjudicated": "adjudicator", "auto_accepted": "model"}.get(self.type, "expert")
+
+    @property
+    def rationale(self) -> str | None:
+        found = self.payload.get("rationale")
+        return None if found is None else str(found)
+
+    @property
     def active_seconds(self) -> float:
         return float((self.payload.get("timing") or {}).get("active_seconds") or 0.0)
 
 
 class _Open(NamedTuple):
-    assigned: EventRef
+    assigned: EventRef | None  # None for a decision made without a lease (the model's)
     item_seq: int
 
 
 class _Leases:
     """The leases an answer may still name: open ones, and the latest expired ones."""
 
-    def __init__(self) -> None:
+    def __init__(self, finished: tuple[str, ...] = FINISHED,
+                 by_id: dict[str, int] | None = None) -> None:
         self.open: dict[str, _Open] = {}
         self.expired: OrderedDict[str, _Open] = OrderedDict()
+        self.finished = finished
+        self.by_id = by_id  # item id -> its item event's seq, for decisions without a lease
 
     def expire(self, lease: str) -> None:
         ended = self.open.pop(lease, None)
@@ -108,12 +125,16 @@ class _Items:
 
 
 async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = True,
-                       batch: int = BATCH) -> AsyncIterator[list[TaskRecord]]:
+                       batch: int = BATCH, also: tuple[str, ...] = ()
+                       ) -> AsyncIterator[list[TaskRecord]]:
     """Finished tasks in log order, a batch at a time. The open leases map an answer to its
     `assigned` event and item; a lease leaves the map when it ends, so memory follows the
-    number of tasks in flight, not the size of the campaign."""
+    number of tasks in flight, not the size of the campaign. `also`: more decisions to yield,
+    `adjudicated` (an adjudicator's final call) and `auto_accepted` (the model's, which has no
+    lease: its item is found by id, so this keeps one seq per item id while reading)."""
     items = _Items(ledger.log, campaign_id)
-    open_leases = _Leases()
+    open_leases = _Leases(finished=FINISHED + tuple(t for t in also if t not in LEASELESS),
+                          by_id={} if set(also) & set(LEASELESS) else None)
     after = 0
     while True:
         events = await ledger.events(campaign_id, after, batch)
@@ -130,14 +151,19 @@ async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = T
 
 def _walk(events: list[dict[str, Any]], leases: _Leases
           ) -> list[tuple[dict[str, Any], _Open | None]]:
-    finished = []
+    finished: list[tuple[dict[str, Any], _Open | None]] = []
     for event in events:
         kind, lease = event["type"], event.get("lease")
         if kind == "assigned" and lease:
             leases.open[lease] = _Open(EventRef(event["seq"], event.get("hash")),
                                        int(event["payload"]["item_seq"]))
-        elif kind in FINISHED and lease:
+        elif kind in leases.finished and lease:
             finished.append((event, leases.finish(lease)))
+        elif leases.by_id is not None and kind in ITEM_EVENTS and event.get("item"):
+            leases.by_id.setdefault(str(event["item"]), int(str(event["seq"])))
+        elif leases.by_id is not None and kind in LEASELESS:
+            seq = leases.by_id.get(str(event.get("item")))
+            finished.append((event, None if seq is None else _Open(None, seq)))
         elif kind == "lease_expired" and lease:
             leases.expire(lease)
         elif kind == "undeliverable" and lease:  # never shown, so never answered
@@ -148,9 +174,13 @@ def _walk(events: list[dict[str, Any]], leases: _Leases
 def _record(event: dict[str, Any], lease: _Open | None,
             items: dict[int, tuple[Item, EventRef]]) -> TaskRecord:
     item, item_ref = items.get(lease.item_seq, (None, None)) if lease else (None, None)
+    payload, expert = event.get("payload") or {}, event.get("expert") or event.get("actor_id")
+    if event["type"] in LEASELESS:  # the model decided on one draft, shown to nobody
+        payload = {**payload, "order": [int(payload.get("draft") or 0)], "model": expert}
+        expert = ""  # never an expert's name on a model's decision
     return TaskRecord(
-        type=event["type"], expert=event.get("expert") or event.get("actor_id") or "",
-        lease=event["lease"], item_id=event.get("item") or "", at=event.get("at", ""),
-        payload=event.get("payload") or {}, event=EventRef(event["seq"], event.get("hash")),
+        type=event["type"], expert=expert or "",
+        lease=event.get("lease") or "", item_id=event.get("item") or "", at=event.get("at", ""),
+        payload=payload, event=EventRef(event["seq"], event.get("hash")),
         prev=event.get("prev"), assigned=lease.assigned if lease else None,
         item_ref=item_ref, item=item)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from core.domain.items import Item, prompt_text, turns_of
 from core.reports.judgments import model_name, ranking, winner_loser
-from core.reports.records import TaskRecord
+from core.reports.records import DECIDED, TaskRecord
 
 Row = dict[str, Any]
 
@@ -29,6 +29,7 @@ class ExportOptions(BaseModel):
     conversational: bool = False
     pairs: Literal["all", "best_worst"] = "all"
     sft_shape: Literal["messages", "prompt_completion"] = "messages"
+    include_model: bool = False  # rows the model decided alone (auto-accepted), marked
 
 
 def shaped(options: ExportOptions | None, conversations: int) -> ExportOptions:
@@ -98,15 +99,22 @@ def prompt_key(item: Item) -> str:
 
 
 def trace(record: TaskRecord) -> Row:
-    """Columns that tie a row to its item, expert and event (none named images/tools/input_ids)."""
+    """Columns that tie a row to its item, expert and event, who decided (`expert`,
+    `adjudicator`, `model`) and why (none named images/tools/input_ids)."""
     return {"item": record.item_id, "expert": record.expert, "answer_seq": record.event.seq,
-            "answer_hash": record.event.hash or ""}
+            "answer_hash": record.event.hash or "", "decided_by": record.decided_by,
+            "rationale": record.rationale}
+
+
+def _left_out(record: TaskRecord) -> str:
+    """Why a record that decided nothing gives no row: its event type (skipped, flagged)."""
+    return record.type if record.type not in DECIDED else "item_missing"
 
 
 def pairs_from(record: TaskRecord, options: ExportOptions, tally: Tally) -> list[Pair]:
     item, kind = record.item, record.decision.get("type")
-    if item is None or record.type != "answered":
-        tally.excluded[record.type if record.type != "answered" else "item_missing"] += 1
+    if item is None or record.type not in DECIDED:
+        tally.excluded[_left_out(record)] += 1
         return []
     drafts = item.drafts
     if kind == "pairwise":
@@ -167,6 +175,7 @@ class Ratings:
         rated = self.by_prompt[prompt_key(record.item)].setdefault(
             draft.text, _Rated(record.item, model_name(draft)))
         rated.scores.append(float(record.decision["score"]))
+        rated.deciders.add(record.decided_by)
 
     def rows(self, options: ExportOptions, tally: Tally) -> Iterator[Row]:
         for drafts in self.by_prompt.values():
@@ -184,13 +193,22 @@ class Ratings:
                            "chosen_model": better.model, "rejected_model": worse.model,
                            "source": "rate", "margin": round(better.mean - worse.mean, 4),
                            "item": better.item.id, "rejected_item": worse.item.id,
-                           "ratings": len(better.scores) + len(worse.scores)}
+                           "ratings": len(better.scores) + len(worse.scores),
+                           "decided_by": _rated_by(better, worse), "rationale": None}
+
+
+def _rated_by(*rated: _Rated) -> str:
+    """A pair from mean ratings: `adjudicator` when a final call's score is among them."""
+    deciders = set().union(*(r.deciders for r in rated))
+    return "adjudicator" if "adjudicator" in deciders else "expert"
+
 
 
 class _Rated:
     def __init__(self, item: Item, model: str) -> None:
         self.item, self.model = item, model
         self.scores: list[float] = []
+        self.deciders: set[str] = set()
 
     @property
     def mean(self) -> float:
@@ -201,7 +219,7 @@ def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally,
                     ratings: Ratings | None = None) -> Iterator[Row]:
     """TRL preference rows: prompt, chosen, rejected, plus trace columns. Ratings are kept in
     `ratings` and become rows at the end (`Ratings.rows`)."""
-    if ratings is not None and record.type == "answered" and record.item is not None \
+    if ratings is not None and record.type in DECIDED and record.item is not None \
             and record.decision.get("type") == "rate":
         ratings.add(record)
         return
@@ -228,8 +246,8 @@ def kto_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterat
     """Verify answers: an accepted draft is desirable; an override makes the draft undesirable
     and the expert's replacement desirable."""
     item, decision = record.item, record.decision
-    if record.type != "answered" or item is None or decision.get("type") != "verify":
-        return tally.skip(record.type if record.type != "answered" else
+    if record.type not in DECIDED or item is None or decision.get("type") != "verify":
+        return tally.skip(record.type if record.type not in DECIDED else
                           str(decision.get("type")))
     draft = item.drafts[record.order[0]]
     found = [(draft.text, decision.get("verdict") == "accept", model_name(draft))]
@@ -249,9 +267,9 @@ def _kto(record: TaskRecord, item: Item, found: list[tuple[str, bool, str]],
 def sft_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
     """The expert's final text (corrections, overrides, written answers) as the reply."""
     item = record.item
-    text = _expert_text(record) if record.type == "answered" else None
+    text = _expert_text(record) if record.type in DECIDED else None
     if item is None or text is None:
-        reason = record.type if record.type != "answered" else str(record.decision.get("type"))
+        reason = record.type if record.type not in DECIDED else str(record.decision.get("type"))
         return tally.skip("accepted_draft" if record.decision.get("verdict") == "accept"
                           else reason)
     if not text.strip():
