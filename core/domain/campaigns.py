@@ -21,6 +21,7 @@ from core.domain.drafting import Drafting, DraftingStatus, drafting_problem
 from core.domain.hard_cases import Level, Overlap, Qualification, Rationale, Route, Settle
 from core.domain.items import Item
 from core.domain.kinds import DRAFTS_PER_KIND, Kind, KindOptions, Scale
+from core.domain.qualification import QualificationCounts
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # safe inside Redis hash tags and URLs
 # What every channel can show, refused when posted rather than cut when shown: a label is a
@@ -180,6 +181,8 @@ class CampaignStatus(BaseModel):
     conversations: int = Field(  # items whose prompt is a conversation (exports' shape)
         default=0, exclude_if=lambda value: value == 0)
     drafting: DraftingStatus | None = Field(  # only for a campaign whose models draft
+        default=None, exclude_if=lambda value: value is None)
+    qualification: QualificationCounts | None = Field(  # only for a campaign with one
         default=None, exclude_if=lambda value: value is None)
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from core.domain.campaigns import CampaignSpec
 from core.domain.items import clean_loc
 from core.errors import InvalidCampaign, Problem
+from core.service.qualification import resolve_qualification
 from core.service.staging import ItemSpool, spool_lines
 
 Locate = Callable[[tuple[str | int, ...]], int | None]
@@ -27,7 +28,7 @@ def read_campaign(path: Path, items_path: Path | None = None,
     if not isinstance(data, dict):
         raise InvalidCampaign([Problem("a campaign file is a mapping of keys", source=path.name,
                                        line=1)])
-    spec = _spec(data, path.name, locate)
+    spec = resolve_qualification(_spec(data, path.name, locate), path.parent, path.name, locate)
     spool = ItemSpool(spec, path.name)
     inline = data.get("items") or []
     if not isinstance(inline, list):

@@ -8,12 +8,14 @@ from collections.abc import Callable
 
 from core.domain.campaigns import Campaign, CampaignSpec, CampaignState, CampaignStatus
 from core.domain.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
+from core.domain.qualification import QualificationResult, counts
 from core.errors import Conflict, InvalidCampaign, NotFound, Problem
 from core.ports import Clock, Route, Stores
 from core.privacy.pseudonyms import digest
 from core.provenance.events import Event, body_json, iso_ms, open_body
 from core.service.catalog import Catalog
 from core.service.judging import auto_accept
+from core.service.qualification import qualification_items
 from core.service.staging import ItemSpool
 
 Progress = Callable[[int], None] | None
@@ -33,6 +35,7 @@ class Coordinator:
         self.log = stores.log
         self.drafts = stores.drafts
         self.leases = stores.leases
+        self.qualifications = stores.qualifications
         self.clock = clock
         self.catalog = catalog or Catalog(stores.campaigns)
 
@@ -40,6 +43,7 @@ class Coordinator:
                             actor_id: str | None = None, progress: Progress = None) -> Campaign:
         """Store the spec, then the items, then open the campaign to experts."""
         items.check()
+        qualifying = qualification_items(spec)  # checked before anything is stored
         now = self.clock.now_ms()
         campaign_id = spec.id or _new_id(spec.title)
         campaign = Campaign(id=campaign_id, code=await self.campaigns.next_code(),
@@ -49,6 +53,10 @@ class Coordinator:
         if not await self.campaigns.create_campaign(campaign, body_json(event)):
             raise Conflict(f"campaign {campaign_id!r} already exists")
         count = await self._append(campaign_id, items, actor_id, progress)
+        if qualifying:
+            prefix = open_body(campaign_id, "qualification_item_added", now, "coordinator",
+                               actor_id=actor_id)
+            await self.qualifications.add_qualification_items(campaign_id, qualifying, prefix)
         await self._change(campaign, CampaignState.active, "campaign_opened", actor_id,
                            {"items": count})
         return campaign
@@ -115,6 +123,9 @@ class Coordinator:
         if state is None:
             raise NotFound(f"campaign {campaign_id!r} is still importing")
         status = await self.campaigns.status(campaign, state)
+        if campaign.spec.qualification is not None:
+            results = await self.qualifications.qualification_results(campaign_id)
+            status = status.model_copy(update={"qualification": counts(results)})
         if campaign.spec.drafting is None:
             return status
         drafting = await self.drafts.drafting_status(campaign_id)
@@ -130,6 +141,23 @@ class Coordinator:
         if queued < 0:
             raise NotFound(f"no item {item!r} in campaign {campaign_id!r}")
         return queued == 1
+
+    async def qualification(self, campaign_id: str) -> list[QualificationResult]:
+        """Every expert who began the campaign's qualification, and where they stand."""
+        campaign = await self.catalog.campaign(campaign_id)
+        if campaign.spec.qualification is None:
+            raise Conflict(f"campaign {campaign_id!r} has no qualification")
+        return await self.qualifications.qualification_results(campaign_id)
+
+    async def requalify(self, expert_id: str, campaign_id: str,
+                        actor_id: str | None = None) -> bool:
+        """Let an expert take the campaign's qualification again (after failing, say); False
+        when they had not begun it. The `requalified` event keeps who allowed it."""
+        await self.expert(expert_id)
+        await self.qualification(campaign_id)
+        event = self._event(campaign_id, "requalified", actor_id, {"expert": expert_id})
+        body = body_json(event.model_copy(update={"expert": expert_id}))
+        return await self.qualifications.requalify(campaign_id, expert_id, body)
 
     async def redraft(self, campaign_id: str, actor_id: str | None = None) -> int:
         """Draft again what was set aside, and lift a pause on an endpoint's error (once the
