@@ -81,6 +81,10 @@ def _campaign_commands(sub: Any) -> None:
     redraft = _add(campaign, "redraft", commands.redraft,
                    "draft again the items set aside, and lift a pause on a model's error")
     redraft.add_argument("campaign")
+    qualification = _add(campaign, "qualification", commands.qualification,
+                         "each expert's qualification result in a campaign")
+    qualification.add_argument("campaign")
+    qualification.add_argument("--json", action="store_true", help="print JSON")
     reports.add_commands(campaign, _add)
 
 
@@ -109,6 +113,10 @@ def _expert_commands(sub: Any) -> None:
     link = _add(expert, "link", commands.link_expert, "let a platform account act as an expert")
     link.add_argument("id")
     link.add_argument("identity", help="slack:U123, telegram:456 or web:abc")
+    requalify = _add(expert, "requalify", commands.requalify,
+                     "let an expert take a campaign's qualification again")
+    requalify.add_argument("id")
+    requalify.add_argument("campaign")
     privacy.add_commands(expert, _add)
 
 

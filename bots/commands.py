@@ -17,6 +17,7 @@ from bots.web import serve as serve_web
 from bots.worker import run_worker
 from core.domain.campaigns import CampaignSpec, CampaignStatus
 from core.domain.experts import Expert
+from core.domain.qualification import counts as qualification_counts
 from core.errors import Conflict, ExpertloopError
 from core.service.campaign_files import read_campaign
 from core.service.staging import ItemSpool, spool_lines
@@ -143,6 +144,28 @@ async def add_expert(runtime: Runtime, args: argparse.Namespace) -> int:
                     daily_cap=args.daily_cap, hourly_rate=args.hourly_rate)
     await runtime.coordinator.add_expert(expert)
     print(f"added expert {expert.id}")
+    return 0
+
+
+async def qualification(runtime: Runtime, args: argparse.Namespace) -> int:
+    results = await runtime.coordinator.qualification(args.campaign)
+    tally = qualification_counts(results)
+    if args.json:
+        print(json.dumps({"id": args.campaign, "counts": tally.model_dump(),
+                          "experts": [r.model_dump() for r in results]}, indent=2))
+        return 0
+    print(f"{args.campaign}: passed {tally.passed}  failed {tally.failed}  "
+          f"in progress {tally.in_progress}")
+    for r in results:
+        score = f"  {r.right} of {r.answers} right" if r.state != "in_progress" else ""
+        print(f"  {r.expert}  {r.state}{score}")
+    return 0
+
+
+async def requalify(runtime: Runtime, args: argparse.Namespace) -> int:
+    done = await runtime.coordinator.requalify(args.id, args.campaign, _who())
+    print(f"{args.id} may take the qualification of {args.campaign} again" if done else
+          f"{args.id} had not begun the qualification of {args.campaign}: nothing changed")
     return 0
 
 

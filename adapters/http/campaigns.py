@@ -9,6 +9,7 @@ from aiohttp import web
 
 from adapters.http.context import api_of
 from core.domain.campaigns import CampaignSpec
+from core.domain.qualification import counts as qualification_counts
 from core.errors import InvalidCampaign, Problem
 from core.reports.exports import Export
 from core.reports.models import campaign_models
@@ -88,6 +89,16 @@ async def export(request: web.Request) -> web.StreamResponse:
         await response.write(line.encode())
     await response.write_eof()
     return response
+
+
+async def qualification(request: web.Request) -> web.Response:
+    """Every expert's standing in the campaign's qualification, and the counts."""
+    api = api_of(request)
+    campaign_id = request.match_info["id"]
+    results = await api.coordinator.qualification(campaign_id)
+    return web.json_response({
+        "id": campaign_id, "counts": qualification_counts(results).model_dump(),
+        "experts": [result.model_dump() for result in results]})
 
 
 async def quality(request: web.Request) -> web.Response:

@@ -59,3 +59,12 @@ def _profile(expert: Expert, token: str | None, base: str,
     if telegram_note is not None:
         invites["telegram_note"] = telegram_note
     return {**expert.model_dump(mode="json"), "invites": invites}
+
+
+async def requalify(request: web.Request) -> web.Response:
+    """Let an expert take a campaign's qualification again."""
+    api = api_of(request)
+    expert_id, campaign_id = request.match_info["id"], request.match_info["campaign"]
+    done = await api.coordinator.requalify(expert_id, campaign_id, "api")
+    return web.json_response({"expert": expert_id, "campaign": campaign_id, "requalified": done,
+                              "note": None if done else "they had not begun it: nothing to undo"})

@@ -40,6 +40,9 @@ ROUTES = [
     Route("GET", "/api/campaigns/{id}/export", campaigns.export, openapi.operation(
         "Export answers, streamed as JSON lines (CSV for format=csv)", params=[ID, FORMAT],
         media=("application/x-ndjson", "text/csv"))),
+    Route("GET", "/api/campaigns/{id}/qualification", campaigns.qualification,
+          openapi.operation("Each expert's qualification result (in_progress, passed, failed; "
+                            "right of answers, share) and the counts", params=[ID])),
     Route("GET", "/api/campaigns/{id}/quality", campaigns.quality, openapi.operation(
         "Agreement, gold accuracy, fast answers, majorities, model leaderboard", params=[ID])),
     Route("GET", "/api/campaigns/{id}/models", campaigns.models, openapi.operation(
@@ -57,6 +60,9 @@ ROUTES = [
     Route("POST", "/api/experts/{id}/invite", experts.post_invite, openapi.operation(
         "A new web chat link for an expert (the old one stops working)", ok=201,
         params=[ID])),
+    Route("POST", "/api/experts/{id}/requalify/{campaign}", experts.requalify,
+          openapi.operation("Let an expert take a campaign's qualification again", params=[
+              ID, {**ID, "name": "campaign"}])),
     Route("GET", "/api/experts/{id}/export", privacy.export_expert, openapi.operation(
         "Everything held about an expert, as one JSON document (tokens as digests only)",
         params=[ID])),
