@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from adapters.redis.store import RedisStore
 from core.domain.campaigns import CampaignSpec
@@ -24,6 +25,7 @@ from core.service.campaign_files import read_campaign
 from core.service.coordinator import Coordinator
 from core.service.service import Service
 from core.service.staging import spool_items
+from tests.test_api import api, call  # noqa: F401 (the API fixture)
 from tests.test_service import add_experts, answer, of_type
 
 RIGHT, WRONG = "Keep taking it; call your doctor.", "Stop it at once."
@@ -183,3 +185,41 @@ def test_a_campaign_file_reads_its_qualification_beside_it(tmp_path: Path) -> No
 
     assert spec.qualification is not None
     assert [item["id"] for item in spec.qualification.items] == ["qual-0", "qual-1", "qual-2"]
+
+
+# the coordinator API
+
+
+async def test_the_api_posts_shows_and_requalifies(
+        api: TestClient,  # type: ignore[type-arg]  # noqa: F811
+        service: Service, coordinator: Coordinator, clock: SetClock) -> None:
+    spec = {"id": "c1", "title": "Better?", "kind": "pairwise", "items": [
+        {"id": "real-0", "prompt": "Q?", "drafts": QUALS[0]["drafts"]}],
+        "qualification": {"items": QUALS, "pass_share": 0.8}}
+    assert (await call(api, "POST", "/api/campaigns", json=spec))[0] == 201
+    await add_experts(coordinator, "bob")
+    await take_qualification(service, clock, "bob", [WRONG, WRONG, RIGHT])
+
+    status, shown = await call(api, "GET", "/api/campaigns/c1/qualification")
+    _, progress = await call(api, "GET", "/api/campaigns/c1")
+    again = await call(api, "POST", "/api/experts/bob/requalify/c1")
+
+    assert status == 200 and shown["counts"] == {"passed": 0, "failed": 1, "in_progress": 0}
+    assert [(e["expert"], e["state"], e["right"], e["answers"]) for e in shown["experts"]] == [
+        ("bob", "failed", 1, 3)]
+    assert progress["qualification"] == {"passed": 0, "failed": 1, "in_progress": 0}
+    assert again == (200, {"expert": "bob", "campaign": "c1", "requalified": True, "note": None})
+    assert card(await service.next_task("bob")).item == "qual-0"
+
+
+async def test_the_api_refuses_a_qualification_item_without_gold(
+        api: TestClient,  # type: ignore[type-arg]  # noqa: F811
+        ) -> None:
+    spec = {"id": "c2", "title": "Better?", "kind": "pairwise", "items": [],
+            "qualification": {"items": [{**QUALS[0], "gold": None}]}}
+
+    status, body = await call(api, "POST", "/api/campaigns", json=spec)
+
+    assert status in (400, 422), body
+    assert "qualification.items.0.gold" in json.dumps(body)
+    assert (await call(api, "GET", "/api/campaigns/c2"))[0] == 404
