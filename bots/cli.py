@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from bots import commands, privacy, reports, slack_wiring, telegram_wiring
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
+from core.domain.hard_cases import LEVELS
 from core.errors import ExpertloopError, InvalidCampaign
 
 Handler = Callable[[Runtime, argparse.Namespace], Awaitable[int]]
@@ -81,6 +82,10 @@ def _campaign_commands(sub: Any) -> None:
     redraft = _add(campaign, "redraft", commands.redraft,
                    "draft again the items set aside, and lift a pause on a model's error")
     redraft.add_argument("campaign")
+    adjudicate = _add(campaign, "adjudicate", commands.adjudicate,
+                      "send an item to an adjudicator for the final call")
+    adjudicate.add_argument("campaign")
+    adjudicate.add_argument("item")
     qualification = _add(campaign, "qualification", commands.qualification,
                          "each expert's qualification result in a campaign")
     qualification.add_argument("campaign")
@@ -100,6 +105,13 @@ def _expert_commands(sub: Any) -> None:
     add.add_argument("--quiet-hours", default=None, help="e.g. 22:00-07:00, local time")
     add.add_argument("--daily-cap", type=int, default=200)
     add.add_argument("--hourly-rate", type=float, default=None)
+    _hard_case_flags(add, "standard")
+    update = _add(expert, "update", commands.update_expert,
+                  "change an expert's level, roles, name or skills (only what is given)")
+    update.add_argument("id")
+    update.add_argument("--name")
+    update.add_argument("--skills", help="comma-separated; replaces the expert's skills")
+    _hard_case_flags(update, None)
     show = _add(expert, "show", commands.show_expert, "print an expert profile as JSON")
     show.add_argument("id")
     invite = _add(expert, "invite", commands.invite_expert,
@@ -118,6 +130,12 @@ def _expert_commands(sub: Any) -> None:
     requalify.add_argument("id")
     requalify.add_argument("campaign")
     privacy.add_commands(expert, _add)
+
+
+def _hard_case_flags(parser: argparse.ArgumentParser, level: str | None) -> None:
+    parser.add_argument("--level", choices=LEVELS, default=level,
+                        help="extra judgments on hard cases go to senior experts first")
+    parser.add_argument("--roles", help='comma-separated, e.g. adjudicator ("" for none)')
 
 
 def _add(sub: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:

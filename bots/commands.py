@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from adapters.http.experts import update_profile
 from bots import demo as demo_module
 from bots.runtime import Runtime, stop_on_signals
 from bots.slack_wiring import slack_identity
@@ -122,8 +123,16 @@ async def redraft(runtime: Runtime, args: argparse.Namespace) -> int:
 def _status_line(s: CampaignStatus) -> str:
     return (f"{s.id}  {s.state}  {s.kind}  items {s.items}  answers {s.answers}  "
             f"in progress {s.in_progress}  done {s.done}  skipped {s.skipped}  "
-            f"flagged {s.flagged}  none acceptable {s.none_acceptable}{_set_aside(s)}  "
-            f"— {s.title}")
+            f"flagged {s.flagged}  none acceptable {s.none_acceptable}{_set_aside(s)}"
+            f"{_adjudication(s)}  — {s.title}")
+
+
+def _adjudication(s: CampaignStatus) -> str:
+    """Shown once a campaign has any: items waiting for a final call are not an error."""
+    if not (s.awaiting_adjudication or s.adjudicated):
+        return ""
+    return (f"  awaiting adjudication {s.awaiting_adjudication}  "
+            f"adjudicated {s.adjudicated}")
 
 
 def _set_aside(s: CampaignStatus) -> str:
@@ -138,13 +147,52 @@ async def change_state(runtime: Runtime, args: argparse.Namespace) -> int:
 
 
 async def add_expert(runtime: Runtime, args: argparse.Namespace) -> int:
-    skills = [s.strip() for s in args.skills.split(",") if s.strip()]
-    expert = Expert(id=args.id, name=args.name, skills=skills, credentials=args.credentials,
-                    time_zone=args.time_zone, quiet_hours=args.quiet_hours,
-                    daily_cap=args.daily_cap, hourly_rate=args.hourly_rate)
+    expert = Expert.model_validate({
+        "id": args.id, "name": args.name, "skills": _listed(args.skills),
+        "credentials": args.credentials, "time_zone": args.time_zone,
+        "quiet_hours": args.quiet_hours, "daily_cap": args.daily_cap,
+        "hourly_rate": args.hourly_rate, "level": args.level,
+        "roles": _listed(args.roles or "")})
     await runtime.coordinator.add_expert(expert)
-    print(f"added expert {expert.id}")
+    print(f"added expert {expert.id}{_standing(expert)}")
     return 0
+
+
+async def update_expert(runtime: Runtime, args: argparse.Namespace) -> int:
+    """Only the fields given change; `--roles ""` clears the roles."""
+    changes = {name: value for name, value in (
+        ("name", args.name), ("level", args.level),
+        ("skills", None if args.skills is None else _listed(args.skills)),
+        ("roles", None if args.roles is None else _listed(args.roles))) if value is not None}
+    if not changes:
+        raise ExpertloopError("nothing to update: give --level, --roles, --name or --skills")
+    expert = await update_profile(runtime.coordinator, args.id, changes)
+    print(f"updated expert {expert.id}: {', '.join(sorted(changes))}{_standing(expert)}")
+    return 0
+
+
+def _listed(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _standing(expert: Expert) -> str:
+    roles = f", roles {','.join(expert.roles)}" if expert.roles else ""
+    return f" (level {expert.level}{roles})"
+
+
+async def adjudicate(runtime: Runtime, args: argparse.Namespace) -> int:
+    campaign = await runtime.coordinator.campaign(args.campaign)
+    queued = await runtime.coordinator.adjudicate(campaign.id, args.item, _who())
+    print(f"{campaign.id}: item {args.item} " + (
+        "sent to adjudication; it waits for an adjudicator" if queued else
+        "already waits for an adjudicator (nothing changed)"))
+    if not campaign.spec.adjudicate:
+        print(f"note: {NO_ADJUDICATORS}")
+    return 0
+
+
+NO_ADJUDICATORS = ("this campaign has adjudicate: false, so no adjudicator is offered its "
+                   "items: the item waits")
 
 
 async def qualification(runtime: Runtime, args: argparse.Namespace) -> int:

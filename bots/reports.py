@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from bots.runtime import Runtime
+from core.reports.audit import AutoAcceptAudit
 from core.reports.exports import FORMATS, Export
 from core.reports.models import ModelsReport, ModelTreatment, campaign_models
 from core.reports.pay import PayReport, campaign_pay, pay_csv
@@ -33,6 +34,9 @@ def add_commands(campaign: Any, add: Register) -> None:
                          help="from rankings: every implied pair (default) or best over worst")
     export_.add_argument("--sft-shape", choices=("messages", "prompt_completion"),
                          default="messages", help="sft rows as messages or prompt/completion")
+    export_.add_argument("--include-model", action="store_true",
+                         help="add the rows the model decided alone (auto-accepted), marked "
+                              "decided_by: model; left out by default")
     quality_ = add(campaign, "quality", quality,
                    "agreement (Krippendorff's alpha), gold, fast answers, model leaderboard")
     quality_.add_argument("campaign")
@@ -52,7 +56,7 @@ def add_commands(campaign: Any, add: Register) -> None:
 async def export(runtime: Runtime, args: argparse.Namespace) -> int:
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
     options = ExportOptions(conversational=args.conversational, pairs=args.pairs,
-                            sft_shape=args.sft_shape)
+                            sft_shape=args.sft_shape, include_model=args.include_model)
     status = await runtime.coordinator.status(campaign.id)
     run = Export(runtime.ledger, campaign, args.format, options,
                  conversations=status.conversations)
@@ -117,7 +121,18 @@ def models_lines(report: ModelsReport) -> list[str]:
     if stamps:
         lines.append("accepted faster than the draft could be read (to look at, not a penalty):")
         lines += [f"  {e.expert:<17} {e.unread} of {e.acceptances} acceptances" for e in stamps]
-    return lines
+    return lines + audit_lines(report.audit)
+
+
+def audit_lines(audit: AutoAcceptAudit | None) -> list[str]:
+    """Auto-accept's threshold beside what its audit found: the share experts overrode."""
+    if audit is None:
+        return []
+    rate = "-" if audit.override_rate is None else f"{audit.override_rate:.1%}"
+    return [f"auto-accept at confidence >= {audit.confidence_at_least:g}: "
+            f"{audit.auto_accepted} accepted by the model; audit ({audit.audit_rate:.0%}) "
+            f"{audit.audited} items, {audit.judged} judged, {audit.overridden} overridden, "
+            f"override rate {rate}"]
 
 
 def _model_line(m: ModelTreatment) -> str:

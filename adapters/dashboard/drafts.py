@@ -1,6 +1,7 @@
 """The dashboard's models section: how experts treat each model's drafts (accepted as is,
 edited and by how much, overridden), with acceptance and edit size per model over UTC days,
-and the drafting status of a campaign whose models draft (an endpoint's error while paused)."""
+auto-accept's threshold beside its audit's override rate, and the drafting status of a
+campaign whose models draft (an endpoint's error while paused)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from html import escape
 
 from adapters.dashboard import charts
 from core.domain.drafting import DraftingStatus
+from core.reports.audit import AutoAcceptAudit
 from core.reports.models import ModelsReport, ModelTreatment
 
 
@@ -75,3 +77,27 @@ def _stamps(report: ModelsReport) -> str:
 def _tile(name: str, value: int, tone: str = "") -> str:
     return (f'<div class="tile {tone}" data-name="{escape(name)}"><span>{escape(name)}</span>'
             f'<b>{value:,}</b></div>')
+
+
+def audit_section(audit: AutoAcceptAudit | None) -> str:
+    """What auto-accept lets through, measured: of the confident items the audit still sent to
+    experts, the share an expert overrode."""
+    if audit is None:
+        return ""
+    rate = "–" if audit.override_rate is None else f"{audit.override_rate:.1%}"
+    tone = "" if audit.override_rate is None else "warn" if audit.override_rate > 0 else ""
+    return (f'<section class="audit"><h3>Auto-accept</h3><div class="tiles">'
+            f'{_text_tile("threshold", f"≥ {audit.confidence_at_least:g}")}'
+            f'{_tile("accepted by the model", audit.auto_accepted)}'
+            f'{_text_tile("audit sample", f"{audit.audit_rate:.0%}")}'
+            f'{_tile("audited items judged", audit.judged)}'
+            f'{_tile("overridden in audit", audit.overridden)}'
+            f'{_text_tile("audit override rate", rate, tone)}</div>'
+            f'<p class="note">Confident drafts are accepted without an expert, except a '
+            f'deterministic audit sample that experts still judge; the override rate there is '
+            f'what auto-accept lets through unseen.</p></section>')
+
+
+def _text_tile(name: str, value: str, tone: str = "") -> str:
+    return (f'<div class="tile {tone}" data-name="{escape(name)}"><span>{escape(name)}</span>'
+            f'<b>{escape(value)}</b></div>')

@@ -40,7 +40,7 @@ class Panel:
 
     @property
     def target(self) -> int:
-        return self.status.items * self.campaign.spec.overlap
+        return self.status.items * self.campaign.spec.overlap_min  # more only while disputed
 
     @property
     def gold(self) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from adapters.dashboard import charts
-from adapters.dashboard.drafts import drafting_status, models_section
+from adapters.dashboard.drafts import audit_section, drafting_status, models_section
 from adapters.dashboard.figures import quantiles
 from adapters.dashboard.panels import Panel, Shown
 from core.domain.kinds import Kind
@@ -21,7 +21,8 @@ POINTS = 120  # points on the progress line
 LEADERBOARD_KINDS = (Kind.pairwise, Kind.rank)
 
 
-def page(shown: list[Shown], *, signed_in: bool, built_seconds: float) -> str:
+def page(shown: list[Shown], *, signed_in: bool, built_seconds: float,
+         notice: tuple[str, str] | None = None) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     logout = ('<form method="post" action="/logout"><button>Sign out</button></form>'
               if signed_in else "")
@@ -35,7 +36,28 @@ def page(shown: list[Shown], *, signed_in: bool, built_seconds: float) -> str:
     return _document("expertloop · dashboard", f"""
 <header class="bar"><strong>expertloop</strong><span class="what">coordinator dashboard</span>
 {reading}<span class="stamp">{stamp} · page in {built_seconds:.2f} s</span>{logout}</header>
-<main>{overview(panels)}{_index(shown)}{body}</main>""", refresh=10 if building else None)
+<main>{_notice(notice)}{overview(panels)}{_index(shown)}{body}</main>""",
+                     refresh=10 if building else None)
+
+
+def _notice(notice: tuple[str, str] | None) -> str:
+    """The outcome of the last action (sent to adjudication, or why not), once."""
+    if notice is None:
+        return ""
+    tone, text = notice
+    role = "alert" if tone == "error" else "status"
+    return f'<p class="notice {escape(tone)}" role="{role}">{escape(text)}</p>'
+
+
+def adjudicate_form(campaign_id: str, adjudicate: bool) -> str:
+    """Send any item to an adjudicator (the API's POST /api/campaigns/{id}/adjudicate)."""
+    ident = escape(campaign_id)
+    note = ("" if adjudicate else '<p class="note">This campaign has <code>adjudicate: false'
+            '</code>: an item sent waits until the campaign offers adjudicators work.</p>')
+    return (f'<form class="adjudicate" method="post" action="/campaigns/{ident}/adjudicate">'
+            f'<label>Send an item to adjudication <input name="item" required '
+            f'placeholder="item id" autocomplete="off"></label><button>Send</button></form>'
+            f'{note}')
 
 
 def overview(panels: list[Panel]) -> str:
@@ -101,7 +123,7 @@ def campaign(p: Panel) -> str:
 <span style="width:{share * 100:.1f}%"></span></div>
 <div class="tiles">{_tiles(p, share)}</div>
 <div class="charts">
-<figure><figcaption>Answers against target ({s.items:,} items × overlap {spec.overlap})
+<figure><figcaption>Answers against target ({s.items:,} items × overlap {spec.overlap_min})
 </figcaption>{charts.progress(p.figures.cumulative(POINTS), p.target)}</figure>
 <figure><figcaption>Answers per hour (UTC, last {HOURS} h with work)</figcaption>
 {charts.hourly(p.figures.hourly(HOURS))}</figure>
@@ -109,7 +131,8 @@ def campaign(p: Panel) -> str:
 {_secs(q.fast_below_seconds)} count as fast</figcaption>
 {charts.histogram(p.figures.seconds_histogram(), marks)}</figure>
 </div>{drafting_status(s.drafting, p.campaign.id)}{leaderboard_html}{models_section(p.models)}
-{experts(p)}
+{audit_section(p.models.audit if p.models else None)}{experts(p)}
+{adjudicate_form(p.campaign.id, spec.adjudicate)}
 <p class="note">Figures from the provenance log up to event {p.seq:,}, read in
 {p.build_seconds:.2f} s.</p></section>"""
 
@@ -129,6 +152,10 @@ def _tiles(p: Panel, share: float) -> str:
               _tile("flagged", f"{s.flagged:,}", "warn" if s.flagged else ""),
               _tile("none acceptable", f"{s.none_acceptable:,}"),
               _tile("skipped", f"{s.skipped:,}"), _tile("tied majorities", f"{p.ties:,}")]
+    if p.campaign.spec.adjudicate or s.awaiting_adjudication or s.adjudicated:
+        tiles += [_tile("awaiting adjudication", f"{s.awaiting_adjudication:,}",
+                        sub="waits for an adjudicator; not an error"),
+                  _tile("adjudicated", f"{s.adjudicated:,}")]
     if p.pay.currency:
         tiles.append(_tile("pay so far", f"{p.pay.total:,.2f} {p.pay.currency}",
                            sub=f"top-ups {p.pay.top_up:,.2f}"))

@@ -1,6 +1,8 @@
 """The dashboard's routes on the shared aiohttp app, behind the API's token: a login form sets
 an HttpOnly, SameSite=Strict cookie, or `?token=` does once and is dropped from the URL. With
-no token configured the dashboard is open, like the API (which then serves only 127.0.0.1)."""
+no token configured the dashboard is open, like the API (which then serves only 127.0.0.1).
+Its one action, sending an item to adjudication, needs the same cookie and a same-origin form
+(the Strict cookie already keeps other sites' forms out; the Origin check does when open)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ import hashlib
 import hmac
 import time
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
 from adapters.dashboard import render
 from adapters.dashboard.panels import Panels
+from core.errors import ExpertloopError
 from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
 
@@ -52,6 +56,7 @@ def add_dashboard_routes(app: web.Application, coordinator: Coordinator, ledger:
     app.router.add_get("/", show_dashboard)
     app.router.add_post("/login", post_login)
     app.router.add_post("/logout", post_logout)
+    app.router.add_post("/campaigns/{id}/adjudicate", post_adjudicate)
     app.on_cleanup.append(stop_builds)
 
 
@@ -70,7 +75,37 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
     async with board.lock:
         shown = await board.panels.all()
     return _html(render.page(shown, signed_in=board.token is not None,
-                             built_seconds=time.perf_counter() - started))
+                             built_seconds=time.perf_counter() - started,
+                             notice=_notice(request)))
+
+
+async def post_adjudicate(request: web.Request) -> web.StreamResponse:
+    """The form's item goes to an adjudicator; the page then says what happened."""
+    board = request.app[DASHBOARD]
+    if not board.cookie_ok(request) or not _same_origin(request):
+        return _html(render.login("Sign in to send items to adjudication."), status=401)
+    campaign_id = request.match_info["id"]
+    item = str((await request.post()).get("item", "")).strip()
+    try:
+        if not item:
+            raise ExpertloopError("give the id of the item to adjudicate")
+        queued = await board.panels.coordinator.adjudicate(campaign_id, item, "dashboard")
+    except ExpertloopError as exc:
+        return _redirect({"error": str(exc)}, campaign_id)
+    said = "sent to adjudication" if queued else "already waits for an adjudicator"
+    return _redirect({"done": f"{campaign_id}: item {item} {said}"}, campaign_id)
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    return origin is None or origin == f"{request.scheme}://{request.host}"
+
+
+def _notice(request: web.Request) -> tuple[str, str] | None:
+    for tone in ("error", "done"):
+        if tone in request.query:
+            return tone, str(request.query[tone])[:300]
+    return None
 
 
 async def post_login(request: web.Request) -> web.StreamResponse:
@@ -97,8 +132,10 @@ def _sign_in(board: Dashboard, request: web.Request, sent: str) -> web.StreamRes
     return response
 
 
-def _redirect() -> web.Response:
-    return web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
+def _redirect(query: dict[str, str] | None = None, anchor: str = "") -> web.Response:
+    where = "/" + (f"?{urlencode(query)}" if query else "")
+    where += f"#c-{quote(anchor)}" if anchor else ""
+    return web.Response(status=303, headers={"Location": where, "Cache-Control": "no-store"})
 
 
 def _html(body: str, status: int = 200) -> web.Response:

@@ -10,11 +10,12 @@ from aiohttp import web
 from adapters.http.context import api_of
 from core.domain.campaigns import CampaignSpec
 from core.domain.qualification import counts as qualification_counts
-from core.errors import InvalidCampaign, Problem
+from core.errors import ExpertloopError, InvalidCampaign, Problem
 from core.reports.exports import Export
 from core.reports.models import campaign_models
 from core.reports.pay import campaign_pay, pay_csv
 from core.reports.quality import campaign_quality
+from core.reports.trainers import ExportOptions
 from core.service.staging import ItemSpool, spool_items
 
 STATE_ACTIONS = ("pause", "resume", "close")
@@ -73,11 +74,13 @@ async def post_items(request: web.Request) -> web.Response:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    """Streamed row by row: no campaign is ever held in memory whole."""
+    """Streamed row by row: no campaign is ever held in memory whole. The model's own
+    decisions come only with `include_model=true`, marked `decided_by: model`."""
     api = api_of(request)
     campaign = await api.coordinator.campaign(request.match_info["id"])
     status = await api.coordinator.status(campaign.id)  # one shape per file: see trainers.py
-    run = Export(api.ledger, campaign, request.query.get("format", "trail"),
+    options = ExportOptions(include_model=_flag(request, "include_model"))
+    run = Export(api.ledger, campaign, request.query.get("format", "trail"), options,
                  conversations=status.conversations)
     csv = run.format == "csv"
     response = web.StreamResponse(headers={
@@ -89,6 +92,30 @@ async def export(request: web.Request) -> web.StreamResponse:
         await response.write(line.encode())
     await response.write_eof()
     return response
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ExpertloopError(f"{name} is true or false, not {value!r}")
+    return value in ("true", "1")
+
+
+async def adjudicate(request: web.Request) -> web.Response:
+    """Send an item to an adjudicator: 202 when queued, 200 when it waited already."""
+    api = api_of(request)
+    body = json.loads(await request.text() or "{}")
+    item = body.get("item") if isinstance(body, dict) else None
+    if not isinstance(item, str) or not item:
+        raise ExpertloopError('send {"item": "<item id>"}: the item to adjudicate')
+    campaign = await api.coordinator.campaign(request.match_info["id"])
+    queued = await api.coordinator.adjudicate(campaign.id, item, "api")
+    notes = ([] if queued else ["it waits for an adjudicator already"]) + (
+        [] if campaign.spec.adjudicate else ["this campaign has adjudicate: false, so no "
+                                             "adjudicator is offered its items"])
+    return web.json_response({"id": campaign.id, "item": item, "queued": queued,
+                              "state": "awaiting_adjudication", "notes": notes},
+                             status=202 if queued else 200)
 
 
 async def qualification(request: web.Request) -> web.Response:

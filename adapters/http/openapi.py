@@ -18,6 +18,8 @@ ERROR = {"type": "object", "required": ["error", "detail"], "properties": {
         "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
         "msg": {"type": "string"}}, "required": ["loc", "msg"]}}}}
 OBJECT = {"type": "object"}
+ADJUDICATE = {"type": "object", "required": ["item"], "properties": {"item": {
+    "type": "string", "description": "the item's id"}}}
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -34,7 +36,17 @@ def components() -> dict[str, Any]:
     post["properties"] = {**post["properties"], "items": {
         "type": "array", "items": {"$ref": "#/components/schemas/Item"}}}
     schemas["CampaignPost"] = post
+    schemas["Adjudicate"] = ADJUDICATE
+    schemas["ExpertUpdate"] = expert_update(schemas["Expert"])
     return schemas
+
+
+def expert_update(expert: dict[str, Any]) -> dict[str, Any]:
+    """PATCH /api/experts/{id}: any of the profile's fields but the id and linked accounts."""
+    fields = {name: field for name, field in expert["properties"].items()
+              if name not in ("id", "identities")}
+    return {"type": "object", "title": "ExpertUpdate", "properties": fields,
+            "additionalProperties": False, "minProperties": 1}
 
 
 def operation(summary: str, *, body: str | None = None, body_type: str = "application/json",

@@ -10,11 +10,15 @@ from aiohttp import web
 from adapters.http import campaigns, experts, openapi, privacy
 from adapters.http.context import API, Api
 from adapters.http.middleware import Handler, api_errors, bearer_auth
+from core.reports.exports import FORMATS
 
 ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 STATUS = {"$ref": "#/components/schemas/CampaignStatus"}
-FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": [
-    "trail", "preference", "kto", "sft", "openai-dpo", "csv"], "default": "trail"}}
+FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS),
+                                                     "default": "trail"}}
+INCLUDE_MODEL = {"name": "include_model", "in": "query", "schema": {
+    "type": "boolean", "default": False}, "description": "add the rows the model decided alone "
+    "(auto-accepted), marked decided_by: model; left out by default"}
 
 
 class Route(NamedTuple):
@@ -38,8 +42,12 @@ ROUTES = [
         "Add items as JSON lines, streamed", body="Item", body_type="application/x-ndjson",
         ok=201, params=[ID])),
     Route("GET", "/api/campaigns/{id}/export", campaigns.export, openapi.operation(
-        "Export answers, streamed as JSON lines (CSV for format=csv)", params=[ID, FORMAT],
-        media=("application/x-ndjson", "text/csv"))),
+        "Export answers, streamed as JSON lines (CSV for format=csv); format=labels gives the "
+        "final label per item. Every row says decided_by: expert, adjudicator or model",
+        params=[ID, FORMAT, INCLUDE_MODEL], media=("application/x-ndjson", "text/csv"))),
+    Route("POST", "/api/campaigns/{id}/adjudicate", campaigns.adjudicate, openapi.operation(
+        "Send an item to an adjudicator for the final call: 202 queued, 200 when it waits "
+        "already", params=[ID], body="Adjudicate", ok=202)),
     Route("GET", "/api/campaigns/{id}/qualification", campaigns.qualification,
           openapi.operation("Each expert's qualification result (in_progress, passed, failed; "
                             "right of answers, share) and the counts", params=[ID])),
@@ -57,6 +65,9 @@ ROUTES = [
         "Add an expert; returns their web chat link", body="Expert", ok=201)),
     Route("GET", "/api/experts/{id}", experts.get_expert, openapi.operation(
         "An expert's profile", params=[ID])),
+    Route("PATCH", "/api/experts/{id}", experts.patch_expert, openapi.operation(
+        "Change an expert's profile: only the fields sent (level, roles, name, skills, ...)",
+        params=[ID], body="ExpertUpdate")),
     Route("POST", "/api/experts/{id}/invite", experts.post_invite, openapi.operation(
         "A new web chat link for an expert (the old one stops working)", ok=201,
         params=[ID])),

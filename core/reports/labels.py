@@ -92,7 +92,7 @@ class FinalLabels:
 
     def _add(self, record: TaskRecord) -> None:
         item = self.items.get(record.item_id)
-        if item is None or bool(record.payload.get("gold")):
+        if item is None or record.payload.get("gold") or record.payload.get("qualification"):
             return
         item.refer(record.type, record.event.seq, record.event.hash)
         if record.type == "answered":

@@ -22,6 +22,7 @@ from core.domain.campaigns import Campaign
 from core.domain.items import Draft
 from core.domain.kinds import Kind
 from core.provenance.ledger import BATCH, Ledger
+from core.reports.audit import AutoAcceptAudit, auto_accept_audit
 from core.reports.judgments import model_matches, model_name
 from core.reports.records import TaskRecord, task_records
 
@@ -93,6 +94,7 @@ class ModelsReport(BaseModel):
     reading_chars_per_s: float
     models: list[ModelTreatment] = []
     experts: list[RubberStamps] = []
+    audit: AutoAcceptAudit | None = None  # auto-accept's threshold and its audit's overrides
 
 
 class Edit(NamedTuple):
@@ -262,7 +264,8 @@ async def campaign_models(ledger: Ledger, campaign: Campaign) -> ModelsReport:
         campaign=campaign.id, kind=campaign.spec.kind,
         reading_chars_per_s=campaign.spec.reading_chars_per_s,
         models=[tally.models[name].report() for name in sorted(tally.models)],
-        experts=sorted(tally.experts.values(), key=lambda e: (-e.unread, e.expert)))
+        experts=sorted(tally.experts.values(), key=lambda e: (-e.unread, e.expert)),
+        audit=await auto_accept_audit(ledger, campaign))
 
 
 async def _drafts_made(ledger: Ledger, campaign_id: str, tally: _Tally) -> None:
