@@ -50,6 +50,9 @@ def vote_of(spec: CampaignSpec, decision: Decision) -> tuple[str | None, bool]:
         return decision.verdict, False
     if isinstance(decision, Label):
         return "+".join(str(spec.labels.index(label)) for label in sorted(decision.labels)), False
+    if spec.kind == Kind.rate:  # none acceptable on a rating: the lowest score there is
+        scale = spec.options().scale
+        return str(scale.min if scale else 1), False
     return "none", False  # none acceptable: a vote against every draft
 
 
