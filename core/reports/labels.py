@@ -21,7 +21,7 @@ from core.domain.hard_cases import settled
 from core.domain.kinds import Kind
 from core.provenance.ledger import Ledger
 from core.reports.judgments import ranking, winner_loser
-from core.reports.records import BATCH, ITEM_EVENTS, TaskRecord, task_records
+from core.reports.records import BATCH, DECIDED, ITEM_EVENTS, TaskRecord, task_records
 
 Row = dict[str, Any]
 TEXTS = (Kind.correct, Kind.write)  # no vote: the texts are collected, not decided between
@@ -92,8 +92,9 @@ class FinalLabels:
 
     def _add(self, record: TaskRecord) -> None:
         item = self.items.get(record.item_id)
-        if item is None or record.payload.get("gold") or record.payload.get("qualification"):
-            return
+        if item is None or record.type not in DECIDED or record.payload.get("gold") \
+                or record.payload.get("qualification"):
+            return  # a skip or flag decides nothing; gold and qualification are no work
         item.refer(record.type, record.event.seq, record.event.hash)
         if record.type == "answered":
             item.answers.append(record)
@@ -123,7 +124,7 @@ class FinalLabels:
             "judgments": len(item.answers), "wanted": item.wanted,
             "votes": dict(Counter(str(v) for v in votes if v is not None)),
             "rationale": final.rationale if final is not None else None,
-            "events": item.events,
+            "events": sorted(item.events, key=lambda ref: int(ref["seq"])),
             **({"model": final.payload.get("model"),
                 "confidence": final.payload.get("confidence")}
                if final is not None and final.type == "auto_accepted" else {}),
