@@ -13,6 +13,7 @@ from typing import NamedTuple
 from telegram import CallbackQuery, Message
 
 from core.domain.answers import Answer
+from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.kinds import (
     Choose,
     Correct,
@@ -28,7 +29,9 @@ from core.domain.kinds import (
 )
 
 FLAGS = {"h": "harmful", "u": "unsure", "b": "broken"}
-REF = re.compile(r"^ref: (correct|write|reason|override) (\S{3,40}) (\d+)$", re.MULTILINE)
+REF = re.compile(r"^ref: (correct|write|reason|override|why|more) (\S{3,40}) (\d+)$",
+                 re.MULTILINE)
+TAP = re.compile(r"^tap: ([a-zA-Z])\|(\S{1,40})$", re.MULTILINE)  # the choice a `why` prompt holds
 REASON_MARK = "Reason given:\n"
 
 
@@ -49,6 +52,7 @@ class Prompt(NamedTuple):
     lease: str
     card_message: int
     reason: str | None
+    tap: Tap | None = None  # `why`: the tapped choice, recorded once its reason arrives
 
 
 def tap_from_data(data: str | None) -> Tap:
@@ -97,9 +101,10 @@ def prompt_from_reply(message: Message, bot_id: int) -> Prompt:
     found = REF.search(prompt.text or "")
     if found is None:
         raise InvalidTap("that message does not ask for an answer")
-    text = prompt.text or ""
-    reason = text.split(REASON_MARK, 1)[1] if REASON_MARK in text else None
-    return Prompt(found[1], found[2], int(found[3]), reason)
+    head, _, reason = (prompt.text or "").partition(REASON_MARK)
+    tapped = TAP.search(head)
+    tap = Tap(tapped[1], found[2], tapped[2]) if tapped else None
+    return Prompt(found[1], found[2], int(found[3]), reason or None, tap)
 
 
 def answer_from_reply(message: Message, prompt: Prompt, expert_id: str,
@@ -115,4 +120,18 @@ def answer_from_reply(message: Message, prompt: Prompt, expert_id: str,
         raise InvalidTap("that prompt asks for a reason, not an answer")
     return Answer(expert=expert_id, lease=prompt.lease, decision=decisions[prompt.stage],
                   channel="telegram", event_id=f"tg:msg:{message.chat_id}:{message.message_id}",
-                  acted_at=acted_at)
+                  acted_at=acted_at, rationale=_one_line(prompt.reason))
+
+
+def answer_from_why(message: Message, prompt: Prompt, expert_id: str,
+                    labels: Sequence[str] = (), acted_at: int | None = None) -> Answer:
+    """The reply to a `why` prompt: the choice its tap held, recorded with this line of why."""
+    if prompt.tap is None:
+        raise InvalidTap("that message does not hold an answer")
+    return Answer(expert=expert_id, lease=prompt.lease, decision=_decision(prompt.tap, labels),
+                  channel="telegram", event_id=f"tg:msg:{message.chat_id}:{message.message_id}",
+                  acted_at=acted_at, rationale=_one_line(message.text))
+
+
+def _one_line(text: str | None) -> str | None:
+    return " ".join((text or "").split())[:RATIONALE_CHARS] or None

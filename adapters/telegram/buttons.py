@@ -27,16 +27,20 @@ class Buttons:
         if tapped is None:
             return
         query, expert, tap = tapped
-        labels = await self._labels(tap.lease)
+        labels = await self.chats.labels(tap.lease)
         try:
             given = answers.answer_from_callback_query(query, tap, expert.id, labels,
                                                        kept_at(update))
         except answers.InvalidTap as exc:
             await query.answer(str(exc), show_alert=True)
             return
+        card = message_of(query)
+        summary = keyboards.describe(given.decision)
+        why = self.prompts.why(update, context, expert, tap.lease,
+                               card.message_id if card else 0, tap, summary,
+                               optional=await self.chats.offers_why(tap.lease))
         # not `opened`: the answering tap is not a first look, and would zero the time spent
-        await self.chats.submit(update, context, expert, given,
-                                keyboards.describe(given.decision))
+        await self.chats.submit(update, context, expert, given, summary, why=why)
 
     async def on_step(self, update: Update, context: Context) -> None:
         """A tap that changes the card's buttons, not the record: rank picks, undo, label
@@ -77,9 +81,12 @@ class Buttons:
         await self.chats.service.opened(tap.lease, expert.id, kept_at(update))
         await query.answer()
         stage, card = STAGES[tap.action], message_of(query)
+        if tap.arg == "why":  # a text answer that needs a reason: the reason first
+            stage, draft = "why", None
         await self.prompts.ask(update, context, expert, stage, tap.lease,
                                card.message_id if card else 0,
-                               draft if stage == "correct" else None)
+                               draft if stage == "correct" else None,
+                               tap=tap if stage == "why" else None)
 
     async def on_next(self, update: Update, context: Context) -> None:
         query = update.callback_query
@@ -121,8 +128,3 @@ class Buttons:
             return "This task was shown again further down: answer it there."
         n = int(tap.arg[0], 36) if tap.action in "kfx" and tap.arg[:1].isalnum() else 0
         return keyboards.Controls(tap.lease, campaign.spec.options(), n)
-
-    async def _labels(self, lease: str) -> list[str]:
-        """The campaign's labels, which a label button names by index."""
-        campaign = await self.chats.service.campaign_of_lease(lease)
-        return [] if campaign is None else list(campaign.spec.labels)

@@ -4,8 +4,10 @@ card, and an answer recorded with its card closed (or owed, when Telegram would 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from html import escape
+from typing import NamedTuple
 
 from telegram import CallbackQuery, Message, Update
 from telegram.error import TelegramError
@@ -14,11 +16,11 @@ from telegram.ext import ContextTypes
 from adapters.telegram.copies import Copies
 from adapters.telegram.messenger import TelegramMessenger, near_quiet_hours
 from adapters.telegram.outbox import TelegramOutbox, undeliverable
-from core.domain.answers import Answer
+from core.domain.answers import Answer, Outcome
 from core.domain.experts import Expert
 from core.ports import Leases
 from core.service.delivery import deliver
-from core.service.service import Service
+from core.service.service import REFUSALS, Service
 
 log = logging.getLogger(__name__)
 # When the webhook kept an update: not a Bot API field, so PTB keeps it in `Update.api_kwargs`,
@@ -73,12 +75,19 @@ class Chats:
         await deliver(self.service, self.messenger(context, expert), chat_of(update), task)
 
     async def submit(self, update: Update, context: Context, expert: Expert,
-                     given: Answer, summary: str, card_message: int | None = None) -> None:
+                     given: Answer, summary: str, card_message: int | None = None,
+                     why: Why | None = None) -> None:
         """Records the answer, closes its card and sends the next; what Telegram still refuses
-        after the limiter's retries is owed (outbox.py), since the answer is recorded."""
+        after the limiter's retries is owed (outbox.py), since the answer is recorded. `why`:
+        how to ask for a line of why, before recording (needed) or after it (optional)."""
         messenger = self.messenger(context, expert, update.callback_query, summary=summary,
                                    card=card_message)
         outcome = await self.service.submit(given)
+        if why is not None and why.needed is not None and needs_reason(outcome, given):
+            # nothing was recorded: the tap waits in the prompt for its reason
+            await messenger.answer_callback("One line on why, please: reply to my message.")
+            await why.needed()
+            return
         chat, card = chat_of(update), outcome.next is not None and not outcome.replayed
         if outcome.status == "recorded":  # every other copy of the card loses its buttons
             await self._retire(messenger, chat, given.lease)
@@ -86,6 +95,8 @@ class Chats:
         try:
             await messenger.show_outcome(chat, outcome)
             closing = None
+            if why is not None and outcome.status == "recorded" and not outcome.replayed:
+                await why.offered()  # before the next card, so the reply box is for it
             if card and outcome.next is not None:
                 await deliver(self.service, messenger, chat, outcome.next)
         except TelegramError as exc:
@@ -94,12 +105,40 @@ class Chats:
             log.warning("telegram send failed after the answer; owed: %r", exc)
             await self.outbox.owe(chat, expert.id, closing, card)
 
+    async def labels(self, lease: str) -> list[str]:
+        """The campaign's labels, which a label button names by index."""
+        campaign = await self.service.campaign_of_lease(lease)
+        return [] if campaign is None else list(campaign.spec.labels)
+
+    async def offers_why(self, lease: str) -> bool:
+        """Whether a recorded answer is followed by the optional prompt for a line of why."""
+        campaign = await self.service.campaign_of_lease(lease)
+        return campaign is not None and campaign.spec.rationale == "optional"
+
     async def _retire(self, messenger: TelegramMessenger, chat: str, lease: str) -> None:
         campaign_id = await self.service.campaign_for_lease(lease)
         if campaign_id is not None and messenger.copies is not None:
             card = messenger.card_message
             keep = card.message_id if isinstance(card, Message) else card
             await messenger.copies.retire(chat, campaign_id, lease, keep=keep)
+
+
+class Why(NamedTuple):
+    """Asking for a line of why: `needed` before an answer is recorded, `offered` after."""
+
+    needed: Callable[[], Awaitable[None]] | None
+    offered: Callable[[], Awaitable[None]]
+
+
+async def nothing() -> None:
+    """Nothing to offer: the campaign asks for no reason."""
+
+
+def needs_reason(outcome: Outcome, given: Answer) -> bool:
+    """The core refused the answer for want of its reason (a final call, a `required`
+    campaign, an item asked again): nothing was recorded, and the tap can wait for it."""
+    return (outcome.status == "refused" and outcome.reason == REFUSALS["reason_needed"]
+            and given.rationale is None)
 
 
 def kept_at(update: Update) -> int | None:

@@ -24,12 +24,13 @@ class Controls(NamedTuple):
     lease: str
     options: KindOptions
     n_drafts: int
+    why_first: bool = False  # a text answer that needs a reason: the bot asks for it first
 
 
 def controls_from_card(card: Card) -> Controls:
     options = KindOptions(kind=card.kind, scale=card.scale, labels=tuple(card.labels),
                           multi=card.multi)
-    return Controls(card.lease, options, len(card.drafts))
+    return Controls(card.lease, options, len(card.drafts), card.rationale == "required")
 
 
 def data(action: str, lease: str, arg: str = "-") -> str:
@@ -90,7 +91,7 @@ def _rate(c: Controls, rank: str, chosen: str) -> Rows:
 
 
 def _correct(c: Controls, rank: str, chosen: str) -> Rows:
-    return [[_button("✏️ Correct draft A (reply with text)", "e", c.lease)]]
+    return [[_button("✏️ Correct draft A (reply with text)", "e", c.lease, _why(c))]]
 
 
 def _verify(c: Controls, rank: str, chosen: str) -> Rows:
@@ -113,7 +114,12 @@ def _label(c: Controls, rank: str, chosen: str) -> Rows:
 
 
 def _write(c: Controls, rank: str, chosen: str) -> Rows:
-    return [[_button("✍️ Write the answer (reply with text)", "w", c.lease)]]
+    return [[_button("✍️ Write the answer (reply with text)", "w", c.lease, _why(c))]]
+
+
+def _why(c: Controls) -> str:
+    """A text reply cannot wait in a prompt for its reason, so the reason is asked first."""
+    return "why" if c.why_first else "-"
 
 
 KIND_ROWS = {"pairwise": _pairwise, "rank": _rank, "rate": _rate, "correct": _correct,
@@ -125,12 +131,35 @@ def card_parts(card: Card, limit: int = TEXT_LIMIT) -> list[str]:
     minutes = max(1, round(card.estimate.seconds / 60))
     pay = (f" · {card.estimate.pay:.2f} {escape(card.estimate.currency or '')}"
            if card.estimate.pay is not None else "")
-    pieces = [f"<b>{escape(card.title)}</b>\n<i>~{minutes} min{pay}</i>",
+    title = ("Final call: " if card.adjudication else "") + card.title
+    pieces = [f"<b>{escape(title)}</b>\n<i>~{minutes} min{pay}</i>",
               f"<i>{escape(card.instructions.strip())}</i>",
               *prompt_pieces(card.prompt, limit)]
     for draft in card.drafts:
         pieces += _quoted(f"Draft {draft.label}", draft.text, limit)
-    return _pack(pieces, limit)
+    return _pack([*pieces, *prior_pieces(card, limit), *_why_note(card)], limit)
+
+
+def prior_pieces(card: Card, limit: int = TEXT_LIMIT) -> list[str]:
+    """An adjudication: the earlier answers, unblinded (who said what, and why), above the
+    buttons; the expert's tap is the final call."""
+    if not card.adjudication:
+        return []
+    pieces = ["<b>Final call.</b> The earlier answers:" if card.prior else
+              "<b>Final call.</b> No earlier answers are on record."]
+    for prior in card.prior:  # room kept in the last piece for the line of why
+        pieces += _quoted(f"{prior.expert}:", prior.decision, limit - 600)
+        if prior.rationale:
+            pieces[-1] += f"\n<i>Why: {escape(prior.rationale, quote=False)}</i>"
+    return pieces
+
+
+def _why_note(card: Card) -> list[str]:
+    if card.rationale == "required":
+        return ["<i>Your answer needs one line on why: I ask for it after your tap.</i>"]
+    if card.rationale == "optional":
+        return ["<i>You may add one line on why after your answer.</i>"]
+    return []
 
 
 def prompt_pieces(prompt: str | list[Turn], limit: int = TEXT_LIMIT) -> list[str]:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pydantic import TypeAdapter, ValidationError
 
 from core.domain.answers import Answer
-from core.domain.kinds import Decision
+from core.domain.hard_cases import RATIONALE_CHARS
+from core.domain.kinds import Decision, Verify
 
 DECISION = TypeAdapter(Decision)
 FIELDS = {  # the form fields each decision type reads; anything else is ignored
@@ -39,4 +40,14 @@ def answer_from_form(expert_id: str, fields: Mapping[str, str], labels: list[str
         first = exc.errors()[0]
         raise InvalidForm(f"{first['loc'][-1]}: {first['msg']}") from exc
     return Answer(expert=expert_id, lease=fields.get("lease", ""), decision=decision,
-                  channel="web", event_id=fields.get("nonce") or None)
+                  channel="web", event_id=fields.get("nonce") or None,
+                  rationale=_rationale(fields, decision))
+
+
+def _rationale(fields: Mapping[str, str], decision: Decision) -> str | None:
+    """The line of why under the buttons; an override's own reason stands in when it is
+    empty, so an override never asks twice. Over-long lines are cut, not refused."""
+    given = " ".join(fields.get("rationale", "").split())
+    if not given and isinstance(decision, Verify) and decision.verdict == "override":
+        given = " ".join((decision.reason or "").split())
+    return given[:RATIONALE_CHARS] or None

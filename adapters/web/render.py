@@ -7,6 +7,7 @@ from html import escape
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.domain.experts import Expert, ExpertStats
+from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.items import Turn
 
 RECORDED = {
@@ -42,14 +43,40 @@ def card(card: Card, token: str, csrf: str) -> str:
     drafts = "".join(
         f'<section class="draft" data-label="{d.label}"><h3>{d.label}</h3>'
         f'<div class="text">{escape(d.text)}</div></section>' for d in card.drafts)
+    title = ("Final call: " if card.adjudication else "") + card.title
+    controls = CONTROLS[card.kind.value](card) + rationale_field(card)
     return f"""<article class="card" id="card" data-lease="{escape(card.lease)}"
  data-kind="{card.kind.value}" data-campaign="{escape(card.campaign)}">
-<header><h2>{escape(card.title)}</h2><span class="estimate">{estimate}</span></header>
+<header><h2>{escape(title)}</h2><span class="estimate">{estimate}</span></header>
 <details class="instructions"><summary>Instructions</summary>
 <div>{escape(card.instructions)}</div></details>
-{prompt(card.prompt)}<div class="drafts">{drafts}</div>
-{_form(card, token, csrf, CONTROLS[card.kind.value](card))}
+{prompt(card.prompt)}<div class="drafts">{drafts}</div>{prior_answers(card)}
+{_form(card, token, csrf, controls)}
 {_others(card, token, csrf)}</article>"""
+
+
+def rationale_field(card: Card) -> str:
+    """One line of why under the buttons; the server refuses a missing required one anyway."""
+    if card.rationale == "none":
+        return ""
+    need = card.rationale == "required"
+    hint = "Why? One line (required)" if need else "Why? One line (optional)"
+    return (f'<label class="rationale">{"Your reason" if need else "Reason"}'
+            f'<input name="rationale" maxlength="{RATIONALE_CHARS}" autocomplete="off"'
+            f' placeholder="{hint}"{" required" if need else ""}></label>')
+
+
+def prior_answers(card: Card) -> str:
+    """An adjudication shows the earlier answers unblinded: who said what, and why."""
+    if not card.adjudication:
+        return ""
+    rows = "".join(
+        f'<li><strong class="who">{escape(p.expert)}</strong>: '
+        f'<span class="said">{escape(p.decision)}</span>'
+        + (f' <q class="why">{escape(p.rationale)}</q>' if p.rationale else "") + "</li>"
+        for p in card.prior) or "<li>No earlier answers.</li>"
+    return (f'<section class="prior" aria-label="earlier answers"><h3>The earlier answers. '
+            f'Yours is the final call, with one line on why.</h3><ul>{rows}</ul></section>')
 
 
 def prompt(value: str | list[Turn]) -> str:

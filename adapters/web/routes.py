@@ -54,7 +54,10 @@ async def post_answer(request: web.Request) -> web.Response:
                                  [str(v) for v in form.getall("labels", [])])
     except InvalidForm as exc:
         raise web.HTTPUnprocessableEntity(text=f"Not saved: {exc}") from exc
-    await answer(request.app[SERVICE], messenger, expert.id, given)
+    service = request.app[SERVICE]
+    outcome = await answer(service, messenger, expert.id, given)
+    if outcome.status == "refused" and outcome.next is None:  # the card stays to fix and resend
+        await deliver(service, messenger, expert.id, await service.next_task(expert.id))
     if request.headers.get("X-Requested-With") != "fetch":  # a plain form post, no script
         raise web.HTTPSeeOther(f"/chat/{token}")
     return _fragments(messenger)

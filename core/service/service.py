@@ -12,6 +12,7 @@ from core.domain.answers import Answer, Lease, Outcome
 from core.domain.campaigns import Campaign, CampaignSpec
 from core.domain.cards import Card, CardDraft, Idle, NextTask
 from core.domain.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
+from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.items import Item, draft_label
 from core.domain.kinds import (
     DRAFTS_PER_KIND,
@@ -210,6 +211,27 @@ class Service:
                        seq=result.seq, answered_at=result.answered_at,
                        active_seconds=result.active_seconds,
                        replayed=result.status == "duplicate", late=result.late, next=nxt)
+
+    async def add_rationale(self, expert_id: str, lease: str, text: str, channel: str = "api",
+                            event_id: str | None = None) -> bool:
+        """A line of why sent after the answer was recorded (a chat's optional prompt after the
+        tap, so one tap still answers): its own `rationale_added` event naming the answer's seq.
+        False when the lease is not this expert's answered one, or the line is empty."""
+        rationale = " ".join(text.split())[:RATIONALE_CHARS]
+        campaign_id = await self.catalog.campaign_for_lease(lease)
+        view = await self.leases.lease_view(campaign_id, lease) if campaign_id else None
+        if not rationale or campaign_id is None or view is None \
+                or view.lease.expert != expert_id or view.outcome is None:
+            return False
+        seq, _, _, decision, *_ = view.outcome.split("|")
+        if decision not in COUNTED:
+            return False
+        event = Event(campaign=campaign_id, type="rationale_added", at=iso_ms(self.clock.now_ms()),
+                      actor="expert", actor_id=expert_id, expert=expert_id, item=view.lease.item,
+                      lease=lease, payload={"rationale": rationale, "answer": int(seq),
+                                            "channel": channel, "platform_event": event_id})
+        await self.log.append_event(campaign_id, body_json(event))
+        return True
 
     async def stats(self, expert_id: str) -> ExpertStats:
         expert = await self._expert(expert_id)

@@ -48,6 +48,12 @@ current.addEventListener("click", (event) => {
   if (event.detail > 1 && event.target.closest("form.answer button")) event.preventDefault();
 }, true);
 
+// Enter in the line of why must not press the form's first button (which would be an answer
+// the expert did not choose): it does nothing there.
+current.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches("input[name=rationale]")) event.preventDefault();
+});
+
 // The expert's first touch of a card starts their active time.
 let openedLease = null;
 let opening = Promise.resolve();
