@@ -392,3 +392,54 @@ async def test_trail_and_csv_carry_draft_models_edit_ratio_decided_in_s_and_conv
     fix = next(dict(zip(header, r, strict=True)) for r in rows if r[1] == "fix")
     assert (fix["draft_models"], fix["edit_ratio"], fix["decided_in_s"]) == ("m@v1", "0.2", "42.0")
     assert fix["prompt"] == "user: I take warfarin.\n\nassistant: Noted.\n\nuser: Ibuprofen?"
+
+
+async def test_every_format_says_who_decided_and_why(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger,
+        tmp_path: Path) -> None:
+    from tests.test_labels_export import disputed_pairwise
+    campaign = await disputed_pairwise(service, coordinator, clock)
+
+    for fmt in ("trail", "preference", "sft", "kto"):
+        summary = await export(ledger, campaign, fmt, tmp_path / f"{fmt}.jsonl")
+        rows = [json.loads(line) for line in (tmp_path / f"{fmt}.jsonl").read_text().splitlines()]
+        assert all(r["decided_by"] in ("expert", "adjudicator") for r in rows), fmt
+        assert set(summary.decided_by) <= {"expert", "adjudicator"}
+    trail = [json.loads(line) for line in (tmp_path / "trail.jsonl").read_text().splitlines()]
+    (call,) = [r for r in trail if r["event"] == "adjudicated"]
+    assert (call["decided_by"], call["expert"], call["rationale"]) == (
+        "adjudicator", "judge", "Only Good names the interaction")
+    pref = [json.loads(line) for line in (tmp_path / "preference.jsonl").read_text().splitlines()]
+    assert {(r["item"], r["decided_by"]) for r in pref} >= {("p1", "expert"),
+                                                            ("p3", "adjudicator")}
+    assert {(r["item"], r["expert"], r["rationale"]) for r in pref if r["rationale"]} == {
+        ("p1", "ann", "cites the dose"), ("p3", "judge", "Only Good names the interaction")}
+    await export(ledger, campaign, "csv", tmp_path / "t.csv")
+    with (tmp_path / "t.csv").open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert {(r["item"], r["decided_by"], r["rationale"]) for r in rows
+            if r["rationale"]} == {("p1", "expert", "cites the dose"),
+                                   ("p3", "adjudicator", "Only Good names the interaction")}
+    dpo = await export(ledger, campaign, "openai-dpo", tmp_path / "dpo.jsonl")
+    assert dpo.decided_by == {"expert": 8, "adjudicator": 1}  # OpenAI takes no extra keys
+
+
+async def test_model_rows_are_left_out_of_every_format_unless_included(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger,
+        store: RedisStore, tmp_path: Path) -> None:
+    from tests.test_labels_export import auto_accepted
+    campaign = await auto_accepted(service, coordinator, clock, store)
+
+    for fmt in ("trail", "kto", "csv", "labels"):
+        plain = await export(ledger, campaign, fmt, tmp_path / "plain")
+        assert "model" not in plain.decided_by and plain.excluded.get("decided_by_model") == 1
+        marked = await export(ledger, campaign, fmt, tmp_path / "marked", include_model=True)
+        assert marked.decided_by.get("model") == 1, fmt
+    trail = await export(ledger, campaign, "trail", tmp_path / "t.jsonl", include_model=True)
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    (model_row,) = [r for r in rows if r["decided_by"] == "model"]
+    assert (model_row["item"], model_row["expert"], model_row["model"]) == ("v2", "", "gpt-x")
+    assert trail.decided_by == {"expert": 1, "model": 1}
+    await export(ledger, campaign, "kto", tmp_path / "k.jsonl", include_model=True)
+    kto = [json.loads(line) for line in (tmp_path / "k.jsonl").read_text().splitlines()]
+    assert [(r["item"], r["label"]) for r in kto if r["decided_by"] == "model"] == [("v2", True)]
