@@ -439,7 +439,7 @@ async def test_model_rows_are_left_out_of_every_format_unless_included(
     rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     (model_row,) = [r for r in rows if r["decided_by"] == "model"]
     assert (model_row["item"], model_row["expert"], model_row["model"]) == ("v2", "", "gpt-x")
-    assert trail.decided_by == {"expert": 1, "model": 1}
+    assert trail.decided_by == {"expert": 2, "model": 1}  # the override, the skip of v2
     await export(ledger, campaign, "kto", tmp_path / "k.jsonl", include_model=True)
     kto = [json.loads(line) for line in (tmp_path / "k.jsonl").read_text().splitlines()]
     assert [(r["item"], r["label"]) for r in kto if r["decided_by"] == "model"] == [("v2", True)]
