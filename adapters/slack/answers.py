@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.slack.blocks import HELD
 from adapters.slack.messenger import CHANNEL
 from core.domain.answers import Answer
+from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.kinds import Decision
+from core.service.service import REFUSALS
 
 DECISION = TypeAdapter(Decision)
 Payload = Mapping[str, Any]
@@ -17,6 +21,12 @@ Payload = Mapping[str, Any]
 
 class InvalidPayload(ValueError):
     """The interaction does not make a decision; the message says what to fix."""
+
+    block = ""  # the modal's input to show it under, when it is about one
+
+
+class MissingReason(InvalidPayload):
+    block = "rationale"
 
 
 def _labels(choice: str, body: Payload) -> dict[str, object]:
@@ -46,7 +56,8 @@ def answer_from_block_action(expert_id: str, body: Payload,
     action = body["actions"][0]
     value = action.get("value") or (action.get("selected_option") or {}).get("value", "")
     lease, _, choice = str(value).partition("|")
-    build = BUTTONS.get(str(action.get("action_id", "")).partition(":")[0])
+    name = str(action.get("action_id", "")).removeprefix(HELD).partition(":")[0]
+    build = BUTTONS.get(name)
     if build is None or not choice:
         raise InvalidPayload("this button does not answer a task")
     event = f"{body.get('container', {}).get('message_ts')}/{action.get('action_ts')}"
@@ -80,23 +91,67 @@ VIEWS: dict[str, Callable[[Payload], dict[str, object]]] = {
 
 
 def answer_from_view_submission(expert_id: str, body: Payload) -> Answer:
-    """A submitted modal; its private_metadata is `<lease>|<channel>|<message ts>`. Never kept
-    in the inbox (its errors go back in the response): the expert acted now."""
+    """A submitted modal; its private_metadata is `<lease>|<channel>|<message ts>` (the
+    reason's modal adds `|<the held decision as JSON>`). Never kept in the inbox (its errors
+    go back in the response): the expert acted now."""
     view = body["view"]
-    build = VIEWS.get(view.get("callback_id", ""))
-    if build is None:
+    metadata = str(view.get("private_metadata", ""))
+    values = view["state"]["values"]
+    if view.get("callback_id") == "el_why":
+        data = _held_decision(metadata)
+    else:
+        build = VIEWS.get(view.get("callback_id", ""))
+        if build is None:
+            raise InvalidPayload("this form does not answer a task")
+        data = build(values)
+    rationale = rationale_from(values)
+    if rationale is None and _asks_reason(view):
+        raise MissingReason(REFUSALS["reason_needed"])
+    return _answer(expert_id, metadata.split("|")[0], data, f"view/{view.get('id')}", None,
+                   rationale or _override_reason(data))
+
+
+def rationale_from(values: Payload) -> str | None:
+    """The modal's line of why, on one line."""
+    given = (values.get("rationale", {}).get("rationale", {}).get("value")) or ""
+    return " ".join(str(given).split())[:RATIONALE_CHARS] or None
+
+
+def held_metadata(body: Payload, origin: str) -> str:
+    """What the reason's modal holds: the lease and the card (`origin`: `<channel>|<ts>`),
+    and the decision the press made, to record once the reason comes."""
+    given = answer_from_block_action("", body)
+    return f"{given.lease}|{origin}|{json.dumps(given.decision.model_dump(mode='json'))}"
+
+
+def _held_decision(metadata: str) -> dict[str, object]:
+    try:
+        held = json.loads(metadata.split("|", 3)[3])
+    except (IndexError, ValueError) as exc:
+        raise InvalidPayload("this form does not answer a task") from exc
+    if not isinstance(held, dict):
         raise InvalidPayload("this form does not answer a task")
-    lease = str(view.get("private_metadata", "")).split("|")[0]
-    data = build(view["state"]["values"])
-    return _answer(expert_id, lease, data, f"view/{view.get('id')}", None)
+    return held
+
+
+def _asks_reason(view: Payload) -> bool:
+    return any(b.get("block_id") == "rationale" and not b.get("optional")
+               for b in view.get("blocks", []))
+
+
+def _override_reason(data: dict[str, object]) -> str | None:
+    """An override's own reason is its line of why: it is never asked twice."""
+    reason = " ".join(str(data.get("reason") or "").split()) if data.get("verdict") == \
+        "override" else ""
+    return reason[:RATIONALE_CHARS] or None
 
 
 def _answer(expert_id: str, lease: str, data: dict[str, object], event_id: str,
-            acted_at: int | None) -> Answer:
+            acted_at: int | None, rationale: str | None = None) -> Answer:
     try:
         decision = DECISION.validate_python(data)
         return Answer(expert=expert_id, lease=lease, decision=decision, channel=CHANNEL,
-                      event_id=event_id, acted_at=acted_at)
+                      event_id=event_id, acted_at=acted_at, rationale=rationale)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidPayload(f"{first['loc'][-1]}: {first['msg']}") from exc

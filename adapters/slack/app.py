@@ -5,6 +5,7 @@ three ways in: HTTP requests answered inline, button presses the inbox drain han
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -16,8 +17,10 @@ from adapters.slack.answers import (
     InvalidPayload,
     answer_from_block_action,
     answer_from_view_submission,
+    held_metadata,
+    rationale_from,
 )
-from adapters.slack.blocks import render_modal, stats_text
+from adapters.slack.blocks import HELD, reason_modal, render_modal, stats_text, why_modal
 from adapters.slack.channel import SlackChannel, SlackSettings, identity
 from adapters.slack.messenger import MessageRef
 from core.domain.cards import Card
@@ -57,8 +60,11 @@ def build_app(channel: SlackChannel, settings: SlackSettings, *,
     for name in ANSWERING:
         app.action(re.compile(rf"^{name}(:.+)?$"))(listeners.on_button)
     app.action("el_labels_pick")(listeners.on_touch)
-    app.action(re.compile(r"^el_open_"))(listeners.on_open_modal)
-    app.view(re.compile(r"^el_(rank|correct|write|override)$"))(listeners.on_view)
+    app.action(re.compile(r"^el_open_(rank|correct|write|override)$"))(listeners.on_open_modal)
+    app.action(re.compile(rf"^{HELD}"))(listeners.on_open_why)
+    app.action("el_open_reason")(listeners.on_open_reason)
+    app.view(re.compile(r"^el_(rank|correct|write|override|why)$"))(listeners.on_view)
+    app.view("el_reason")(listeners.on_reason)
     app.command("/expertloop")(listeners.on_command)
     app.event("app_home_opened")(listeners.on_home_opened)
     app.action("el_home_start")(listeners.on_start)
@@ -96,7 +102,7 @@ class Listeners:
                   for block in body.get("message", {}).get("blocks", [])
                   if block.get("type") == "actions"
                   for element in block.get("elements", [])
-                  if element.get("action_id") == "el_labels"]
+                  if element.get("action_id", "").removeprefix(HELD) == "el_labels"]
         expert_id = await self.channel.expert_for(body["user"]["id"]) if leases else None
         if leases and expert_id is not None:
             await self.channel.service.opened(leases[0], expert_id, _kept_at(context))
@@ -123,6 +129,48 @@ class Listeners:
             trigger_id=body["trigger_id"],
             view=render_modal(task, action["action_id"], metadata))
 
+    async def on_open_why(self, ack: Ack, body: Body) -> None:
+        """A press on a card whose answer needs a reason: a short modal holds the choice and
+        asks for it; nothing is recorded until it is submitted."""
+        await ack()
+        user = body["user"]["id"]
+        expert_id = await self._linked(user)
+        if expert_id is None:
+            return
+        origin = _origin(body)
+        try:
+            metadata = held_metadata(body, f"{origin.channel}|{origin.ts}" if origin else "|")
+        except InvalidPayload as exc:
+            await self.channel.messenger.replying_to(origin).tell(user, f"Not saved: {exc}")
+            return
+        await self.channel.service.opened(metadata.split("|")[0], expert_id)
+        decision = json.loads(metadata.split("|", 3)[3])
+        await self.channel.messenger.client.views_open(trigger_id=body["trigger_id"],
+                                                       view=why_modal(decision, metadata))
+
+    async def on_open_reason(self, ack: Ack, body: Body) -> None:
+        """"Add a reason" on an answered card: the optional line of why, after the answer."""
+        await ack()
+        origin = _origin(body)
+        metadata = f"{body['actions'][0].get('value', '')}|{origin.channel if origin else ''}"
+        await self.channel.messenger.client.views_open(trigger_id=body["trigger_id"],
+                                                       view=reason_modal(metadata))
+
+    async def on_reason(self, ack: Ack, body: Body) -> None:
+        """The optional line of why, kept beside the recorded answer (`rationale_added`)."""
+        user, view = body["user"]["id"], body["view"]
+        expert_id = await self.channel.expert_for(user)
+        text = rationale_from(view["state"]["values"]) or ""
+        lease = str(view.get("private_metadata", "")).split("|")[0]
+        added = expert_id is not None and await self.channel.service.add_rationale(
+            expert_id, lease, text, "slack", f"view/{view.get('id')}")
+        if not added:
+            await ack(response_action="errors", errors={
+                "rationale": "Not saved: write a line, on an answer of yours that was saved."})
+            return
+        await ack()
+        await self.channel.messenger.tell(user, "Reason saved beside your answer.")
+
     async def on_view(self, ack: Ack, body: Body) -> None:
         """An invalid modal is answered in place (response_action errors) and stays open."""
         user = body["user"]["id"]
@@ -133,7 +181,7 @@ class Listeners:
         try:
             given = answer_from_view_submission(expert_id, body)
         except InvalidPayload as exc:
-            first = next(iter(body["view"]["state"]["values"]), "text_0")
+            first = exc.block or next(iter(body["view"]["state"]["values"]), "text_0")
             await ack(response_action="errors", errors={first: str(exc)})
             return
         await ack()

@@ -9,7 +9,9 @@ from typing import Any
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.domain.experts import ExpertStats
+from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.items import Turn
+from core.service.judging import describe
 
 Block = dict[str, Any]
 
@@ -99,13 +101,17 @@ def estimate_line(card: Card) -> str:
 
 def render_card(card: Card) -> list[list[Block]]:
     """One or more messages; the last one carries the controls and is the card's message."""
-    content = [_mrkdwn(f"*{escape(card.title)}*"),
+    title = ("Final call: " if card.adjudication else "") + card.title
+    content = [_mrkdwn(f"*{escape(title)}*"),
                {"type": "context", "elements": [{"type": "mrkdwn", "text": estimate_line(card)}]},
                *_sections("Instructions", card.instructions), *prompt_blocks(card.prompt)]
     for draft in card.drafts:
         content += [{"type": "divider"}, *_sections(f"Draft {draft.label}", draft.text)]
-    controls = [{"type": "actions", "block_id": "answer", "elements": CONTROLS[card.kind](card)},
-                {"type": "actions", "block_id": "others", "elements": _others(card)}]
+    content += prior_blocks(card)
+    controls = [*_why_note(card),
+                {"type": "actions", "block_id": "answer",
+                 "elements": _held(card, CONTROLS[card.kind](card))},
+                {"type": "actions", "block_id": "others", "elements": _held(card, _others(card))}]
     room = BLOCK_LIMIT - 1  # one for the "continued" note
     messages = []
     while len(content) + len(controls) > BLOCK_LIMIT:
@@ -113,6 +119,47 @@ def render_card(card: Card) -> list[list[Block]]:
         content = content[room:]
     messages.append([*content, *controls])
     return messages
+
+
+def prior_blocks(card: Card) -> list[Block]:
+    """An adjudication: the earlier answers, unblinded (who said what, and why), above the
+    controls; the expert's choice is the final call."""
+    if not card.adjudication:
+        return []
+    blocks: list[Block] = [{"type": "divider"}, _mrkdwn(
+        "*Final call.* The earlier answers:" if card.prior else
+        "*Final call.* No earlier answers are on record.")]
+    for prior in card.prior:
+        blocks += _sections(prior.expert, prior.decision)
+        if prior.rationale:
+            blocks.append({"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"Why: {escape(prior.rationale)}"[:TEXT_LIMIT]}]})
+    return blocks
+
+
+WHY_LATER = "why_later"  # on an optional card: the answered card offers "Add a reason"
+HELD = "el_open_why:"  # a press that opens the reason's modal, holding the choice
+NEEDS_REASON = ("el_choose", "el_rate", "el_verify", "el_label", "el_labels", "el_none")
+
+
+def _why_note(card: Card) -> list[Block]:
+    if card.rationale == "none":
+        return []
+    required = card.rationale == "required"
+    text = ("Your answer needs one line on why: a short form asks for it." if required else
+            "You may add one line on why, after your answer or in its form.")
+    return [{"type": "context", "block_id": "why_needed" if required else WHY_LATER,
+             "elements": [{"type": "mrkdwn", "text": text}]}]
+
+
+def _held(card: Card, elements: list[Block]) -> list[Block]:
+    """A card whose answer needs a reason: each answering control opens a short modal that
+    carries the choice and asks for it (Slack opens a modal only on a fresh trigger, so the
+    press itself does it: https://docs.slack.dev/interactivity/handling-user-interaction)."""
+    if card.rationale != "required":
+        return elements
+    return [{**e, "action_id": HELD + e["action_id"]}
+            if e["action_id"].partition(":")[0] in NEEDS_REASON else e for e in elements]
 
 
 def _continued() -> Block:
@@ -180,13 +227,43 @@ def render_modal(card: Card, opener: str, metadata: str) -> Block:
     else:
         draft = card.drafts[0].text if card.drafts and opener != "el_open_write" else ""
         blocks = _text_inputs(draft)
-        if opener == "el_open_override":
+        if opener == "el_open_override":  # its reason is the answer's line of why too
             blocks.append(_input("reason", "Why override?", {"type": "plain_text_input",
                                                              "action_id": "reason"}))
+    if card.rationale != "none" and opener != "el_open_override":
+        blocks.append(rationale_input(card.rationale == "required"))
     return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata,
             "title": {"type": "plain_text", "text": title},
             "submit": {"type": "plain_text", "text": submit},
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def rationale_input(required: bool) -> Block:
+    block = _input("rationale", "Why? One line" + ("" if required else " (optional)"),
+                   {"type": "plain_text_input", "action_id": "rationale",
+                    "max_length": RATIONALE_CHARS})
+    return block if required else {**block, "optional": True}
+
+
+def why_modal(decision: dict[str, object], metadata: str) -> Block:
+    """After a press on a card whose answer needs a reason: the choice, held in the
+    metadata (`<lease>|<channel>|<ts>|<decision JSON>`), and the reason asked for."""
+    said = describe(decision, [], [])
+    return {"type": "modal", "callback_id": "el_why", "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": "One line on why"},
+            "submit": {"type": "plain_text", "text": "Save answer"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [_mrkdwn(f"*Your answer:* {escape(said)}"[:TEXT_LIMIT]),
+                       rationale_input(True)]}
+
+
+def reason_modal(metadata: str) -> Block:
+    """"Add a reason" on an answered card: the optional line of why, after the answer."""
+    return {"type": "modal", "callback_id": "el_reason", "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": "Add a reason"},
+            "submit": {"type": "plain_text", "text": "Save reason"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [rationale_input(True)]}
 
 
 def _input(block_id: str, label: str, element: Block) -> Block:
@@ -227,9 +304,14 @@ def outcome_text(outcome: Outcome) -> str:
 
 def answered_card(shown: list[Block], outcome: Outcome) -> list[Block]:
     """The card as it was, without its controls, and what was recorded."""
-    kept = [b for b in shown if b.get("type") not in ("actions", "input")][:BLOCK_LIMIT - 1]
-    return [*kept, {"type": "context",
+    kept = [b for b in shown if b.get("type") not in ("actions", "input")][:BLOCK_LIMIT - 2]
+    done = [*kept, {"type": "context",
                     "elements": [{"type": "mrkdwn", "text": escape(outcome_text(outcome))}]}]
+    if outcome.status == "recorded" and outcome.decision not in ("skip", "flag") and any(
+            b.get("block_id") == WHY_LATER for b in kept):
+        done.append({"type": "actions", "block_id": "reason", "elements": [
+            _button("Add a reason", "el_open_reason", outcome.lease)]})
+    return done
 
 
 def home_view(stats: ExpertStats | None) -> Block:

@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import answered_card, home_view, outcome_text
+from adapters.slack.blocks import WHY_LATER, answered_card, home_view, outcome_text
 from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
 from core.domain.answers import Answer, Outcome
 from core.ports import Stores
@@ -85,6 +85,10 @@ class SlackChannel:
         """Record, update the card, post the next one. A repeat (double click, retry) finds
         the first outcome: the card is updated again and no second card is posted. Raises if
         the answer was not recorded; once it is, what Slack refuses is owed, not raised."""
+        if given.rationale is not None and origin is not None and origin.blocks:
+            # its reason came with it: the answered card offers no "Add a reason"
+            origin = origin._replace(blocks=[b for b in origin.blocks
+                                             if b.get("block_id") != WHY_LATER])
         messenger = self.messenger.replying_to(origin)
         try:
             outcome = await self.service.submit(given)
