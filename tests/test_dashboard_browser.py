@@ -14,6 +14,7 @@ from playwright.async_api import Browser
 from adapters.dashboard.routes import COOKIE, DASHBOARD, add_dashboard_routes
 from adapters.models.openai_drafter import OpenAIDrafter
 from adapters.redis.store import RedisStore
+from core.domain.experts import Expert
 from core.domain.timing import SetClock
 from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
@@ -114,3 +115,44 @@ async def test_the_models_panel_and_a_paused_drafting_status_render(
     await page.locator("section.campaign[data-kind=correct] section.models").screenshot(
         path=str(ARTIFACTS / "dashboard-models.png"))
     await page.close()
+
+
+async def test_send_an_item_to_adjudication_and_see_it_wait(
+        browser: Browser, site: str, coordinator: Coordinator, service: Service,
+        clock: SetClock) -> None:
+    from tests.test_labels_export import answer_all, pairwise, post_items
+    items = [{"id": f"q{n}", "prompt": f"Q{n}?", "drafts": [
+        {"text": f"Good q{n}.", "model": "a"}, {"text": f"Poor q{n}.", "model": "b"}]}
+        for n in (1, 2)]
+    await post_items(coordinator, items, kind="pairwise", overlap=1, adjudicate=True, id="adj")
+    await coordinator.add_expert(Expert(id="ann", name="Ann"))
+    await answer_all(service, clock, "ann", lambda card: pairwise(card, True))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{site}/?token={TOKEN}")
+    panel = page.locator("#c-adj")
+    waiting = panel.locator(".tile[data-name='awaiting adjudication'] b")
+    assert await waiting.inner_text() == "0"
+
+    await panel.locator("form.adjudicate input[name=item]").fill("q2")
+    await panel.locator("form.adjudicate button").click()
+
+    await page.wait_for_selector(".notice")
+    assert await page.locator(".notice").inner_text() == "adj: item q2 sent to adjudication"
+    assert await page.locator("#c-adj .tile[data-name='awaiting adjudication'] b"
+                              ).inner_text() == "1"
+    await page.locator("#c-adj form.adjudicate input[name=item]").fill("nope")
+    await page.locator("#c-adj form.adjudicate button").click()
+    await page.wait_for_selector(".notice.error")
+    assert "no item 'nope'" in await page.locator(".notice.error").inner_text()
+    assert (await coordinator.status("adj")).awaiting_adjudication == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.locator("#c-adj").screenshot(path=str(ARTIFACTS / "dashboard-adjudicate.png"))
+    await page.close()
+
+
+async def test_the_adjudicate_form_needs_the_dashboard_cookie(site: str) -> None:
+    import aiohttp
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{site}/campaigns/adj/adjudicate", data={"item": "q1"},
+            allow_redirects=False) as response:
+        assert response.status == 401

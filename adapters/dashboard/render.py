@@ -22,7 +22,7 @@ LEADERBOARD_KINDS = (Kind.pairwise, Kind.rank)
 
 
 def page(shown: list[Shown], *, signed_in: bool, built_seconds: float,
-         notice: tuple[str, str] | None = None) -> str:
+         notice: tuple[str, str] | None = None, form_key: str = "") -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     logout = ('<form method="post" action="/logout"><button>Sign out</button></form>'
               if signed_in else "")
@@ -30,7 +30,8 @@ def page(shown: list[Shown], *, signed_in: bool, built_seconds: float,
     building = sum(s.building for s in shown)
     reading = (f'<span class="badge warn">reading {building} log(s); refreshes itself</span>'
                if building else "")
-    body = "".join(campaign(s.panel) if s.panel else pending(s) for s in shown) or (
+    body = "".join(campaign(s.panel, form_key) if s.panel else pending(s)
+                   for s in shown) or (
         '<p class="empty">No campaigns yet. Post one with <code>expertloop campaign post '
         'FILE</code> or <code>POST /api/campaigns</code>.</p>')
     return _document("expertloop · dashboard", f"""
@@ -49,12 +50,13 @@ def _notice(notice: tuple[str, str] | None) -> str:
     return f'<p class="notice {escape(tone)}" role="{role}">{escape(text)}</p>'
 
 
-def adjudicate_form(campaign_id: str, adjudicate: bool) -> str:
+def adjudicate_form(campaign_id: str, adjudicate: bool, form_key: str) -> str:
     """Send any item to an adjudicator (the API's POST /api/campaigns/{id}/adjudicate)."""
     ident = escape(campaign_id)
     note = ("" if adjudicate else '<p class="note">This campaign has <code>adjudicate: false'
             '</code>: an item sent waits until the campaign offers adjudicators work.</p>')
     return (f'<form class="adjudicate" method="post" action="/campaigns/{ident}/adjudicate">'
+            f'<input type="hidden" name="key" value="{escape(form_key)}">'
             f'<label>Send an item to adjudication <input name="item" required '
             f'placeholder="item id" autocomplete="off"></label><button>Send</button></form>'
             f'{note}')
@@ -108,7 +110,7 @@ def pending(shown: Shown) -> str:
 </div><p class="note">{escape(what)}</p></section>"""
 
 
-def campaign(p: Panel) -> str:
+def campaign(p: Panel, form_key: str = "") -> str:
     s, q, spec = p.status, p.quality, p.campaign.spec
     share = min(1.0, s.answers / p.target) if p.target else 0.0
     marks = [(name, v) for name, v in (("median", q.median_seconds),
@@ -132,7 +134,7 @@ def campaign(p: Panel) -> str:
 {charts.histogram(p.figures.seconds_histogram(), marks)}</figure>
 </div>{drafting_status(s.drafting, p.campaign.id)}{leaderboard_html}{models_section(p.models)}
 {audit_section(p.models.audit if p.models else None)}{experts(p)}
-{adjudicate_form(p.campaign.id, spec.adjudicate)}
+{adjudicate_form(p.campaign.id, spec.adjudicate, form_key)}
 <p class="note">Figures from the provenance log up to event {p.seq:,}, read in
 {p.build_seconds:.2f} s.</p></section>"""
 

@@ -1,8 +1,10 @@
 """The dashboard's routes on the shared aiohttp app, behind the API's token: a login form sets
 an HttpOnly, SameSite=Strict cookie, or `?token=` does once and is dropped from the URL. With
 no token configured the dashboard is open, like the API (which then serves only 127.0.0.1).
-Its one action, sending an item to adjudication, needs the same cookie and a same-origin form
-(the Strict cookie already keeps other sites' forms out; the Origin check does when open)."""
+Its one action, sending an item to adjudication, needs the same cookie and the form's key (an
+HMAC of the store's shared secret that only a page this dashboard drew carries), so another
+site's form cannot act for a signed-in coordinator, nor for anyone when the dashboard is open.
+The page sends no referrer, so Chromium's Origin on its forms is `null`: no use to check."""
 
 from __future__ import annotations
 
@@ -76,16 +78,19 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
         shown = await board.panels.all()
     return _html(render.page(shown, signed_in=board.token is not None,
                              built_seconds=time.perf_counter() - started,
-                             notice=_notice(request)))
+                             notice=_notice(request), form_key=await _form_key(board)))
 
 
 async def post_adjudicate(request: web.Request) -> web.StreamResponse:
     """The form's item goes to an adjudicator; the page then says what happened."""
     board = request.app[DASHBOARD]
-    if not board.cookie_ok(request) or not _same_origin(request):
+    form = await request.post()
+    sent_key = str(form.get("key", ""))
+    if not board.cookie_ok(request) or not hmac.compare_digest(
+            sent_key.encode(), (await _form_key(board)).encode()):
         return _html(render.login("Sign in to send items to adjudication."), status=401)
     campaign_id = request.match_info["id"]
-    item = str((await request.post()).get("item", "")).strip()
+    item = str(form.get("item", "")).strip()
     try:
         if not item:
             raise ExpertloopError("give the id of the item to adjudicate")
@@ -96,9 +101,9 @@ async def post_adjudicate(request: web.Request) -> web.StreamResponse:
     return _redirect({"done": f"{campaign_id}: item {item} {said}"}, campaign_id)
 
 
-def _same_origin(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
-    return origin is None or origin == f"{request.scheme}://{request.host}"
+async def _form_key(board: Dashboard) -> str:
+    secret = await board.panels.coordinator.access.shared_secret()
+    return hmac.new(secret.encode(), b"expertloop dashboard form", hashlib.sha256).hexdigest()
 
 
 def _notice(request: web.Request) -> tuple[str, str] | None:
