@@ -26,7 +26,7 @@ BY_FILE = {
     "test_procfile.py": "processes", "test_scale_out.py": "processes",
     "test_dashboard_browser.py": "browser", "test_webchat_browser.py": "browser",
     "test_cluster.py": "cluster", "test_openai_emulator.py": "channels",
-    "test_conversations.py": "channels",
+    "test_conversations.py": "channels", "test_rationale_channels.py": "channels",
     "test_drafting_worker.py": "processes", "test_cli_drafting.py": "processes",
     "test_cli_hard_cases.py": "processes",
 }

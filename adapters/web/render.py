@@ -75,8 +75,8 @@ def prior_answers(card: Card) -> str:
         f'<span class="said">{escape(p.decision)}</span>'
         + (f' <q class="why">{escape(p.rationale)}</q>' if p.rationale else "") + "</li>"
         for p in card.prior) or "<li>No earlier answers.</li>"
-    return (f'<section class="prior" aria-label="earlier answers"><h3>The earlier answers. '
-            f'Yours is the final call, with one line on why.</h3><ul>{rows}</ul></section>')
+    return (f'<section class="prior" aria-label="earlier answers"><h3>Final call. The earlier '
+            f'answers (yours needs one line on why):</h3><ul>{rows}</ul></section>')
 
 
 def prompt(value: str | list[Turn]) -> str:
