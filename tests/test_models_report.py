@@ -227,3 +227,30 @@ async def test_campaign_models_prints_a_table_or_json_and_refuses_an_unknown_id(
     report = json.loads(as_json.stdout)
     assert [m["accepted"] for m in report["models"]] == [2, 1]
     assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no campaign 'nope'"
+
+
+async def test_auto_accept_audit_reports_the_share_experts_overrode(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger) -> None:
+    from core.domain.experts import Expert
+    from core.domain.hard_cases import audited
+    from tests.test_labels_export import answer_all
+    ids = [f"v{n}" for n in range(60)]
+    sample = [i for i in ids if audited("audit", i, 0.2)]  # the campaign's id and audit rate
+    items = [{"id": i, "prompt": f"{i}?", "drafts": [{"text": f"{i} text.", "model": "m",
+                                                      "confidence": -0.1}]} for i in ids]
+    items.append({"id": "unsure", "prompt": "?", "drafts": [{"text": "t.", "model": "m",
+                                                             "confidence": -0.9}]})
+    campaign = await post_items(coordinator, items, kind="verify", id="audit", route={
+        "auto_accept": {"confidence_at_least": -0.15, "audit_rate": 0.2}})
+    await coordinator.add_expert(Expert(id="ann", name="Ann"))
+    overrides = set(sample[:2])
+    await answer_all(service, clock, "ann", lambda card: Verify(
+        verdict="override", text="No.", reason="wrong") if card.item in overrides
+        else Verify(verdict="accept") if card.item in sample[:4] or card.item == "unsure"
+        else None)
+
+    audit = (await campaign_models(ledger, campaign)).audit
+
+    assert audit is not None and len(sample) >= 4
+    assert (audit.audited, audit.judged, audit.overridden) == (len(sample), 4, 2)
+    assert audit.override_rate == 0.5 and audit.confidence_at_least == -0.15
