@@ -197,6 +197,18 @@ async def test_telegram_an_optional_line_is_offered_after_the_tap_and_kept_besid
     assert "Reason saved" in user.texts()
 
 
+async def test_telegram_a_skip_is_not_asked_why(
+        bot: TelegramBot, coordinator: Coordinator, emulator: Any, store: RedisStore) -> None:
+    await post(coordinator, rationale="optional")
+    user = await joined(coordinator, emulator, "ann", 501)
+    await user.say("/next")
+
+    await user.press("Skip")
+
+    assert len(await of_type(store, "skipped")) == 1
+    assert "Add one line on why?" not in user.texts()
+
+
 async def test_telegram_a_required_line_holds_the_tap_until_it_comes(
         bot: TelegramBot, coordinator: Coordinator, emulator: Any, store: RedisStore) -> None:
     await post(coordinator, rationale="required")

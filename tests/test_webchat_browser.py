@@ -251,3 +251,32 @@ async def test_a_conversation_shows_as_bubbles_by_role_and_is_answered(
     assert "Saved your choice" in await saved(page, 1)
     [event] = await answered(store, "chat")
     assert event["payload"]["decision"] == {"type": "pairwise", "choice": "A"}
+
+
+async def test_a_required_line_of_why_is_typed_under_the_buttons_and_enter_answers_nothing(
+        browser: Browser, site: str, coordinator: Coordinator, store: RedisStore) -> None:
+    spec = CampaignSpec(id="why", title="Which is right?", instructions="Say why.",
+                        kind="pairwise", rationale="required")
+    spool = spool_items(spec, [{"id": f"q{n}", "prompt": ITEM["prompt"],
+                                "drafts": ITEM["drafts"][:2]} for n in range(2)])
+    await coordinator.post_campaign(spec, spool)
+    spool.close()
+    page = await open_chat(browser, coordinator, site)
+    field = page.locator("input[name=rationale]")
+    assert await field.evaluate("e => e.validity.valueMissing")  # the browser asks for it too
+
+    await field.fill("B names the stomach risk")
+    await field.press("Enter")  # would press "A is better", the form's first button
+    await shot(page, "rationale")
+    await page.click("button[value=B]")
+
+    assert "Saved your choice" in await saved(page, 1)
+    await field.fill("neither mentions warfarin")  # "None acceptable" is in the other form
+    await page.click("button[value=none_acceptable]")
+    assert "Saved none acceptable" in await saved(page, 2)
+
+    first, second = await answered(store, "why")
+    assert first["payload"]["decision"] == {"type": "pairwise", "choice": "B"}
+    assert first["payload"]["rationale"] == "B names the stomach risk"
+    assert second["payload"]["decision"]["type"] == "none_acceptable"
+    assert second["payload"]["rationale"] == "neither mentions warfarin"

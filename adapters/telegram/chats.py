@@ -95,7 +95,7 @@ class Chats:
         try:
             await messenger.show_outcome(chat, outcome)
             closing = None
-            if why is not None and outcome.status == "recorded" and not outcome.replayed:
+            if why is not None and _judged(outcome):
                 await why.offered()  # before the next card, so the reply box is for it
             if card and outcome.next is not None:
                 await deliver(self.service, messenger, chat, outcome.next)
@@ -139,6 +139,12 @@ def needs_reason(outcome: Outcome, given: Answer) -> bool:
     campaign, an item asked again): nothing was recorded, and the tap can wait for it."""
     return (outcome.status == "refused" and outcome.reason == REFUSALS["reason_needed"]
             and given.rationale is None)
+
+
+def _judged(outcome: Outcome) -> bool:
+    """A decision newly recorded that a line of why may explain (not a skip or a flag)."""
+    return outcome.status == "recorded" and not outcome.replayed \
+        and outcome.decision not in ("skip", "flag")
 
 
 def kept_at(update: Update) -> int | None:

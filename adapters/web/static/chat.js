@@ -37,6 +37,9 @@ current.addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
   const data = new FormData(form, event.submitter);
+  // "None acceptable" sits in the card's second form: it carries the line of why typed above.
+  const why = current.querySelector("input[name=rationale]");
+  if (why && !data.has("rationale")) data.set("rationale", why.value);
   current.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   await opening;  // the server hears "opened" before the answer, so the timing is right
   await show(await post("answer", data));
