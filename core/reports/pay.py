@@ -13,7 +13,8 @@ from core.domain.campaigns import Campaign
 from core.provenance.ledger import Ledger
 from core.reports.records import task_records
 
-PAID = ("answered", "flagged")  # a flag (harmful, broken) is work done; a skip is not
+# A flag (harmful, broken) is work done; a skip is not. An adjudicator's final call is work too.
+PAID = ("answered", "flagged", "adjudicated")
 CSV_FIELDS = ("campaign", "expert", "currency", "basis", "rate", "tasks", "active_seconds",
               "hours", "base", "effective_hourly", "min_hourly", "top_up", "total", "rate_note")
 RATE_MIN_SECONDS = 60  # pay over less measured time than this is not an hourly rate
@@ -54,7 +55,7 @@ async def campaign_pay(ledger: Ledger, campaign: Campaign) -> PayReport:
     """Read the campaign's log once (no items needed) and price each expert's work."""
     tasks: dict[str, int] = {}
     seconds: dict[str, float] = {}
-    async for batch in task_records(ledger, campaign.id, with_items=False):
+    async for batch in task_records(ledger, campaign.id, with_items=False, also=("adjudicated",)):
         for record in batch:
             if record.type in PAID:
                 tasks[record.expert] = tasks.get(record.expert, 0) + 1
