@@ -41,6 +41,7 @@ bench: setup  ## throughput against same-run baselines (see bench/)
 	$(BIN)/python bench/telegram_ingest.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/escalation.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
