@@ -15,6 +15,7 @@ from core.domain.experts import Expert
 from core.domain.kinds import Choose
 from core.domain.timing import SetClock
 from core.provenance.ledger import Ledger
+from core.reports.exports import Export
 from core.reports.pay import campaign_pay
 from core.service.coordinator import Coordinator
 from core.service.service import Service
@@ -160,3 +161,20 @@ async def test_posting_refuses_a_growing_overlap_for_text_answers(
         assert "no vote" in str(exc)
     else:
         raise AssertionError("a correct campaign with overlap 2..4 was posted")
+
+
+async def test_a_line_of_why_sent_after_the_answer_reaches_the_exports_once(
+        service: Service, coordinator: Coordinator, ledger: Ledger) -> None:
+    await post_items(coordinator, [{"id": "q1", "prompt": "Ibuprofen?", "drafts": PAIR}],
+                     kind="pairwise", rationale="optional")
+    await expert(coordinator, "ann")
+    card, _ = await choose(service, "ann", FOOD)
+
+    assert await service.add_rationale("ann", card.lease, "Food protects the stomach.")
+    assert not await service.add_rationale("ann", card.lease, "A resent reply.")
+
+    campaign = await coordinator.campaign("c1")
+    rows = [json.loads(line) async for line in Export(ledger, campaign, "trail").lines()]
+    assert [row["rationale"] for row in rows] == ["Food protects the stomach."]
+    pairs = [json.loads(line) async for line in Export(ledger, campaign, "preference").lines()]
+    assert [row["rationale"] for row in pairs] == ["Food protects the stomach."]

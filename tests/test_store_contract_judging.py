@@ -185,3 +185,16 @@ async def test_the_route_order_in_lua_agrees_with_its_reference(
                       json.dumps(texts))
     key = rules.queue_key(order, confidence, texts)
     assert int(float(found)) == rules.queue_score(key, seq)
+
+
+async def test_a_line_of_why_after_the_answer_is_kept_once_by_the_answers_seq(
+        any_store: RedisStore) -> None:
+    await open_campaign(any_store, "q1")
+    body = body_json(Event(campaign="c1", type="rationale_added", at=iso_ms(NOW),
+                           actor="expert", item="q1", payload={"answer": 7}))
+
+    assert await any_store.add_rationale("c1", 7, "Food first.", body)
+    assert not await any_store.add_rationale("c1", 7, "Resent.", body)
+
+    assert await any_store.late_rationales("c1") == {7: "Food first."}
+    assert len(await logged(any_store, "rationale_added")) == 1

@@ -17,6 +17,15 @@ class RedisLog(OnRedis):
     async def append_event(self, campaign_id: str, event_body: str) -> int:
         return int(await self._run("append", campaign_id, [event_body]))
 
+    async def add_rationale(self, campaign_id: str, answer_seq: int, rationale: str,
+                            event_body: str) -> bool:
+        return bool(await self._run("add_rationale", campaign_id,
+                                    [answer_seq, rationale, event_body]))
+
+    async def late_rationales(self, campaign_id: str) -> dict[int, str]:
+        found = await self.client.hgetall(k.campaign_key(campaign_id, "rationales"))
+        return {int(seq): str(text) for seq, text in found.items()}
+
     async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]:
         entries = await self.client.xrange(k.campaign_key(campaign_id, "log"),
                                            min=f"0-{after + 1}", max="+", count=count)

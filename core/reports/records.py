@@ -45,6 +45,7 @@ class TaskRecord(NamedTuple):
     assigned: EventRef | None
     item_ref: EventRef | None
     item: Item | None
+    late_rationale: str | None = None  # a line of why the expert sent after answering
 
     @property
     def decision(self) -> dict[str, Any]:
@@ -64,7 +65,7 @@ class TaskRecord(NamedTuple):
     @property
     def rationale(self) -> str | None:
         found = self.payload.get("rationale")
-        return None if found is None else str(found)
+        return self.late_rationale if found is None else str(found)
 
     @property
     def active_seconds(self) -> float:
@@ -131,8 +132,10 @@ async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = T
     `assigned` event and item; a lease leaves the map when it ends, so memory follows the
     number of tasks in flight, not the size of the campaign. `also`: more decisions to yield,
     `adjudicated` (an adjudicator's final call) and `auto_accepted` (the model's, which has no
-    lease: its item is found by id, so this keeps one seq per item id while reading)."""
+    lease: its item is found by id, so this keeps one seq per item id while reading). A line
+    of why sent after an answer joins its record (they are few, read once up front)."""
     items = _Items(ledger.log, campaign_id)
+    late = await ledger.log.late_rationales(campaign_id)
     open_leases = _Leases(finished=FINISHED + tuple(t for t in also if t not in LEASELESS),
                           by_id={} if set(also) & set(LEASELESS) else None)
     after = 0
@@ -146,7 +149,7 @@ async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = T
             continue
         wanted = {lease.item_seq for _, lease in finished if lease is not None}
         found = await items.fetch(wanted) if with_items else {}
-        yield [_record(event, lease, found) for event, lease in finished]
+        yield [_record(event, lease, found, late) for event, lease in finished]
 
 
 def _walk(events: list[dict[str, Any]], leases: _Leases
@@ -172,7 +175,7 @@ def _walk(events: list[dict[str, Any]], leases: _Leases
 
 
 def _record(event: dict[str, Any], lease: _Open | None,
-            items: dict[int, tuple[Item, EventRef]]) -> TaskRecord:
+            items: dict[int, tuple[Item, EventRef]], late: dict[int, str]) -> TaskRecord:
     item, item_ref = items.get(lease.item_seq, (None, None)) if lease else (None, None)
     payload, expert = event.get("payload") or {}, event.get("expert") or event.get("actor_id")
     if event["type"] in LEASELESS:  # the model decided on one draft, shown to nobody
@@ -183,4 +186,4 @@ def _record(event: dict[str, Any], lease: _Open | None,
         lease=event.get("lease") or "", item_id=event.get("item") or "", at=event.get("at", ""),
         payload=payload, event=EventRef(event["seq"], event.get("hash")),
         prev=event.get("prev"), assigned=lease.assigned if lease else None,
-        item_ref=item_ref, item=item)
+        item_ref=item_ref, item=item, late_rationale=late.get(event["seq"]))

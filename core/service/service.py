@@ -215,8 +215,9 @@ class Service:
     async def add_rationale(self, expert_id: str, lease: str, text: str, channel: str = "api",
                             event_id: str | None = None) -> bool:
         """A line of why sent after the answer was recorded (a chat's optional prompt after the
-        tap, so one tap still answers): its own `rationale_added` event naming the answer's seq.
-        False when the lease is not this expert's answered one, or the line is empty."""
+        tap, so one tap still answers): its own `rationale_added` event naming the answer's seq,
+        once per answer. False when the lease is not this expert's answered one, the line is
+        empty, or the answer has its line already."""
         rationale = " ".join(text.split())[:RATIONALE_CHARS]
         campaign_id = await self.catalog.campaign_for_lease(lease)
         view = await self.leases.lease_view(campaign_id, lease) if campaign_id else None
@@ -230,8 +231,7 @@ class Service:
                       actor="expert", actor_id=expert_id, expert=expert_id, item=view.lease.item,
                       lease=lease, payload={"rationale": rationale, "answer": int(seq),
                                             "channel": channel, "platform_event": event_id})
-        await self.log.append_event(campaign_id, body_json(event))
-        return True
+        return await self.log.add_rationale(campaign_id, int(seq), rationale, body_json(event))
 
     async def stats(self, expert_id: str) -> ExpertStats:
         expert = await self._expert(expert_id)
