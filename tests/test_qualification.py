@@ -20,6 +20,7 @@ from core.domain.qualification import FAILED_MESSAGE, QualificationCounts
 from core.domain.timing import SetClock
 from core.errors import InvalidCampaign
 from core.provenance.ledger import Ledger
+from core.reports.exports import Export
 from core.reports.pay import campaign_pay
 from core.service.campaign_files import read_campaign
 from core.service.coordinator import Coordinator
@@ -223,3 +224,18 @@ async def test_the_api_refuses_a_qualification_item_without_gold(
     assert status in (400, 422), body
     assert "qualification.items.0.gold" in json.dumps(body)
     assert (await call(api, "GET", "/api/campaigns/c2"))[0] == 404
+
+
+async def test_qualification_answers_stay_in_the_trail_and_out_of_training_data(
+        service: Service, coordinator: Coordinator, clock: SetClock, ledger: Ledger) -> None:
+    await post(coordinator)
+    await add_experts(coordinator, "ann")
+    await take_qualification(service, clock, "ann", [RIGHT, RIGHT, RIGHT])
+    campaign = await coordinator.campaign("c1")
+
+    trail = [json.loads(line) async for line in Export(ledger, campaign, "trail").lines()]
+    preference = Export(ledger, campaign, "preference")
+    rows = [json.loads(line) async for line in preference.lines()]
+
+    assert sorted(row["item"] for row in trail) == ["qual-0", "qual-1", "qual-2"]
+    assert rows == [] and preference.summary.excluded == {"qualification": 3}

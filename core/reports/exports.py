@@ -44,6 +44,7 @@ CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value
               "delivered_at", "opened_at", "answered_at", "channel", "seq", "hash", "late",
               "draft_models", "edit_ratio", "decided_in_s", "prompt", "decided_by", "rationale")
 MODEL_LEFT_OUT = "decided_by_model"  # the summary's reason for the model's rows, left out
+QUALIFICATION_LEFT_OUT = "qualification"  # an expert's test answers: no training rows
 Progress = Callable[[int], None]
 
 
@@ -146,6 +147,8 @@ class Export:
             return iter([trail_row(self.campaign, record, self.fast_below)])
         if self.format == "csv":
             return iter([csv_row(self.campaign, record, self.fast_below)])
+        if record.payload.get("qualification"):  # a test of the expert, not work to train on
+            return self.tally.skip(QUALIFICATION_LEFT_OUT)
         if self.format == "preference":
             return preference_rows(record, self.options, self.tally, self.ratings)
         builder = {"openai-dpo": openai_dpo_rows, "kto": kto_rows, "sft": sft_rows}[self.format]
@@ -157,6 +160,9 @@ class Export:
         summary.labels = dict(tally.labels)
         summary.sources = dict(tally.sources)
         summary.decided_by = dict(self.deciders)
+        if tally.excluded.get(QUALIFICATION_LEFT_OUT):
+            summary.notes.append(f"{tally.excluded[QUALIFICATION_LEFT_OUT]} qualification "
+                                 "answers left out (they are in the trail)")
         if tally.excluded.get(MODEL_LEFT_OUT):
             summary.notes.append(f"{tally.excluded[MODEL_LEFT_OUT]} decided by the model alone "
                                  "left out (include them, marked, with --include-model)")
