@@ -239,3 +239,14 @@ async def test_qualification_answers_stay_in_the_trail_and_out_of_training_data(
 
     assert sorted(row["item"] for row in trail) == ["qual-0", "qual-1", "qual-2"]
     assert rows == [] and preference.summary.excluded == {"qualification": 3}
+
+
+async def test_posting_refuses_a_qualification_item_with_a_campaign_items_id(
+        coordinator: Coordinator, store: RedisStore) -> None:
+    clash = [{**QUALS[0], "id": "real-1"}]
+
+    with pytest.raises(InvalidCampaign) as refused:
+        await post(coordinator, quals=clash)
+
+    assert refused.value.problems[0].loc == ("qualification", "items", 0, "id")
+    assert await store.list_campaigns() == []

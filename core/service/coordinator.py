@@ -44,6 +44,12 @@ class Coordinator:
         """Store the spec, then the items, then open the campaign to experts."""
         items.check()
         qualifying = qualification_items(spec)  # checked before anything is stored
+        clashes = [Problem(f"qualification item {item.id!r} has the id of a campaign item; "
+                           "reports tell them apart by id", source=items.source,
+                           loc=("qualification", "items", index, "id"))
+                   for index, item in enumerate(qualifying) if items.holds(item.id)]
+        if clashes:
+            raise InvalidCampaign(clashes)
         now = self.clock.now_ms()
         campaign_id = spec.id or _new_id(spec.title)
         campaign = Campaign(id=campaign_id, code=await self.campaigns.next_code(),

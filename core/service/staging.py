@@ -99,6 +99,10 @@ class ItemSpool:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(msg, source=self.source, line=line, loc=loc))
 
+    def holds(self, item_id: str) -> bool:
+        """Whether an item of this id was read (kept or not)."""
+        return item_id in self._ids
+
     def check(self) -> None:
         """Raise every problem found, or keep quiet: nothing is stored before this passes."""
         if self.problems:
