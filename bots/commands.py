@@ -9,7 +9,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from adapters.http.experts import update_profile
 from bots import demo as demo_module
 from bots.runtime import Runtime, stop_on_signals
 from bots.slack_wiring import slack_identity
@@ -166,7 +165,7 @@ async def update_expert(runtime: Runtime, args: argparse.Namespace) -> int:
         ("roles", None if args.roles is None else _listed(args.roles))) if value is not None}
     if not changes:
         raise ExpertloopError("nothing to update: give --level, --roles, --name or --skills")
-    expert = await update_profile(runtime.coordinator, args.id, changes)
+    expert = await runtime.coordinator.update_expert(args.id, changes)
     print(f"updated expert {expert.id}: {', '.join(sorted(changes))}{_standing(expert)}")
     return 0
 

@@ -11,7 +11,6 @@ from aiohttp import web
 from adapters.http.context import api_of
 from core.domain.experts import Expert
 from core.errors import ChannelDown, ExpertloopError
-from core.service.coordinator import Coordinator
 
 # token -> the chat's deep link (`https://t.me/<bot>?start=<token>`); set when Telegram is on
 TELEGRAM_INVITE = web.AppKey("telegram_invite", Callable[[str], Awaitable[str]])
@@ -32,24 +31,8 @@ async def patch_expert(request: web.Request) -> web.Response:
     if not isinstance(changes, dict) or not changes:
         raise ExpertloopError("send a JSON object with the fields to change, e.g. "
                               '{"level": "senior", "roles": ["adjudicator"]}')
-    expert = await update_profile(api.coordinator, request.match_info["id"], changes)
+    expert = await api.coordinator.update_expert(request.match_info["id"], changes)
     return web.json_response(_profile(expert, None, api.settings.public_url))
-
-
-FIXED = ("id", "identities")  # not changed by an update
-
-
-async def update_profile(coordinator: Coordinator, expert_id: str,
-                         changes: dict[str, object]) -> Expert:
-    """The expert with these fields changed, checked whole as a new profile would be, and
-    saved (last write wins: coordinators edit a profile rarely and one at a time)."""
-    fixed = sorted(set(changes) & set(FIXED))
-    if fixed:
-        raise ExpertloopError(f"{', '.join(fixed)} cannot be changed by an update")
-    expert = await coordinator.expert(expert_id)
-    updated = Expert.model_validate({**expert.model_dump(), **changes})
-    await coordinator.experts.save_expert(updated, create=False)
-    return updated
 
 
 async def get_expert(request: web.Request) -> web.Response:

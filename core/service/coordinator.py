@@ -9,7 +9,7 @@ from collections.abc import Callable
 from core.domain.campaigns import Campaign, CampaignSpec, CampaignState, CampaignStatus
 from core.domain.experts import IDENTITY_PATTERN, Expert, new_web_token, web_token_hash
 from core.domain.qualification import QualificationResult, counts
-from core.errors import Conflict, InvalidCampaign, NotFound, Problem
+from core.errors import Conflict, ExpertloopError, InvalidCampaign, NotFound, Problem
 from core.ports import Clock, Route, Stores
 from core.privacy.pseudonyms import digest
 from core.provenance.events import Event, body_json, iso_ms, open_body
@@ -19,6 +19,7 @@ from core.service.qualification import qualification_items
 from core.service.staging import ItemSpool
 
 Progress = Callable[[int], None] | None
+FIXED_FIELDS = ("id", "identities")  # an expert's, not changed by an update
 INVITE_TTL_S = 7 * 24 * 3600  # a chat invite is good for a week, once
 TRANSITIONS = {  # action -> (states it may start from, state it leads to, event type)
     "pause": ({CampaignState.active}, CampaignState.paused, "paused"),
@@ -213,6 +214,18 @@ class Coordinator:
         if found is None:
             raise NotFound(f"no expert {expert_id!r}")
         return found
+
+    async def update_expert(self, expert_id: str, changes: dict[str, object]) -> Expert:
+        """The expert with these fields changed (level, roles, name, skills, ...), checked whole
+        as a new profile would be, and saved (last write wins: coordinators edit a profile
+        rarely and one at a time). The id and linked accounts change only by linking."""
+        fixed = sorted(set(changes) & set(FIXED_FIELDS))
+        if fixed:
+            raise ExpertloopError(f"{', '.join(fixed)} cannot be changed by an update")
+        expert = await self.expert(expert_id)
+        updated = Expert.model_validate({**expert.model_dump(), **changes})
+        await self.experts.save_expert(updated, create=False)
+        return updated
 
     async def link(self, expert_id: str, identity: str) -> Expert:
         """Let a platform account act as this expert; an account belongs to one expert only."""
