@@ -61,9 +61,11 @@ def rationale_field(card: Card) -> str:
         return ""
     need = card.rationale == "required"
     hint = "Why? One line (required)" if need else "Why? One line (optional)"
+    # An override's own reason stands in for it, so the browser must not demand both.
+    check = " required" if need and card.kind.value != "verify" else ""
     return (f'<label class="rationale">{"Your reason" if need else "Reason"}'
             f'<input name="rationale" maxlength="{RATIONALE_CHARS}" autocomplete="off"'
-            f' placeholder="{hint}"{" required" if need else ""}></label>')
+            f' placeholder="{hint}"{check}></label>')
 
 
 def prior_answers(card: Card) -> str:
