@@ -166,7 +166,8 @@ class Listeners:
             expert_id, lease, text, "slack", f"view/{view.get('id')}")
         if not added:
             await ack(response_action="errors", errors={
-                "rationale": "Not saved: write a line, on an answer of yours that was saved."})
+                "rationale": "Not saved: this answer is not yours, was not saved, or has its line "
+                              "already."})
             return
         await ack()
         await self.channel.messenger.tell(user, "Reason saved beside your answer.")

@@ -112,7 +112,7 @@ class ReplyPrompts:
             f"tg:msg:{message.chat_id}:{message.message_id}")
         await self.chats.messenger(context, expert).send(
             chat_of(update), "✅ Reason saved." if added else
-            "⛔ Not saved: that answer is not yours or was not recorded.")
+            "⛔ Not saved: that answer is not yours, was not recorded, or has its line already.")
 
     def why(self, update: Update, context: Context, expert: Expert, lease: str, card: int,
             tap: answers.Tap | None = None, summary: str = "",
