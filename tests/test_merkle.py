@@ -48,6 +48,6 @@ def test_every_leaf_proves_against_the_reference_root(leaves: list[bytes],
     assert root(leaves) == head
     assert verify_inclusion(index, len(leaves), leaves[index], proof, head)
     assert not verify_inclusion(index, len(leaves), leaves[index] + b"!", proof, head)
-    assert not verify_inclusion(index, len(leaves) + 1, leaves[index], proof, head)
+    assert not verify_inclusion(len(leaves), len(leaves), leaves[index], proof, head)
     if proof:
         assert not verify_inclusion(index, len(leaves), leaves[index], proof[:-1], head)
