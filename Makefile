@@ -41,6 +41,7 @@ bench: setup  ## throughput against same-run baselines (see bench/)
 	$(BIN)/python bench/telegram_ingest.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/drafting.py
 	$(BIN)/python bench/escalation.py
 
 clean:
