@@ -7,18 +7,20 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bots import commands, privacy, reports, slack_wiring, telegram_wiring
+from bots import commands, privacy, proofs, reports, slack_wiring, telegram_wiring
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
 from core.domain.hard_cases import LEVELS
 from core.errors import ExpertloopError, InvalidCampaign
 
 Handler = Callable[[Runtime, argparse.Namespace], Awaitable[int]]
+OfflineHandler = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("campaign")
     verify.add_argument("--no-seal", action="store_true",
                         help="only check what is already sealed")
+    verify.add_argument("--checkpoints", metavar="FILE", type=Path,
+                        help="also check the log against every signed checkpoint in FILE")
+    verify.add_argument("--public-key", metavar="KEY", type=Path,
+                        help="the log's public key (PEM), for --checkpoints")
     events = _add(provenance, "events", commands.events,
                   "print a campaign's events as JSON lines, with seq, prev and hash")
     events.add_argument("campaign")
     events.add_argument("--after", type=int, default=0, metavar="SEQ",
                         help="start after this seq (default: from the first event)")
     events.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    keys = sub.add_parser("keys", help="the key that signs checkpoints").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    proofs.add_commands(provenance, keys, _add, _add_offline)
     return parser
 
 
@@ -145,8 +154,20 @@ def _add(sub: Any, name: str, handler: Handler, help_text: str) -> argparse.Argu
     return parser
 
 
+def _add_offline(sub: Any, name: str, handler: OfflineHandler, help_text: str
+                 ) -> argparse.ArgumentParser:
+    """A command that opens no Redis: it runs where the auditor is, with files alone."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text,
+                                                     description=help_text)
+    parser.set_defaults(offline=handler)
+    return parser
+
+
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings()
+    offline: OfflineHandler | None = getattr(args, "offline", None)
+    if offline is not None:
+        return await offline(settings, args)
     async with open_runtime(settings) as runtime:
         handler: Handler = args.handler
         return await handler(runtime, args)

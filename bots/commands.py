@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bots import demo as demo_module
+from bots.proofs import verify_checkpoints
 from bots.runtime import Runtime, stop_on_signals
 from bots.slack_wiring import slack_identity
 from bots.telegram_wiring import telegram_invite
@@ -257,7 +258,11 @@ async def verify(runtime: Runtime, args: argparse.Namespace) -> int:
     verdict = await runtime.ledger.verify(args.campaign)
     if not verdict.ok:
         raise ExpertloopError(verdict.line())
+    # the chain alone does not catch a rewrite resealed by someone with Redis access: checkpoints
+    anchored = await verify_checkpoints(runtime, args.campaign, args) if args.checkpoints else ""
     print(verdict.line())
+    if anchored:
+        print(anchored)
     return 0
 
 

@@ -40,9 +40,19 @@ class Settings(BaseSettings):
     agreement_interval_s: float = Field(default=300.0, gt=0,
                                         alias="EXPERTLOOP_AGREEMENT_INTERVAL")
 
+    # Redis replication: how many replicas must hold an answer before it is acknowledged (0:
+    # Redis's asynchronous copy), and how long to wait for them (docs/deploy.md, "Failover").
+    replica_acks: int = Field(default=0, ge=0, alias="EXPERTLOOP_REPLICA_ACKS")
+    replica_ack_ms: int = Field(default=1000, gt=0, alias="EXPERTLOOP_REPLICA_ACK_MS")
+
     channel_retry_s: float = Field(default=2.0, gt=0, alias="EXPERTLOOP_CHANNEL_RETRY_S")
     channel_retry_max_s: float = Field(default=60.0, gt=0,
                                        alias="EXPERTLOOP_CHANNEL_RETRY_MAX_S")
+
+    # Signed checkpoints of the provenance log (docs/architecture.md, "Checkpoints and proofs").
+    signing_key: Path | None = Field(default=None, alias="EXPERTLOOP_SIGNING_KEY")
+    checkpoint_minutes: float = Field(default=10.0, gt=0, alias="EXPERTLOOP_CHECKPOINT_MINUTES")
+    archive: Path | None = Field(default=None, alias="EXPERTLOOP_ARCHIVE")
 
     # Drafting (a campaign's `drafting` models): how patient the worker is with an endpoint.
     model_timeout_s: float = Field(default=120.0, gt=0, alias="EXPERTLOOP_MODEL_TIMEOUT_S")
@@ -64,6 +74,15 @@ class Settings(BaseSettings):
         """How a process waits for a platform that does not answer yet (doubling, capped)."""
         return Backoff(first_s=self.channel_retry_s,
                        most_s=max(self.channel_retry_s, self.channel_retry_max_s))
+
+    def checkpoints_dir(self) -> Path:
+        """Beside the archive (a sibling `checkpoints/`), or under the data dir without one."""
+        if self.archive is not None:
+            return self.archive.parent / "checkpoints"
+        return self.data_dir / "checkpoints"
+
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
 
     def public_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from adapters.models.openai_drafter import OpenAIDrafter
 from bots.channels import delivery_loops
+from bots.checkpointing import checkpoint_loop
 from bots.runtime import Runtime
 from core.provenance.chain import ChainBroken
 from core.reports.quality import keep_agreement, preload
@@ -57,6 +58,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     loops = delivery_loops(runtime)  # one per chat channel that is on
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
     drafting = asyncio.create_task(drafting_loop(runtime, stop))
+    checkpoints = asyncio.create_task(checkpoint_loop(runtime, stop))
     inboxes = [asyncio.create_task(loop.handle_kept(stop)) for loop in loops]
     while not stop.is_set():
         try:
@@ -71,7 +73,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             log.warning("redis unavailable, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-    await asyncio.gather(agreements, *inboxes)
+    await asyncio.gather(agreements, checkpoints, *inboxes)
     await finish_drafting(drafting)
     for loop in loops:
         await loop.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -510,3 +510,33 @@ class Stores(NamedTuple):
     health: Health
     drafts: Drafts
     qualifications: Qualifications
+
+
+class Signer(Protocol):
+    """Signs checkpoints with a key the adapter holds (never Redis): the worker's side."""
+
+    def public_key(self) -> bytes:
+        """The raw public key (32 bytes for Ed25519), which names the key in a signed note."""
+        ...
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class NoteVerifier(Protocol):
+    """Checks checkpoints' signatures with a public key alone: an auditor's side, offline."""
+
+    def public_key(self) -> bytes: ...
+    def verify(self, message: bytes, signature: bytes) -> bool: ...
+
+
+class LastCheckpoint(NamedTuple):
+    size: int  # the tree size it signed: events 1..size
+    at: int  # when it was signed (ms)
+
+
+@runtime_checkable
+class Checkpoints(Protocol):
+    """The latest checkpoint's size per campaign, beside the log: the trail's `checkpoint`
+    column and the worker's "did the log grow" read it; the signed notes live in files."""
+
+    async def save_checkpoint(self, campaign_id: str, last: LastCheckpoint) -> None: ...
+    async def last_checkpoint(self, campaign_id: str) -> LastCheckpoint | None: ...

@@ -7,6 +7,7 @@ from typing import Any
 
 from adapters.redis import keys as k
 from adapters.redis.lua import OnRedis
+from core.ports import LastCheckpoint
 from core.privacy.pseudonyms import Erasures
 from core.provenance.chain import START, ChainHead, Seal, StoredEvent
 
@@ -69,3 +70,23 @@ class RedisLog(OnRedis):
         found = await self.client.hgetall(k.ERASED)
         return Erasures({f[2:]: str(p) for f, p in found.items() if f.startswith("e:")},
                         {f[2:]: str(p) for f, p in found.items() if f.startswith("h:")})
+
+    async def save_checkpoint(self, campaign_id: str, last: LastCheckpoint) -> None:
+        """Only ever forward: a slower worker's older checkpoint does not move it back."""
+        key = k.campaign_key(campaign_id, "checkpoint")
+        await self.client.eval(KEEP_LARGER, 1, key, last.size, last.at)
+
+    async def last_checkpoint(self, campaign_id: str) -> LastCheckpoint | None:
+        raw = await self.client.get(k.campaign_key(campaign_id, "checkpoint"))
+        if not raw:
+            return None
+        size, at = raw.split(" ")
+        return LastCheckpoint(int(size), int(at))
+
+
+KEEP_LARGER = """
+local old = redis.call('GET', KEYS[1])
+if old and tonumber(string.match(old, '^%d+')) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2])
+return 1
+"""

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from core.domain.campaigns import Campaign
 from core.domain.items import Item, draft_label, prompt_text
 from core.errors import ExpertloopError
+from core.ports import Checkpoints, Log
 from core.provenance.ledger import Ledger
 from core.reports.judgments import gold_correct, model_name, ranking, winner_loser
 from core.reports.labels import FinalLabels
@@ -88,6 +89,7 @@ class Export:
         self.tally = Tally()
         self.ratings = Ratings()
         self.fast_below: float | None = None
+        self.checkpoint: int | None = None  # the latest signed checkpoint's tree size
         self.deciders: Counter[str] = Counter()
 
     async def total_events(self) -> int:
@@ -103,6 +105,7 @@ class Export:
             return
         if self.format in ("trail", "csv"):
             self.fast_below = await self._fast_below()
+            self.checkpoint = await _checkpoint_size(self.ledger.log, self.campaign.id)
         if self.format == "csv":
             yield _csv_line(CSV_FIELDS)
         async for batch in task_records(self.ledger, self.campaign.id, also=ALSO):
@@ -144,7 +147,7 @@ class Export:
         if record.type in LEASELESS and not self.options.include_model:
             return self.tally.skip(MODEL_LEFT_OUT)  # never a model's output as a judgment
         if self.format == "trail":
-            return iter([trail_row(self.campaign, record, self.fast_below)])
+            return iter([trail_row(self.campaign, record, self.fast_below, self.checkpoint)])
         if self.format == "csv":
             return iter([csv_row(self.campaign, record, self.fast_below)])
         if record.payload.get("qualification"):  # a test of the expert, not work to train on
@@ -173,8 +176,10 @@ class Export:
             summary.notes.append(f"no {self.format} rows in a {self.campaign.spec.kind} campaign")
 
 
-def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) -> Row:
-    """Everything about one task: drafts as shown, the decision, edits, timing, event hashes."""
+def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
+              checkpoint: int | None = None) -> Row:
+    """Everything about one task: drafts as shown, the decision, edits, timing, event hashes,
+    and the size of the latest signed checkpoint (`checkpoint`) if it covers the answer."""
     item, payload = record.item, record.payload
     shown = []
     if item is not None:
@@ -196,6 +201,7 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) 
         "draft_models": draft_models(record), "edit_ratio": text_edit_ratio(record),
         "decided_in_s": decided_in_s(record), "decided_by": record.decided_by,
         "rationale": record.rationale,
+        "checkpoint": checkpoint if checkpoint and record.event.seq <= checkpoint else None,
     }
     if record.type in LEASELESS:
         row["model"] = payload.get("model")
@@ -204,6 +210,15 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None) 
         row["diff"] = payload["diff"]
         row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
     return row
+
+
+async def _checkpoint_size(log: Log, campaign_id: str) -> int | None:
+    """Read once per export. The Log role does not keep checkpoints; a store that plays the
+    Checkpoints role too (every Redis store) does."""
+    if not isinstance(log, Checkpoints):
+        return None
+    last = await log.last_checkpoint(campaign_id)
+    return last.size if last else None
 
 
 def trail_prompt(item: Item | None) -> str | list[dict[str, str]] | None:
