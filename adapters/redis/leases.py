@@ -1,5 +1,6 @@
 """The Leases role on Redis: claim and record each run in one Lua script, pipelined with the
-expert reads or writes they need, so an answer and the next task cost one round trip."""
+expert reads or writes they need, so an answer and the next task cost one round trip (two with
+replica acknowledgements on: adapters/redis/replicas.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from adapters.redis import keys as k
 from adapters.redis.experts import add_credit, read_routing, routing_from
 from adapters.redis.lua import OnRedis
+from adapters.redis.replicas import ReplicaAcks
 from core.domain.answers import Lease
 from core.ports import Claim, Claimed, LeaseView, Recorded, Routing, Submission
 from core.provenance.chain import CHAIN_FIELDS
@@ -18,6 +20,8 @@ from core.provenance.events import Event, iso_ms
 
 class RedisLeases(OnRedis):
     """Leases live in their campaign's slot, so each script touches one slot."""
+
+    replica_acks: ReplicaAcks | None = None  # EXPERTLOOP_REPLICA_ACKS; off: Redis's async copy
 
     async def claim(self, claim: Claim) -> Claimed | str:
         keys = k.script_keys(claim.campaign, k.seen_key(claim.campaign, claim.expert))
@@ -54,13 +58,18 @@ class RedisLeases(OnRedis):
         return LeaseView(lease, item_body, outcome or None)
 
     async def record(self, record: Submission) -> tuple[Recorded, Routing]:
-        """Record atomically, and read what the expert's next task needs in the same trip."""
+        """Record atomically, and read what the expert's next task needs in the same trip.
+        With replica acknowledgements on, a stored answer (new or repeated) is returned only
+        once enough replicas hold it; otherwise NotReplicated, and nothing is acknowledged."""
         keys = k.script_keys(record.campaign)
         async with self.client.pipeline(transaction=False) as pipe:
             result, *routing = await self.scripts.in_pipeline(
                 pipe, "record", keys, [_record_request(record)],
                 lambda p: read_routing(p, record.expert, record.route_days))
-        return _recorded(json.loads(result)), routing_from(record.route_days, *routing)
+        recorded = _recorded(json.loads(result))
+        if self.replica_acks is not None and recorded.status in ("recorded", "duplicate"):
+            await self.replica_acks.confirm(record.campaign)
+        return recorded, routing_from(record.route_days, *routing)
 
     async def mark(self, campaign_id: str, token: str, what: str, at: int,
                    event_body: str, expert_id: str = "") -> bool:

@@ -3,6 +3,9 @@ one round trip; every change to a campaign and its event happen in one Lua scrip
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
 from adapters.redis.access import RedisAccess
 from adapters.redis.campaigns import RedisCampaigns
 from adapters.redis.drafts import RedisDrafts
@@ -11,8 +14,10 @@ from adapters.redis.health import RedisHealth
 from adapters.redis.inbox import RedisInbox
 from adapters.redis.leases import RedisLeases
 from adapters.redis.log import RedisLog
+from adapters.redis.lua import Scripts
 from adapters.redis.outbox import RedisOutbox
 from adapters.redis.qualifications import RedisQualifications
+from adapters.redis.replicas import ReplicaAcks
 from adapters.redis.turns import RedisTurns
 from core.ports import Stores
 
@@ -20,7 +25,13 @@ from core.ports import Stores
 class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLog, RedisInbox,
                  RedisOutbox, RedisTurns, RedisHealth, RedisDrafts, RedisQualifications):
     """Built from a client handed in; opens nothing itself. One object plays every role, so the
-    roles share the client and its loaded scripts."""
+    roles share the client and its loaded scripts. `replica_acks` makes the record path wait
+    for replicas (bots/runtime.py sets it from EXPERTLOOP_REPLICA_ACKS)."""
+
+    def __init__(self, client: Redis | RedisCluster, scripts: Scripts | None = None,
+                 replica_acks: ReplicaAcks | None = None) -> None:
+        super().__init__(client, scripts)  # type: ignore[arg-type]
+        self.replica_acks = replica_acks
 
     def roles(self) -> Stores:
         """The roles, for wiring: each consumer takes the ones it uses."""
