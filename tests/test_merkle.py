@@ -3,6 +3,8 @@ and inclusion proofs that verify for every leaf and fail for any other data or p
 
 from __future__ import annotations
 
+import base64
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +15,7 @@ from core.provenance.merkle import (
     node_hash,
     root,
     verify_inclusion,
+    verify_leaf_hash,
 )
 
 # The eight leaves of RFC 6962's reference tests (certificate-transparency, transparency-dev).
@@ -51,3 +54,43 @@ def test_every_leaf_proves_against_the_reference_root(leaves: list[bytes],
     assert not verify_inclusion(len(leaves), len(leaves), leaves[index], proof, head)
     if proof:
         assert not verify_inclusion(index, len(leaves), leaves[index], proof[:-1], head)
+
+
+# A few inclusion vectors from transparency-dev/merkle, testdata/inclusion/ (commit 417fb0c3):
+# directories 1, 2 and 4, over the reference leaves above. Hashes as published, in base64.
+VECTORS = [  # (leaf index, tree size, root, leaf hash, audit path, valid)
+    (0, 8, "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=",
+     "bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+     ["lqKW0iTyhcZ77pPDD4owkVfw2qNdxbh+QQt4YwoJz8c=",
+      "Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=",
+      "a0eq8p7jwq+a+Im8H7klTavTEXfxYjLdaqsDXKOb9uQ="], True),
+    (5, 8, "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=",
+     "QnGia+DYqE8L1UyMMC58s6O10fpngKQLzOKHNHfatlg=",
+     ["vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms=",
+      "yoVOoSjtBQtBs1/8G4e46yveRh6eO1WW7Oa51ZdaCuA=",
+      "037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc="], True),
+    (1, 5, "Tju7H3tHjc/nH7YxYxUZo7yhLJrvyhYSv85ME6hiZNQ=",
+     "lqKW0iTyhcZ77pPDD4owkVfw2qNdxbh+QQt4YwoJz8c=",
+     ["bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=",
+      "Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=",
+      "vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms="], True),
+]
+FIVE = VECTORS[2]
+BAD = [  # directory 4's refusals: treeSize-mul-@2, leafIdx-plus-@1, removed-component, wrong-leaf
+    (1, 10, *FIVE[2:5]), (2, 5, *FIVE[2:5]), (1, 5, FIVE[2], FIVE[3], FIVE[4][:2]),
+    (1, 5, FIVE[2], "V3JvbmdMZWFm", FIVE[4])]
+
+
+def _b(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def test_published_inclusion_vectors() -> None:
+    for index, size, head, leaf, path, _ in VECTORS:
+        leaves = LEAVES[:size]
+        assert leaf_hash(leaves[index]) == _b(leaf)
+        assert root(leaves) == _b(head)
+        assert inclusion_proof(index, leaves) == [_b(h) for h in path]
+        assert verify_leaf_hash(index, size, _b(leaf), [_b(h) for h in path], _b(head))
+    for index, size, head, leaf, path in BAD:
+        assert not verify_leaf_hash(index, size, _b(leaf), [_b(h) for h in path], _b(head))
