@@ -28,7 +28,7 @@ BY_FILE = {
     "test_cluster.py": "cluster", "test_openai_emulator.py": "channels",
     "test_conversations.py": "channels", "test_rationale_channels.py": "channels",
     "test_drafting_worker.py": "processes", "test_cli_drafting.py": "processes",
-    "test_cli_hard_cases.py": "processes",
+    "test_cli_hard_cases.py": "processes", "test_checkpoints_cli.py": "processes",
 }
 PREFIXES = {"test_slack": "channels", "test_telegram": "channels",
             "test_store_contract": "contract"}  # each role's section of the store contract
