@@ -14,6 +14,7 @@ from core.provenance.merkle import (
     leaf_hash,
     node_hash,
     root,
+    roots_at,
     verify_inclusion,
     verify_leaf_hash,
 )
@@ -49,6 +50,8 @@ def test_every_leaf_proves_against_the_reference_root(leaves: list[bytes],
     head = reference_root(leaves)
 
     assert root(leaves) == head
+    sizes = sorted({1, index + 1, len(leaves)})
+    assert roots_at(leaves, sizes) == {n: reference_root(leaves[:n]) for n in sizes}
     assert verify_inclusion(index, len(leaves), leaves[index], proof, head)
     assert not verify_inclusion(index, len(leaves), leaves[index] + b"!", proof, head)
     assert not verify_inclusion(len(leaves), len(leaves), leaves[index], proof, head)

@@ -35,6 +35,26 @@ def _up(level: list[bytes]) -> list[bytes]:
     return paired + level[-1:] if len(level) % 2 else paired
 
 
+def roots_at(leaves: Sequence[bytes], sizes: Sequence[int]) -> dict[int, bytes]:
+    """The tree heads at several sizes in one pass over the leaves: the peaks of the perfect
+    subtrees so far (a stack), folded right to left at each size asked for. Checking many
+    checkpoints then costs one tree, not one per checkpoint."""
+    wanted = set(sizes)
+    heads = {0: EMPTY_ROOT} if 0 in wanted else {}
+    peaks: list[tuple[int, bytes]] = []  # (height, hash), left to right
+    for count, leaf in enumerate(leaves, start=1):
+        node, height = leaf_hash(leaf), 0
+        while peaks and peaks[-1][0] == height:
+            node, height = node_hash(peaks.pop()[1], node), height + 1
+        peaks.append((height, node))
+        if count in wanted:
+            head = peaks[-1][1]
+            for _, peak in reversed(peaks[:-1]):
+                head = node_hash(peak, head)
+            heads[count] = head
+    return heads
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """The audit path of leaf `index` in the tree of these leaves, leaf level first."""
     if not 0 <= index < len(leaves):

@@ -76,9 +76,10 @@ async def check_checkpoints(log: Log, campaign_id: str, notes: Sequence[str],
         raise CheckpointError(f"checkpoint of size {largest} covers events the log no longer "
                               f"holds: {sealed} sealed (events removed)")
     leaves = await chain_leaves(log, campaign_id, largest)
+    heads = merkle.roots_at(leaves, [checkpoint.size for checkpoint in opened])
     good = 0
     for checkpoint in opened:
-        if merkle.root(leaves[:checkpoint.size]) != checkpoint.root:
+        if heads[checkpoint.size] != checkpoint.root:
             raise CheckpointError(_mismatch(good, checkpoint.size))
         good = checkpoint.size
     return len(opened)
