@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.hard_cases import PriorAnswer
 from core.domain.items import Turn
+from core.domain.media import CardImage
 from core.domain.kinds import Kind, Scale
 
 
@@ -43,6 +44,7 @@ class Card(BaseModel):
     kind: Kind
     item: str
     prompt: str | list[Turn]  # a conversation is shown turn by turn
+    images: list[CardImage] = []  # shown at the top of the card, in the item's order
     drafts: list[CardDraft]
     allowed: list[str]
     scale: Scale | None = None

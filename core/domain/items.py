@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
+
+from core.domain.media import MAX_IMAGES, ItemImage, image_from
 
 MAX_DRAFTS = 26  # drafts are shown labelled A..Z
 
@@ -65,6 +75,8 @@ class Item(BaseModel):
     id: str = Field(min_length=1, max_length=200, pattern=r"^[^\t\r\n]+$")
     prompt: Prompt
     drafts: list[Draft] = Field(default_factory=list, max_length=MAX_DRAFTS)
+    images: list[Annotated[ItemImage, BeforeValidator(image_from)]] = Field(
+        default_factory=list, max_length=MAX_IMAGES, exclude_if=lambda value: not value)
     gold: JsonValue = None
     meta: dict[str, JsonValue] = Field(default_factory=dict)
 
