@@ -17,10 +17,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from adapters.media.store import media_from
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.replicas import ReplicaAcks
 from adapters.redis.store import RedisStore
 from bots.settings import Settings
+from core.domain.media import Media
 from core.domain.timing import SystemClock
 from core.ports import Clock
 from core.provenance.ledger import Ledger
@@ -36,6 +38,12 @@ class Runtime:
     service: Service
     coordinator: Coordinator
     ledger: Ledger
+    # Image bytes by SHA-256 (EXPERTLOOP_MEDIA); left out, the settings' location.
+    media: Media = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.media is None:
+            self.media = media_from(self.settings.media_location())
 
 
 @asynccontextmanager

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     model_most_waits: int = Field(default=10, ge=0, alias="EXPERTLOOP_MODEL_MOST_WAITS")
     drafting_poll_s: float = Field(default=0.5, gt=0, alias="EXPERTLOOP_DRAFTING_POLL_S")
 
+    # Images (docs/architecture.md, "Images"): where their bytes live, the largest accepted on
+    # import, and the hosts an image URL may name although they resolve to a private address.
+    media: str | None = Field(default=None, alias="EXPERTLOOP_MEDIA")
+    media_max_mb: float = Field(default=20.0, gt=0, alias="EXPERTLOOP_MEDIA_MAX_MB")
+    fetch_hosts: str = Field(default="", alias="EXPERTLOOP_FETCH_HOSTS")
+    fetch_timeout_s: float = Field(default=30.0, gt=0, alias="EXPERTLOOP_FETCH_TIMEOUT_S")
+
     def drafting(self) -> DraftingSettings:
         """The worker's drafting settings; a job's hold (how long before another worker may
         take it over) follows from the timeout, the tries and the longest wait."""
@@ -80,6 +87,18 @@ class Settings(BaseSettings):
         if self.archive is not None:
             return self.archive.parent / "checkpoints"
         return self.data_dir / "checkpoints"
+
+    def media_location(self) -> str:
+        """`EXPERTLOOP_MEDIA` (a directory or an fsspec URL), else `media/` under the data dir."""
+        return self.media or str(self.data_dir / "media")
+
+    def media_max_bytes(self) -> int:
+        return int(self.media_max_mb * (1 << 20))
+
+    def allowed_fetch_hosts(self) -> frozenset[str]:
+        """`EXPERTLOOP_FETCH_HOSTS`: comma-separated host or host:port."""
+        return frozenset(part.strip().lower() for part in self.fetch_hosts.split(",")
+                         if part.strip())
 
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"

@@ -24,6 +24,7 @@ from core.domain.kinds import (
     allowed_answers,
     check_decision,
 )
+from core.domain.media import CardImage
 from core.domain.resolve import diff
 from core.domain.timing import make_estimate
 from core.errors import InvalidAnswer, NotFound
@@ -271,10 +272,14 @@ class Service:
         return expert
 
     async def delivered(self, token: str, at: int | None = None, channel: str = "",
-                        message_id: str | None = None) -> bool:
-        """The channel showed the card: the clock for the expert's time starts here."""
+                        message_id: str | None = None,
+                        images: list[dict[str, str]] | None = None) -> bool:
+        """The channel showed the card: the clock for the expert's time starts here. `images`
+        says how each image went, since a platform may recompress what it shows:
+        `{"sha256", "as": "original" | "photo" | "converted:<type>"}`."""
         return await self._mark(token, "delivered", at,
-                                {"channel": channel, "message_id": message_id})
+                                {"channel": channel, "message_id": message_id,
+                                 "images": images or None})
 
     async def opened(self, token: str, expert_id: str, at: int | None = None) -> bool:
         """The expert first touched the card (a tap, a focus): the best start of active time.
@@ -355,13 +360,22 @@ def card_from(campaign: Campaign, claimed: Claimed, resumed: bool = False) -> Ca
     per_task, per_hour = (pay.per_task, pay.per_hour) if pay else (None, None)
     return Card(
         lease=lease.token, campaign=campaign.id, title=spec.title, instructions=spec.instructions,
-        kind=spec.kind, item=item.id, prompt=item.prompt, drafts=drafts,
-        allowed=allowed_answers(spec.kind), scale=spec.options().scale, labels=spec.labels,
-        multi=spec.multi, expires_at=lease.expires_at,
+        kind=spec.kind, item=item.id, prompt=item.prompt, images=card_images(item),
+        drafts=drafts, allowed=allowed_answers(spec.kind), scale=spec.options().scale,
+        labels=spec.labels, multi=spec.multi, expires_at=lease.expires_at,
         estimate=make_estimate(spec.kind, claimed.median_seconds, claimed.answers, per_task,
                                per_hour, pay.currency if pay else None),
         resumed=resumed, rationale=_rationale(spec, lease), adjudication=lease.adjudicate,
     )
+
+
+def card_images(item: Item) -> list[CardImage]:
+    """The item's images as stored (import filled every field), in the item's order; an
+    image not yet stored (an item built in memory) has no bytes to show and is left out."""
+    return [CardImage(sha256=image.sha256, type=image.type or "application/octet-stream",
+                      alt=image.alt or f"image {number} of {item.id}", width=image.width or 1,
+                      height=image.height or 1, bytes=image.bytes or 1)
+            for number, image in enumerate(item.images, start=1) if image.sha256]
 
 
 def _rationale(spec: CampaignSpec, lease: Lease) -> Literal["none", "optional", "required"]:
