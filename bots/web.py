@@ -35,7 +35,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=api.max_body, middlewares=[unavailable_without_redis])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
-    add_chat_routes(app, runtime.service, runtime.store)
+    add_chat_routes(app, runtime.service, runtime.store, runtime.media)
     add_channel_routes(app, runtime)  # the webhooks of the channels whose tokens are set
     add_api_routes(app, Api(runtime.coordinator, runtime.ledger,
                             Privacy(runtime.store.roles(), runtime.ledger), api))

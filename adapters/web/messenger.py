@@ -4,6 +4,7 @@ adds its HTML to what this request will answer with."""
 from __future__ import annotations
 
 from adapters.web import render
+from adapters.web.media import MediaLinks
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.ports import Clock, Delivery
@@ -12,15 +13,17 @@ from core.ports import Clock, Delivery
 class WebMessenger:
     channel = "web"
 
-    def __init__(self, clock: Clock, token: str, csrf: str) -> None:
+    def __init__(self, clock: Clock, token: str, csrf: str, links: MediaLinks) -> None:
         self.clock = clock
         self.token = token
         self.csrf = csrf
+        self.links = links  # signs the card's image links, valid while its lease is
         self.log: list[str] = []  # bubbles: what was recorded, notices
         self.current = ""  # the card (or notice) the expert acts on now
 
     async def send_card(self, address: str, card: Card) -> Delivery:
-        self.current = render.card(card, self.token, self.csrf)
+        urls = [self.links.url(image.sha256, card.expires_at) for image in card.images]
+        self.current = render.card(card, self.token, self.csrf, urls)
         return Delivery(message_id=f"web:{card.lease}", at=self.clock.now_ms())
 
     async def send_notice(self, address: str, text: str) -> Delivery:

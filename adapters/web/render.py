@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from core.domain.answers import Outcome
@@ -9,6 +10,7 @@ from core.domain.cards import Card
 from core.domain.experts import Expert, ExpertStats
 from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.items import Turn
+from core.domain.media import CardImage
 
 RECORDED = {
     "pairwise": "your choice", "rank": "your ranking", "rate": "your rating",
@@ -34,7 +36,8 @@ def page(expert: Expert, token: str, csrf: str, current: str) -> str:
 <script src="/chat/static/chat.js"></script></body></html>"""
 
 
-def card(card: Card, token: str, csrf: str) -> str:
+def card(card: Card, token: str, csrf: str, image_urls: Sequence[str] = ()) -> str:
+    """`image_urls`: the signed link of each of the card's images, in its order."""
     estimate = f"~{max(1, round(card.estimate.seconds / 60))} min"
     if card.estimate.pay is not None:
         estimate += f" · {card.estimate.pay:.2f} {escape(card.estimate.currency or '')}"
@@ -48,11 +51,23 @@ def card(card: Card, token: str, csrf: str) -> str:
     return f"""<article class="card" id="card" data-lease="{escape(card.lease)}"
  data-kind="{card.kind.value}" data-campaign="{escape(card.campaign)}">
 <header><h2>{escape(title)}</h2><span class="estimate">{estimate}</span></header>
-<details class="instructions"><summary>Instructions</summary>
+{images(card.images, image_urls)}<details class="instructions"><summary>Instructions</summary>
 <div>{escape(card.instructions)}</div></details>
 {prompt(card.prompt)}<div class="drafts">{drafts}</div>{prior_answers(card)}
 {_form(card, token, csrf, controls)}
 {_others(card, token, csrf)}</article>"""
+
+
+def images(shown: Sequence[CardImage], urls: Sequence[str]) -> str:
+    """The item's images at the top of the card, each with its alt text under it; a tap opens
+    the full size (the same signed link). Width and height are given so the card does not jump
+    as they load."""
+    figures = "".join(
+        f'<figure><a href="{escape(url)}" target="_blank" rel="noopener">'
+        f'<img src="{escape(url)}" alt="{escape(image.alt)}" width="{image.width}"'
+        f' height="{image.height}"></a><figcaption>{escape(image.alt)}</figcaption></figure>'
+        for image, url in zip(shown, urls, strict=True))
+    return f'<div class="images">{figures}</div>' if figures else ""
 
 
 def rationale_field(card: Card) -> str:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from adapters.web import render
 from adapters.web.answers import InvalidForm, answer_from_form
+from adapters.web.media import MediaLinks, add_media_route
 from adapters.web.messenger import WebMessenger
 from core.domain.experts import Expert
+from core.domain.media import Media
 from core.ports import Access
 from core.service.delivery import answer, deliver
 from core.service.service import Service
@@ -22,10 +25,14 @@ SERVICE = web.AppKey("web_chat_service", Service)
 STORE = web.AppKey("web_chat_store", Access)
 
 
-def add_chat_routes(app: web.Application, service: Service, store: Access) -> None:
-    """`store` keeps the secret every process signs the forms' CSRF tokens with."""
+def add_chat_routes(app: web.Application, service: Service, store: Access,
+                    media: Media | None = None) -> None:
+    """`store` keeps the secret every process signs the forms' CSRF tokens and the image links
+    with; `media` holds the images' bytes (without it, no image is served)."""
     app[SERVICE] = service
     app[STORE] = store
+    if media is not None:
+        add_media_route(app, media, store, service.clock)
     app.router.add_static("/chat/static", STATIC)
     app.router.add_get("/chat/{token}", show_chat)
     app.router.add_post("/chat/{token}/answer", post_answer)
@@ -36,19 +43,19 @@ def add_chat_routes(app: web.Application, service: Service, store: Access) -> No
 
 
 async def show_chat(request: web.Request) -> web.Response:
-    expert, token, csrf = await _session(request)
-    messenger = WebMessenger(request.app[SERVICE].clock, token, csrf)
+    session = await _session(request)
+    expert, messenger = session.expert, session.messenger(request)
     service = request.app[SERVICE]
     await deliver(service, messenger, expert.id, await service.next_task(expert.id))
-    return _html(render.page(expert, token, csrf, messenger.current))
+    return _html(render.page(expert, session.token, session.csrf, messenger.current))
 
 
 async def post_answer(request: web.Request) -> web.Response:
     """A resubmitted form or a double click carries the same lease: the core records it once
     and this returns what was recorded the first time."""
-    expert, token, csrf = await _session(request, check_csrf=True)
+    session = await _session(request, check_csrf=True)
+    expert, messenger = session.expert, session.messenger(request)
     form = await request.post()
-    messenger = WebMessenger(request.app[SERVICE].clock, token, csrf)
     try:
         given = answer_from_form(expert.id, {k: str(v) for k, v in form.items()},
                                  [str(v) for v in form.getall("labels", [])])
@@ -59,12 +66,12 @@ async def post_answer(request: web.Request) -> web.Response:
     if outcome.status == "refused" and outcome.next is None:  # the card stays to fix and resend
         await deliver(service, messenger, expert.id, await service.next_task(expert.id))
     if request.headers.get("X-Requested-With") != "fetch":  # a plain form post, no script
-        raise web.HTTPSeeOther(f"/chat/{token}")
+        raise web.HTTPSeeOther(f"/chat/{session.token}")
     return _fragments(messenger)
 
 
 async def post_opened(request: web.Request) -> web.Response:
-    expert, _, _ = await _session(request, check_csrf=True)
+    expert = (await _session(request, check_csrf=True)).expert
     lease = str((await request.post()).get("lease", ""))
     await request.app[SERVICE].opened(lease, expert.id)
     return web.Response(status=204)
@@ -79,21 +86,35 @@ async def post_resume(request: web.Request) -> web.Response:
 
 
 async def _set_paused(request: web.Request, paused: bool) -> web.Response:
-    expert, token, csrf = await _session(request, check_csrf=True)
+    session = await _session(request, check_csrf=True)
+    expert, messenger = session.expert, session.messenger(request)
     service = request.app[SERVICE]
     await service.set_paused(expert.id, paused)
-    messenger = WebMessenger(service.clock, token, csrf)
     await deliver(service, messenger, expert.id, await service.next_task(expert.id))
     return _fragments(messenger)
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    expert, _, _ = await _session(request)
+    expert = (await _session(request)).expert
     return _html(render.stats(await request.app[SERVICE].stats(expert.id)))
 
 
-async def _session(request: web.Request, check_csrf: bool = False) -> tuple[Expert, str, str]:
-    """The expert behind the link, and the CSRF token their forms must carry back."""
+@dataclass(frozen=True)
+class Session:
+    """The expert behind a chat link, the CSRF token their forms must carry back, and the
+    shared secret their cards' image links are signed under."""
+
+    expert: Expert
+    token: str
+    csrf: str
+    secret: str
+
+    def messenger(self, request: web.Request) -> WebMessenger:
+        return WebMessenger(request.app[SERVICE].clock, self.token, self.csrf,
+                            MediaLinks(self.secret))
+
+
+async def _session(request: web.Request, check_csrf: bool = False) -> Session:
     token = request.match_info["token"]
     expert = await request.app[SERVICE].web_chat_expert(token)
     if expert is None:
@@ -104,7 +125,7 @@ async def _session(request: web.Request, check_csrf: bool = False) -> tuple[Expe
         sent = str((await request.post()).get("csrf", "")) or request.headers.get("X-CSRF", "")
         if not hmac.compare_digest(sent, csrf):
             raise web.HTTPForbidden(text="This form is stale or not from expertloop.")
-    return expert, token, csrf
+    return Session(expert, token, csrf, secret)
 
 
 def _fragments(messenger: WebMessenger) -> web.Response:
