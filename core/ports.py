@@ -540,3 +540,17 @@ class Checkpoints(Protocol):
 
     async def save_checkpoint(self, campaign_id: str, last: LastCheckpoint) -> None: ...
     async def last_checkpoint(self, campaign_id: str) -> LastCheckpoint | None: ...
+
+
+class Uploads(Protocol):
+    """A platform's own id for image bytes it already holds, by channel and SHA-256, kept
+    across processes: an image shown to many experts is uploaded once."""
+
+    async def uploaded(self, channel: str, sha256: str) -> str | None: ...
+    async def keep_uploaded(self, channel: str, sha256: str, file_id: str) -> str:
+        """Keeps `file_id` unless another process kept one first; returns the one kept."""
+        ...
+    async def forget_uploaded(self, channel: str, sha256: str, file_id: str) -> None:
+        """The platform no longer shows `file_id` (deleted): the next showing uploads again.
+        Only that id, so a newer upload another process kept stays."""
+        ...
