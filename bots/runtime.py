@@ -17,6 +17,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from adapters.media.checker import PillowChecker
+from adapters.media.fetch import GuardedFetcher
 from adapters.media.store import media_from
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.replicas import ReplicaAcks
@@ -27,6 +29,7 @@ from core.domain.timing import SystemClock
 from core.ports import Clock
 from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
+from core.service.images import ImageImport
 from core.service.service import Service
 
 
@@ -61,12 +64,21 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         await client.ping()
         store = RedisStore(client, replica_acks=replica_acks(client, settings))  # every role
         service = Service(store.roles(), clock or SystemClock())
-        coordinator = Coordinator(store.roles(), service.clock, service.catalog)
-        yield Runtime(settings, client, store, service, coordinator, Ledger(store))
+        media = media_from(settings.media_location())
+        coordinator = Coordinator(store.roles(), service.clock, service.catalog,
+                                  image_import(settings, media))
+        yield Runtime(settings, client, store, service, coordinator, Ledger(store), media)
     finally:
         await client.aclose()
         if embedded is not None:
             await embedded.stop()
+
+
+def image_import(settings: Settings, media: Media) -> ImageImport:
+    """How import reads images: Pillow decodes, a guarded fetcher fetches URLs once."""
+    return ImageImport(media, PillowChecker(),
+                       GuardedFetcher(settings.allowed_fetch_hosts(), settings.fetch_timeout_s),
+                       settings.media_max_bytes())
 
 
 def replica_acks(client: aioredis.Redis | RedisCluster, settings: Settings) -> ReplicaAcks | None:

@@ -542,6 +542,31 @@ class Checkpoints(Protocol):
     async def last_checkpoint(self, campaign_id: str) -> LastCheckpoint | None: ...
 
 
+class ImageRefused(ValueError):
+    """An image import cannot accept: it does not decode, it is too big, a URL is not
+    allowed. The message is the reason a coordinator reads beside the file, line and field."""
+
+
+class ImageInfo(NamedTuple):
+    type: str  # the MIME type the bytes decode as, whatever the file name or a caller says
+    width: int
+    height: int
+
+
+class ImageChecker(Protocol):
+    """Decodes image bytes (Pillow, in an adapter: core does not import it); raises
+    ImageRefused when they are not an image of a supported type."""
+
+    def check(self, data: bytes) -> ImageInfo: ...
+
+
+class ImageFetcher(Protocol):
+    """Fetches an image URL once, at import; raises ImageRefused past `limit` bytes, on a
+    timeout, a redirect to another host, or a host resolving to a private address."""
+
+    def fetch(self, url: str, limit: int) -> bytes: ...
+
+
 class Uploads(Protocol):
     """A platform's own id for image bytes it already holds, by channel and SHA-256, kept
     across processes: an image shown to many experts is uploaded once."""

@@ -29,7 +29,8 @@ def read_campaign(path: Path, items_path: Path | None = None,
         raise InvalidCampaign([Problem("a campaign file is a mapping of keys", source=path.name,
                                        line=1)])
     spec = resolve_qualification(_spec(data, path.name, locate), path.parent, path.name, locate)
-    spool = ItemSpool(spec, path.name)
+    spool = ItemSpool(spec, path.name, base_dir=path.parent)  # image paths start beside it
+    spool.locate = locate
     inline = data.get("items") or []
     if not isinstance(inline, list):
         spool.problems.append(Problem("`items` is a list", source=path.name,

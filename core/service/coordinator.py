@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from core.ports import Clock, Route, Stores
 from core.privacy.pseudonyms import digest
 from core.provenance.events import Event, body_json, iso_ms, open_body
 from core.service.catalog import Catalog
+from core.service.images import ImageImport, import_images
 from core.service.judging import auto_accept
 from core.service.qualification import qualification_items
 from core.service.staging import ItemSpool
@@ -29,7 +31,8 @@ TRANSITIONS = {  # action -> (states it may start from, state it leads to, event
 
 
 class Coordinator:
-    def __init__(self, stores: Stores, clock: Clock, catalog: Catalog | None = None) -> None:
+    def __init__(self, stores: Stores, clock: Clock, catalog: Catalog | None = None,
+                 images: ImageImport | None = None) -> None:
         self.campaigns = stores.campaigns
         self.experts = stores.experts
         self.access = stores.access
@@ -39,11 +42,13 @@ class Coordinator:
         self.qualifications = stores.qualifications
         self.clock = clock
         self.catalog = catalog or Catalog(stores.campaigns)
+        self.images = images  # None: an item with images is refused (no media store)
 
     async def post_campaign(self, spec: CampaignSpec, items: ItemSpool, *,
                             actor_id: str | None = None, progress: Progress = None) -> Campaign:
         """Store the spec, then the items, then open the campaign to experts."""
         items.check()
+        await self._import_images(items)
         qualifying = qualification_items(spec)  # checked before anything is stored
         clashes = [Problem(f"qualification item {item.id!r} has the id of a campaign item; "
                            "reports tell them apart by id", source=items.source,
@@ -78,7 +83,14 @@ class Coordinator:
             raise Conflict(f"campaign {campaign_id!r} is {campaign.spec.kind}, "
                            f"not {items.spec.kind}")
         await self._refuse_existing(campaign_id, items)
+        await self._import_images(items)
         return await self._append(campaign_id, items, actor_id, progress)
+
+    async def _import_images(self, items: ItemSpool) -> None:
+        """Images are read, fetched and decoded before any item is stored (in a thread: files,
+        URLs and Pillow block)."""
+        if items.imaging:
+            await asyncio.to_thread(import_images, items, self.images)
 
     async def _refuse_existing(self, campaign_id: str, items: ItemSpool) -> None:
         problems: list[Problem] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -18,17 +19,24 @@ from core.ports import StagedItem
 
 MAX_PROBLEMS = 20  # enough to fix a file in one go, few enough to read
 Located = tuple[tuple[str | int, ...], int | None]
+Locate = Callable[[tuple[str | int, ...]], int | None]
+# Puts an item's images in stored form: the item, or None after naming its problems.
+Restage = Callable[[Item, tuple[str | int, ...], int | None], Item | None]
 
 
 class ItemSpool:
     """Items that passed every check, in file order, with the line each came from."""
 
-    def __init__(self, spec: CampaignSpec, source: str = "items") -> None:
+    def __init__(self, spec: CampaignSpec, source: str = "items",
+                 base_dir: Path | None = None) -> None:
         self.spec = spec
         self.source = source
+        self.base_dir = base_dir  # where image paths start; None (the API): paths are refused
+        self.locate: Locate | None = None  # a campaign file's field -> line, for image faults
         self.count = 0
         self.problems: list[Problem] = []
         self._ids: set[str] = set()
+        self.imaging: dict[str, Located] = {}  # items with images: where each was written
         # The spool outlives this call; `close()` ends it.
         self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
             max_size=8 << 20, mode="w+", encoding="utf-8")
@@ -64,15 +72,39 @@ class ItemSpool:
             self._ids.add(item.id)  # even after a problem, so later duplicates are still named
             if self.problems:
                 return
-            gold = "1" if item.gold is not None else "0"
-            chat = "1" if isinstance(item.prompt, list) else "0"
-            plan = self._plan(item)
-            routed = "" if plan else self._routed(item)
-            row = (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{chat}\t{routed}\t"
-                   f"{plan}\t{item.model_dump_json()}")
-            self._file.write(row + "\n")
+            if item.images:
+                self.imaging[item.id] = (loc, line)
+            self._file.write(self._row(item, line) + "\n")
             self.count += 1
 
+    def _row(self, item: Item, line: int | None) -> str:
+        gold = "1" if item.gold is not None else "0"
+        chat = "1" if isinstance(item.prompt, list) else "0"
+        plan = self._plan(item)
+        routed = "" if plan else self._routed(item)
+        return (f"{item.id}\t{len(item.drafts)}\t{gold}\t{line or 0}\t{chat}\t{routed}\t"
+                f"{plan}\t{item.model_dump_json()}")
+
+    def restage(self, restage: Restage) -> None:
+        """Rewrite the items that have images through `restage` (their images in stored form),
+        once every item passed its other checks; a failed one keeps its row but names its
+        problems, so `check` refuses the whole campaign."""
+        if not self.imaging or self.problems:
+            return
+        self._file.seek(0)
+        fresh = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (replaces self._file)
+            max_size=8 << 20, mode="w+", encoding="utf-8")
+        for row in self._file:
+            item_id = row.split("\t", 1)[0]
+            where = self.imaging.get(item_id)
+            if where is not None:
+                stored = restage(Item.model_validate_json(row.rsplit("\t", 1)[1]), *where)
+                row = self._row(stored, where[1]) + "\n" if stored is not None else row
+            fresh.write(row)
+        self._file.close()
+        self._file = fresh
+        if not self.problems:
+            self.imaging = {}  # stored form now: a second pass has nothing to do
     def _plan(self, item: Item) -> str:
         """The drafting plan of an item the campaign's models draft for, or ''."""
         drafting = self.spec.drafting
@@ -94,6 +126,12 @@ class ItemSpool:
         for error in exc.errors():
             where = (*loc, *clean_loc(error["loc"]))
             self._problem(error["msg"], locate(where) if locate else line, where)
+
+    def problem(self, msg: str, loc: tuple[str | int, ...], line: int | None) -> None:
+        """Name a fault found after reading (an image), at its field's line when known."""
+        inline = bool(loc) and loc[0] == "items"  # a JSON-lines item has its line already
+        located = self.locate(loc) if self.locate is not None and inline else None
+        self._problem(msg, located or line, loc)
 
     def _problem(self, msg: str, line: int | None, loc: tuple[str | int, ...]) -> None:
         if len(self.problems) < MAX_PROBLEMS:

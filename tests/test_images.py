@@ -1,0 +1,111 @@
+"""Images in tasks: import checks every image before anything is stored (file, line and field
+of each fault), keeps the bytes by SHA-256, and the record, the exports and the drafting call
+name exactly those bytes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from adapters.media.checker import PillowChecker
+from adapters.media.fetch import GuardedFetcher
+from adapters.media.store import DirectoryMedia
+from core.errors import InvalidCampaign, Problem
+from core.service.campaign_files import read_campaign
+from core.service.coordinator import Coordinator
+from core.service.images import ImageImport
+from core.service.service import Service
+
+HEAD = """\
+title: Is there a fracture?
+instructions: Look at the scan.
+kind: verify
+overlap: 1
+items:
+"""
+DRAFT = '[{text: "A transverse fracture of the distal radius.", model: med-vlm}]'
+
+
+def png(width: int = 40, height: int = 30, color: str = "red", kind: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, kind)
+    return out.getvalue()
+
+
+def item_yaml(item_id: str, images: str) -> str:
+    return (f"  - id: {item_id}\n    prompt: Is there a fracture?\n"
+            f"    images: {images}\n    drafts: {DRAFT}\n")
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> DirectoryMedia:
+    return DirectoryMedia(tmp_path / "media")
+
+
+def importer(media: DirectoryMedia, hosts: frozenset[str] = frozenset({"127.0.0.1"}),
+             max_bytes: int = 20 << 20) -> ImageImport:
+    return ImageImport(media, PillowChecker(), GuardedFetcher(hosts, timeout_s=10), max_bytes)
+
+
+@pytest.fixture
+def images_coordinator(service: Service, coordinator: Coordinator,
+                       media: DirectoryMedia) -> Coordinator:
+    return Coordinator(service.stores, service.clock, service.catalog, importer(media))
+
+
+async def refused(coordinator: Coordinator, path: Path) -> list[Problem]:
+    spec, spool = read_campaign(path)
+    with pytest.raises(InvalidCampaign) as caught:
+        await coordinator.post_campaign(spec, spool)
+    assert await coordinator.list_campaigns() == []  # nothing stored
+    return caught.value.problems
+
+
+def where(problem: Problem) -> tuple[str, int | None, str]:
+    return problem.source, problem.line, problem.field()
+
+
+async def test_every_bad_image_is_named_by_file_line_and_field(
+        tmp_path: Path, images_coordinator: Coordinator, media: DirectoryMedia,
+        service: Service) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "good.png").write_bytes(png())
+    (scans / "broken.png").write_bytes(png()[:60])
+    (scans / "text.png").write_bytes(b"this is not an image at all")
+    (scans / "old.bmp").write_bytes(png(kind="BMP"))
+    (scans / "huge.png").write_bytes(png() + b"\0" * (2 << 20))
+    many = "[" + ", ".join(["scans/good.png"] * 11) + "]"
+    text = HEAD + "".join([
+        item_yaml("ok", "[scans/good.png]"),                                    # line 6
+        item_yaml("missing", "[scans/good.png, scans/nowhere.png]"),            # line 10
+        item_yaml("truncated", "[{path: scans/broken.png, alt: wrist}]"),       # line 14
+        item_yaml("text", "[scans/text.png]"),                                  # line 18
+        item_yaml("bmp", "[scans/old.bmp]"),                                    # line 22
+        item_yaml("huge", "[scans/huge.png]"),                                  # line 26
+    ])
+    path = tmp_path / "xr.yaml"
+    path.write_text(text, encoding="utf-8")
+    problems = await refused(images_coordinator, path)
+    found = {(p.line, p.field()): p.msg for p in problems}
+    assert set(found) == {(12, "items.1.images.1.path"), (16, "items.2.images.0.path"),
+                          (20, "items.3.images.0.path"), (24, "items.4.images.0.path")}
+    assert "no such file: scans/nowhere.png" in found[(12, "items.1.images.1.path")]
+    assert "does not decode" in found[(16, "items.2.images.0.path")]
+    assert "does not decode" in found[(20, "items.3.images.0.path")]
+    assert "image/bmp is not supported" in found[(24, "items.4.images.0.path")]
+    assert all(p.source == "xr.yaml" for p in problems)
+
+    small = Coordinator(service.stores, service.clock,
+                        service.catalog, importer(media, max_bytes=1 << 20))
+    problems = await refused(small, path)
+    assert [(p.line, p.field()) for p in problems][-1] == (28, "items.5.images.0.path")
+    assert "2.0 MB is over the 1 MB" in problems[-1].msg
+
+    path.write_text(HEAD + item_yaml("many", many), encoding="utf-8")
+    with pytest.raises(InvalidCampaign) as caught:
+        read_campaign(path)
+    assert [(p.line, p.field()) for p in caught.value.problems] == [(8, "items.0.images")]
