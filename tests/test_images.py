@@ -4,20 +4,30 @@ name exactly those bytes."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from adapters.media.checker import PillowChecker
 from adapters.media.fetch import GuardedFetcher
 from adapters.media.store import DirectoryMedia
+from adapters.redis.store import RedisStore
+from core.domain.cards import Card
+from core.domain.experts import Expert
 from core.errors import InvalidCampaign, Problem
 from core.service.campaign_files import read_campaign
 from core.service.coordinator import Coordinator
 from core.service.images import ImageImport
 from core.service.service import Service
+from tests.conftest import serving
+from tests.test_service import of_type
 
 HEAD = """\
 title: Is there a fracture?
@@ -109,3 +119,43 @@ async def test_every_bad_image_is_named_by_file_line_and_field(
     with pytest.raises(InvalidCampaign) as caught:
         read_campaign(path)
     assert [(p.line, p.field()) for p in caught.value.problems] == [(8, "items.0.images")]
+
+
+async def post_scans(tmp_path: Path, coordinator: Coordinator, colors: list[str]) -> str:
+    """A verify campaign of one item showing one scan per color; returns the campaign id."""
+    for color in colors:
+        (tmp_path / f"{color}.png").write_bytes(png(color=color))
+    listed = ", ".join(f"{color}.png" for color in colors[:-1])
+    images = f"[{listed}, {{path: {colors[-1]}.png, alt: lateral view}}]" if listed \
+        else f"[{{path: {colors[-1]}.png, alt: lateral view}}]"
+    path = tmp_path / "xr.yaml"
+    path.write_text("id: xr\n" + HEAD + item_yaml("xr-17", images), encoding="utf-8")
+    spec, spool = read_campaign(path)
+    campaign = await coordinator.post_campaign(spec, spool)
+    return campaign.id
+
+
+async def test_a_card_shows_the_stored_images_and_the_record_names_their_bytes(
+        tmp_path: Path, images_coordinator: Coordinator, service: Service,
+        media: DirectoryMedia, store: RedisStore) -> None:
+    await post_scans(tmp_path, images_coordinator, ["red", "blue"])
+    await images_coordinator.add_expert(Expert(id="ann", name="Ann"))
+
+    card = await service.next_task("ann")
+
+    assert isinstance(card, Card)
+    red, blue = (hashlib.sha256(png(color=c)).hexdigest() for c in ("red", "blue"))
+    assert [(i.sha256, i.type, i.width, i.height, i.alt) for i in card.images] == [
+        (red, "image/png", 40, 30, "image 1 of xr-17"), (blue, "image/png", 40, 30, "lateral view")]
+    assert [i.bytes for i in card.images] == [len(png(color="red")), len(png(color="blue"))]
+    assert media.read(red) == png(color="red") and media.read(blue) == png(color="blue")
+    (added,) = await of_type(store, "item_added", "xr")
+    assert [i["sha256"] for i in added["payload"]["item"]["images"]] == [red, blue]
+    assert ".png" not in json.dumps(added)  # not where it came from: the bytes are the record
+    (assigned,) = await of_type(store, "assigned", "xr")
+    assert assigned["payload"]["images"] == [red, blue]
+
+    await service.delivered(card.lease, channel="telegram", images=[
+        {"sha256": red, "as": "photo"}, {"sha256": blue, "as": "original"}])
+    (delivered,) = await of_type(store, "delivered", "xr")
+    assert delivered["payload"]["images"][0] == {"sha256": red, "as": "photo"}

@@ -66,7 +66,7 @@ class RedisCampaigns(OnRedis):
             body = f'{event_prefix},"item":{json.dumps(item.id)},"payload":{{"item":{item.json}}}}}'
             key = "" if item.queue_key is None else item.queue_key
             args += [item.id, item.n_drafts, int(item.gold), body, item.plan, key,
-                     item.auto_accepted, int(item.audited)]
+                     item.auto_accepted, int(item.audited), _image_hashes(item.json)]
         args.append(sum(item.conversation for item in items))
         result = await self._run("append_items", campaign_id, args)
         if result[0] == "exists":
@@ -81,6 +81,14 @@ class RedisCampaigns(OnRedis):
         values = {name: int(v or 0) for name, v in zip(COUNT_FIELDS, counts, strict=True)}
         return CampaignStatus(id=campaign.id, title=campaign.spec.title, kind=campaign.spec.kind,
                               state=state, in_progress=int(live), **values)
+
+
+def _image_hashes(item_json: str) -> str:
+    """The item's images by SHA-256, "sha,sha" ('' without images: most items, unparsed)."""
+    if '"images"' not in item_json:
+        return ""
+    images = json.loads(item_json).get("images") or []
+    return ",".join(image["sha256"] for image in images if image.get("sha256"))
 
 
 def _base36(n: int) -> str:

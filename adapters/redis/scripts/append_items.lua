@@ -1,14 +1,15 @@
 -- Store a batch of items, each as its own item_added event; all or none of the batch.
 -- ARGV: count, then per item: id, n_drafts, gold (0/1), event body, drafting plan ('' or JSON),
 --   route order key ('' for file order), the auto_accepted event ('' unless the model decides
---   it), audited (1: confident but sampled for experts); then how many of the batch's prompts
+--   it), audited (1: confident but sampled for experts), its images' SHA-256s ("sha,sha" or
+--   '': claim.lua names them in the assigned event); then how many of the batch's prompts
 --   are conversations (exports pick their shape by it).
 -- An item with a drafting plan waits for its model drafts (take_drafts.lua) instead of being
 -- offered: its jobs, one per missing draft, go in its models' queues; the plan keeps what
 -- save_draft.lua needs to write the item whole once the last draft is in.
 local k = keyring()
 local n = tonumber(ARGV[1])
-local STRIDE = 8
+local STRIDE = 9
 for i = 0, n - 1 do
   local id = ARGV[2 + i * STRIDE]
   if redis.call('HEXISTS', k.items, id) == 1 then return {'exists', id} end
@@ -21,6 +22,7 @@ for i = 0, n - 1 do
   local seq = append_event(k.seq, k.log, ARGV[base + 3])
   redis.call('HSET', k.items, id, seq .. ',' .. ARGV[base + 1] .. ',' .. gold)
   if ARGV[base + 7] == '1' then redis.call('SADD', k.audit, id) end
+  if ARGV[base + 8] ~= '' then redis.call('HSET', k.images, id, ARGV[base + 8]) end
   if auto ~= '' then
     append_event(k.seq, k.log, auto)
     redis.call('HINCRBY', k.counts, 'auto_accepted', 1)

@@ -110,9 +110,16 @@ local lease = json_with({token = token, campaign = req.event.campaign, expert = 
 local event = req.event
 event.item = item
 event.payload = nil
+-- The SHA-256 of every original image the card shows: the record names the exact bytes.
+local images = redis.call('HGET', k.images, item)
+local shown = nil
+if images then
+  shown = {}
+  for sha in string.gmatch(images, '[^,]+') do shown[#shown + 1] = sha end
+end
 local body = json_with(event, '"payload":' .. json_with(
   {expires_at = req.expires_at, gold = gold, item_seq = item_seq,
-   adjudicate = adjudicate or nil}, order_json))
+   adjudicate = adjudicate or nil, images = shown}, order_json))
 
 redis.call('SADD', seen_key, item)
 redis.call('HSET', k.leases, token, lease)
