@@ -10,9 +10,11 @@ import logging
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from adapters.redis.uploads import RedisUploads
 from adapters.slack.app import build_app
 from adapters.slack.channel import SlackChannel, SlackSettings, build_channel
 from adapters.slack.delivery import SlackDelivery
+from adapters.slack.images import ImageStores
 from adapters.slack.routes import add_slack_routes
 from bots.runtime import Runtime, channel_off, stop_on_signals
 from bots.settings import Settings
@@ -33,7 +35,9 @@ def build(runtime: Runtime) -> tuple[SlackChannel, SlackSettings] | None:
     found = slack_settings(runtime.settings)
     if found is None:
         return None
-    return build_channel(found, runtime.service, runtime.coordinator, runtime.store.roles()), found
+    images = ImageStores(runtime.media, RedisUploads(runtime.store.client, runtime.store.scripts))
+    return build_channel(found, runtime.service, runtime.coordinator, runtime.store.roles(),
+                         images), found
 
 
 def add_slack(app: web.Application, runtime: Runtime) -> None:

@@ -17,6 +17,7 @@ Block = dict[str, Any]
 
 TEXT_LIMIT = 3000  # characters in one text object or plain_text_input
 BLOCK_LIMIT = 50  # blocks in one message
+ALT_LIMIT = 2000  # an image block's alt_text and title
 SECTION_ROOM = TEXT_LIMIT - 100  # room left for a heading line in the first piece
 FLAG_REASONS = (("unsure", "Unsure"), ("harmful", "Harmful"), ("broken", "Broken"))
 RECORDED = {
@@ -99,11 +100,13 @@ def estimate_line(card: Card) -> str:
     return line + (" (estimate)" if card.estimate.pilot else "")
 
 
-def render_card(card: Card) -> list[list[Block]]:
-    """One or more messages; the last one carries the controls and is the card's message."""
+def render_card(card: Card, files: list[str] | None = None) -> list[list[Block]]:
+    """One or more messages; the last one carries the controls and is the card's message.
+    `files`: the Slack file of each of the card's images, shown at the top."""
     title = ("Final call: " if card.adjudication else "") + card.title
     content = [_mrkdwn(f"*{escape(title)}*"),
                {"type": "context", "elements": [{"type": "mrkdwn", "text": estimate_line(card)}]},
+               *image_blocks(card, files or []),
                *_sections("Instructions", card.instructions), *prompt_blocks(card.prompt)]
     for draft in card.drafts:
         content += [{"type": "divider"}, *_sections(f"Draft {draft.label}", draft.text)]
@@ -119,6 +122,16 @@ def render_card(card: Card) -> list[list[Block]]:
         content = content[room:]
     messages.append([*content, *controls])
     return messages
+
+
+def image_blocks(card: Card, files: list[str]) -> list[Block]:
+    """An image block per image, naming its uploaded file; Slack requires the alt text
+    (https://docs.slack.dev/reference/block-kit/blocks/image-block), which shows as its title
+    too, so the expert reads what the image is meant to be."""
+    return [{"type": "image", "block_id": f"image_{n}", "slack_file": {"id": file_id},
+             "alt_text": image.alt[:ALT_LIMIT],
+             "title": {"type": "plain_text", "text": image.alt[:ALT_LIMIT]}}
+            for n, (image, file_id) in enumerate(zip(card.images, files, strict=True))]
 
 
 def prior_blocks(card: Card) -> list[Block]:

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import WHY_LATER, answered_card, home_view, outcome_text
+from adapters.slack.images import ImageStores, SlackImages
 from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
 from core.domain.answers import Answer, Outcome
 from core.ports import Stores
@@ -149,10 +150,14 @@ class SlackChannel:
 
 
 def build_channel(settings: SlackSettings, service: Service, coordinator: Coordinator,
-                  stores: Stores) -> SlackChannel:
-    """`stores` keep what Slack needs across processes: pacing, the inbox and the outbox."""
-    messenger = SlackMessenger(web_client(settings), service.clock,
-                               Pacer(stores.turns, settings.post_interval_s))
+                  stores: Stores, images: ImageStores | None = None) -> SlackChannel:
+    """`stores` keep what Slack needs across processes: pacing, the inbox and the outbox;
+    `images`, where a card's images are read and their uploads kept (without them, a card
+    with images is refused rather than shown without them)."""
+    client = web_client(settings)
+    shown = SlackImages(client, images, service.delivered) if images is not None else None
+    messenger = SlackMessenger(client, service.clock,
+                               Pacer(stores.turns, settings.post_interval_s), images=shown)
     return SlackChannel(service, coordinator, messenger, stores)
 
 

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import Block, answered_card, outcome_text, render_card
+from adapters.slack.images import SlackImages
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.errors import CardRefused
@@ -68,16 +69,17 @@ class SlackMessenger:
     channel = CHANNEL
 
     def __init__(self, client: AsyncWebClient, clock: Clock, pacer: Pacer,
-                 origin: MessageRef | None = None) -> None:
+                 origin: MessageRef | None = None, images: SlackImages | None = None) -> None:
         self.client = client
         self.clock = clock
         self.pacer = pacer
         self.origin = origin
+        self.images = images  # None: no media store wired, so a card with images is refused
         self._dms: dict[str, str] = {}
 
     def replying_to(self, origin: MessageRef | None) -> SlackMessenger:
         """The same messenger, answering an interaction with the message it came from."""
-        twin = SlackMessenger(self.client, self.clock, self.pacer, origin)
+        twin = SlackMessenger(self.client, self.clock, self.pacer, origin, self.images)
         twin._dms = self._dms
         return twin
 
@@ -94,17 +96,44 @@ class SlackMessenger:
 
     async def send_card(self, address: str, card: Card) -> Delivery:
         """Raises CardRefused when Slack refuses the card for good (see `refusal`)."""
-        asked, channel, ts = self.clock.now_ms(), "", ""
+        asked = self.clock.now_ms()
         try:
             channel = await self.dm(address)
-            for blocks in render_card(card):
-                ts = await self.post(channel, blocks, f"New task: {card.title}")
+            ts = await self._post_card(channel, card)
         except SlackApiError as exc:
             reason = refusal(exc)
             if reason is None:
                 raise
             raise CardRefused(reason) from exc
-        return Delivery(message_id=f"{channel}:{ts}", at=self._landed(ts, asked))
+        landed = Delivery(message_id=f"{channel}:{ts}", at=self._landed(ts, asked))
+        if card.images and self.images is not None:
+            await self.images.record(card, landed.at, landed.message_id)
+        return landed
+
+    async def _post_card(self, channel: str, card: Card) -> str:
+        """The card's messages; the last one's ts. A cached file Slack no longer has (deleted
+        since) is forgotten and the images uploaded again, once."""
+        files = await self._files(card)
+        try:
+            return await self._post_messages(channel, card, files)
+        except SlackApiError as exc:
+            if not files or "invalid slack file" not in str(exc.response.get("errors")):
+                raise
+            await self.images.forget(card, files)  # type: ignore[union-attr]
+            return await self._post_messages(channel, card, await self._files(card))
+
+    async def _files(self, card: Card) -> list[str]:
+        if not card.images:
+            return []
+        if self.images is None:
+            raise CardRefused("this card has images and no media store is wired to Slack")
+        return await self.images.files_for(card)
+
+    async def _post_messages(self, channel: str, card: Card, files: list[str]) -> str:
+        ts = ""
+        for blocks in render_card(card, files):
+            ts = await self.post(channel, blocks, f"New task: {card.title}")
+        return ts
 
     def _landed(self, ts: str, asked: int) -> int:
         """When Slack stamped the message (its `ts` is epoch seconds), kept between our asking

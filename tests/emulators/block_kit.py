@@ -27,10 +27,18 @@ message and the json-pointer of the field at fault. The rules, and where they ar
   (https://docs.slack.dev/reference/block-kit/block-elements/overflow-menu-element).
 - A plain_text_input's max_length and initial_value at most 3000 characters
   (https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element).
+- An image block or element has alt text ("Required", 1 to 2000 characters) and exactly one of
+  image_url and slack_file; a slack_file names its file by exactly one of id and url ("If both
+  are provided then the payload will be rejected"), an id matching `^[F][A-Z0-9]{8,}$`
+  (https://docs.slack.dev/reference/block-kit/blocks/image-block, .../block-elements/image-element,
+  .../composition-objects/slack-file-object; the regex is Slack's own refusal's, in
+  slackapi/python-slack-sdk#1521). Whether the file exists and is ready is the emulator's to
+  say (tests/emulators/slack_files.py), since only it knows its files.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +55,7 @@ LABEL_MOST = 75  # a button's or an option's text
 OVERFLOW_OPTIONS = 5
 INPUT_MOST = 3000
 CHILDREN = ("elements", "element", "accessory")  # where a block holds its elements
+FILE_ID = re.compile(r"^[F][A-Z0-9]{8,}$")
 
 
 def refusals_of_message(blocks: list[Json]) -> list[str]:
@@ -78,6 +87,9 @@ def _refusals_of_blocks(blocks: list[Json], at: str, most: int) -> list[str]:
 
 
 def _refusals_of_block(block: Json, at: str) -> list[str]:
+    images = image_refusals(block, at)
+    if images:  # slack_sdk's models cannot even be built without alt_text
+        return images
     if Block.parse(block) is None:
         return [f"unsupported block type: {block.get('type')} [json-pointer:{at}/type]"]
     errors = _element_refusals(block, at)
@@ -161,3 +173,53 @@ def _node_limits(node: Json, at: str) -> list[str]:
             errors.append(f"must be less than {INPUT_MOST + 1} characters "
                           f"[json-pointer:{at}/initial_value]")
     return errors
+
+
+def image_refusals(node: Any, at: str) -> list[str]:
+    """Every image (block, accessory or context element) under `node`, by Slack's rules."""
+    if isinstance(node, list):
+        return [e for n, child in enumerate(node) for e in image_refusals(child, f"{at}/{n}")]
+    if not isinstance(node, dict):
+        return []
+    errors = _image_refusals(node, at) if node.get("type") == "image" else []
+    for name, child in node.items():
+        if isinstance(child, dict | list):
+            errors += image_refusals(child, f"{at}/{name}")
+    return errors
+
+
+def _image_refusals(image: Json, at: str) -> list[str]:
+    errors = []
+    if "alt_text" not in image:
+        errors.append(f"missing required field: alt_text [json-pointer:{at}]")
+    elif not isinstance(image["alt_text"], str) or not 1 <= len(image["alt_text"]) <= 2000:
+        errors.append(f"must be between 1 and 2000 characters [json-pointer:{at}/alt_text]")
+    if ("image_url" in image) == ("slack_file" in image):
+        errors.append(f"must provide either image_url or slack_file [json-pointer:{at}]")
+    held = image.get("slack_file")
+    if isinstance(held, dict):
+        if ("id" in held) == ("url" in held):
+            errors.append(f"must provide either id or url [json-pointer:{at}/slack_file]")
+        elif "id" in held and not FILE_ID.match(str(held["id"])):
+            errors.append("input must match regex pattern: ^[F][A-Z0-9]{8,}$ "
+                          f"[json-pointer:{at}/slack_file/id]")
+    return errors
+
+
+def slack_files_of(blocks: list[Json], at: str = "/blocks") -> list[tuple[str, Json]]:
+    """Each slack_file an image under `blocks` references, with its json-pointer."""
+    found: list[tuple[str, Json]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for n, child in enumerate(node):
+                walk(child, f"{path}/{n}")
+        elif isinstance(node, dict):
+            if node.get("type") == "image" and isinstance(node.get("slack_file"), dict):
+                found.append((f"{path}/slack_file", node["slack_file"]))
+            for name, child in node.items():
+                if isinstance(child, dict | list):
+                    walk(child, f"{path}/{name}")
+
+    walk(blocks, at)
+    return found

@@ -7,7 +7,10 @@ through tests/emulators/block_kit.py: slack_sdk's own Block Kit models plus the 
 they leave unchecked (duplicate action_id in a block, duplicate block_id, 50 blocks a message and
 100 a view, text lengths, overflow options); its docstring lists each rule and its source. A
 breach is answered as Slack does: HTTP 200, `ok: false`, `error: invalid_blocks` (views:
-`invalid_arguments`), `errors: ["... [json-pointer:/blocks/8/elements/1/action_id]", ...]`."""
+`invalid_arguments`), `errors: ["... [json-pointer:/blocks/8/elements/1/action_id]", ...]`.
+Files come by Slack's external upload flow (tests/emulators/slack_files.py), and an image naming a
+file the workspace does not hold, or holds but has not processed yet, is refused with
+`invalid slack file`."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from aiohttp import web
 
 from tests.emulators.block_kit import refusals_of_message, refusals_of_view
 from tests.emulators.local import listen
+from tests.emulators.slack_files import SlackFiles
 
 Json = dict[str, Any]
 BOT_TOKEN = "xoxb-expertloop-test"
@@ -60,6 +64,7 @@ class SlackEmulator:
     latest: dict[str, Json] = field(default_factory=dict)  # channel -> last message posted
     sockets: list[web.WebSocketResponse] = field(default_factory=list)  # Socket Mode clients
     acks: list[Json] = field(default_factory=list)  # what Socket Mode clients sent back
+    files: SlackFiles = field(default_factory=SlackFiles)  # uploads, with the bytes received
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition | None = None  # notified at each call answered
@@ -76,6 +81,7 @@ class SlackEmulator:
         app.router.add_post("/api/apps.connections.open", self._connections_open)
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/hooks/{kind}/{n}", self._response_url)
+        app.router.add_post("/upload/v1/{file_id}", self.files.upload)
         app.router.add_route("*", "/api/{method}", self._handle)
         self._runner, port = await listen(app, port)
         self.url = f"http://127.0.0.1:{port}/api/"
@@ -219,8 +225,12 @@ class SlackEmulator:
     def _conversations_open(self, args: Json) -> Json:
         return {"ok": True, "channel": {"id": "D" + str(args["users"]).lstrip("U")}}
 
+    def _refusals(self, blocks: list[Json]) -> list[str]:
+        """Block Kit's rules, then the files its images name."""
+        return refusals_of_message(blocks) or self.files.refusals(blocks)
+
     def _chat_postMessage(self, args: Json) -> Json:
-        errors = refusals_of_message(args.get("blocks") or [])
+        errors = self._refusals(args.get("blocks") or [])
         if errors:
             return _invalid(errors)
         ts = f"{1_800_000_000 + next(self._ids)}.000100"
@@ -236,7 +246,7 @@ class SlackEmulator:
         key = (args["channel"], args["ts"])
         if key not in self.messages:
             return {"ok": False, "error": "message_not_found"}
-        errors = refusals_of_message(args.get("blocks") or [])
+        errors = self._refusals(args.get("blocks") or [])
         if errors:
             return _invalid(errors)
         self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks") or [])
@@ -244,7 +254,7 @@ class SlackEmulator:
                 "text": args.get("text", "")}
 
     def _chat_postEphemeral(self, args: Json) -> Json:
-        errors = refusals_of_message(args.get("blocks") or [])
+        errors = self._refusals(args.get("blocks") or [])
         if errors:
             return _invalid(errors)
         return {"ok": True, "message_ts": f"{1_800_000_000 + next(self._ids)}.000200"}
@@ -284,12 +294,23 @@ class SlackEmulator:
         """An interaction's response_url (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses):
         no token, JSON in, and blocks checked like a message's."""
         args = await request.json()
-        errors = refusals_of_message(args.get("blocks") or [])
+        errors = self._refusals(args.get("blocks") or [])
         if errors:
             return web.json_response(_invalid(errors))
         self.responses.append(args)
         await self._notify()
         return web.json_response({"ok": True})
+
+    # files (https://docs.slack.dev/reference/methods/files.getUploadURLExternal)
+
+    def _files_getUploadURLExternal(self, args: Json) -> Json:
+        return self.files.get_upload_url(args, self.url.removesuffix("/api/"))
+
+    def _files_completeUploadExternal(self, args: Json) -> Json:
+        return self.files.complete(args)
+
+    def _files_info(self, args: Json) -> Json:
+        return self.files.info(args)
 
     def _users_lookupByEmail(self, args: Json) -> Json:
         user = self.emails.get(args.get("email", ""))
