@@ -27,6 +27,7 @@ BY_FILE = {
     "test_dashboard_browser.py": "browser", "test_webchat_browser.py": "browser",
     "test_cluster.py": "cluster", "test_openai_emulator.py": "channels",
     "test_conversations.py": "channels", "test_rationale_channels.py": "channels",
+    "test_webchat_images.py": "browser",
     "test_drafting_worker.py": "processes", "test_cli_drafting.py": "processes",
     "test_cli_hard_cases.py": "processes", "test_checkpoints_cli.py": "processes",
 }
