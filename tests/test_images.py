@@ -12,19 +12,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from adapters.media.checker import PillowChecker
 from adapters.media.fetch import GuardedFetcher
 from adapters.media.store import DirectoryMedia
 from adapters.redis.store import RedisStore
+from bots.runtime import Runtime
+from bots.settings import Settings
+from bots.web import build_app
 from core.domain.cards import Card
 from core.domain.experts import Expert
 from core.errors import InvalidCampaign, Problem
 from core.service.campaign_files import read_campaign
 from core.service.coordinator import Coordinator
 from core.service.images import ImageImport
+from core.provenance.ledger import Ledger
 from core.service.service import Service
 from tests.conftest import serving
 from tests.test_service import of_type
@@ -159,3 +165,81 @@ async def test_a_card_shows_the_stored_images_and_the_record_names_their_bytes(
         {"sha256": red, "as": "photo"}, {"sha256": blue, "as": "original"}])
     (delivered,) = await of_type(store, "delivered", "xr")
     assert delivered["payload"]["images"][0] == {"sha256": red, "as": "photo"}
+
+
+@pytest.fixture
+async def api(client: aioredis.Redis, service: Service, images_coordinator: Coordinator,
+              media: DirectoryMedia) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    settings = Settings(EXPERTLOOP_MAX_BODY=64_000)
+    store = RedisStore(client)
+    runtime = Runtime(settings, client, store, service, images_coordinator, Ledger(store), media)
+    async with TestClient(TestServer(build_app(runtime))) as http:
+        yield http
+
+
+def api_spec(images: list[object]) -> dict[str, object]:
+    return {"id": "xr", "title": "Fracture?", "kind": "verify", "overlap": 1,
+            "items": [{"id": "xr-17", "prompt": "Is there a fracture?", "images": images,
+                       "drafts": [{"text": "Distal radius.", "model": "med-vlm"}]}]}
+
+
+async def test_the_api_takes_base64_and_refuses_a_path_and_an_oversized_body(
+        api: TestClient, tmp_path: Path, media: DirectoryMedia) -> None:  # type: ignore[type-arg]
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png(color="green"))
+    for image in (str(secret), {"path": str(secret), "alt": "x"}):
+        response = await api.post("/api/campaigns", json=api_spec([image]))
+        body = await response.json()
+        assert response.status == 422, body
+        assert body["detail"][0]["loc"] == ["items", 0, "images", 0, "path"]
+        assert "path is not accepted" in body["detail"][0]["msg"]
+    assert not media.has(hashlib.sha256(png(color="green")).hexdigest())  # never read
+
+    data = base64.b64encode(png(color="blue")).decode()
+    response = await api.post("/api/campaigns", json=api_spec(
+        [{"data": data, "type": "image/png", "alt": "wrist"}]))
+    assert response.status == 201, await response.text()
+    assert media.read(hashlib.sha256(png(color="blue")).hexdigest()) == png(color="blue")
+
+    big = base64.b64encode(png(400, 400) + bytes(70_000)).decode()  # over the 64 kB body limit
+    response = await api.post("/api/campaigns", json={**api_spec(
+        [{"data": big, "type": "image/png"}]), "id": "big"})
+    assert response.status == 413
+    assert (await api.get("/api/campaigns/big")).status == 404
+
+
+@pytest.fixture
+async def image_server() -> AsyncIterator[str]:
+    async def scan(request: web.Request) -> web.Response:
+        return web.Response(body=png(color="navy"), content_type="image/png")
+
+    async def away(request: web.Request) -> web.Response:
+        port = request.url.port
+        raise web.HTTPFound(f"http://localhost:{port}/scan.png")  # the same server, another name
+
+    app = web.Application()
+    app.add_routes([web.get("/scan.png", scan), web.get("/away.png", away)])
+    async with serving(app) as url:
+        yield url
+
+
+async def test_a_url_is_fetched_once_from_a_listed_host_and_private_hosts_are_refused(
+        api: TestClient, image_server: str, media: DirectoryMedia) -> None:  # type: ignore[type-arg]
+    port = image_server.rsplit(":", 1)[1].strip("/")
+    cases = {f"http://localhost:{port}/scan.png": "resolves to 127.0.0.1, a loopback address",
+             "http://10.1.2.3/scan.png": "resolves to 10.1.2.3, a private address",
+             "http://169.254.169.254/latest": "resolves to 169.254.169.254, a link-local",
+             f"http://127.0.0.1:{port}/away.png": "redirected to another host"}
+    for url, why in cases.items():
+        response = await api.post("/api/campaigns", json=api_spec([{"url": url}]))
+        body = await response.json()
+        assert response.status == 422, (url, body)
+        assert body["detail"][0]["loc"] == ["items", 0, "images", 0, "url"]
+        assert why in body["detail"][0]["msg"], body
+    navy = hashlib.sha256(png(color="navy")).hexdigest()
+    assert not media.has(navy)
+
+    response = await api.post("/api/campaigns", json=api_spec(
+        [{"url": f"http://127.0.0.1:{port}/scan.png"}]))
+    assert response.status == 201, await response.text()
+    assert media.read(navy) == png(color="navy")
