@@ -35,7 +35,7 @@ def build(runtime: Runtime, *, polling: bool = False) -> TelegramBot | None:
     if found is None:
         return None
     return build_telegram(found, runtime.service, runtime.coordinator, runtime.store.roles(),
-                          polling=polling)
+                          polling=polling, media=runtime.media)
 
 
 def add_telegram(app: web.Application, runtime: Runtime) -> None:

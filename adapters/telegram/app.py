@@ -27,10 +27,12 @@ from adapters.telegram import answers
 from adapters.telegram.buttons import Buttons
 from adapters.telegram.chats import KEPT_AT, Chats, Context, kept_at
 from adapters.telegram.commands import Commands
+from adapters.telegram.images import Pictures
 from adapters.telegram.limits import FloodLimiter, Limits
 from adapters.telegram.outbox import CHANNEL, TelegramOutbox
 from adapters.telegram.prompts import ReplyPrompts
 from adapters.telegram.transport import AiohttpRequest
+from core.domain.media import Media
 from core.ports import Stores
 from core.service.coordinator import Coordinator
 from core.service.inbox import SET_ASIDE_TEXT, InboxDrain
@@ -57,6 +59,7 @@ class TelegramBot:
     service: Service
     stores: Stores  # the inbox the webhook keeps updates in, copies, polling markers
     update_ttl_ms: int = 3_600_000  # how long a resent update is recognised
+    pictures: Pictures | None = None  # a card's images (None: no media store wired)
     # Kept updates a handler failed on, noted by `on_error` for `handle` to return.
     failed: set[Update] = field(default_factory=set)
     drain: InboxDrain = field(init=False)
@@ -110,12 +113,17 @@ class TelegramBot:
 
 
 def build_telegram(settings: TelegramSettings, service: Service, coordinator: Coordinator,
-                   stores: Stores, *, polling: bool = False) -> TelegramBot:
+                   stores: Stores, *, polling: bool = False,
+                   media: Media | None = None) -> TelegramBot:
+    """`media`: where a card's images are read from; without it, a card with images is
+    refused (its task goes back to the pool) rather than shown without them."""
     application = _application(settings, stores, polling)
-    bot = TelegramBot(application, service, stores, update_ttl_ms=settings.update_ttl_s * 1000)
+    pictures = Pictures(media, service) if media is not None else None
+    bot = TelegramBot(application, service, stores, update_ttl_ms=settings.update_ttl_s * 1000,
+                      pictures=pictures)
     if polling:  # the webhook's inbox already keeps each update once
         application.add_handler(TypeHandler(Update, bot.skip_repeat), group=-1)
-    chats = Chats(service, stores.leases, TelegramOutbox(stores.outbox))
+    chats = Chats(service, stores.leases, TelegramOutbox(stores.outbox), pictures=pictures)
     prompts = ReplyPrompts(chats)
     register(application, Commands(chats, coordinator), Buttons(chats, prompts), prompts)
     application.add_error_handler(bot.on_error)

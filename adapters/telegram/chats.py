@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from adapters.telegram.copies import Copies
+from adapters.telegram.images import Pictures
 from adapters.telegram.messenger import TelegramMessenger, near_quiet_hours
 from adapters.telegram.outbox import TelegramOutbox, undeliverable
 from core.domain.answers import Answer, Outcome
@@ -39,6 +40,7 @@ class Chats:
     store: Leases  # which messages show a lease (copies.py)
     outbox: TelegramOutbox
     experts: dict[int, str] = field(default_factory=dict)  # telegram user id -> expert id
+    pictures: Pictures | None = None  # a card's images: bytes, and how each went
 
     async def expert(self, update: Update) -> Expert | None:
         """Who is writing; the memo saves an index read while their profile names the account."""
@@ -68,7 +70,7 @@ class Chats:
         return TelegramMessenger(context.bot, self.service.clock, silent=silent,
                                  card_message=message_of(query) if card is None else card,
                                  callback_id=query.id if query else None, summary=summary,
-                                 copies=Copies(context.bot, self.store))
+                                 copies=Copies(context.bot, self.store), pictures=self.pictures)
 
     async def deliver_next(self, update: Update, context: Context, expert: Expert) -> None:
         task = await self.service.next_task(expert.id)

@@ -34,7 +34,8 @@ class TelegramDelivery:
         clock, bot = self.telegram.service.clock, self.telegram.application.bot
         silent = expert is None or near_quiet_hours(expert, clock.now_ms())
         copies = Copies(bot, self.telegram.stores.leases)
-        return TelegramMessenger(bot, clock, silent=silent, copies=copies)
+        return TelegramMessenger(bot, clock, silent=silent, copies=copies,
+                                 pictures=self.telegram.pictures)
 
     async def may_disturb(self, address: str) -> bool:
         return True  # Telegram has no do-not-disturb a bot can read; quiet hours go silent

@@ -9,12 +9,13 @@ import logging
 from html import escape
 from typing import NamedTuple
 
-from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from adapters.telegram import keyboards
 from adapters.telegram.copies import Copies
+from adapters.telegram.images import Pictures, Shown, replying_to
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.domain.experts import Expert
@@ -38,7 +39,8 @@ class TelegramMessenger:
 
     def __init__(self, bot: Bot, clock: Clock, *, silent: bool = False,
                  card_message: Message | int | None = None, callback_id: str | None = None,
-                 summary: str = "", copies: Copies | None = None) -> None:
+                 summary: str = "", copies: Copies | None = None,
+                 pictures: Pictures | None = None) -> None:
         self.bot = bot
         self.clock = clock
         self.silent = silent  # near the expert's quiet hours: no sound
@@ -46,6 +48,7 @@ class TelegramMessenger:
         self.callback_id = callback_id
         self.summary = summary  # what the expert decided, in a few words
         self.copies = copies  # which messages show a lease, kept so one at most has buttons
+        self.pictures = pictures  # a card's images: their bytes and how each went
 
     async def send_card(self, address: str, card: Card) -> Delivery:
         """Telegram's 400 (Bad Request) and 403 (Forbidden: the bot was blocked) would come
@@ -60,19 +63,38 @@ class TelegramMessenger:
         asked = self.clock.now_ms()
         if card.resumed and self.copies is not None:  # shown before: that copy's buttons go first
             await self.copies.retire(address, card.campaign, card.lease)
+        shown = await self._images(address, card)
         parts = keyboards.card_parts(card)
         markup = keyboards.card_keyboard(keyboards.controls_from_card(card))
+        reply = replying_to(shown)
         if len(parts) > MAX_PARTS:
-            first = await self._document(address, card, parts)
+            first = await self._document(address, card, parts, reply)
             last = await self.send(address, "The task is in the file above. Your answer:",
                                    markup)
         else:
-            first = last = await self.send(address, parts[0], markup if len(parts) == 1 else None)
+            first = last = await self.send(address, parts[0], markup if len(parts) == 1 else None,
+                                           reply_parameters=reply)
             for i, part in enumerate(parts[1:], start=2):
                 last = await self.send(address, part, markup if i == len(parts) else None)
         if self.copies is not None:  # the buttons ride on the last message
             await self.copies.shown(address, card.campaign, card.lease, last.message_id)
-        return _delivery(first, last, asked)
+        landed = _delivery(shown.first if shown else first, last, asked)
+        if shown is not None and self.pictures is not None:
+            await self.pictures.delivered(card, landed, shown.went, self.channel)
+        return landed
+
+    async def _images(self, address: str, card: Card) -> Shown | None:
+        """The card's images, before its text; a card whose images cannot be read is refused
+        (an expert must not judge without the image), so its task goes back to the pool."""
+        if not card.images:
+            return None
+        if self.pictures is None:
+            raise CardRefused("this Telegram bot has no media store to read the images from")
+        try:
+            return await self.pictures.send(self.bot, int(address), card, self.silent)
+        except FileNotFoundError as exc:
+            raise CardRefused(f"an image of item {card.item} is not in the media store: "
+                              f"{exc}") from exc
 
     async def send_notice(self, address: str, text: str) -> Delivery:
         asked = self.clock.now_ms()
@@ -124,13 +146,14 @@ class TelegramMessenger:
             chat_id=int(address), text=html, parse_mode=ParseMode.HTML, reply_markup=markup,
             disable_notification=self.silent, **extra)  # type: ignore[arg-type]
 
-    async def _document(self, address: str, card: Card, parts: list[str]) -> Message:
+    async def _document(self, address: str, card: Card, parts: list[str],
+                        reply: ReplyParameters | None) -> Message:
         text = "\n\n".join([card.title, card.instructions, "Prompt:", prompt_text(card.prompt),
                             *[f"Draft {d.label}:\n{d.text}" for d in card.drafts]])
         return await self.bot.send_document(
             chat_id=int(address), document=io.BytesIO(text.encode()),
             filename=f"task-{card.item}.txt", caption=escape(card.title)[:1000],
-            parse_mode=ParseMode.HTML, disable_notification=self.silent)
+            parse_mode=ParseMode.HTML, disable_notification=self.silent, reply_parameters=reply)
 
     def closing(self, address: str, line: str) -> Closing:
         """How the card shows what was recorded: the line appended and the buttons gone. A card
