@@ -26,12 +26,33 @@ It refuses what Telegram refuses, with Telegram's own error texts (HTTP 400, "Ba
   (https://core.telegram.org/bots/api#answercallbackquery, "0-200 characters"; wording from
   https://github.com/eternnoir/pyTelegramBotAPI/issues/500 and MTProto's
   messages.setBotCallbackAnswer); a query answered twice: "query is too old ...".
+
+Files (multipart uploads, as python-telegram-bot sends them; `uploads` keeps every file's bytes
+and SHA-256, so a test can compare what an expert was shown with the record). Real Telegram
+recompresses a photo and answers with several smaller sizes; this emulator keeps the uploaded
+bytes and answers with one size, the original's:
+- a photo over 10 MB: "PHOTO_SAVE_FILE_INVALID"; width + height over 10,000 or a side over 20
+  times the other: "PHOTO_INVALID_DIMENSIONS" (the limits: https://core.telegram.org/bots/api#sendphoto;
+  the texts are the server's, as reported in https://github.com/zhukov/webogram/issues/1011 and
+  https://github.com/go-telegram-bot-api/telegram-bot-api/issues/600); bytes that are no image:
+  "IMAGE_PROCESS_FAILED" (MTProto's error, https://core.telegram.org/method/messages.sendMedia);
+- sendMediaGroup (https://core.telegram.org/bots/api#sendmediagroup), in TDLib's order
+  (td/telegram/MessageContent.cpp, check_message_group_message_contents): no items "there are no
+  messages to send", more than 10 "too many messages to send as an album", documents with
+  photos "document can't be mixed with other media types"; an `attach://` name with no part:
+  "can't parse InputMedia: media not found" (tdlib/telegram-bot-api, Client.cpp);
+- ONE item: the documentation says "must include 2-10 items", but live Telegram (TDLib) sends a
+  lone item as a plain message. We refuse it, stricter than Telegram, with the documentation's
+  words ("media must include 2-10 items"): there is no Telegram error text to copy;
+- a reply to a message the chat does not have: "message to be replied not found".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import io
 import itertools
 import json
 import time
@@ -41,12 +62,20 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from PIL import Image, UnidentifiedImageError
 
 from tests.emulators.local import listen
 
 TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
         "tg-spoiler", "span", "blockquote", "tg-emoji"}
-JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options"}
+JSON_FIELDS = {"reply_markup", "allowed_updates", "entities", "link_preview_options", "media",
+               "reply_parameters", "caption_entities"}
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # https://core.telegram.org/bots/api#sendphoto
+PHOTO_MAX_SIDES = 10_000  # width + height
+PHOTO_MAX_RATIO = 20
+CAPTION_LIMIT = 1024
+ALBUM_MAX = 10
+ONE_ITEM_ALBUM = "Bad Request: media must include 2-10 items"  # the docs' words, not Telegram's
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
                 "markup are exactly the same as a current content and reply markup of the message")
 MAX_BUTTONS = 100  # EMPIRICAL (see the module docstring): not in Telegram's documentation
@@ -126,6 +155,9 @@ class TelegramEmulator:
         self.watch: Callable[[int], None] | None = None
         self.callback_answers: list[dict[str, Any]] = []
         self.documents: list[dict[str, Any]] = []
+        # Every file received: chat, message_id, method, kind (photo|document), filename,
+        # data (the bytes as uploaded) and sha256.
+        self.uploads: list[dict[str, Any]] = []
         self.faults: list[tuple[str, int, int | None]] = []  # (method, status, retry_after)
         self.webhook: tuple[str, str] | None = None
         # A test's wiring, not Telegram's: awaited after the webhook says 2xx, until the bot
@@ -285,25 +317,87 @@ class TelegramEmulator:
 
     async def _api_sendMessage(self, p: dict[str, Any]) -> Any:
         chat = int(p["chat_id"])
+        replied = self._replied(chat, p)
         message = self._message(chat, self._text(p), p.get("reply_markup"))
+        return self._keep(message, replied)
+
+    async def _api_sendDocument(self, p: dict[str, Any]) -> Any:
+        chat = int(p["chat_id"])
+        document, caption, replied = _upload(p, "document"), _caption(p), self._replied(chat, p)
+        message = self._message(chat, None, p.get("reply_markup"))
+        self._attach(message, "sendDocument", "document", document, caption)
+        self.documents.append({"chat": chat, **document})
+        return self._keep(message, replied)
+
+    async def _api_sendPhoto(self, p: dict[str, Any]) -> Any:
+        chat = int(p["chat_id"])
+        photo, caption, replied = _upload(p, "photo"), _caption(p), self._replied(chat, p)
+        _check_photo(photo["data"])
+        message = self._message(chat, None, p.get("reply_markup"))
+        self._attach(message, "sendPhoto", "photo", photo, caption)
+        return self._keep(message, replied)
+
+    async def _api_sendMediaGroup(self, p: dict[str, Any]) -> Any:
+        """Every item is checked before any is sent: a refused album shows nothing."""
+        chat = int(p["chat_id"])
+        replied, items = self._replied(chat, p), _album(p)
+        for item in items:
+            if item["type"] == "photo":
+                _check_photo(item["file"]["data"])
+        group = str(next(self._ids) * 104729)
+        sent = []
+        for item in items:
+            message = self._message(chat, None, None)
+            message["media_group_id"] = group
+            self._attach(message, "sendMediaGroup", item["type"], item["file"], item["caption"])
+            sent.append(self._keep(message, replied))
+        return sent
+
+    def _replied(self, chat: int, p: dict[str, Any]) -> dict[str, Any] | None:
+        """The message a send replies to (https://core.telegram.org/bots/api#replyparameters)."""
+        wanted = p.get("reply_parameters") or (
+            {"message_id": p["reply_to_message_id"]} if p.get("reply_to_message_id") else None)
+        if wanted is None:
+            return None
+        found = self.messages.get((int(wanted.get("chat_id", chat)), int(wanted["message_id"])))
+        if found is None and not wanted.get("allow_sending_without_reply"):
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        return found
+
+    def _keep(self, message: dict[str, Any], replied: dict[str, Any] | None) -> dict[str, Any]:
+        if replied is not None:  # Telegram nests the replied message one level deep
+            message["reply_to_message"] = {k: v for k, v in replied.items()
+                                           if k != "reply_to_message"}
+        chat = message["chat"]["id"]
         self.messages[(chat, message["message_id"])] = message
         if "reply_markup" in message:
             self.newest_card[chat] = message
         return message
 
-    async def _api_sendDocument(self, p: dict[str, Any]) -> Any:
-        chat, document = int(p["chat_id"]), p["document"]
-        message = self._message(chat, None, p.get("reply_markup"))
-        message["document"] = {"file_id": f"f{message['message_id']}", "file_unique_id": "u",
-                               "file_name": document["filename"], "file_size":
-                               len(document["data"])}
-        if p.get("caption"):
-            message["caption"] = plain_text(p["caption"])
-            if len(message["caption"]) > 1024:
-                raise ApiError(400, "Bad Request: message caption is too long")
-        self.messages[(chat, message["message_id"])] = message
-        self.documents.append({"chat": chat, **document})
-        return message
+    def _attach(self, message: dict[str, Any], method: str, kind: str, file: dict[str, Any],
+                caption: str | None) -> None:
+        """The file as Telegram describes it in the message, and its bytes kept for the test."""
+        data: bytes = file["data"]
+        file_id = f"f{message['message_id']}"
+        described: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u{file_id}",
+                                     "file_size": len(data)}
+        if kind == "photo":
+            width, height = _dimensions(data)
+            message["photo"] = [{**described, "width": width, "height": height}]
+        else:
+            message["document"] = {**described, "file_name": file["filename"],
+                                   "mime_type": file.get("content_type")
+                                   or "application/octet-stream"}
+        if caption:
+            message["caption"] = caption
+        self.uploads.append({"chat": message["chat"]["id"], "message_id": message["message_id"],
+                             "method": method, "kind": kind, "filename": file["filename"],
+                             "data": data, "sha256": hashlib.sha256(data).hexdigest()})
+
+    def shown_files(self, chat_id: int) -> list[dict[str, Any]]:
+        """What the user can open in the chat now, oldest first (deleted messages gone)."""
+        return [u for u in self.uploads
+                if u["chat"] == chat_id and (chat_id, u["message_id"]) in self.messages]
 
     async def _api_editMessageText(self, p: dict[str, Any]) -> Any:
         message = self._existing(p)
@@ -399,7 +493,8 @@ async def _params(request: web.Request) -> dict[str, Any]:
     form = await request.post()
     for name, value in form.items():
         if isinstance(value, web.FileField):
-            params[name] = {"filename": value.filename, "data": value.file.read()}
+            params[name] = {"filename": value.filename, "data": value.file.read(),
+                            "content_type": value.content_type}
         elif name in JSON_FIELDS:
             params[name] = json.loads(str(value))
         else:
@@ -433,3 +528,71 @@ def _error(code: int, description: str,
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=code)
+
+
+def _upload(p: dict[str, Any], field: str) -> dict[str, Any]:
+    """A file sent as a multipart part, directly or by `attach://<name>`; a file_id or a URL
+    names nothing this emulator has."""
+    value = p.get(field)
+    if isinstance(value, str) and value.startswith("attach://"):
+        value = p.get(value.removeprefix("attach://"))
+    if not isinstance(value, dict):
+        raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+    return value
+
+
+def _caption(p: dict[str, Any]) -> str | None:
+    """At most 1024 characters after entity parsing (https://core.telegram.org/bots/api#sendphoto)."""
+    raw = p.get("caption")
+    if not raw:
+        return None
+    caption = plain_text(raw) if p.get("parse_mode") == "HTML" else raw
+    if len(caption) > CAPTION_LIMIT:
+        raise ApiError(400, "Bad Request: message caption is too long")
+    return caption
+
+
+def _dimensions(data: bytes) -> tuple[int, int]:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError):
+        raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED") from None
+
+
+def _check_photo(data: bytes) -> None:
+    """Telegram's photo limits (https://core.telegram.org/bots/api#sendphoto)."""
+    if len(data) > PHOTO_MAX_BYTES:
+        raise ApiError(400, "Bad Request: PHOTO_SAVE_FILE_INVALID")
+    width, height = _dimensions(data)
+    if width + height > PHOTO_MAX_SIDES or max(width, height) > PHOTO_MAX_RATIO * min(width,
+                                                                                      height):
+        raise ApiError(400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+
+
+def _album(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of a sendMediaGroup, checked as TDLib checks an album."""
+    media = p.get("media")
+    if media is None:
+        raise ApiError(400, 'Bad Request: parameter "media" is required')
+    if not isinstance(media, list):
+        raise ApiError(400, "Bad Request: expected an Array of InputMedia")
+    items = []
+    for entry in media:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if kind not in ("photo", "document"):
+            raise ApiError(400, f"Bad Request: can't parse InputMedia: type \"{kind}\" is "
+                                "unsupported by this emulator")
+        name = str(entry.get("media", "")).removeprefix("attach://")
+        if not isinstance(p.get(name), dict):
+            raise ApiError(400, "Bad Request: can't parse InputMedia: media not found")
+        items.append({"type": kind, "file": p[name], "caption": _caption(entry)})
+    if not items:
+        raise ApiError(400, "Bad Request: there are no messages to send")
+    if len(items) > ALBUM_MAX:
+        raise ApiError(400, "Bad Request: too many messages to send as an album")
+    if len({item["type"] for item in items}) > 1:
+        raise ApiError(400, "Bad Request: document can't be mixed with other media types")
+    if len(items) == 1:
+        raise ApiError(400, ONE_ITEM_ALBUM)
+    return items
