@@ -262,8 +262,10 @@ async def test_an_expert_sees_the_images_and_answers_pairwise_and_verify(
     for campaign_id, sha in (("a-xr-pair", scan), ("b-verify", bars)):
         await ledger.seal(campaign_id)
         assert (await ledger.verify(campaign_id)).ok
-        [added] = await events(store, campaign_id, "item_added")
-        assert [i["sha256"] for i in added["payload"]["item"]["images"]] == [sha]
+        [assigned] = await events(store, campaign_id, "assigned")
+        [delivered] = await events(store, campaign_id, "delivered")
+        assert assigned["payload"]["images"] == [sha]  # the exact bytes the expert judged
+        assert delivered["payload"]["images"] == [{"sha256": sha, "as": "original"}]
         [answered] = await events(store, campaign_id, "answered")
         assert answered["expert"] == "ann"
     [pair] = await events(store, "a-xr-pair", "answered")

@@ -110,8 +110,9 @@ class Session:
     secret: str
 
     def messenger(self, request: web.Request) -> WebMessenger:
-        return WebMessenger(request.app[SERVICE].clock, self.token, self.csrf,
-                            MediaLinks(self.secret))
+        service = request.app[SERVICE]
+        return WebMessenger(service.clock, self.token, self.csrf, MediaLinks(self.secret),
+                            service.delivered)
 
 
 async def _session(request: web.Request, check_csrf: bool = False) -> Session:
