@@ -24,13 +24,16 @@ from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
 from bots.settings import Settings
 from bots.web import build_app
+from core.domain.answers import Answer
 from core.domain.cards import Card
 from core.domain.experts import Expert
+from core.domain.kinds import Verify
 from core.errors import InvalidCampaign, Problem
+from core.provenance.ledger import Ledger
+from core.reports.exports import Export
 from core.service.campaign_files import read_campaign
 from core.service.coordinator import Coordinator
 from core.service.images import ImageImport
-from core.provenance.ledger import Ledger
 from core.service.service import Service
 from tests.conftest import serving
 from tests.test_service import of_type
@@ -243,3 +246,18 @@ async def test_a_url_is_fetched_once_from_a_listed_host_and_private_hosts_are_re
         [{"url": f"http://127.0.0.1:{port}/scan.png"}]))
     assert response.status == 201, await response.text()
     assert media.read(navy) == png(color="navy")
+
+
+async def test_the_trail_names_the_images_by_sha256(
+        tmp_path: Path, images_coordinator: Coordinator, service: Service,
+        store: RedisStore) -> None:
+    await post_scans(tmp_path, images_coordinator, ["red", "blue"])
+    await images_coordinator.add_expert(Expert(id="ann", name="Ann"))
+    card = await service.next_task("ann")
+    assert isinstance(card, Card)
+    await service.submit(Answer(expert="ann", lease=card.lease, decision=Verify(verdict="accept")))
+
+    run = Export(Ledger(store), await service.catalog.campaign("xr"), "trail")
+    (row,) = [json.loads(line) async for line in run.lines()]
+
+    assert row["images"] == [hashlib.sha256(png(color=c)).hexdigest() for c in ("red", "blue")]

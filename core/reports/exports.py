@@ -188,6 +188,7 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
     row: Row = {
         "campaign": campaign.id, "kind": campaign.spec.kind.value, "item": record.item_id,
         "prompt": trail_prompt(item), "expert": record.expert,
+        "images": [image.sha256 for image in item.images] if item else [],  # the exact bytes
         "lease": record.lease, "event": record.type, "channel": payload.get("channel"),
         "drafts": shown, "order": record.order, "decision": record.decision,
         "resolved": resolved(record), "gold": bool(payload.get("gold")),
