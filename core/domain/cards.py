@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict
 
 from core.domain.hard_cases import PriorAnswer
 from core.domain.items import Turn
-from core.domain.media import CardImage
 from core.domain.kinds import Kind, Scale
+from core.domain.media import CardImage
 
 
 class CardDraft(BaseModel):
