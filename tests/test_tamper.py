@@ -252,3 +252,15 @@ async def test_a_swap_across_a_read_batch_is_still_called_reordered(
 
     assert (verdict.ok, verdict.bad_seq) == (False, BATCH)
     assert "reordered" in (verdict.reason or "")
+
+
+async def test_unsealed_events_removed_from_the_end_are_missed_by_nobody(
+        sealed: int, client: aioredis.Redis, ledger: Ledger) -> None:
+    await client.xadd(LOG, {"e": '{"type":"note"}'}, id=f"0-{sealed + 1}")  # grows past the seal
+    await client.incr(keys.campaign_key("c1", "seq"))
+    await client.xdel(LOG, f"0-{sealed + 1}")  # ...and its unsealed end is removed
+
+    verdict = await ledger.verify("c1")
+
+    assert not verdict.ok and verdict.bad_seq == sealed + 1
+    assert "removed before they were sealed" in verdict.line()

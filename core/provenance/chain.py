@@ -107,10 +107,15 @@ class ChainChecker:
             self.expected += 1
         return True
 
-    def finish(self) -> Verdict:
+    def finish(self, appended: int = 0) -> Verdict:
+        """`appended`: how many events the log had counted when the check began; fewer found
+        means events were removed from its end, sealed or not."""
         last = self.expected - 1
         if self.fault is None and last < self.sealed_up_to:
             self._fail(last + 1, f"events {last + 1}..{self.sealed_up_to} are missing (removed)")
+        if self.fault is None and last < appended:
+            self._fail(last + 1, f"events {last + 1}..{appended} are missing (removed before "
+                                 "they were sealed)")
         checked = self.expected - 1
         if self.fault:
             return Verdict(campaign=self.campaign, ok=False, checked=checked,

@@ -47,7 +47,9 @@ class Ledger:
                              for event in stored], await self.log.erasures())
 
     async def verify(self, campaign_id: str) -> Verdict:
-        """Recompute the whole chain from the stored events and compare with the stored seals."""
+        """Recompute the whole chain from the stored events and compare with the stored seals,
+        and the events found with the number the log counted before the check began."""
+        appended = await self.log.last_seq(campaign_id)
         head = await self.log.chain_head(campaign_id)
         checker = ChainChecker(campaign_id, head.seq)
         after = 0
@@ -62,4 +64,4 @@ class Ledger:
             if not checker.feed(events, seals):
                 break
             after = events[-1].seq
-        return checker.finish()
+        return checker.finish(appended)
