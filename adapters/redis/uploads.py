@@ -30,4 +30,4 @@ class RedisUploads(OnRedis):
         return await self.uploaded(channel, sha256) or file_id
 
     async def forget_uploaded(self, channel: str, sha256: str, file_id: str) -> None:
-        await self.client.eval(FORGET, 1, uploads_key(channel), sha256, file_id)  # type: ignore[misc]
+        await self.client.eval(FORGET, 1, uploads_key(channel), sha256, file_id)

@@ -20,11 +20,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from core.domain.cards import Card
 from core.domain.media import CardImage, Media
 from core.errors import CardRefused
-from core.ports import Uploads
+from core.ports import Turns, Uploads
 
 CHANNEL = "slack"
 SHOWN = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif"}
 CONVERTED = "converted:image/png"
+UPLOAD_TURN_MS = 60_000  # one process uploads an image; past this, another may (it died)
 Mark = Callable[..., Awaitable[bool]]  # Service.delivered
 
 
@@ -58,11 +59,12 @@ class SlackImages:
     marks it first with its images too (a card is marked delivered once; the second is a
     no-op)."""
 
-    def __init__(self, client: AsyncWebClient, stores: ImageStores, mark: Mark,
+    def __init__(self, client: AsyncWebClient, stores: ImageStores, mark: Mark, turns: Turns,
                  ready_within_s: float = 30.0) -> None:
         self.client = client
         self.media, self.uploads = stores
         self.mark = mark
+        self.turns = turns
         self.ready_within_s = ready_within_s
 
     async def files_for(self, card: Card) -> list[str]:
@@ -70,7 +72,12 @@ class SlackImages:
         return list(await asyncio.gather(*(self.file_for(image) for image in card.images)))
 
     async def file_for(self, image: CardImage) -> str:
-        kept = await self.uploads.uploaded(CHANNEL, image.sha256)
+        """The kept upload; else this process uploads it, while any other showing the same
+        image meanwhile waits for that upload rather than making its own."""
+        while (kept := await self.uploads.uploaded(CHANNEL, image.sha256)) is None:
+            if await self.turns.take_turn(f"{CHANNEL}:upload:{image.sha256}", UPLOAD_TURN_MS):
+                break
+            await asyncio.sleep(0.05)  # noqa: ASYNC110 - another process uploads it
         if kept is not None:
             return kept
         file_id = await self._upload(image)
