@@ -106,11 +106,12 @@ async def post(coordinator: Coordinator, kind: str, images: list[list[bytes]],
     spec = CampaignSpec(id="c1", title=f"A {kind} task with images",
                         instructions="Look at the image.", kind=kind)
     drafts = DRAFTS[:2] if kind == "pairwise" else DRAFTS[:1]
-    items: list[dict[str, object]] = [{"id": f"{kind}{n}", "prompt": f"What does image {n} show?", "drafts": drafts,
-              "images": [{"data": base64.b64encode(data).decode(), "type": types,
-                          **({"alt": "wrist, lateral view"} if m == 1 else {})}
-                         for m, data in enumerate(shown)]}
-             for n, shown in enumerate(images)]
+    items: list[dict[str, object]] = [
+        {"id": f"{kind}{n}", "prompt": f"What does image {n} show?", "drafts": drafts,
+         "images": [{"data": base64.b64encode(data).decode(), "type": types,
+                     **({"alt": "wrist, lateral view"} if m == 1 else {})}
+                    for m, data in enumerate(shown)]}
+        for n, shown in enumerate(images)]
     spool = spool_items(spec, items)
     try:
         await coordinator.post_campaign(spec, spool)
