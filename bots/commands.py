@@ -57,14 +57,17 @@ async def post(runtime: Runtime, args: argparse.Namespace) -> int:
         campaign = await runtime.coordinator.post_campaign(spec, spool, actor_id=_who(),
                                                            progress=bar.update)
     spool.close()
-    print(f"posted {campaign.id}: {spool.count} items, kind {spec.kind}, overlap {spec.overlap}")
+    overlap = f"{spec.overlap_min}" if spec.overlap_min == spec.overlap_max \
+        else f"{spec.overlap_min}..{spec.overlap_max}"
+    print(f"posted {campaign.id}: {spool.count} items, kind {spec.kind}, overlap {overlap}")
     return 0
 
 
 async def add_items(runtime: Runtime, args: argparse.Namespace) -> int:
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
     path = Path(args.items)
-    spool = ItemSpool(CampaignSpec.model_validate(campaign.spec.model_dump()), path.name)
+    spool = ItemSpool(CampaignSpec.model_validate(campaign.spec.model_dump()), path.name,
+                      base_dir=path.parent)  # image paths start beside the items file
     with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="checking",
               leave=False) as bar, path.open(encoding="utf-8") as lines:
         spool_lines(spool, lines, bar.update)

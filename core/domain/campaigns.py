@@ -93,6 +93,7 @@ class CampaignSpec(BaseModel):
     rationale: Rationale = "none"
     route: Route = Route()
     qualification: Qualification | None = None
+    images_lossless: bool = False  # Telegram sends images as documents: the original bytes
     skills: list[str] = Field(default_factory=list)
     pay: Pay | None = None
     time_limit_s: int = Field(default=600, ge=10, le=86_400)

@@ -13,6 +13,11 @@ MAX_IMAGES = 10  # per item
 SHA256 = r"^[0-9a-f]{64}$"
 
 
+def _unset(value: object) -> bool:
+    """The stored form names only what it has: no `"path": null` beside a sha256."""
+    return value is None
+
+
 class ItemImage(BaseModel):
     """As posted, one of `path`, `url` or `data` (base64, with `type`), and `alt`. As stored:
     `sha256`, `type` (a MIME type), `width`, `height`, `bytes` and `alt` (default
@@ -20,15 +25,15 @@ class ItemImage(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str | None = Field(default=None, min_length=1)
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    data: str | None = Field(default=None, min_length=1)
-    type: str | None = Field(default=None, pattern=r"^image/[a-z0-9.+-]+$")
-    alt: str | None = Field(default=None, max_length=1000)
-    sha256: str | None = Field(default=None, pattern=SHA256)
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
-    bytes: int | None = Field(default=None, ge=1)
+    path: str | None = Field(default=None, min_length=1, exclude_if=_unset)
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$", exclude_if=_unset)
+    data: str | None = Field(default=None, min_length=1, exclude_if=_unset)
+    type: str | None = Field(default=None, pattern=r"^image/[a-z0-9.+-]+$", exclude_if=_unset)
+    alt: str | None = Field(default=None, max_length=1000, exclude_if=_unset)
+    sha256: str | None = Field(default=None, pattern=SHA256, exclude_if=_unset)
+    width: int | None = Field(default=None, ge=1, exclude_if=_unset)
+    height: int | None = Field(default=None, ge=1, exclude_if=_unset)
+    bytes: int | None = Field(default=None, ge=1, exclude_if=_unset)
 
     @model_validator(mode="after")
     def _one_source(self) -> ItemImage:
