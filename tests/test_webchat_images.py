@@ -4,6 +4,7 @@ altered or past its lease is refused."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,6 +26,9 @@ from adapters.media.store import DirectoryMedia
 from adapters.redis.store import RedisStore
 from adapters.web.media import MediaLinks, content_type
 from adapters.web.routes import add_chat_routes
+from bots.runtime import Runtime
+from bots.settings import Settings
+from bots.web import build_app
 from core.domain.experts import Expert
 from core.domain.timing import SetClock
 from core.provenance.ledger import Ledger
@@ -185,6 +190,25 @@ async def test_a_signed_name_the_store_does_not_hold_is_not_found(
 
     assert (await http.get(link)).status == 404
     assert (await http.get("/media/../../etc/passwd?sig=00&exp=1")).status == 404
+
+
+async def test_the_web_process_serves_an_image_posted_through_the_api(
+        client: aioredis.Redis, store: RedisStore, service: Service, coordinator: Coordinator,
+        media: DirectoryMedia) -> None:
+    """bots/web.py wires the media route: base64 posted to the API, shown in the web chat."""
+    runtime = Runtime(Settings(), client, store, service, coordinator, Ledger(store), media)
+    async with TestClient(TestServer(build_app(runtime))) as web_process:
+        posted = await web_process.post("/api/campaigns", json={
+            "id": "xr", "title": "Fracture?", "kind": "verify", "items": [{
+                "id": "xr-17", "prompt": "Is there a fracture?", "drafts": DRAFTS[:1],
+                "images": [{"data": base64.b64encode(SCAN).decode(), "type": "image/png"}]}]})
+        assert posted.status == 201, await posted.text()
+        token = await invite(coordinator)
+        page = await (await web_process.get(f"/chat/{token}")).text()
+        assert 'alt="image 1 of xr-17"' in page  # the default alt text
+        shown = await web_process.get(await image_link(web_process, token))
+        assert shown.status == 200
+        assert hashlib.sha256(await shown.read()).hexdigest() == hashlib.sha256(SCAN).hexdigest()
 
 
 def test_the_type_comes_from_the_bytes() -> None:
