@@ -4,6 +4,7 @@ models`, `campaign pay`. Results go to stdout (or a file), progress to stderr.""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from bots.runtime import Runtime
+from core.domain.media import Media
 from core.reports.audit import AutoAcceptAudit
 from core.reports.exports import FORMATS, Export
 from core.reports.models import ModelsReport, ModelTreatment, campaign_models
@@ -21,6 +23,7 @@ from core.reports.quality import Quality, campaign_quality
 from core.reports.trainers import ExportOptions
 
 Register = Callable[..., argparse.ArgumentParser]
+IMAGES_DIR = "images"  # beside the exported file: TRL's `images` column names files in it
 
 
 def add_commands(campaign: Any, add: Register) -> None:
@@ -54,24 +57,51 @@ def add_commands(campaign: Any, add: Register) -> None:
 
 
 async def export(runtime: Runtime, args: argparse.Namespace) -> int:
+    """A vision-shaped file gets its images copied from the media store into images/ beside
+    it, each once (a name is its SHA-256, so one already there is the same bytes)."""
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
+    to_stdout = args.output == "-"
     options = ExportOptions(conversational=args.conversational, pairs=args.pairs,
-                            sft_shape=args.sft_shape, include_model=args.include_model)
+                            sft_shape=args.sft_shape, include_model=args.include_model,
+                            images_dir=None if to_stdout else IMAGES_DIR)
     status = await runtime.coordinator.status(campaign.id)
     run = Export(runtime.ledger, campaign, args.format, options,
                  conversations=status.conversations)
     total = await run.total_events()
-    to_stdout = args.output == "-"
+    copied = 0
     with ExitStack() as files:
         # a one-shot CLI command: blocking writes to a local file are what it is for
         out: TextIO = sys.stdout if to_stdout else files.enter_context(
             Path(args.output).open("w", encoding="utf-8"))  # noqa: ASYNC230
         with tqdm(total=total, unit=" events", desc=f"exporting {args.format}", leave=False,
                   file=sys.stderr, disable=total < 1000) as bar:
-            async for line in run.lines(lambda seq: bar.update(seq - bar.n)):
-                out.write(line)
-    print(run.summary.line(), file=sys.stderr if to_stdout else sys.stdout)
+            def advance(seq: int) -> None:
+                bar.update(seq - bar.n)
+
+            async for line in run.entries(advance):
+                out.write(line.text)
+                if line.files:
+                    copied += await asyncio.to_thread(
+                        copy_images, runtime.media, Path(args.output).parent, line.files)
+    print(run.summary.line() + (f"; {copied} images written to {IMAGES_DIR}/" if copied else ""),
+          file=sys.stderr if to_stdout else sys.stdout)
     return 0
+
+
+def copy_images(media: Media, folder: Path, files: list[tuple[str, str]]) -> int:
+    """Write each image not yet beside the file (through a temp name, so a file there is always
+    whole); returns how many were written."""
+    written = 0
+    for sha256, relative in files:
+        target = folder / relative
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.part")
+        partial.write_bytes(media.read(sha256))
+        partial.replace(target)
+        written += 1
+    return written
 
 
 async def quality(runtime: Runtime, args: argparse.Namespace) -> int:

@@ -2,7 +2,11 @@
 `kto`, `sft`, `openai-dpo`), a `csv` for spreadsheets and the final `labels` per item. Lines
 are produced as the log is read, a batch at a time, so no task export holds the campaign; each
 ends with a summary of rows written and tasks left out, and why. Every row says who decided it
-(`decided_by`); the model's own decisions (auto-accepted) are left out unless asked for."""
+(`decided_by`); the model's own decisions (auto-accepted) are left out unless asked for.
+
+A campaign with images is exported in TRL's vision shape (trainers.py); each line comes with the
+images its row names (`ExportLine.files`), for the caller that writes the file to copy beside it
+from the media store: this module writes no files."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import json
 import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -25,7 +29,7 @@ from core.reports.judgments import gold_correct, model_name, ranking, winner_los
 from core.reports.labels import FinalLabels
 from core.reports.models import edit_of
 from core.reports.quality import FAST_SHARE
-from core.reports.records import LEASELESS, TaskRecord, task_records
+from core.reports.records import ITEM_EVENTS, LEASELESS, TaskRecord, task_records
 from core.reports.trainers import (
     ExportOptions,
     Ratings,
@@ -36,9 +40,11 @@ from core.reports.trainers import (
     preference_rows,
     sft_rows,
     shaped,
+    vision_notes,
 )
 
 FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv", "labels")
+VISION = ("preference", "kto", "sft")  # TRL formats written in its vision shape for images
 ALSO = ("adjudicated", "auto_accepted")  # decisions beside the experts' answers
 CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value", "text",
               "shown", "models", "gold", "gold_correct", "fast", "active_seconds", "assigned_at",
@@ -47,6 +53,14 @@ CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value
 MODEL_LEFT_OUT = "decided_by_model"  # the summary's reason for the model's rows, left out
 QUALIFICATION_LEFT_OUT = "qualification"  # an expert's test answers: no training rows
 Progress = Callable[[int], None]
+SCAN_BATCH = 2000
+
+
+class ExportLine(NamedTuple):
+    """One line of the file, and the (SHA-256, relative path) of each image its row names."""
+
+    text: str
+    files: list[tuple[str, str]]
 
 
 class UnknownFormat(ExpertloopError):
@@ -97,33 +111,48 @@ class Export:
         return await self.ledger.log.last_seq(self.campaign.id)
 
     async def lines(self, progress: Progress | None = None) -> AsyncIterator[str]:
+        """The file's lines (a stream, where no images are written beside it)."""
+        async for line in self.entries(progress):
+            yield line.text
+
+    async def entries(self, progress: Progress | None = None) -> AsyncIterator[ExportLine]:
         """Seal the log first, so every row carries its event hashes."""
         await self.ledger.seal(self.campaign.id)
         if self.format == "labels":
-            async for line in self._labels(progress):
-                yield line
+            async for text in self._labels(progress):
+                yield ExportLine(text, [])
             return
+        if self.format in VISION and await has_images(self.ledger, self.campaign.id):
+            self.options = shaped(self.options, 0, images=True)
         if self.format in ("trail", "csv"):
             self.fast_below = await self._fast_below()
             self.checkpoint = await _checkpoint_size(self.ledger.log, self.campaign.id)
         if self.format == "csv":
-            yield _csv_line(CSV_FIELDS)
+            yield ExportLine(_csv_line(CSV_FIELDS), [])
         async for batch in task_records(self.ledger, self.campaign.id, also=ALSO):
             for record in batch:
                 self.summary.tasks += 1
                 for row in self._rows(record):
                     self.summary.rows += 1
                     self.deciders[record.decided_by] += 1
-                    yield _csv_line(tuple(row[f] for f in CSV_FIELDS)) \
-                        if self.format == "csv" else _json_line(row)
+                    yield self._line(row)
             if progress is not None:
                 progress(batch[-1].event.seq)
         if self.format == "preference":
             for row in self.ratings.rows(self.options, self.tally):
                 self.summary.rows += 1
                 self.deciders[row["decided_by"]] += 1
-                yield _json_line(row)
+                yield self._line(row)
         self._finish()
+
+    def _line(self, row: Row) -> ExportLine:
+        if self.format == "csv":
+            return ExportLine(_csv_line(tuple(row[f] for f in CSV_FIELDS)), [])
+        if not self.options.vision or self.options.images_dir is None:
+            return ExportLine(_json_line(row), [])
+        # a file under images_dir is named by its SHA-256: images/<sha256>.<ext>
+        files = [(path.rsplit("/", 1)[-1].split(".", 1)[0], path) for path in row["images"]]
+        return ExportLine(_json_line(row), files)
 
     async def _labels(self, progress: Progress | None) -> AsyncIterator[str]:
         final = FinalLabels(self.ledger, self.campaign, include_model=self.options.include_model)
@@ -174,6 +203,7 @@ class Export:
             summary.notes.append(f"one class only: every label is {only}; KTO needs both")
         if summary.rows == 0 and self.format not in ("trail", "csv", "labels"):
             summary.notes.append(f"no {self.format} rows in a {self.campaign.spec.kind} campaign")
+        summary.notes.extend(vision_notes(self.options, tally))
 
 
 def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
@@ -211,6 +241,22 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
         row["diff"] = payload["diff"]
         row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
     return row
+
+
+async def has_images(ledger: Ledger, campaign_id: str) -> bool:
+    """Whether any item of the campaign shows images, which decides the whole file's shape
+    before its first row (TRL reads the format from it). One read of the log, cut short at the
+    first image: an image campaign's first item says so at once."""
+    after = 0
+    while events := await ledger.log.read_events(campaign_id, after, SCAN_BATCH):
+        after = events[-1].seq
+        for event in events:
+            if '"sha256"' not in event.body:  # cheap: most events name no image
+                continue
+            body = json.loads(event.body)
+            if body.get("type") in ITEM_EVENTS and body["payload"]["item"].get("images"):
+                return True
+    return False
 
 
 async def _checkpoint_size(log: Log, campaign_id: str) -> int | None:

@@ -1,7 +1,12 @@
 """Rows for trainers: TRL's preference, KTO and SFT shapes and OpenAI's preference fine-tuning
 lines, built one task record at a time. The rules TRL does not check are kept here by design:
 one shape per file, an explicit prompt in every row, string completions that start with a space
-or newline, never a pair with identical texts, KTO labels as JSON booleans."""
+or newline, never a pair with identical texts, KTO labels as JSON booleans.
+
+A campaign whose items show images is written in TRL's vision shape (its docs, "Vision
+datasets"; the shape of trl-lib/rlaif-v and llava-instruct-mix): conversational, every message's
+`content` a list of typed parts, one `{"type": "image"}` per image before the text of the user
+turn that asks, and an `images` column naming the files (or, in a stream, the SHA-256 hashes)."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from core.reports.judgments import model_name, ranking, winner_loser
 from core.reports.records import DECIDED, TaskRecord
 
 Row = dict[str, Any]
+IMAGES_LEFT_OUT = "images"  # openai-dpo: an item with images gives no row
 
 
 class ExportOptions(BaseModel):
@@ -30,16 +36,21 @@ class ExportOptions(BaseModel):
     pairs: Literal["all", "best_worst"] = "all"
     sft_shape: Literal["messages", "prompt_completion"] = "messages"
     include_model: bool = False  # rows the model decided alone (auto-accepted), marked
+    vision: bool = False  # TRL's vision shape (forced on for a campaign with images: `shaped`)
+    images_dir: str | None = None  # the folder beside the file that `images` names; None: hashes
 
 
-def shaped(options: ExportOptions | None, conversations: int) -> ExportOptions:
+def shaped(options: ExportOptions | None, conversations: int,
+           images: bool = False) -> ExportOptions:
     """The options a campaign's file is written with. TRL picks the format from the first row,
     so one conversation item makes every row conversational (a string prompt then becomes one
-    user turn); `conversations` is the campaign's count of them (`CampaignStatus`)."""
+    user turn); `conversations` is the campaign's count of them (`CampaignStatus`). One item
+    with images (`images`) makes every row vision-shaped, the rows without images too."""
     options = options or ExportOptions()
-    if conversations > 0 and not options.conversational:
-        return options.model_copy(update={"conversational": True})
-    return options
+    update = {"conversational": True} if conversations > 0 or images else {}
+    if images:
+        update["vision"] = True
+    return options.model_copy(update=update) if update else options
 
 
 class Tally:
@@ -72,17 +83,21 @@ def chat(item: Item, options: ExportOptions) -> bool:
     return options.conversational or isinstance(item.prompt, list)
 
 
-def completion(text: str, item: Item, options: ExportOptions) -> str | list[dict[str, str]]:
+def completion(text: str, item: Item, options: ExportOptions) -> str | list[dict[str, Any]]:
     """TRL concatenates string prompt and completion with no separator, so a string completion
     starts with whitespace; a conversational one is the assistant turn alone."""
+    if options.vision:
+        return [{"role": "assistant", "content": [text_part(text)]}]
     if chat(item, options):
         return [{"role": "assistant", "content": text}]
     return text if text[:1].isspace() else " " + text
 
 
-def prompt(item: Item, options: ExportOptions) -> str | list[dict[str, str]]:
+def prompt(item: Item, options: ExportOptions) -> str | list[dict[str, Any]]:
     """A conversational prompt is the whole conversation, system turn kept, ending with the
     user turn the completion answers."""
+    if options.vision:
+        return vision_messages(item)
     return messages(item) if chat(item, options) else prompt_text(item.prompt)
 
 
@@ -91,10 +106,59 @@ def messages(item: Item) -> list[dict[str, str]]:
     return [{"role": turn.role, "content": turn.content} for turn in turns_of(item.prompt)]
 
 
+def vision_messages(item: Item) -> list[dict[str, Any]]:
+    """Every turn's content as typed parts (one shape per column, as Arrow needs); the last
+    turn, the user's question, holds one image part per image before its text, in the order
+    of the `images` column."""
+    turns: list[dict[str, Any]] = [{"role": m["role"], "content": [text_part(m["content"])]}
+                                   for m in messages(item)]
+    turns[-1]["content"][:0] = [{"type": "image"} for _ in item.images]
+    return turns
+
+
+def text_part(text: str) -> dict[str, str]:
+    return {"type": "text", "text": text}
+
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+
+
+def image_column(item: Item, options: ExportOptions) -> dict[str, list[str]]:
+    """TRL's `images` column, for a vision-shaped file: the item's images as files under
+    `images_dir` (relative to the file, named by SHA-256), or as bare SHA-256 hashes where no
+    folder is written beside the lines (a stream)."""
+    if not options.vision:
+        return {}
+    return {"images": [image_path(str(image.sha256), str(image.type), options.images_dir)
+                       for image in item.images]}
+
+
+def image_path(sha256: str, type_: str, folder: str | None) -> str:
+    if folder is None:
+        return sha256
+    return f"{folder}/{sha256}.{EXTENSIONS.get(type_, type_.rpartition('/')[2])}"
+
+
+def vision_notes(options: ExportOptions, tally: Tally) -> list[str]:
+    """What the summary says of images: the shape and what the `images` column holds."""
+    if left_out := tally.excluded.get(IMAGES_LEFT_OUT):
+        return [f"{left_out} rows with images left out: openai-dpo rows carry text only here "
+                "(use preference for TRL's vision DPO)"]
+    if not options.vision:
+        return []
+    if options.images_dir is None:
+        return ["TRL vision shape; the images column holds SHA-256 hashes, since a stream has "
+                "no folder (the CLI's `-o FILE` writes images/ beside the file)"]
+    return [f"TRL vision shape; the images column holds paths relative to this file, in "
+            f"{options.images_dir}/ (load it from its folder)"]
+
+
 def prompt_key(item: Item) -> str:
     """A stable key for "the same prompt": canonical JSON, which tells a string from a
-    conversation and a conversation from any other."""
-    value = item.prompt if isinstance(item.prompt, str) else messages(item)
+    conversation and a conversation from any other, and one image from another."""
+    value: Any = item.prompt if isinstance(item.prompt, str) else messages(item)
+    if item.images:
+        value = {"prompt": value, "images": [image.sha256 for image in item.images]}
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -190,6 +254,7 @@ class Ratings:
                     yield {"prompt": prompt(better.item, options),
                            "chosen": completion(chosen, better.item, options),
                            "rejected": completion(rejected, better.item, options),
+                           **image_column(better.item, options),
                            "chosen_model": better.model, "rejected_model": worse.model,
                            "source": "rate", "margin": round(better.mean - worse.mean, 4),
                            "item": better.item.id, "rejected_item": worse.item.id,
@@ -228,13 +293,19 @@ def preference_rows(record: TaskRecord, options: ExportOptions, tally: Tally,
         yield {"prompt": prompt(record.item, options),
                "chosen": completion(pair.chosen, record.item, options),
                "rejected": completion(pair.rejected, record.item, options),
+               **image_column(record.item, options),
                "chosen_model": pair.chosen_model, "rejected_model": pair.rejected_model,
                "source": pair.source, **trace(record)}
 
 
 def openai_dpo_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
     """OpenAI preference fine-tuning: exactly input.messages, preferred_output and
-    non_preferred_output (assistant turns); OpenAI refuses unknown keys, so no trace columns."""
+    non_preferred_output (assistant turns); OpenAI refuses unknown keys, so no trace columns.
+    An item with images gives no row: its text alone would train a judgment about pixels the
+    model never saw (counted as `images`)."""
+    if record.item is not None and record.item.images:
+        tally.excluded[IMAGES_LEFT_OUT] += 1
+        return
     for pair in _kept_pairs(record, options, tally):
         assert record.item is not None
         yield {"input": {"messages": messages(record.item)},
@@ -261,7 +332,7 @@ def _kto(record: TaskRecord, item: Item, found: list[tuple[str, bool, str]],
     for text, label, model in found:
         tally.labels[str(label).lower()] += 1
         yield {"prompt": prompt(item, options), "completion": completion(text, item, options),
-               "label": label, "model": model, **trace(record)}
+               "label": label, **image_column(item, options), "model": model, **trace(record)}
 
 
 def sft_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterator[Row]:
@@ -276,7 +347,9 @@ def sft_rows(record: TaskRecord, options: ExportOptions, tally: Tally) -> Iterat
         return tally.skip("empty")
     tally.sources[str(record.decision.get("type"))] += 1
     if options.sft_shape == "messages":
-        row: Row = {"messages": [*messages(item), {"role": "assistant", "content": text}]}
+        chatty = options.model_copy(update={"conversational": True})  # messages: always chat
+        row: Row = {"messages": [*prompt(item, chatty), *completion(text, item, chatty)]}
     else:
         row = {"prompt": prompt(item, options), "completion": completion(text, item, options)}
+    row.update(image_column(item, options))
     return iter([{**row, "source": str(record.decision.get("type")), **trace(record)}])
