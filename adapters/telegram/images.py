@@ -74,8 +74,7 @@ class Pictures:
 
     async def lossless(self, card: Card) -> bool:
         campaign = await self.service.campaign_of_lease(card.lease)
-        # getattr: CampaignSpec.images_lossless is H11's field; until it lands, never lossless
-        return campaign is not None and bool(getattr(campaign.spec, "images_lossless", False))
+        return campaign is not None and campaign.spec.images_lossless
 
     async def send(self, bot: Bot, chat: int, card: Card, silent: bool) -> Shown:
         how = sent_as(card.images, await self.lossless(card))
