@@ -85,7 +85,8 @@ async def drafting_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     drafter = OpenAIDrafter()
     stores = runtime.store.roles()
     drafting = DraftingLoop(stores.campaigns, stores.drafts, drafter, runtime.service.clock,
-                            runtime.settings.drafting(), runtime.service.catalog)
+                            runtime.settings.drafting(), runtime.service.catalog,
+                            media=runtime.media)
     try:
         await drafting.run(stop)
     finally:

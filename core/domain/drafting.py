@@ -4,8 +4,10 @@ environment variable that holds it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -103,12 +105,26 @@ class Drafting(BaseModel):
             need = min(max(need, len(self.models)), high - given)
         return [self.models[slot % len(self.models)].name for slot in range(need)]
 
-    def messages(self, item: Item) -> list[dict[str, str]]:
-        """The chat a model is called with: the item's own system turn wins over ours."""
+    def messages(self, item: Item, images: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The chat a model is called with: the item's own system turn wins over ours.
+        `images`, the item's images as data URLs (the caller reads the bytes), go as OpenAI
+        `image_url` parts before the text of the last turn, the user's question: the order
+        of the exports' image parts, so a model is drafted as it is later trained."""
         turns = turns_of(item.prompt)
         if self.system and not any(turn.role == "system" for turn in turns):
             turns = [Turn(role="system", content=self.system), *turns]
-        return [{"role": turn.role, "content": turn.content} for turn in turns]
+        chat: list[dict[str, Any]] = [{"role": turn.role, "content": turn.content}
+                                      for turn in turns]
+        if images:
+            chat[-1]["content"] = [*({"type": "image_url", "image_url": {"url": url}}
+                                     for url in images),
+                                   {"type": "text", "text": chat[-1]["content"]}]
+        return chat
+
+
+def data_url(type_: str, data: bytes) -> str:
+    """An image inline, as OpenAI-compatible endpoints take it: no third party fetches it."""
+    return f"data:{type_};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def drafting_problem(drafting: Drafting, kind: Kind, given: int) -> str | None:

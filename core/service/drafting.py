@@ -4,7 +4,10 @@ records every request, reply, usage and cost in the log before the item reaches 
 Any number of workers draft side by side: jobs come from per-model queues in the store, which
 also holds each model's concurrency and request rate across workers. A worker killed
 mid-request loses nothing: its job is handed out again when its hold runs out, and the store
-keeps one draft per slot, so a second reply is discarded and counted."""
+keeps one draft per slot, so a second reply is discarded and counted.
+
+An item's images are read from the media store (a `Media` handed in: core reads no files) and
+sent inline as data URLs; an image the store lacks sets the item aside, never drafts it blind."""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import asyncio
 import hashlib
 import logging
 from contextlib import suppress
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from core.domain.campaigns import Campaign, CampaignState
-from core.domain.drafting import DraftPlan, ModelSpec, text_sha
+from core.domain.drafting import DraftPlan, ModelSpec, data_url, text_sha
 from core.domain.items import Draft, Item
+from core.domain.media import Media
 from core.errors import ModelError, NotFound
 from core.ports import (
     Campaigns,
@@ -33,6 +38,10 @@ from core.provenance.events import Actor, Event, body_json, canonical, iso_ms, o
 from core.service.catalog import Catalog
 
 log = logging.getLogger("expertloop.drafting")
+
+
+class ImageUnavailable(Exception):
+    """An item's image cannot be read: the item is set aside, not drafted without it."""
 
 
 class DraftingSettings(BaseModel):
@@ -54,7 +63,7 @@ class DraftingSettings(BaseModel):
 class Attempt:
     """One job's way through an endpoint's moods: what to ask next and what went wrong."""
 
-    def __init__(self, spec: ModelSpec, messages: list[dict[str, str]], logprobs: bool) -> None:
+    def __init__(self, spec: ModelSpec, messages: list[dict[str, Any]], logprobs: bool) -> None:
         self.spec, self.messages, self.logprobs = spec, messages, logprobs
         self.params = dict(spec.params)
         self.tries = self.waits = 0
@@ -65,7 +74,8 @@ class Attempt:
                          self.messages, self.params, self.logprobs, timeout_s)
 
     def request_sha(self) -> str:
-        """The exact request, as the record names it: {model, messages, params}."""
+        """The exact request, as the record names it: {model, messages, params}; an image's
+        bytes are in its data URL, so the hash covers the pixels sent."""
         request = {"model": self.spec.endpoint_model, "messages": self.messages,
                    "params": self.params}
         return hashlib.sha256(canonical(request)).hexdigest()
@@ -81,9 +91,11 @@ class DraftingLoop:
     """Drafts for every campaign with a `drafting` block, a few jobs at a time per model."""
 
     def __init__(self, campaigns: Campaigns, drafts: Drafts, drafter: Drafter, clock: Clock,
-                 settings: DraftingSettings | None = None, catalog: Catalog | None = None) -> None:
+                 settings: DraftingSettings | None = None, catalog: Catalog | None = None,
+                 *, media: Media | None = None) -> None:
         self.campaigns, self.drafts, self.drafter = campaigns, drafts, drafter
         self.clock = clock
+        self.media = media  # where items' images are read from; None: such items wait aside
         self.settings = settings or DraftingSettings()
         self.catalog = catalog or Catalog(campaigns)
         self._lanes: dict[tuple[str, str], set[asyncio.Task[None]]] = {}
@@ -177,8 +189,13 @@ class DraftingLoop:
         drafting = campaign.spec.drafting
         assert drafting is not None
         spec = drafting.model(job.model)
-        plan = DraftPlan.model_validate_json(job.plan)
-        attempt = Attempt(spec, drafting.messages(Item.model_validate_json(plan.base)),
+        item = Item.model_validate_json(DraftPlan.model_validate_json(job.plan).base)
+        try:
+            images = await self._image_urls(item)
+        except ImageUnavailable as exc:
+            unsent = Attempt(spec, drafting.messages(item), False)
+            return await self._fail(campaign.id, job, unsent, "image_unavailable", str(exc))
+        attempt = Attempt(spec, drafting.messages(item, images),
                           (campaign.id, spec.name) not in self._no_logprobs)
         await self._until(job.not_before)
         while True:
@@ -200,6 +217,22 @@ class DraftingLoop:
                 return await self._fail(campaign.id, job, attempt, "identical",
                                         "identical to another draft of the item, twice", reply)
             attempt.reseed()
+
+    async def _image_urls(self, item: Item) -> list[str]:
+        """The item's images as data URLs, read off the event loop (a store may be a disk or
+        a bucket)."""
+        if item.images and self.media is None:
+            raise ImageUnavailable("the item has images and this worker has no media store")
+        urls = []
+        for index, image in enumerate(item.images, 1):
+            assert self.media is not None and image.sha256 is not None and image.type
+            try:
+                data = await asyncio.to_thread(self.media.read, image.sha256)
+            except FileNotFoundError:
+                raise ImageUnavailable(f"image {index} ({image.sha256}) is not in the media "
+                                       "store") from None
+            urls.append(data_url(image.type, data))
+        return urls
 
     async def _again(self, campaign_id: str, attempt: Attempt, exc: ModelError) -> bool:
         """Whether to ask again, after waiting as long as the failure asks."""

@@ -5,7 +5,10 @@
 
 Drafts are deterministic: `draft_for(model, messages, **params)` is the text a request gets (only
 `temperature`, `top_p` and `seed` change it). Tokens are the text's whitespace-split words, for
-usage and logprobs alike; the prompt's tokens are its contents' words. It refuses what the API
+usage and logprobs alike; the prompt's tokens are its contents' words, and IMAGE_TOKENS per image
+(what OpenAI charges a low-detail image). A message's content is a string or a list of content
+parts, `text` and `image_url` (a base64 data URL of a PNG, JPEG, GIF or WebP, or an http(s) URL,
+never fetched here), images in user turns only. It refuses what the API
 refuses for what expertloop sends, with OpenAI's error shape
 `{"error": {"message", "type", "param", "code"}}`: a wrong key (401 `invalid_api_key`), an unknown
 model (404 `model_not_found`), a malformed request (400 naming the `param`; unknown arguments are
@@ -17,6 +20,8 @@ calls (`fail`): 429 with `Retry-After`, 500, 401, a slow reply, a reply cut off 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import itertools
 import json
@@ -38,6 +43,10 @@ KNOWN = {"model", "messages", "temperature", "top_p", "max_tokens", "max_complet
          "n", "logprobs", "top_logprobs", "seed", "stop", "user", "presence_penalty",
          "frequency_penalty"}
 MANY = float("inf")
+IMAGE_TOKENS = 85  # https://platform.openai.com/docs/guides/images-vision (low detail)
+DETAILS = ("auto", "low", "high")
+IMAGE_FORMATS = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpeg", b"GIF87a": "gif",
+                 b"GIF89a": "gif"}
 BOUNDS = {"temperature": ("decimal", 0, 2), "top_p": ("decimal", 0, 1),
           "max_tokens": ("integer", 1, MANY), "max_completion_tokens": ("integer", 1, MANY),
           "n": ("integer", 1, 1),  # the API allows more; expertloop asks for one
@@ -252,7 +261,21 @@ def _logprobs(model: Model, tokens: list[str], top: int) -> list[Json]:
 
 
 def _prompt_tokens(messages: list[Json]) -> int:
-    return sum(len(message["content"].split()) for message in messages)
+    return sum(_content_tokens(message["content"]) for message in messages)
+
+
+def _content_tokens(content: str | list[Json]) -> int:
+    if isinstance(content, str):
+        return len(content.split())
+    return sum(len(part["text"].split()) if part["type"] == "text" else IMAGE_TOKENS
+               for part in content)
+
+
+def image_urls(messages: list[Json]) -> list[str]:
+    """Every image_url part's URL in a request, in order: what a test compares with the record."""
+    return [part["image_url"]["url"] for message in messages
+            if isinstance(message["content"], list)
+            for part in message["content"] if part["type"] == "image_url"]
 
 
 async def _body(request: web.Request) -> Json:
@@ -323,9 +346,103 @@ def _check_messages(messages: Any) -> None:
         if role not in ROLES:
             raise _invalid(f"messages[{i}].role", f"Invalid value: '{role}'. Supported values "
                            "are: 'system', 'assistant' and 'user'.", "invalid_value")
-        if not isinstance(message.get("content"), str):
-            raise _invalid(f"messages[{i}].content", "Invalid type for "
-                           f"'messages[{i}].content': expected a string.", "invalid_type")
+        content = message.get("content")
+        if isinstance(content, list):
+            _check_parts(content, f"messages[{i}]", role)
+        elif not isinstance(content, str):
+            raise _invalid(f"messages[{i}].content", f"Invalid type for 'messages[{i}].content'"
+                           ": expected one of a string or array of objects, but got "
+                           f"{_json_type(content)} instead.", "invalid_type")
+
+
+def _check_parts(parts: list[Any], where: str, role: str) -> None:
+    """Content parts as the API checks them (wordings from its 400 replies)."""
+    if not parts:
+        raise _invalid(f"{where}.content", f"Invalid '{where}.content': empty array. Expected "
+                       "an array with minimum length 1, but got an empty array instead.",
+                       "empty_array")
+    for j, part in enumerate(parts):
+        param = f"{where}.content[{j}]"
+        if not isinstance(part, dict):
+            raise _invalid(param, f"Invalid type for '{param}': expected an object, but got "
+                           f"{_json_type(part)} instead.", "invalid_type")
+        kind = part.get("type")
+        if kind == "text":
+            _check_text(part, param)
+        elif kind == "image_url":
+            if role != "user":
+                raise _invalid(where, f"Invalid '{where}'. Image URLs are only allowed for "
+                               f"messages with role 'user', but this message with role '{role}' "
+                               "contains an image URL.", "invalid_value")
+            _check_image(part.get("image_url"), f"{param}.image_url")
+        else:
+            raise _invalid(f"{param}.type", f"Invalid value: '{kind}'. Supported values are: "
+                           "'text' and 'image_url'.", "invalid_value")
+
+
+def _check_text(part: Json, param: str) -> None:
+    if "text" not in part:
+        raise _invalid(f"{param}.text", f"Missing required parameter: '{param}.text'.",
+                       "missing_required_parameter")
+    if not isinstance(part["text"], str):
+        raise _invalid(f"{param}.text", f"Invalid type for '{param}.text': expected a string, "
+                       f"but got {_json_type(part['text'])} instead.", "invalid_type")
+
+
+def _check_image(image: Any, param: str) -> None:
+    if not isinstance(image, dict):
+        raise _invalid(param, f"Invalid type for '{param}': expected an object, but got "
+                       f"{_json_type(image)} instead.", "invalid_type")
+    if "url" not in image:
+        raise _invalid(f"{param}.url", f"Missing required parameter: '{param}.url'.",
+                       "missing_required_parameter")
+    if image.get("detail", "auto") not in DETAILS:
+        raise _invalid(f"{param}.detail", f"Invalid value: '{image['detail']}'. Supported "
+                       "values are: 'auto', 'low', and 'high'.", "invalid_value")
+    url = image["url"]
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        return  # the API fetches it; the emulator stays off the network
+    _check_data_url(url, f"{param}.url")
+
+
+def _check_data_url(url: Any, param: str) -> None:
+    """A base64 data URL of an image the API can read."""
+    expected = (f"Invalid image URL: '{param}'. Expected a base64-encoded data URL with an "
+                "image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got ")
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise _invalid(param, expected + "a value without the 'data:' prefix.", "invalid_value")
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:image/"):
+        raise ApiError(400, "Invalid MIME type. Only image types are supported.",
+                       code="invalid_image_format")
+    if not header.endswith(";base64"):
+        raise _invalid(param, expected + "an invalid base64-encoded value.", "invalid_value")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(param, expected + "an invalid base64-encoded value.",
+                       "invalid_value") from None
+    if not data:
+        raise _invalid(param, expected + "empty base64-encoded bytes.", "invalid_value")
+    if _image_format(data) is None:
+        raise ApiError(400, "You uploaded an unsupported image. Please make sure your image has "
+                       "of one the following formats: ['png', 'jpeg', 'gif', 'webp'].",
+                       code="invalid_image_format")
+
+
+def _image_format(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return next((name for magic, name in IMAGE_FORMATS.items() if data.startswith(magic)), None)
+
+
+def _json_type(value: Any) -> str:
+    """How OpenAI's errors name what was sent instead ("an object", "a string")."""
+    if isinstance(value, bool):
+        return "a boolean"
+    names = {dict: "an object", list: "an array", str: "a string", int: "an integer",
+             float: "a decimal", type(None): "null"}
+    return names.get(type(value), "a value")
 
 
 def _check_numbers(body: Json) -> None:
