@@ -187,10 +187,13 @@ class Erasure(NamedTuple):
 
 
 class Delivery(NamedTuple):
-    """Where a card landed: the channel's id for the message and when it was shown (ms)."""
+    """Where a card landed: the channel's id for the message and when it was shown (ms), and
+    how each of its images went (`{"sha256", "as": "original" | "photo" |
+    "converted:<type>"}`), since a platform may recompress what it shows."""
 
     message_id: str
     at: int
+    images: tuple[dict[str, str], ...] = ()
 
 
 class Messenger(Protocol):

@@ -155,7 +155,7 @@ def build_channel(settings: SlackSettings, service: Service, coordinator: Coordi
     `images`, where a card's images are read and their uploads kept (without them, a card
     with images is refused rather than shown without them)."""
     client = web_client(settings)
-    shown = (SlackImages(client, images, service.delivered, stores.turns)
+    shown = (SlackImages(client, images, stores.turns)
              if images is not None else None)
     messenger = SlackMessenger(client, service.clock,
                                Pacer(stores.turns, settings.post_interval_s), images=shown)

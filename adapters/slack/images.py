@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from PIL import Image
@@ -26,7 +25,6 @@ CHANNEL = "slack"
 SHOWN = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif"}
 CONVERTED = "converted:image/png"
 UPLOAD_TURN_MS = 60_000  # one process uploads an image; past this, another may (it died)
-Mark = Callable[..., Awaitable[bool]]  # Service.delivered
 
 
 class ImageStores(NamedTuple):
@@ -54,16 +52,13 @@ def as_png(data: bytes) -> bytes:
 
 
 class SlackImages:
-    """Files for a card's images, and the mark that records how they went. `mark` is
-    `Service.delivered`: the core's delivery marks the card only with where it landed, so this
-    marks it first with its images too (a card is marked delivered once; the second is a
-    no-op)."""
+    """Files for a card's images: uploaded once per image across processes, and named in a
+    card only once Slack has them ready."""
 
-    def __init__(self, client: AsyncWebClient, stores: ImageStores, mark: Mark, turns: Turns,
+    def __init__(self, client: AsyncWebClient, stores: ImageStores, turns: Turns,
                  ready_within_s: float = 30.0) -> None:
         self.client = client
         self.media, self.uploads = stores
-        self.mark = mark
         self.turns = turns
         self.ready_within_s = ready_within_s
 
@@ -89,10 +84,6 @@ class SlackImages:
         """Slack no longer shows these files (deleted): the next showing uploads again."""
         for image, file_id in zip(card.images, files, strict=True):
             await self.uploads.forget_uploaded(CHANNEL, image.sha256, file_id)
-
-    async def record(self, card: Card, at: int, message_id: str) -> None:
-        shown = [{"sha256": image.sha256, "as": shown_as(image)} for image in card.images]
-        await self.mark(card.lease, at, CHANNEL, message_id, images=shown)
 
     async def _upload(self, image: CardImage) -> str:
         """The three calls of the external flow (files_upload_v2); private to the bot, which

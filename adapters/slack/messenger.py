@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import Block, answered_card, outcome_text, render_card
-from adapters.slack.images import SlackImages
+from adapters.slack.images import SlackImages, shown_as
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.errors import CardRefused
@@ -105,10 +105,8 @@ class SlackMessenger:
             if reason is None:
                 raise
             raise CardRefused(reason) from exc
-        landed = Delivery(message_id=f"{channel}:{ts}", at=self._landed(ts, asked))
-        if card.images and self.images is not None:
-            await self.images.record(card, landed.at, landed.message_id)
-        return landed
+        went = tuple({"sha256": image.sha256, "as": shown_as(image)} for image in card.images)
+        return Delivery(message_id=f"{channel}:{ts}", at=self._landed(ts, asked), images=went)
 
     async def _post_card(self, channel: str, card: Card) -> str:
         """The card's messages; the last one's ts. A cached file Slack no longer has (deleted

@@ -20,7 +20,6 @@ from telegram import Bot, InputMediaDocument, InputMediaPhoto, Message, ReplyPar
 
 from core.domain.cards import Card
 from core.domain.media import CardImage, Media
-from core.ports import Delivery
 from core.service.service import Service
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
@@ -91,13 +90,6 @@ class Pictures:
                                                        start=1)]
             first = (await bot.send_media_group(chat, media, disable_notification=silent))[0]
         return Shown(first, [{"sha256": image.sha256, "as": how} for image in card.images])
-
-    async def delivered(self, card: Card, landed: Delivery, went: list[dict[str, str]],
-                        channel: str) -> None:
-        """The delivered mark, with how each image went. The core's own mark after
-        `send_card` then finds it made (the first mark stands) and adds nothing."""
-        await self.service.delivered(card.lease, landed.at, channel, landed.message_id,
-                                     images=went)
 
 
 async def _one(bot: Bot, chat: int, card: Card, data: bytes, how: str,

@@ -79,9 +79,7 @@ class TelegramMessenger:
         if self.copies is not None:  # the buttons ride on the last message
             await self.copies.shown(address, card.campaign, card.lease, last.message_id)
         landed = _delivery(shown.first if shown else first, last, asked)
-        if shown is not None and self.pictures is not None:
-            await self.pictures.delivered(card, landed, shown.went, self.channel)
-        return landed
+        return landed._replace(images=tuple(shown.went)) if shown is not None else landed
 
     async def _images(self, address: str, card: Card) -> Shown | None:
         """The card's images, before its text; a card whose images cannot be read is refused

@@ -3,44 +3,29 @@ adds its HTML to what this request will answer with."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from adapters.web import render
 from adapters.web.media import MediaLinks
 from core.domain.answers import Outcome
 from core.domain.cards import Card
 from core.ports import Clock, Delivery
 
-Mark = Callable[..., Awaitable[bool]]  # Service.delivered
-
 
 class WebMessenger:
     channel = "web"
 
-    def __init__(self, clock: Clock, token: str, csrf: str, links: MediaLinks,
-                 mark: Mark) -> None:
+    def __init__(self, clock: Clock, token: str, csrf: str, links: MediaLinks) -> None:
         self.clock = clock
         self.token = token
         self.csrf = csrf
         self.links = links  # signs the card's image links, valid while its lease is
-        self.mark = mark
         self.log: list[str] = []  # bubbles: what was recorded, notices
         self.current = ""  # the card (or notice) the expert acts on now
 
     async def send_card(self, address: str, card: Card) -> Delivery:
         urls = [self.links.url(image.sha256, card.expires_at) for image in card.images]
         self.current = render.card(card, self.token, self.csrf, urls)
-        landed = Delivery(message_id=f"web:{card.lease}", at=self.clock.now_ms())
-        if card.images:
-            await self._mark_images(card, landed)
-        return landed
-
-    async def _mark_images(self, card: Card, landed: Delivery) -> None:
-        """The web chat serves the original bytes. The core's delivery marks a card only with
-        where it landed, so this marks it first with its images too (a card is marked
-        delivered once; the core's mark after it is a no-op), as the Slack channel does."""
-        shown = [{"sha256": image.sha256, "as": "original"} for image in card.images]
-        await self.mark(card.lease, landed.at, self.channel, landed.message_id, images=shown)
+        shown = tuple({"sha256": image.sha256, "as": "original"} for image in card.images)
+        return Delivery(message_id=f"web:{card.lease}", at=self.clock.now_ms(), images=shown)
 
     async def send_notice(self, address: str, text: str) -> Delivery:
         self.current = render.notice(text)

@@ -111,8 +111,7 @@ class Session:
 
     def messenger(self, request: web.Request) -> WebMessenger:
         service = request.app[SERVICE]
-        return WebMessenger(service.clock, self.token, self.csrf, MediaLinks(self.secret),
-                            service.delivered)
+        return WebMessenger(service.clock, self.token, self.csrf, MediaLinks(self.secret))
 
 
 async def _session(request: web.Request, check_csrf: bool = False) -> Session:

@@ -31,7 +31,8 @@ async def deliver(service: Service, messenger: Messenger, address: str, task: Ne
         except CardRefused as exc:
             await _refused(service, messenger, address, task, str(exc))
             return
-        await service.delivered(task.lease, landed.at, messenger.channel, landed.message_id)
+        await service.delivered(task.lease, landed.at, messenger.channel, landed.message_id,
+                                images=list(landed.images) or None)
     else:
         await messenger.send_notice(address, task.message)
 
