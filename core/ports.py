@@ -476,7 +476,7 @@ class ModelCall(NamedTuple):
     base_url: str
     api_key_env: str | None  # the NAME of the variable holding the key
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # content a string, or typed parts (text, image_url)
     params: dict[str, Any]
     logprobs: bool
     timeout_s: float
