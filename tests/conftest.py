@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
+from adapters.media.store import DirectoryMedia
+from adapters.models.openai_drafter import OpenAIDrafter
 from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
 from adapters.telegram.app import TelegramBot
@@ -19,6 +21,7 @@ from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
 from core.service.service import Service
 from tests.cluster import cluster_client, redis_cluster  # noqa: F401  (shared fixtures)
+from tests.emulators.openai import API_KEY, OpenAIEmulator
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import webhook_bot
@@ -130,3 +133,29 @@ async def slack() -> AsyncIterator[SlackEmulator]:
     await emulator.start()
     yield emulator
     await emulator.stop()
+
+
+KEY_ENV = "TEST_MODEL_API_KEY"  # the variable a test campaign's models name for their key
+
+
+@pytest.fixture
+async def models(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OpenAIEmulator]:
+    """An OpenAI-compatible endpoint (model-a, model-b), its key in KEY_ENV."""
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    server = OpenAIEmulator()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def drafter() -> AsyncIterator[OpenAIDrafter]:
+    found = OpenAIDrafter()
+    yield found
+    await found.close()
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> DirectoryMedia:
+    """A media store in the test's folder."""
+    return DirectoryMedia(tmp_path / "media")

@@ -39,7 +39,7 @@ from tests.emulators.openai import OpenAIEmulator
 from tests.emulators.slack import SlackEmulator, SlackUser
 from tests.emulators.telegram import TelegramEmulator
 from tests.telegram_session import answered, joined
-from tests.test_drafting import drafter, drafting, loop_of, models  # noqa: F401  (fixtures)
+from tests.test_drafting import drafting, loop_of
 from tests.test_slack import ann, answered_once, channel, events_url  # noqa: F401  (fixtures)
 from tests.test_webchat import http, link  # noqa: F401  (fixtures)
 

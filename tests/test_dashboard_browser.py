@@ -19,10 +19,10 @@ from core.domain.timing import SetClock
 from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
 from core.service.service import Service
-from tests.conftest import serving
+from tests.conftest import KEY_ENV, serving
 from tests.dashboard_seed import seed
 from tests.emulators.openai import OpenAIEmulator
-from tests.test_drafting import KEY_ENV, drafter, drafting, loop_of, models, post  # noqa: F401
+from tests.test_drafting import drafting, loop_of, post
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 TOKEN = "browser-s3cret"

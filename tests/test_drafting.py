@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,26 +20,10 @@ from core.service.coordinator import Coordinator
 from core.service.drafting import DraftingLoop, DraftingSettings
 from core.service.service import Service
 from core.service.staging import spool_items
+from tests.conftest import KEY_ENV
 from tests.emulators.openai import API_KEY, OpenAIEmulator
 
-KEY_ENV = "TEST_MODEL_API_KEY"
 FAST = DraftingSettings(backoff_s=0.01, most_wait_s=0.05, poll_s=0.01)
-
-
-@pytest.fixture
-async def models(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OpenAIEmulator]:
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    server = OpenAIEmulator()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def drafter() -> AsyncIterator[OpenAIDrafter]:
-    found = OpenAIDrafter()
-    yield found
-    await found.close()
 
 
 def loop_of(store: RedisStore, drafter: OpenAIDrafter, clock: SetClock,

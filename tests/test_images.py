@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from PIL import Image
 
-from adapters.media.checker import PillowChecker
-from adapters.media.fetch import GuardedFetcher
 from adapters.media.store import DirectoryMedia
 from adapters.redis.store import RedisStore
 from bots.runtime import Runtime
@@ -33,9 +29,9 @@ from core.provenance.ledger import Ledger
 from core.reports.exports import Export
 from core.service.campaign_files import read_campaign
 from core.service.coordinator import Coordinator
-from core.service.images import ImageImport
 from core.service.service import Service
 from tests.conftest import serving
+from tests.image_play import importer, png
 from tests.test_service import of_type
 
 HEAD = """\
@@ -48,25 +44,9 @@ items:
 DRAFT = '[{text: "A transverse fracture of the distal radius.", model: med-vlm}]'
 
 
-def png(width: int = 40, height: int = 30, color: str = "red", kind: str = "PNG") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, kind)
-    return out.getvalue()
-
-
 def item_yaml(item_id: str, images: str) -> str:
     return (f"  - id: {item_id}\n    prompt: Is there a fracture?\n"
             f"    images: {images}\n    drafts: {DRAFT}\n")
-
-
-@pytest.fixture
-def media(tmp_path: Path) -> DirectoryMedia:
-    return DirectoryMedia(tmp_path / "media")
-
-
-def importer(media: DirectoryMedia, hosts: frozenset[str] = frozenset({"127.0.0.1"}),
-             max_bytes: int = 20 << 20) -> ImageImport:
-    return ImageImport(media, PillowChecker(), GuardedFetcher(hosts, timeout_s=10), max_bytes)
 
 
 @pytest.fixture

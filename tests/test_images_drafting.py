@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -26,27 +25,11 @@ from core.service.drafting import DraftingLoop
 from core.service.service import Service
 from core.service.staging import spool_items
 from tests.emulators.openai import API_KEY, IMAGE_TOKENS, OpenAIEmulator, image_urls
-from tests.test_drafting import FAST, KEY_ENV, drafting, events
-from tests.test_images import importer, png
+from tests.image_play import importer, png
+from tests.test_drafting import FAST, drafting, events
 
 SCAN, SIDE = png(40, 30, "red"), png(24, 24, "navy", kind="JPEG")
 ASK = "Is there a fracture? Say where."
-
-
-@pytest.fixture
-async def models(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OpenAIEmulator]:
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    server = OpenAIEmulator()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def drafter() -> AsyncIterator[OpenAIDrafter]:
-    found = OpenAIDrafter()
-    yield found
-    await found.close()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from tests.campaign_play import add_expert, post_items, work
 from tests.conftest import NOW
 from tests.emulators.openai import OpenAIEmulator
 from tests.test_api import api, call  # noqa: F401  (the API fixture, wired as `serve` wires it)
-from tests.test_drafting import drafter, drafting, loop_of, models, post  # noqa: F401
+from tests.test_drafting import drafting, loop_of, post
 
 DAY_1 = datetime.fromtimestamp(NOW / 1000, UTC).strftime("%Y-%m-%d")
 DAY_2 = datetime.fromtimestamp(NOW / 1000 + 86_400, UTC).strftime("%Y-%m-%d")
@@ -150,7 +150,7 @@ def test_edit_ratio_is_capped_at_one_and_counts_characters() -> None:
 
 async def test_pairwise_wins_losses_and_ties_between_two_drafting_models(
         store: RedisStore, coordinator: Coordinator, service: Service, clock: SetClock,
-        ledger: Ledger, models: OpenAIEmulator, drafter: OpenAIDrafter) -> None:  # noqa: F811
+        ledger: Ledger, models: OpenAIEmulator, drafter: OpenAIDrafter) -> None:
     prompts = {"q1": "First?", "q2": "Second?", "q3": "Third?"}
     campaign_id = await post(coordinator, {"id": "dr", "drafting": drafting(
         models, "model-a", "model-b")}, [{"id": i, "prompt": p} for i, p in prompts.items()])

@@ -18,7 +18,7 @@ from core.service.coordinator import Coordinator
 from core.service.service import Service
 from core.service.staging import spool_items
 from tests.emulators.openai import OpenAIEmulator
-from tests.test_drafting import drafter, drafting, loop_of, models  # noqa: F401  (fixtures)
+from tests.test_drafting import drafting, loop_of
 
 
 async def post(coordinator: Coordinator, items: list[dict[str, Any]], **spec: Any) -> str:
@@ -105,7 +105,7 @@ def test_the_audit_sample_is_within_tolerance_of_its_rate_over_10000_items() -> 
 
 async def test_drafted_items_are_routed_and_auto_accepted_once_their_drafts_are_in(
         coordinator: Coordinator, service: Service, store: RedisStore, clock: SetClock,
-        models: OpenAIEmulator, drafter: OpenAIDrafter) -> None:  # noqa: F811
+        models: OpenAIEmulator, drafter: OpenAIDrafter) -> None:
     models.set_logprob("model-a", -0.01)
     spec = drafting(models, "model-a")
     await post(coordinator, [{"id": f"q{n}", "prompt": f"Question {n}?"} for n in range(12)],

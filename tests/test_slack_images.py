@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,25 +31,13 @@ from core.service.inbox import settled
 from core.service.service import Service
 from core.service.staging import spool_items
 from tests.emulators.slack import BOT_TOKEN, SlackEmulator, SlackUser
-from tests.test_images import importer
+from tests.image_play import importer, png, sha
 from tests.test_service import events, of_type
 from tests.test_slack import DRAFTS, _settings, web_process
 
 
 def picture(color: str, kind: str = "PNG", size: tuple[int, int] = (48, 32)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, format=kind, **({"lossless": True}
-                                                            if kind == "WEBP" else {}))
-    return out.getvalue()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def media(tmp_path: Path) -> DirectoryMedia:
-    return DirectoryMedia(tmp_path / "media")
+    return png(*size, color, kind)
 
 
 @pytest.fixture

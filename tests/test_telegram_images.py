@@ -7,7 +7,6 @@ expert was shown are the bytes on record (the assigned and delivered events)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 from collections.abc import AsyncIterator
@@ -36,25 +35,11 @@ from core.service.images import ImageImport
 from core.service.inbox import settled
 from core.service.service import Service
 from tests.emulators.telegram import ONE_ITEM_ALBUM, TelegramEmulator
+from tests.image_play import png, sha
 from tests.telegram_session import SECRET, User, joined, settings
 
 DRAFTS = [{"text": "Transverse fracture of the distal radius.", "model": "med-vlm"},
           {"text": "No fracture seen.", "model": "other-vlm"}]
-
-
-def png(width: int, height: int, colour: str = "#2456d6") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, format="PNG")
-    return out.getvalue()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def media(tmp_path: Path) -> DirectoryMedia:
-    return DirectoryMedia(tmp_path / "media")
 
 
 @pytest.fixture

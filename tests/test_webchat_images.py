@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from PIL import Image, ImageDraw
+from PIL import Image
 from playwright.async_api import Browser, Page
 
 from adapters.media.checker import PillowChecker
@@ -37,6 +37,7 @@ from core.service.coordinator import Coordinator
 from core.service.images import ImageImport
 from core.service.service import Service
 from tests.conftest import serving
+from tests.image_play import png
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WRIST = "wrist, lateral view"
@@ -44,26 +45,12 @@ CHART = "chart of monthly admissions"
 Client = TestClient[web.Request, web.Application]
 
 
-def png(width: int, height: int, colour: str) -> bytes:
-    """A small scan-like picture: a light field with a dark bar, so a screenshot shows it."""
-    picture = Image.new("RGB", (width, height), "#e8edf3")
-    draw = ImageDraw.Draw(picture)
-    draw.rectangle((width // 5, height // 3, width * 4 // 5, height // 2), fill=colour)
-    draw.ellipse((width // 3, height // 2, width // 2, height * 3 // 4), outline="#1d232b", width=4)
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
 
 
 DRAFTS = [{"text": "Transverse fracture of the distal radius.", "model": "med-vlm"},
           {"text": "No fracture seen.", "model": "other-vlm"}]
 SCAN = png(480, 300, "#2456d6")
 BARS = png(360, 240, "#b3261e")
-
-
-@pytest.fixture
-def media(tmp_path: Path) -> DirectoryMedia:
-    return DirectoryMedia(tmp_path / "media")
 
 
 def chat_app(service: Service, store: RedisStore, media: DirectoryMedia) -> web.Application:
