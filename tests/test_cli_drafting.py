@@ -4,10 +4,8 @@ coordinator types them: what was drafted, what was set aside or paused, and draf
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import redis.asyncio as aioredis
 import yaml
 
@@ -15,20 +13,11 @@ from adapters.models.openai_drafter import OpenAIDrafter
 from adapters.redis.store import RedisStore
 from core.domain.timing import SystemClock
 from core.service.drafting import DraftingLoop, DraftingSettings
+from tests.conftest import KEY_ENV
 from tests.emulators.openai import API_KEY, OpenAIEmulator
 from tests.test_cli import CAMPAIGN, data_dir, run  # noqa: F401  (data_dir: a fixture)
 
-KEY_ENV = "DRAFTING_TEST_MODEL_KEY"
 ONE_TRY = DraftingSettings(tries=1, backoff_s=0.01, most_wait_s=0.05, poll_s=0.01)
-
-
-@pytest.fixture
-async def models(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OpenAIEmulator]:
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    server = OpenAIEmulator()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def drafted_campaign(path: Path, models: OpenAIEmulator, items: int) -> Path:
