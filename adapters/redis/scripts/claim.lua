@@ -13,6 +13,7 @@ local seen_key = KEYS[2]
 local req = cjson.decode(ARGV[1])
 local expert, token, now = req.expert, req.token, req.now
 local overlap = req.overlap
+local dynamic = req.escalated_after ~= nil  -- items may be asked again: each has its own target
 
 local state = redis.call('HGET', k.meta, 'state')
 if state ~= 'active' then return {cjson.encode({status = 'inactive', state = state or 'missing'})} end
@@ -96,7 +97,8 @@ local item_seq = tonumber(string.sub(info, 1, comma1 - 1))
 local n_drafts = tonumber(string.sub(info, comma1 + 1, comma2 - 1))
 
 if not gold and not adjudicate
-    and not slot_free(redis.call('HINCRBY', k.taken, item, 1), target_of(k, item, overlap)) then
+    and not slot_free(redis.call('HINCRBY', k.taken, item, 1),
+                      dynamic and target_of(k, item, overlap) or overlap) then
   redis.call('ZREM', k.open, item)
   redis.call('ZREM', k.esc, item)
 end
@@ -106,7 +108,8 @@ local order_json = '"order":' .. json_indices(order)
 local lease = json_with({token = token, campaign = req.event.campaign, expert = expert,
                          day = req.day, assigned_at = now, expires_at = req.expires_at,
                          item = item, item_seq = item_seq, gold = gold, adjudicate = adjudicate,
-                         escalated = redis.call('HEXISTS', k.escalated, item) == 1}, order_json)
+                         escalated = dynamic and redis.call('HEXISTS', k.escalated, item) == 1},
+                        order_json)
 local event = req.event
 event.item = item
 event.payload = nil

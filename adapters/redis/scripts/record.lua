@@ -14,6 +14,8 @@ local k = keyring()
 local req = cjson.decode(ARGV[1])
 local token, expert, now, effect = req.token, req.expert, req.now, req.effect
 local counted = effect == 'answered' or effect == 'none_acceptable'
+-- Items may be asked again (overlap max above min): each keeps its own target of judgments.
+local dynamic = req.judging ~= nil and req.judging.most > req.overlap
 
 local function reply(result) return cjson.encode(result) end
 
@@ -30,7 +32,7 @@ end
 local function retake(lease)
   local item = lease.item
   if lease.adjudicate then return redis.call('ZREM', k.adjq, item) == 1 end
-  local target = target_of(k, item, req.overlap)
+  local target = dynamic and target_of(k, item, req.overlap) or req.overlap
   local taken = tonumber(redis.call('HGET', k.taken, item) or '0')
   if not slot_free(taken, target) then return false end
   if not slot_free(redis.call('HINCRBY', k.taken, item, 1), target) then
@@ -102,7 +104,7 @@ local function judge(lease, seq)
   local vote = (j and j.vote) and file_vote(lease, j) or ''  -- every answer, for adjudicators
   redis.call('HSET', k.votes, item, (redis.call('HGET', k.votes, item) or '') .. seq .. ':'
     .. vote .. ',')
-  local target = target_of(k, item, req.overlap)
+  local target = dynamic and target_of(k, item, req.overlap) or req.overlap
   if redis.call('HINCRBY', k.done, item, 1) ~= target then return false end
   if not (j and j.vote and (target < j.most or j.adjudicate)) then return true end
   local seqs, votes = votes_of(item)
