@@ -63,6 +63,7 @@ class Answers:
     acked: dict[str, str] = field(default_factory=dict)  # nonce -> lease
     replies: int = 0
     failed: int = 0
+    told: int = 0  # refusals that told the expert "Not saved, please try again"
     latency_ms: list[float] = field(default_factory=list)
 
 
@@ -74,6 +75,7 @@ class Outcome:
     missing: list[str]  # nonces of acknowledged answers the log does not hold
     asked_again: int  # of those, leases the expert was shown again and answered anew
     refused_meanwhile: int
+    told_meanwhile: int  # of those, refusals that said "Not saved, please try again"
     acked_after: int
     verify_rc: int
     verify: str
@@ -177,6 +179,8 @@ class WebExpert:
             async with self.http.post(f"{self.base}/chat/{self.token}/answer", data=form,
                                       headers={"X-Requested-With": "fetch"}) as reply:
                 body: dict[str, Any] = await reply.json() if reply.status == 200 else {}
+                if reply.status == 503 and "Not saved" in await reply.text():
+                    self.answers.told += 1
         except (aiohttp.ClientError, ValueError):
             body = {}
         self.answers.replies += 1
@@ -266,9 +270,10 @@ async def failover(work: Path, acks: int, lagging: bool, experts: int = 12,
                 team = [asyncio.create_task(WebExpert(http, bases[n % 2], token, answers)
                                             .work(stop)) for n, token in enumerate(tokens)]
                 await until(lambda: len(answers.acked) >= 100, 60)
-                failed_before = answers.failed
+                failed_before, told_before = answers.failed, answers.told
                 _, took = await lose_master(cluster, answers, lagging)
                 refused = answers.failed - failed_before
+                told = answers.told - told_before
                 after = len(answers.acked)
                 await until(lambda: len(answers.acked) >= after + 100, 60)
                 stop.set()
@@ -279,7 +284,7 @@ async def failover(work: Path, acks: int, lagging: bool, experts: int = 12,
             rc, said = await verify(cluster, work)
     again = sum(answers.acked[nonce] in leases for nonce in missing)
     return Outcome(acks, "lagging" if lagging else "kill", len(answers.acked), missing, again,
-                   refused, len(answers.acked) - after, rc, said, took)
+                   refused, told, len(answers.acked) - after, rc, said, took)
 
 
 async def record_latency(acks: int, experts: int, records: int) -> list[float]:

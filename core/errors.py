@@ -69,3 +69,8 @@ class ModelError(ExpertloopError):
     def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind, self.retry_after = kind, retry_after
+
+
+class NotKept(ExpertloopError):
+    """The store could not keep an answer safely (too few replicas confirmed it in time):
+    nothing was acknowledged, and sending it again records it once."""

@@ -22,6 +22,7 @@ async def test_with_replica_acks_no_acknowledged_answer_is_lost(tmp_path: Path) 
 
     assert run.missing == [], f"{len(run.missing)} acknowledged answers lost"
     assert run.refused_meanwhile > 0  # not acknowledged while no replica could confirm them
+    assert run.told_meanwhile > 0  # and the expert read "Not saved, please try again"
     assert run.acked_after > 0  # answering goes on once the old master is back as a replica
     assert run.verify_rc == 0, run.verify
 

@@ -19,9 +19,10 @@ from redis.asyncio.cluster import PipelineCommand, RedisCluster
 from redis.exceptions import RedisError
 
 from adapters.redis import keys as k
+from core.errors import NotKept
 
 
-class NotReplicated(RedisError):
+class NotReplicated(RedisError, NotKept):
     """The answer is on the master but too few replicas confirmed it in time: it was not
     acknowledged, and sending it again (idempotent per lease) waits again."""
 

@@ -16,6 +16,7 @@ from adapters.web.media import MediaLinks, add_media_route
 from adapters.web.messenger import WebMessenger
 from core.domain.experts import Expert
 from core.domain.media import Media
+from core.errors import NotKept
 from core.ports import Access
 from core.service.delivery import answer, deliver
 from core.service.service import Service
@@ -62,7 +63,10 @@ async def post_answer(request: web.Request) -> web.Response:
     except InvalidForm as exc:
         raise web.HTTPUnprocessableEntity(text=f"Not saved: {exc}") from exc
     service = request.app[SERVICE]
-    outcome = await answer(service, messenger, expert.id, given)
+    try:
+        outcome = await answer(service, messenger, expert.id, given)
+    except NotKept as exc:  # nothing acknowledged: the expert sends it again
+        raise web.HTTPServiceUnavailable(text=f"Not saved, please try again: {exc}") from exc
     if outcome.status == "refused" and outcome.next is None:  # the card stays to fix and resend
         await deliver(service, messenger, expert.id, await service.next_task(expert.id))
     if request.headers.get("X-Requested-With") != "fetch":  # a plain form post, no script
