@@ -24,6 +24,7 @@ from tests.cluster import cluster_client, redis_cluster  # noqa: F401  (shared f
 from tests.emulators.openai import API_KEY, OpenAIEmulator
 from tests.emulators.slack import SlackEmulator
 from tests.emulators.telegram import TelegramEmulator
+from tests.faults.processes import RedisServer
 from tests.telegram_session import webhook_bot
 
 NOW = 1_795_000_000_000  # a fixed moment (2026-11-18T...Z) so tests read the same every run
@@ -159,3 +160,20 @@ async def drafter() -> AsyncIterator[OpenAIDrafter]:
 def media(tmp_path: Path) -> DirectoryMedia:
     """A media store in the test's folder."""
     return DirectoryMedia(tmp_path / "media")
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server process of this test's own, for tests that start real processes on it
+    (the session's embedded Redis serves the rest)."""
+    server = RedisServer(tmp_path / "redis")
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def own_store(own_redis: RedisServer) -> AsyncIterator[RedisStore]:
+    client = aioredis.from_url(own_redis.url, decode_responses=True)
+    yield RedisStore(client)
+    await client.aclose()

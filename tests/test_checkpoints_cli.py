@@ -7,11 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
-import redis.asyncio as aioredis
 
 from adapters.redis.store import RedisStore
 from core.domain.campaigns import CampaignSpec
@@ -25,19 +21,6 @@ from tests.test_cli import run
 NOWHERE = "redis://127.0.0.1:9/0"  # the discard port: nothing answers Redis there
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def store(server: RedisServer) -> AsyncIterator[RedisStore]:
-    client = aioredis.from_url(server.url, decode_responses=True)
-    yield RedisStore(client)
-    await client.aclose()
 
 
 async def test_keys_init_writes_a_private_key_for_its_owner_only_and_never_overwrites(
@@ -57,14 +40,14 @@ async def test_keys_init_writes_a_private_key_for_its_owner_only_and_never_overw
 
 
 async def test_a_worker_signs_and_an_auditor_checks_a_proof_offline(
-        server: RedisServer, store: RedisStore, tmp_path: Path) -> None:
-    var, redis_url = tmp_path / "var", server.url
+        own_redis: RedisServer, own_store: RedisStore, tmp_path: Path) -> None:
+    var, redis_url = tmp_path / "var", own_redis.url
     assert (await asyncio.to_thread(run, var, "keys", "init", redis_url=NOWHERE)).returncode == 0
     key, public = var / "keys" / "signing.pem", var / "keys" / "signing.pub.pem"
     spec = CampaignSpec(id="c1", title="Better?", kind="pairwise")
     spool = spool_items(spec, [{"id": f"q{i}", "prompt": f"Q{i}?", "drafts": [
         {"text": "yes", "model": "m1"}, {"text": "no", "model": "m2"}]} for i in range(3)])
-    await Coordinator(store.roles(), SystemClock()).post_campaign(spec, spool)
+    await Coordinator(own_store.roles(), SystemClock()).post_campaign(spec, spool)
     spool.close()
     worker = Expertloop("worker", environment(
         redis_url, EXPERTLOOP_DATA_DIR=str(var), EXPERTLOOP_SIGNING_KEY=str(key),
@@ -76,7 +59,7 @@ async def test_a_worker_signs_and_an_auditor_checks_a_proof_offline(
                          within=60, process=worker.process)
     finally:
         await worker.stop()
-    [event] = [e for e in await Ledger(store).events("c1", 0, 100) if e.get("item") == "q1"]
+    [event] = [e for e in await Ledger(own_store).events("c1", 0, 100) if e.get("item") == "q1"]
 
     proved = await asyncio.to_thread(run, var, "provenance", "prove", "c1", "--event",
                                      str(event["hash"]), redis_url=redis_url)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from adapters.redis.store import RedisStore
 from core.domain.campaigns import CampaignSpec
@@ -33,23 +32,8 @@ DRAFTED_S = 60.0
 
 
 @pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
-    client = aioredis.from_url(redis_server.url, decode_responses=True)
-    yield RedisStore(client)
-    await client.aclose()
-
-
-@pytest.fixture
-def coordinator(store: RedisStore) -> Coordinator:
-    return Coordinator(store.roles(), SystemClock())
+def coordinator(own_store: RedisStore) -> Coordinator:
+    return Coordinator(own_store.roles(), SystemClock())
 
 
 @pytest.fixture
@@ -62,14 +46,14 @@ async def models() -> AsyncIterator[OpenAIEmulator]:
 
 
 @pytest.fixture
-def spawn(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Expertloop]]:
+def spawn(own_redis: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Expertloop]]:
     """`expertloop worker` processes, each in a directory of its own (its log is there)."""
     started: list[Expertloop] = []
 
     def worker(**settings: str) -> Expertloop:
         workdir = tmp_path / f"worker-{len(started)}"
         workdir.mkdir()
-        process = Expertloop("worker", environment(redis_server.url, **settings), workdir)
+        process = Expertloop("worker", environment(own_redis.url, **settings), workdir)
         started.append(process)
         return process
 
@@ -117,7 +101,7 @@ def model_text(models: OpenAIEmulator, name: str, prompt: str) -> str:
 
 
 async def test_two_worker_processes_draft_every_slot_once(
-        store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
+        own_store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
         spawn: Callable[..., Expertloop]) -> None:
     workers = [spawn(**QUICK), spawn(**QUICK)]
     for worker in workers:
@@ -130,13 +114,13 @@ async def test_two_worker_processes_draft_every_slot_once(
 
     await all_drafted(coordinator, campaign_id, len(prompts))
 
-    drafted = await events_of(store, campaign_id, "drafted")
+    drafted = await events_of(own_store, campaign_id, "drafted")
     slots = Counter((e["item"], e["payload"]["slot"]) for e in drafted)
     assert set(slots) == {(item, slot) for item in prompts for slot in (0, 1)}
     assert set(slots.values()) == {1}  # no slot drafted twice
     assert len(models.answered) == len(models.calls) == 2 * len(prompts)  # none asked twice
     ready = {e["item"]: e["payload"]["item"] for e in
-             await events_of(store, campaign_id, "item_ready")}
+             await events_of(own_store, campaign_id, "item_ready")}
     assert sorted(ready) == sorted(prompts)
     for item, whole in ready.items():
         assert sorted(d["text"] for d in whole["drafts"]) == sorted(
@@ -149,7 +133,7 @@ async def test_two_worker_processes_draft_every_slot_once(
 
 
 async def test_a_worker_killed_mid_request_loses_nothing(
-        store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
+        own_store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
         spawn: Callable[..., Expertloop]) -> None:
     prompts = {f"q{n}": f"Question {n}?" for n in range(20)}
     given = {"text": "A draft that came with the file.", "model": "given"}
@@ -168,16 +152,16 @@ async def test_a_worker_killed_mid_request_loses_nothing(
     await survivor.start()
     await all_drafted(coordinator, campaign_id, len(prompts))
 
-    drafted = await events_of(store, campaign_id, "drafted")
+    drafted = await events_of(own_store, campaign_id, "drafted")
     assert Counter(e["item"] for e in drafted) == Counter(list(prompts))  # each once, none lost
-    assert sorted(e["item"] for e in await events_of(store, campaign_id, "item_ready")) \
+    assert sorted(e["item"] for e in await events_of(own_store, campaign_id, "item_ready")) \
         == sorted(prompts)
     asked = Counter(prompt_of(call.body) for call in models.calls)
     assert sorted(text for text, n in asked.items() if n == 2) == cut  # the cut ones, again
     assert await drafting_of(coordinator, campaign_id) == DraftingStatus(
         pending=0, drafted=len(prompts), failed=0)
     ready = {e["item"]: e["payload"]["item"] for e in
-             await events_of(store, campaign_id, "item_ready")}
+             await events_of(own_store, campaign_id, "item_ready")}
     assert all(sorted(d["text"] for d in ready[item]["drafts"]) == sorted(
         [given["text"], model_text(models, "model-a", text)]) for item, text in prompts.items())
 
@@ -191,7 +175,7 @@ def prompt_of(body: dict[str, Any]) -> str:
 
 
 async def test_a_worker_stopped_mid_request_exits_cleanly_and_its_jobs_are_drafted_later(
-        store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
+        own_store: RedisStore, coordinator: Coordinator, models: OpenAIEmulator,
         spawn: Callable[..., Expertloop]) -> None:
     """SIGTERM (a process runner's stop) must not wait for replies that take minutes: the
     worker gives them a grace, then cuts them off; another worker drafts them after the hold."""
@@ -211,5 +195,5 @@ async def test_a_worker_stopped_mid_request_exits_cleanly_and_its_jobs_are_draft
     models.clear_faults()
     await spawn(**QUICK).start()
     await all_drafted(coordinator, campaign_id, len(prompts))
-    drafted = await events_of(store, campaign_id, "drafted")
+    drafted = await events_of(own_store, campaign_id, "drafted")
     assert Counter(e["item"] for e in drafted) == Counter(list(prompts))
