@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
 from adapters.redis.store import RedisStore
 from bench.failover import failover
-from core.provenance.chain import START, ChainChecker, StoredEvent, seal_events
+from core.provenance.chain import START, ChainChecker, ChainHead, StoredEvent, seal_events
 from core.provenance.ledger import Ledger
 
 
@@ -71,6 +73,34 @@ async def test_a_sealer_never_seals_past_a_gap(store: RedisStore) -> None:
 
     await store.save_seals("c1", seals[4:])  # computed from a head at 4 that this log never had
 
+    assert (await store.chain_head("c1")).seq == 2
+    assert await Ledger(store).seal("c1") == 4
+    assert (await Ledger(store).verify("c1")).ok
+
+
+class OldMasterHead(RedisStore):
+    """The head as a sealer read it from the master that then failed over: 4, where the new
+    master's log was sealed only to 2."""
+
+    async def chain_head(self, campaign_id: str) -> ChainHead:
+        found = await super().chain_head(campaign_id)
+        if self.stale is not None:
+            found, self.stale = self.stale, None
+        return found
+
+    stale: ChainHead | None = None
+
+
+async def test_a_sealer_whose_save_is_refused_ends_its_pass_and_the_next_seals_all(
+        client: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """A worker died of this in a failover (the refusal raised); now the pass ends quietly."""
+    store = OldMasterHead(client)
+    for n in range(6):
+        await store.append_event("c1", f'{{"type": "note", "n": {n}}}')
+    await store.save_seals("c1", seal_events(START, await store.read_events("c1", 0, 2)))
+    store.stale = ChainHead(4, "ab" * 32)
+
+    assert await Ledger(store).seal("c1") == 0  # refused above the gap, nothing claimed
     assert (await store.chain_head("c1")).seq == 2
     assert await Ledger(store).seal("c1") == 4
     assert (await Ledger(store).verify("c1")).ok
