@@ -15,6 +15,7 @@ from core.domain.qualification import QualificationAnswer, QualificationResult
 from core.privacy.pseudonyms import Erasures
 from core.provenance.chain import ChainHead, Seal, StoredEvent
 from core.provenance.events import Event
+from core.provenance.segments import ArchivedEvent, SegmentMeta
 from core.service.health import ChannelHealth, State
 
 
@@ -310,6 +311,34 @@ class Log(Protocol):
         ...
     async def late_rationales(self, campaign_id: str) -> dict[int, str]:
         """Those lines by their answer's seq, for reports that read the log in order."""
+        ...
+
+
+class Archived(Protocol):
+    """The Log's other half: which sealed segments left Redis for the archive (the manifest,
+    in Redis), and the step that moves them, atomic so a crash archives nothing twice."""
+
+    async def segments(self, campaign_id: str) -> list[SegmentMeta]:
+        """The campaign's archived segments, in seq order (none: empty)."""
+        ...
+    async def trim_archived(self, campaign_id: str, segment: SegmentMeta) -> bool:
+        """Add `segment` to the manifest and drop its events and seals from Redis, in one
+        step; False (and nothing changed) if it is already there or does not follow the last.
+        Called only once the segment's file was written and read back."""
+        ...
+
+
+class SegmentFiles(Protocol):
+    """The archive's files: immutable, written once (adapters/archive/). Blocking calls: the
+    async callers run them in a thread. Every failure, an unreachable archive included, is a
+    SegmentError naming the segment and the location."""
+
+    def location(self) -> str: ...
+    def write_segment(self, segment: SegmentMeta, events: list[ArchivedEvent]) -> SegmentMeta:
+        """Write, fsync and read back; the returned meta carries the file's SHA-256."""
+        ...
+    def read_segment(self, segment: SegmentMeta) -> list[ArchivedEvent]:
+        """The events, after checking the file is the one `segment` names."""
         ...
 
 
