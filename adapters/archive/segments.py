@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta
 
 META_KEY = b"expertloop"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SCHEMA = pa.schema([
     ("seq", pa.int64()),
@@ -49,11 +51,18 @@ def _columns(event: ArchivedEvent) -> dict[str, Any]:
     parsed = json.loads(event.body)
     payload = parsed.get("payload")
     return {"seq": event.seq, "hash": event.hash, "body": event.body,
-            "type": parsed.get("type"), "at": parsed.get("at"), "actor": parsed.get("actor"),
+            "type": parsed.get("type"), "at": _ms(parsed.get("at")), "actor": parsed.get("actor"),
             "expert": parsed.get("expert"), "item": parsed.get("item"),
             "lease": parsed.get("lease"),
             "payload": None if payload is None else json.dumps(payload, separators=(",", ":"),
                                                                 sort_keys=True)}
+
+
+def _ms(at: str | None) -> int | None:
+    """An event's `at` (ISO 8601 UTC with ms, core.provenance.events.iso_ms) as epoch ms."""
+    if at is None:
+        return None
+    return (datetime.fromisoformat(at) - EPOCH) // timedelta(milliseconds=1)
 
 
 def segment_table(events: Iterable[ArchivedEvent]) -> pa.Table:
