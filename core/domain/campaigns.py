@@ -135,6 +135,13 @@ class CampaignSpec(BaseModel):
     def overlap_max(self) -> int:
         return self.overlap if isinstance(self.overlap, int) else self.overlap.max
 
+    @field_validator("kind")
+    @classmethod
+    def _not_an_ask_kind(cls, kind: Kind) -> Kind:
+        if kind == Kind.approve:
+            raise ValueError("kind approve is for live asks (POST /api/asks), not campaigns")
+        return kind
+
     @model_validator(mode="after")
     def _hard_cases_fit_the_kind(self) -> CampaignSpec:
         if self.overlap_max > self.overlap_min and self.kind in (Kind.correct, Kind.write):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,6 +19,22 @@ class CardDraft(BaseModel):
 
     label: str
     text: str
+
+
+class AskInfo(BaseModel):
+    """What a live ask's card shows beyond a task's: who asks, by when, what it pays, and for
+    `approve` the call it would make (an Edit changes its `args`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ask: str  # the ask's id
+    asker: str
+    deadline_at: int  # ms
+    pay: float | None = None
+    currency: str | None = None
+    urgent: bool = False
+    function: str | None = None
+    args: dict[str, Any] | None = None
 
 
 class Estimate(BaseModel):
@@ -57,6 +73,7 @@ class Card(BaseModel):
     # An adjudication: the earlier answers, unblinded; the expert's call needs a reason.
     adjudication: bool = False
     prior: list[PriorAnswer] = []
+    ask: AskInfo | None = None  # a live ask (its lease starts with `ask-`), not a campaign task
 
 
 IdleReason = Literal["no_tasks", "daily_cap", "quiet_hours", "paused"]

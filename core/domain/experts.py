@@ -34,6 +34,7 @@ class Expert(BaseModel):
     paused: bool = False
     level: Level = "standard"  # extra judgments on hard cases go to `senior` first
     roles: list[Literal["adjudicator"]] = Field(default_factory=list)
+    urgent_ok: bool = False  # an urgent live ask may reach them even in quiet hours
 
     @field_validator("time_zone")
     @classmethod

@@ -1,9 +1,10 @@
-"""The seven task kinds, the decisions an expert can make on each, and the checks on them."""
+"""The seven task kinds (and `approve`, for live asks only), the decisions an expert can make
+on each, and the checks on them."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,6 +20,7 @@ class Kind(StrEnum):
     verify = "verify"
     label = "label"
     write = "write"
+    approve = "approve"  # live asks only (core/domain/asks.py): a campaign refuses it
 
 
 # How many drafts an item of each kind must carry: (min, max).
@@ -30,12 +32,13 @@ DRAFTS_PER_KIND: dict[Kind, tuple[int, int]] = {
     Kind.verify: (1, 1),
     Kind.label: (0, 1),
     Kind.write: (0, 26),
+    Kind.approve: (0, 0),
 }
 
 # A first guess at how long a task takes, used until the campaign has its own median.
 DEFAULT_SECONDS: dict[Kind, int] = {
     Kind.pairwise: 60, Kind.rank: 120, Kind.rate: 45, Kind.correct: 240,
-    Kind.verify: 90, Kind.label: 45, Kind.write: 300,
+    Kind.verify: 90, Kind.label: 45, Kind.write: 300, Kind.approve: 60,
 }
 
 
@@ -101,6 +104,16 @@ class Write(_Decision):
     text: str
 
 
+class Approve(_Decision):
+    """A live ask's proposed call: approve it, reject it (with the reason in `comment`), or
+    approve it with edited arguments (`args`, the whole new argument object)."""
+
+    type: Literal["approve"] = "approve"
+    verdict: Literal["approved", "rejected", "edited"]
+    comment: str | None = None
+    args: dict[str, Any] | None = None
+
+
 class Skip(_Decision):
     type: Literal["skip"] = "skip"
 
@@ -119,7 +132,8 @@ class Flag(_Decision):
 
 
 Decision = Annotated[
-    Choose | Rank | Rate | Correct | Verify | Label | Write | Skip | NoneAcceptable | Flag,
+    Choose | Rank | Rate | Correct | Verify | Label | Write | Approve | Skip | NoneAcceptable
+    | Flag,
     Field(discriminator="type"),
 ]
 
@@ -188,6 +202,14 @@ def _check_label(options: KindOptions, n_drafts: int, decision: Decision) -> Non
         raise InvalidAnswer("a label is chosen twice")
 
 
+def _check_approve(options: KindOptions, n_drafts: int, decision: Decision) -> None:
+    assert isinstance(decision, Approve)
+    if decision.verdict == "rejected" and not (decision.comment or "").strip():
+        raise InvalidAnswer("a rejection needs its reason")
+    if decision.verdict == "edited" and decision.args is None:
+        raise InvalidAnswer("an edit needs the edited arguments")
+
+
 def _check_nothing(options: KindOptions, n_drafts: int, decision: Decision) -> None:
     """Pairwise choices are fully checked by their type."""
 
@@ -200,6 +222,7 @@ _CHECKS = {
     Kind.verify: _check_verify,
     Kind.label: _check_label,
     Kind.write: _check_text,
+    Kind.approve: _check_approve,
 }
 
 
