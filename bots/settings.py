@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     fetch_hosts: str = Field(default="", alias="EXPERTLOOP_FETCH_HOSTS")
     fetch_timeout_s: float = Field(default=30.0, gt=0, alias="EXPERTLOOP_FETCH_TIMEOUT_S")
 
+    # Live asks (docs/asks.md): the secret that signs callbacks (an ask with a callback is
+    # refused without it), the hosts a callback URL may name although they resolve to a
+    # loopback or private address, and how many asks one API token may post a minute.
+    callback_secret: SecretStr | None = Field(default=None, alias="EXPERTLOOP_CALLBACK_SECRET")
+    callback_hosts: str = Field(default="", alias="EXPERTLOOP_CALLBACK_HOSTS")
+    asks_per_minute: int = Field(default=600, gt=0, alias="EXPERTLOOP_ASKS_PER_MINUTE")
+    callback_timeout_s: float = Field(default=10.0, gt=0, alias="EXPERTLOOP_CALLBACK_TIMEOUT_S")
+
     def drafting(self) -> DraftingSettings:
         """The worker's drafting settings; a job's hold (how long before another worker may
         take it over) follows from the timeout, the tries and the longest wait."""
@@ -98,6 +106,11 @@ class Settings(BaseSettings):
     def allowed_fetch_hosts(self) -> frozenset[str]:
         """`EXPERTLOOP_FETCH_HOSTS`: comma-separated host or host:port."""
         return frozenset(part.strip().lower() for part in self.fetch_hosts.split(",")
+                         if part.strip())
+
+    def allowed_callback_hosts(self) -> frozenset[str]:
+        """`EXPERTLOOP_CALLBACK_HOSTS`: comma-separated host or host:port."""
+        return frozenset(part.strip().lower() for part in self.callback_hosts.split(",")
                          if part.strip())
 
     def keys_dir(self) -> Path:
