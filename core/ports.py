@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -314,6 +315,14 @@ class Log(Protocol):
         ...
 
 
+class HeldItem(NamedTuple):
+    """An event of a segment that holds an item (`item_added`, `item_ready`,
+    `qualification_item_added`): live state (a lease) may still read its body by seq."""
+
+    seq: int
+    item: str
+
+
 class Archived(Protocol):
     """The Log's other half: which sealed segments left Redis for the archive (the manifest,
     in Redis), and the step that moves them, atomic so a crash archives nothing twice."""
@@ -321,10 +330,13 @@ class Archived(Protocol):
     async def segments(self, campaign_id: str) -> list[SegmentMeta]:
         """The campaign's archived segments, in seq order (none: empty)."""
         ...
-    async def trim_archived(self, campaign_id: str, segment: SegmentMeta) -> bool:
+    async def trim_archived(self, campaign_id: str, segment: SegmentMeta,
+                            items: Sequence[HeldItem] = ()) -> bool:
         """Add `segment` to the manifest and drop its events and seals from Redis, in one
-        step; False (and nothing changed) if it is already there or does not follow the last.
-        Called only once the segment's file was written and read back."""
+        step; False (and nothing changed) if it is already there or does not follow the last,
+        or the log's seals do not end at its `last_hash`. Called only once the segment's file
+        was written and read back. `items`: the segment's events holding an item, whose
+        bodies stay in Redis while the item is the one its leases read."""
         ...
 
 
@@ -542,6 +554,7 @@ class Stores(NamedTuple):
     health: Health
     drafts: Drafts
     qualifications: Qualifications
+    archived: Archived
 
 
 class Signer(Protocol):

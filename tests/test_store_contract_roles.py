@@ -12,7 +12,8 @@ from typing import get_type_hints
 import core.ports as ports
 
 ROLES = (ports.Campaigns, ports.Experts, ports.Access, ports.Leases, ports.Log, ports.Inbox,
-         ports.Outbox, ports.Turns, ports.Health, ports.Drafts, ports.Qualifications)
+         ports.Outbox, ports.Turns, ports.Health, ports.Drafts, ports.Qualifications,
+         ports.Archived)
 SUITES = sorted(Path(__file__).parent.glob("test_store_contract*.py"))
 
 

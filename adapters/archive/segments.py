@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta
+from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta, segment_name
 
 META_KEY = b"expertloop"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,10 +41,6 @@ SCHEMA = pa.schema([
     ("lease", pa.string()),
     ("payload", pa.string()),
 ])
-
-
-def segment_name(first_seq: int, last_seq: int) -> str:
-    return f"{first_seq:012d}-{last_seq:012d}.parquet"
 
 
 def _columns(event: ArchivedEvent) -> dict[str, Any]:

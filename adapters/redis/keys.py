@@ -83,3 +83,14 @@ def inbox_key(channel: str, name: str) -> str:
 def showings_key(campaign_id: str, token: str) -> str:
     """The messages that show a lease with live buttons (a set), in the campaign's slot."""
     return campaign_key(campaign_id, f"shown:{token}")
+
+
+def segments_key(campaign_id: str) -> str:
+    """The archive's manifest: a zset of each archived segment's meta (JSON) scored by its
+    last seq. Beside it, `archived_items` (hash: seq -> the `item_added` body of an item whose
+    event left the stream, which claims still read; trim_archived.lua keeps them)."""
+    return campaign_key(campaign_id, "segments")
+
+
+def archived_items_key(campaign_id: str) -> str:
+    return campaign_key(campaign_id, "archived_items")

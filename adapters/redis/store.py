@@ -19,22 +19,24 @@ from adapters.redis.outbox import RedisOutbox
 from adapters.redis.qualifications import RedisQualifications
 from adapters.redis.replicas import ReplicaAcks
 from adapters.redis.turns import RedisTurns
-from core.ports import Stores
+from core.ports import SegmentFiles, Stores
 
 
 class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLog, RedisInbox,
                  RedisOutbox, RedisTurns, RedisHealth, RedisDrafts, RedisQualifications):
     """Built from a client handed in; opens nothing itself. One object plays every role, so the
     roles share the client and its loaded scripts. `replica_acks` makes the record path wait
-    for replicas (bots/runtime.py sets it from EXPERTLOOP_REPLICA_ACKS)."""
+    for replicas (bots/runtime.py sets it from EXPERTLOOP_REPLICA_ACKS); `files` is the
+    archive that the log's archived segments are read from (EXPERTLOOP_ARCHIVE)."""
 
     def __init__(self, client: Redis | RedisCluster, scripts: Scripts | None = None,
-                 replica_acks: ReplicaAcks | None = None) -> None:
-        super().__init__(client, scripts)  # type: ignore[arg-type]
+                 replica_acks: ReplicaAcks | None = None,
+                 files: SegmentFiles | None = None) -> None:
+        super().__init__(client, scripts, files)  # type: ignore[arg-type]
         self.replica_acks = replica_acks
 
     def roles(self) -> Stores:
         """The roles, for wiring: each consumer takes the ones it uses."""
         return Stores(campaigns=self, experts=self, access=self, leases=self, log=self,
                       inbox=self, outbox=self, turns=self, health=self, drafts=self,
-                      qualifications=self)
+                      qualifications=self, archived=self)

@@ -27,6 +27,11 @@ class SegmentMeta(BaseModel):
     schema_version: int = SCHEMA_VERSION
 
 
+def segment_name(first_seq: int, last_seq: int) -> str:
+    """A segment's file name: its seq range, zero-padded so names sort in log order."""
+    return f"{first_seq:012d}-{last_seq:012d}.parquet"
+
+
 class ArchivedEvent(BaseModel):
     """An event as a segment holds it: its place, its seal and its stored body."""
 

@@ -25,7 +25,8 @@ local function leased(lease_json, extra)
   extra.estimate_s = tonumber(estimate[1])
   extra.estimate_n = tonumber(estimate[2])
   local entry = redis.call('XRANGE', k.log, '0-' .. lease.item_seq, '0-' .. lease.item_seq)
-  return {json_with(extra, '"lease":' .. lease_json), entry[1][2][2]}
+  local body = entry[1] and entry[1][2][2] or redis.call('HGET', k.archived_items, lease.item_seq)
+  return {json_with(extra, '"lease":' .. lease_json), body}
 end
 
 local items = redis.call('ZRANGE', k.qual, 0, -1)
