@@ -511,6 +511,183 @@ class Qualifications(Protocol):
     async def qualification_results(self, campaign_id: str) -> list[QualificationResult]: ...
 
 
+class AskOffer(NamedTuple):
+    """One expert an ask is offered to: their token, and the chat accounts (`telegram:123`,
+    `slack:U1`) a card is pushed to; the web chat has no push (it shows `cards_for`)."""
+
+    expert: str
+    token: str
+    identities: tuple[str, ...]
+
+
+class AskPosting(NamedTuple):
+    """A new ask, stored with its `ask_posted` event and first offers in one step. `call`
+    (`<caller digest>:<call_id>`) finds the first ask of a repeat POST for `call_ttl_ms`."""
+
+    id: str
+    call: str
+    body_sha: str
+    call_ttl_ms: int
+    spec: str  # the AskRequest's JSON
+    callback: str  # the callback URL, or ""
+    created_at: int
+    expires_at: int
+    offers: tuple[AskOffer, ...]
+    later: tuple[str, ...]  # eligible but unavailable now: offered by a tick once they are
+    waiting: str  # why nobody has it yet, or ""
+    event_body: str
+
+
+class AskChange(NamedTuple):
+    """A pending ask moved on: `withdraw`, a timeout (`expire`, `reject`), `escalate`, or
+    `offer` to experts now available. Every mode but withdraw applies only at `stage` (and a
+    timeout only once `expires_at` has passed at `now`), so workers ticking at once agree."""
+
+    ask: str
+    mode: str
+    now: int
+    stage: int
+    event_body: str = ""
+    comment: str = ""
+    new_stage: int | None = None
+    expires_at: int | None = None
+    offers: tuple[AskOffer, ...] = ()
+    later: tuple[str, ...] | None = None
+    waiting: str | None = None
+
+
+class StoredAsk(NamedTuple):
+    """An ask as stored. `answers`: each recorded answer's JSON (an AskAnswer, in seq order);
+    `decision`: the API-shaped decision's JSON once decided (none when disagreed); `seqs`:
+    its events in the `asks` log; `offered`: expert -> token."""
+
+    id: str
+    spec: str
+    status: str
+    created_at: int
+    expires_at: int
+    stage: int
+    decided_at: int | None
+    decision: str | None
+    comment: str | None
+    by: list[str]
+    answers: list[str]
+    waiting: str | None
+    seqs: list[int]
+    offered: dict[str, str]
+    later: list[str]
+
+
+class HeldAsk(NamedTuple):
+    """An offer as its token finds it: whose it is, the ask, its marks (ms), and whether this
+    expert has answered it already."""
+
+    token: str
+    expert: str
+    ask: StoredAsk
+    offered_at: int
+    delivered_at: int | None
+    opened_at: int | None
+    answered: bool
+
+
+class AskAnswering(NamedTuple):
+    """One expert's answer to record atomically: the API-shaped decision as canonical JSON
+    (`key`, the part quorum compares), the status it alone would give, whether it rejects at
+    once (approve), and its `ask_answered` event, as-is and as recorded after a withdrawal."""
+
+    token: str
+    expert: str
+    now: int
+    at_iso: str
+    decision: str
+    key: str
+    status: str
+    rejects: bool
+    needed: int
+    comment: str | None
+    event_body: str
+    late_body: str
+
+
+class AskRecorded(NamedTuple):
+    """`recorded`, `duplicate` (the first answer's seq and time), `gone` (not this expert's
+    token), or the ask's status when it takes no answer (decided, expired). `decided`: the
+    status this answer decided; `started`: when the expert's time began (ms)."""
+
+    status: str
+    ask: str | None = None
+    seq: int | None = None
+    at: int | None = None
+    after_withdrawal: bool = False
+    decided: str | None = None
+    started: int | None = None
+
+
+class AskJob(NamedTuple):
+    """An entry of one of the asks' queues (`deliveries`, `notices`, `callbacks`) as a
+    consumer reads it: its stream entry id and its fields."""
+
+    entry: str
+    fields: dict[str, str]
+
+
+class AskRetry(NamedTuple):
+    """A callback to try again at `at` (ms) with these fields, or, with `give_up_body`, an
+    `ask_callback_failed` event to append instead."""
+
+    fields: dict[str, str]
+    at: int
+    give_up_body: str = ""
+    ask: str = ""
+
+
+class AskStore(Protocol):
+    """Live asks: the asks, their offers (one token per expert), the answers quorum decides,
+    and the queues of cards to push, cards to update and callbacks to send. Every key sits in
+    the `asks` log's slot, so each change and its event are one script."""
+
+    async def ask_experts(self) -> list[Expert]:
+        """Every expert's profile: who an ask may reach."""
+        ...
+    async def create_ask(self, posting: AskPosting) -> tuple[str, str]:
+        """(`created` | `same` | `conflict`, the ask id): a repeat of `call` with the same
+        body finds its first ask; with another body, a conflict."""
+        ...
+    async def load_ask(self, ask_id: str) -> StoredAsk | None: ...
+    async def list_asks(self, limit: int, status: str | None) -> list[StoredAsk]:
+        """Newest first."""
+        ...
+    async def held_asks(self, expert_id: str) -> list[HeldAsk]:
+        """The expert's offers of pending asks not yet answered, oldest ask first; one read,
+        and an expert holding none costs one missing key."""
+        ...
+    async def token_ask(self, token: str) -> HeldAsk | None: ...
+    async def answer_ask(self, answering: AskAnswering) -> AskRecorded: ...
+    async def change_ask(self, change: AskChange) -> str:
+        """`ok`, or why nothing changed: the ask's status, `moved` (another worker changed
+        its stage), `early` (its deadline has not passed), `missing`."""
+        ...
+    async def due_asks(self, now: int, count: int) -> tuple[list[str], list[str]]:
+        """(pending asks past their deadline, pending asks with experts left to offer)."""
+        ...
+    async def mark_ask(self, token: str, what: str, at: int, event_body: str, expert_id: str,
+                       channel: str) -> bool:
+        """Once per token and `what` (`delivered` once per channel too): `delivered` and
+        `opened` of a pending ask; `rationale` of this expert's recorded answer. The event
+        (if any) is appended with it; False when nothing was noted."""
+        ...
+    async def take_ask_jobs(self, queue: str, consumer: str, count: int, block_ms: int,
+                            now: int) -> list[AskJob]:
+        """Up to `count` entries for this consumer: first those another consumer took over a
+        minute ago and never finished (it died), then new ones, waiting up to `block_ms`."""
+        ...
+    async def finish_ask_job(self, queue: str, entry: str, again: AskRetry | None = None
+                             ) -> bool:
+        """Done with an entry; with `again`, a callback queued anew for later (or given up)."""
+        ...
+
+
 class ModelCall(NamedTuple):
     """One chat completion request, free of any client library's types."""
 
@@ -554,6 +731,7 @@ class Stores(NamedTuple):
     health: Health
     drafts: Drafts
     qualifications: Qualifications
+    asks: AskStore
     archived: Archived
 
 

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from adapters.redis.access import RedisAccess
+from adapters.redis.asks import RedisAsks
 from adapters.redis.campaigns import RedisCampaigns
 from adapters.redis.drafts import RedisDrafts
 from adapters.redis.experts import RedisExperts
@@ -23,7 +24,8 @@ from core.ports import SegmentFiles, Stores
 
 
 class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLog, RedisInbox,
-                 RedisOutbox, RedisTurns, RedisHealth, RedisDrafts, RedisQualifications):
+                 RedisOutbox, RedisTurns, RedisHealth, RedisDrafts, RedisQualifications,
+                 RedisAsks):
     """Built from a client handed in; opens nothing itself. One object plays every role, so the
     roles share the client and its loaded scripts. `replica_acks` makes the record path wait
     for replicas (bots/runtime.py sets it from EXPERTLOOP_REPLICA_ACKS); `files` is the
@@ -39,4 +41,4 @@ class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLo
         """The roles, for wiring: each consumer takes the ones it uses."""
         return Stores(campaigns=self, experts=self, access=self, leases=self, log=self,
                       inbox=self, outbox=self, turns=self, health=self, drafts=self,
-                      qualifications=self, archived=self)
+                      qualifications=self, archived=self, asks=self)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from core.domain.answers import Answer, Lease, Outcome
+from core.domain.asks import ASKS_LOG, is_ask_token
 from core.domain.campaigns import Campaign, CampaignSpec
 from core.domain.cards import Card, CardDraft, Idle, NextTask
 from core.domain.experts import Expert, ExpertStats, stats_from_tallies, web_token_hash
@@ -30,6 +31,8 @@ from core.domain.timing import make_estimate
 from core.errors import InvalidAnswer, NotFound
 from core.ports import Claim, Claimed, Clock, Credit, Recorded, Routing, Stores, Submission
 from core.provenance.events import Event, body_json, iso_ms
+from core.service.ask_views import request_of
+from core.service.asks import ASK_CLOSED, AskService
 from core.service.catalog import Catalog
 from core.service.judging import claim_access, judging, prior_answers
 from core.service.qualification import Qualifying
@@ -58,6 +61,7 @@ class Service:
         self.clock = clock
         self.catalog = Catalog(stores.campaigns)
         self.qualifying = Qualifying(stores, clock)
+        self.asks = AskService(stores, clock)  # live asks: their tokens start with `ask-`
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
     async def next_task(self, expert_id: str, *, pushed: bool = False) -> NextTask:
@@ -92,6 +96,12 @@ class Service:
         if credit is not None:
             done[credit.day] = done.get(credit.day, 0) + 1
         idle = _idle_reason(expert, done, now, pushed)
+        if not expert.paused and not pushed:  # a live ask first: someone is waiting on it
+            asked = await self.asks.cards_for(expert_id)
+            if asked:
+                if credit is not None:
+                    await self.experts.credit(expert.id, credit)
+                return asked[0]
         routes = [] if idle else sorted(routing.routes, key=lambda r: (r.created_at, r.campaign))
         failed = None  # a campaign whose qualification they failed says so, if nothing else comes
         for route in routes:
@@ -144,7 +154,10 @@ class Service:
 
     async def submit(self, answer: Answer) -> Outcome:
         """Record a decision once and hand over the next task. A repeat returns the first
-        outcome with `replayed` set. One store call records; only edits read the draft first."""
+        outcome with `replayed` set. One store call records; only edits read the draft first.
+        A live ask's answer (its token starts with `ask-`) is recorded by the asks service."""
+        if is_ask_token(answer.lease):
+            return await self._ask_answer(answer)
         campaign_id = await self.catalog.campaign_for_lease(answer.lease)
         if campaign_id is None:
             return _refused(answer, REFUSALS["gone"])
@@ -172,6 +185,14 @@ class Service:
         record = self._record(campaign, answer, payload)
         result, routing = await self.leases.record(record)
         return await self._outcome(answer, result, routing, campaign)
+
+    async def _ask_answer(self, answer: Answer) -> Outcome:
+        """The asks service records it; the expert's next task comes with it, as for a task
+        (also when the ask had closed: the card is done with either way)."""
+        outcome = await self.asks.answer(answer)
+        if outcome.status == "refused" and outcome.reason not in ASK_CLOSED:
+            return outcome  # not theirs, or a call that does not fit: the card stays
+        return outcome.model_copy(update={"next": await self.next_task(answer.expert)})
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Submission:
         now = self.clock.now_ms()
@@ -220,6 +241,9 @@ class Service:
         once per answer. False when the lease is not this expert's answered one, the line is
         empty, or the answer has its line already."""
         rationale = " ".join(text.split())[:RATIONALE_CHARS]
+        if is_ask_token(lease):
+            return bool(rationale) and await self.asks.add_rationale(expert_id, lease, rationale,
+                                                                     channel, event_id)
         campaign_id = await self.catalog.campaign_for_lease(lease)
         view = await self.leases.lease_view(campaign_id, lease) if campaign_id else None
         if not rationale or campaign_id is None or view is None \
@@ -262,7 +286,10 @@ class Service:
         return await self.experts.load_expert(expert_id) if expert_id else None
 
     async def campaign_for_lease(self, token: str) -> str | None:
-        """The campaign a lease token belongs to, even after the lease ended."""
+        """The campaign a lease token belongs to, even after the lease ended; `asks` for a
+        live ask's token."""
+        if is_ask_token(token):
+            return ASKS_LOG if await self.asks.store.token_ask(token) else None
         return await self.catalog.campaign_for_lease(token)
 
     async def _expert(self, expert_id: str) -> Expert:
@@ -276,7 +303,11 @@ class Service:
                         images: list[dict[str, str]] | None = None) -> bool:
         """The channel showed the card: the clock for the expert's time starts here. `images`
         says how each image went, since a platform may recompress what it shows:
-        `{"sha256", "as": "original" | "photo" | "converted:<type>"}`."""
+        `{"sha256", "as": "original" | "photo" | "converted:<type>"}`. A live ask's card
+        records `ask_delivered`, once per channel."""
+        if is_ask_token(token):
+            return await self.asks.mark(token, "delivered", self.clock.now_ms() if at is None
+                                        else at, "", channel, message_id)
         return await self._mark(token, "delivered", at,
                                 {"channel": channel, "message_id": message_id,
                                  "images": images or None})
@@ -286,7 +317,10 @@ class Service:
         Only their own: a token is no credential, and another's clock is not theirs to start.
         `at`: when the tap was kept, if it waited in an inbox (a backlog must not cost them pay)."""
         now = self.clock.now_ms()
-        return await self._mark(token, "opened", now if at is None else min(at, now), {}, expert_id)
+        when = now if at is None else min(at, now)
+        if is_ask_token(token):
+            return await self.asks.mark(token, "opened", when, expert_id)
+        return await self._mark(token, "opened", when, {}, expert_id)
 
     async def _mark(self, token: str, what: str, at: int | None,
                     payload: dict[str, object], expert_id: str = "") -> bool:
@@ -305,7 +339,11 @@ class Service:
 
     async def give_back(self, token: str, channel: str, error: str) -> bool:
         """The channel could not show this task (its platform refused the card): the slot goes
-        back to the pool now, not when the lease runs out, with an `undeliverable` event."""
+        back to the pool now, not when the lease runs out, with an `undeliverable` event. A
+        live ask has no slot to give back: its offer stays open (the web chat shows it), so
+        False."""
+        if is_ask_token(token):
+            return False
         campaign_id = await self.catalog.campaign_for_lease(token)
         view = await self.leases.lease_view(campaign_id, token) if campaign_id else None
         if campaign_id is None or view is None:
@@ -319,12 +357,18 @@ class Service:
     # so it never reaches into the store or the catalog (adapters/telegram/).
 
     async def campaign_of_lease(self, lease: str) -> Campaign | None:
-        """The posted campaign a lease belongs to, for its spec (labels, options)."""
+        """The posted campaign a lease belongs to, for its spec (labels, options); None for a
+        live ask's token (its card carries all it shows)."""
+        if is_ask_token(lease):
+            return None
         campaign_id = await self.catalog.campaign_for_lease(lease)
         return None if campaign_id is None else await self.catalog.campaign(campaign_id)
 
     async def holds_lease(self, expert_id: str, lease: str) -> bool:
-        """Whether the lease is this expert's live one: only then may a tap change its card."""
+        """Whether the lease is this expert's live one: only then may a tap change its card.
+        A live ask's token: theirs, its ask pending, not answered by them yet."""
+        if is_ask_token(lease):
+            return await self.asks.holds(expert_id, lease) is not None
         campaign_id = await self.catalog.campaign_for_lease(lease)
         if campaign_id is None:
             return False
@@ -333,7 +377,11 @@ class Service:
 
     async def shown_draft(self, lease: str, expert_id: str) -> str | None:
         """Draft A as this expert was shown it (the shuffled first); None unless the lease is
-        their live one."""
+        their live one. A live ask shows its drafts in their given order."""
+        if is_ask_token(lease):
+            held = await self.asks.holds(expert_id, lease)
+            drafts = request_of(held.ask).drafts if held else None
+            return None if drafts is None else (drafts[0].text if drafts else "")
         campaign_id = await self.catalog.campaign_for_lease(lease)
         view = await self.leases.lease_view(campaign_id, lease) if campaign_id else None
         if view is None or view.lease.expert != expert_id or view.lease.state != "live":

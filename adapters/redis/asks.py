@@ -1,0 +1,233 @@
+"""The AskStore role on Redis: live asks, their offers and answers, and the queues of cards to
+push, cards to update and callbacks to send. Every key is under the `asks` log's hash tag, so
+each script touches one Cluster slot, and the log itself is the one `RedisLog` reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from adapters.redis import keys as k
+from adapters.redis.lua import SCRIPTS, OnRedis
+from core.domain.asks import ASKS_LOG
+from core.domain.experts import Expert
+from core.ports import (
+    AskAnswering,
+    AskChange,
+    AskJob,
+    AskOffer,
+    AskPosting,
+    AskRecorded,
+    AskRetry,
+    HeldAsk,
+    StoredAsk,
+)
+
+# Key names, all `el:{asks}:<name>` (keys.campaign_key of the asks log). Per ask:
+# `ask:<id>` (hash: spec, callback, status, created_at, expires_at, stage, seqs, later,
+# waiting, decided_at, decision, comment, by), `ask:<id>:answers` (expert -> AskAnswer JSON),
+# `ask:<id>:offers` (expert -> token). Shared: `tokens` (token -> "<ask> <expert> <accounts>"),
+# `x:<expert>` (zset: the expert's open offers by ask age; absent for most experts),
+# `pending` (zset: ask -> deadline), `later` (asks with experts left to offer), `all` (zset:
+# ask -> created), `call:<caller>:<call_id>` ("<ask> <body sha>", expiring), `marks` (hash:
+# offered:/delivered:/opened:/rationale:<token> -> ms), `cbretry` (zset: callback JSON -> when),
+# and the streams `deliveries`, `notices` and `callbacks`, read by the group GROUP.
+META = k.campaign_key(ASKS_LOG, "meta")
+QUEUES = ("deliveries", "notices", "callbacks")
+GROUP = "workers"
+STALE_MS = 60_000  # an entry a consumer took this long ago and never finished is reclaimed
+ASK_FIELDS = ("status", "spec", "created_at", "expires_at", "stage", "decided_at", "decision",
+              "comment", "by", "waiting", "seqs", "later")
+
+
+def ask_key(name: str) -> str:
+    return k.campaign_key(ASKS_LOG, name)
+
+
+class RedisAsks(OnRedis):
+    """Each change is one script over the asks' slot; reads are pipelines."""
+
+    _ask_scripts: dict[str, AsyncScript] | None = None
+
+    def _ask_script(self, name: str) -> AsyncScript:
+        """The ask scripts share helpers of their own (ask_common.lua) after common.lua."""
+        if self._ask_scripts is None:
+            self._ask_scripts = {}
+        script = self._ask_scripts.get(name)
+        if script is None:
+            text = "\n".join((SCRIPTS / f"{part}.lua").read_text()
+                             for part in ("common", "ask_common", name))
+            script = self._ask_scripts[name] = self.client.register_script(text)
+        return script
+
+    async def _ask_run(self, name: str, args: list[Any]) -> Any:
+        return await self._ask_script(name)(keys=[META], args=args)
+
+    async def ask_experts(self) -> list[Expert]:
+        ids = await self.client.zrange(k.EXPERTS, 0, -1)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for expert_id in ids:
+                pipe.hget(k.expert_key(expert_id), "profile")
+            found = await pipe.execute()
+        return [Expert.model_validate_json(raw) for raw in found if raw]
+
+    async def create_ask(self, posting: AskPosting) -> tuple[str, str]:
+        request = {"id": posting.id, "call": posting.call, "sha": posting.body_sha,
+                   "ttl_ms": posting.call_ttl_ms, "spec": posting.spec,
+                   "callback": posting.callback, "created_at": posting.created_at,
+                   "expires_at": posting.expires_at, "offers": _offers(posting.offers),
+                   "later": json.dumps(list(posting.later)), "waiting": posting.waiting,
+                   "body": posting.event_body}
+        status, ask_id = await self._ask_run("ask_post", [json.dumps(request)])
+        return str(status), str(ask_id)
+
+    async def load_ask(self, ask_id: str) -> StoredAsk | None:
+        found = await self._load([ask_id])
+        return found[0] if found else None
+
+    async def _load(self, ids: list[str]) -> list[StoredAsk]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for ask_id in ids:
+                pipe.hmget(ask_key(f"ask:{ask_id}"), ASK_FIELDS)
+                pipe.hvals(ask_key(f"ask:{ask_id}:answers"))
+                pipe.hgetall(ask_key(f"ask:{ask_id}:offers"))
+            found = await pipe.execute()
+        asks = [_stored(ask_id, dict(zip(ASK_FIELDS, found[3 * i], strict=True)),
+                        found[3 * i + 1], found[3 * i + 2]) for i, ask_id in enumerate(ids)]
+        return [ask for ask in asks if ask is not None]
+
+    async def list_asks(self, limit: int, status: str | None) -> list[StoredAsk]:
+        found: list[StoredAsk] = []
+        start, page = 0, max(limit, 100)
+        while len(found) < limit:
+            ids = await self.client.zrevrange(ask_key("all"), start, start + page - 1)
+            if not ids:
+                break
+            found += [ask for ask in await self._load(ids)
+                      if status is None or ask.status == status]
+            start += page
+        return found[:limit]
+
+    async def held_asks(self, expert_id: str) -> list[HeldAsk]:
+        return _held(await self._ask_run("ask_held", ["expert", expert_id, *ASK_FIELDS]))
+
+    async def token_ask(self, token: str) -> HeldAsk | None:
+        rows = await self._ask_run("ask_held", ["token", token, *ASK_FIELDS])
+        if not rows:
+            return None
+        row = _held(rows)
+        return row[0] if row else None
+
+    async def answer_ask(self, answering: AskAnswering) -> AskRecorded:
+        request = dict(answering._asdict())
+        request["body"] = request.pop("event_body")
+        request["comment"] = answering.comment or ""  # cjson reads null as a truthy userdata
+        reply = json.loads(await self._ask_run("ask_answer", [json.dumps(request)]))
+        return AskRecorded(status=reply["status"], ask=reply.get("ask"), seq=reply.get("seq"),
+                           at=reply.get("at"), after_withdrawal=bool(reply.get("after_withdrawal")),
+                           decided=reply.get("decided"), started=reply.get("started"))
+
+    async def change_ask(self, change: AskChange) -> str:
+        request = {"ask": change.ask, "mode": change.mode, "now": change.now,
+                   "stage": change.stage, "body": change.event_body, "comment": change.comment,
+                   "new_stage": change.new_stage, "expires_at": change.expires_at,
+                   "offers": _offers(change.offers), "waiting": change.waiting or "",
+                   "later": None if change.later is None else json.dumps(list(change.later))}
+        return str(await self._ask_run("ask_change", [json.dumps(request)]))
+
+    async def due_asks(self, now: int, count: int) -> tuple[list[str], list[str]]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(ask_key("pending"), "-inf", now, start=0, num=count)
+            pipe.zrange(ask_key("later"), 0, count - 1)
+            due, later = await pipe.execute()
+        return list(due), list(later)
+
+    async def mark_ask(self, token: str, what: str, at: int, event_body: str, expert_id: str,
+                       channel: str) -> bool:
+        return bool(await self._ask_run("ask_mark",
+                                        [token, what, at, event_body, expert_id, channel]))
+
+    async def take_ask_jobs(self, queue: str, consumer: str, count: int, block_ms: int,
+                            now: int) -> list[AskJob]:
+        stream = ask_key(_queue(queue))
+        if queue == "callbacks":
+            await self._ask_run("ask_jobs", [now, count])
+        try:
+            return await self._take(stream, consumer, count, block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        await _make_group(self, stream)  # the first read ever: entries already queued count
+        return await self._take(stream, consumer, count, block_ms)
+
+    async def _take(self, stream: str, consumer: str, count: int, block_ms: int
+                    ) -> list[AskJob]:
+        reclaimed = await self.client.xautoclaim(stream, GROUP, consumer, STALE_MS, count=count)
+        jobs = [AskJob(e, f) for e, f in reclaimed[1] if e and f]  # nil: deleted meanwhile
+        if len(jobs) < count:
+            block = block_ms if block_ms > 0 and not jobs else None  # BLOCK 0 waits for ever
+            read = await self.client.xreadgroup(GROUP, consumer, {stream: ">"},
+                                                count=count - len(jobs), block=block)
+            jobs += [AskJob(e, f) for e, f in (read[0][1] if read else [])]
+        return jobs
+
+    async def finish_ask_job(self, queue: str, entry: str, again: AskRetry | None = None
+                             ) -> bool:
+        args: list[Any] = [_queue(queue), GROUP, entry]
+        if again is not None:
+            args += [json.dumps(again.fields), again.at, again.give_up_body, again.ask]
+        return bool(await self._ask_run("ask_done", args))
+
+
+async def _make_group(store: RedisAsks, stream: str) -> None:
+    """The group reads from the stream's start, so entries queued before any worker came are
+    delivered too; another process may make it first."""
+    try:
+        await store.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _queue(queue: str) -> str:
+    if queue not in QUEUES:
+        raise ValueError(f"no ask queue {queue!r}")
+    return queue
+
+
+def _offers(offers: tuple[AskOffer, ...]) -> list[dict[str, object]]:
+    return [{"expert": o.expert, "token": o.token, "ids": list(o.identities)} for o in offers]
+
+
+def _ms(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def _stored(ask_id: str, fields: dict[str, str | None], answers: list[str],
+            offers: dict[str, str]) -> StoredAsk | None:
+    if not fields.get("status"):
+        return None
+    return StoredAsk(
+        id=ask_id, spec=fields["spec"] or "{}", status=str(fields["status"]),
+        created_at=int(fields["created_at"] or 0), expires_at=int(fields["expires_at"] or 0),
+        stage=int(fields["stage"] or 0), decided_at=_ms(fields["decided_at"]),
+        decision=fields["decision"] or None, comment=fields["comment"] or None,
+        by=json.loads(fields["by"]) if fields["by"] else [],
+        answers=sorted(answers, key=lambda a: int(json.loads(a)["seq"])),
+        waiting=fields["waiting"] or None,
+        seqs=[int(s) for s in (fields["seqs"] or "").split(",") if s],
+        offered=dict(offers), later=json.loads(fields["later"] or "[]"))
+
+
+def _held(rows: list[list[str]]) -> list[HeldAsk]:
+    held = []
+    for token, ask_id, expert, answered, offered, delivered, opened, *values in rows:
+        ask = _stored(ask_id, dict(zip(ASK_FIELDS, values, strict=True)), [], {})
+        if ask is not None:
+            held.append(HeldAsk(token=token, expert=expert, ask=ask, offered_at=int(offered or 0),
+                                delivered_at=_ms(delivered), opened_at=_ms(opened),
+                                answered=bool(int(answered))))
+    return held
