@@ -32,7 +32,7 @@ async def tick(runtime: Runtime) -> tuple[int, int]:
     """One pass over every campaign: (leases expired, events sealed). A campaign whose log was
     tampered with stays unsealed past the damage and is reported; the others go on."""
     expired = sealed = 0
-    for campaign_id in await runtime.store.list_campaigns():
+    for campaign_id in [*await runtime.store.list_campaigns(), "asks"]:  # + live asks' log
         expired += await runtime.service.expire_leases(campaign_id)
         try:
             sealed += await runtime.ledger.seal(campaign_id)
