@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from adapters.archive.files import open_segment_files
 from adapters.media.checker import PillowChecker
 from adapters.media.fetch import GuardedFetcher
 from adapters.media.store import media_from
@@ -62,12 +63,15 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         # Fail fast on a wrong REDIS_URL, and hold a connection: the embedded server stays up
         # while any process is connected to it.
         await client.ping()
-        store = RedisStore(client, replica_acks=replica_acks(client, settings))  # every role
+        files = open_segment_files(settings.archive_location())  # opens nothing yet
+        store = RedisStore(client, replica_acks=replica_acks(client, settings),
+                           files=files)  # every role
         service = Service(store.roles(), clock or SystemClock())
         media = media_from(settings.media_location())
         coordinator = Coordinator(store.roles(), service.clock, service.catalog,
                                   image_import(settings, media))
-        yield Runtime(settings, client, store, service, coordinator, Ledger(store), media)
+        yield Runtime(settings, client, store, service, coordinator,
+                      Ledger(store, store, files), media)
     finally:
         await client.aclose()
         if embedded is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.service.archiving import ArchiveSettings
 from core.service.drafting import DraftingSettings
 from core.service.health import Backoff
 
@@ -52,7 +53,13 @@ class Settings(BaseSettings):
     # Signed checkpoints of the provenance log (docs/architecture.md, "Checkpoints and proofs").
     signing_key: Path | None = Field(default=None, alias="EXPERTLOOP_SIGNING_KEY")
     checkpoint_minutes: float = Field(default=10.0, gt=0, alias="EXPERTLOOP_CHECKPOINT_MINUTES")
-    archive: Path | None = Field(default=None, alias="EXPERTLOOP_ARCHIVE")
+
+    # The archive of sealed log segments (docs/deploy.md, "Sharing the archive"): a directory or
+    # an fsspec URL; a segment rolls at so many events or seconds; Redis keeps the hot tail.
+    archive: str | None = Field(default=None, alias="EXPERTLOOP_ARCHIVE")
+    segment_events: int = Field(default=100_000, gt=0, alias="EXPERTLOOP_SEGMENT_EVENTS")
+    segment_seconds: float = Field(default=3600.0, gt=0, alias="EXPERTLOOP_SEGMENT_SECONDS")
+    hot_tail_events: int = Field(default=10_000, ge=0, alias="EXPERTLOOP_HOT_TAIL_EVENTS")
 
     # Drafting (a campaign's `drafting` models): how patient the worker is with an endpoint.
     model_timeout_s: float = Field(default=120.0, gt=0, alias="EXPERTLOOP_MODEL_TIMEOUT_S")
@@ -91,10 +98,21 @@ class Settings(BaseSettings):
                        most_s=max(self.channel_retry_s, self.channel_retry_max_s))
 
     def checkpoints_dir(self) -> Path:
-        """Beside the archive (a sibling `checkpoints/`), or under the data dir without one."""
-        if self.archive is not None:
-            return self.archive.parent / "checkpoints"
+        """Beside a local archive (a sibling `checkpoints/`), else under the data dir (an
+        archive at an fsspec URL has no local sibling)."""
+        if self.archive is not None and not _is_url(self.archive):
+            return Path(self.archive.removeprefix("file://")).parent / "checkpoints"
         return self.data_dir / "checkpoints"
+
+    def archive_location(self) -> str:
+        """`EXPERTLOOP_ARCHIVE` (a directory or an fsspec URL), else `archive/` under the data
+        dir."""
+        return self.archive or str(self.data_dir / "archive")
+
+    def archiving(self) -> ArchiveSettings:
+        return ArchiveSettings(segment_events=self.segment_events,
+                               segment_seconds=self.segment_seconds,
+                               hot_tail=self.hot_tail_events)
 
     def media_location(self) -> str:
         """`EXPERTLOOP_MEDIA` (a directory or an fsspec URL), else `media/` under the data dir."""
@@ -118,3 +136,7 @@ class Settings(BaseSettings):
 
     def public_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"
+
+
+def _is_url(location: str) -> bool:
+    return "://" in location and not location.startswith("file://")

@@ -1,8 +1,9 @@
-"""The worker: returns abandoned tasks to the pool, seals the provenance log, asks campaigns'
-models for the drafts their items lack (core/service/drafting.py), and runs each chat channel's
-delivery loop (core/service/delivery.py: the requests its webhook kept, what it owes, cards for
-idle experts). Any number of workers may run side by side; every job is idempotent and every
-step is atomic in Redis."""
+"""The worker: returns abandoned tasks to the pool, seals the provenance log, moves its sealed
+history to the archive (core/service/archiving.py), asks campaigns' models for the drafts their
+items lack (core/service/drafting.py), and runs each chat channel's delivery loop
+(core/service/delivery.py: the requests its webhook kept, what it owes, cards for idle
+experts). Any number of workers may run side by side; every job is idempotent and every step
+is atomic in Redis."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import logging
 from redis.exceptions import RedisError
 
 from adapters.models.openai_drafter import OpenAIDrafter
+from adapters.signing.notes import NoteFiles
 from bots.channels import delivery_loops
-from bots.checkpointing import checkpoint_loop
+from bots.checkpointing import checkpoint_loop, sign_checkpoint, signing
 from bots.runtime import Runtime
+from core.ports import Signer
 from core.provenance.chain import ChainBroken
+from core.provenance.segments import SegmentError
 from core.reports.quality import keep_agreement, preload
+from core.service.archiving import Archiver
 from core.service.drafting import DraftingLoop
 
 log = logging.getLogger("expertloop.worker")
@@ -26,6 +31,9 @@ log = logging.getLogger("expertloop.worker")
 # takes the model's next job while there is one, so a long queue would hold a stop for ever.
 # A job cut off is not lost: its hold runs out and another worker drafts it.
 DRAFTING_GRACE_S = 5.0
+# One worker archives a campaign per turn; another taking over mid-way is harmless (the file is
+# kept once and trim_archived refuses the second trim), only wasted work.
+ARCHIVE_TURN_MS = 10_000
 
 
 async def tick(runtime: Runtime) -> tuple[int, int]:
@@ -59,6 +67,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     agreements = asyncio.create_task(agreement_loop(runtime, stop))  # long reads: beside ticks
     drafting = asyncio.create_task(drafting_loop(runtime, stop))
     checkpoints = asyncio.create_task(checkpoint_loop(runtime, stop))
+    archiving = asyncio.create_task(archive_loop(runtime, stop))
     inboxes = [asyncio.create_task(loop.handle_kept(stop)) for loop in loops]
     while not stop.is_set():
         try:
@@ -73,10 +82,49 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             log.warning("redis unavailable, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-    await asyncio.gather(agreements, checkpoints, *inboxes)
+    await asyncio.gather(agreements, checkpoints, archiving, *inboxes)
     await finish_drafting(drafting)
     for loop in loops:
         await loop.close()
+
+
+async def archive_pass(runtime: Runtime, archiver: Archiver,
+                       signed: tuple[Signer, NoteFiles] | None) -> int:
+    """Each campaign whose turn it is: archive the segments due, then (with a signing key) sign
+    a checkpoint at once, so every archived segment is covered by one. Returns segments."""
+    archived = 0
+    for campaign_id in await runtime.store.list_campaigns():
+        if not await runtime.store.take_turn(f"archive:{campaign_id}", ARCHIVE_TURN_MS):
+            continue
+        try:
+            done = await archiver.archive(campaign_id)
+        except SegmentError as exc:
+            log.error("campaign %s: a segment was not archived: %s", campaign_id, exc)
+            continue
+        for segment in done:
+            log.info("campaign %s: archived %s", campaign_id, segment.name)
+        if done and signed is not None:
+            await sign_checkpoint(runtime, *signed, campaign_id)
+        archived += len(done)
+    return archived
+
+
+async def archive_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Beside the ticks, as a segment's write may take seconds."""
+    files = runtime.store.files
+    if files is None:
+        log.info("archiving is off: the store has no archive")
+        return
+    archiver = Archiver(runtime.store, runtime.store, files, runtime.service.clock,
+                        runtime.settings.archiving())
+    signed = signing(runtime.settings, quiet=True)
+    while not stop.is_set():
+        try:
+            await archive_pass(runtime, archiver, signed)
+        except (RedisError, OSError) as exc:
+            log.warning("nothing archived this time: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.worker_interval_s)
 
 
 async def drafting_loop(runtime: Runtime, stop: asyncio.Event) -> None:

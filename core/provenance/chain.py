@@ -123,6 +123,10 @@ class ChainChecker:
         return Verdict(campaign=self.campaign, ok=True, checked=checked, sealed=self.sealed_up_to,
                        unsealed=self.unsealed, head=self.prev)
 
+    def refuse(self, seq: int, reason: str) -> bool:
+        """A fault found outside the events fed (an archived segment that cannot be read)."""
+        return self._fail(seq, reason)
+
     def _fail(self, seq: int, reason: str) -> bool:
         self.fault = (seq, reason)
         return False

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-from core.ports import Log
+from core.ports import Archived, Log, SegmentFiles
 from core.privacy.pseudonyms import pseudonymise
-from core.provenance.chain import ChainChecker, Verdict, seal_events
+from core.provenance.chain import ChainChecker, StoredEvent, Verdict, seal_events
 from core.provenance.events import GENESIS
+from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta
 
 BATCH = 2000
 
 
 class Ledger:
-    def __init__(self, log: Log) -> None:
+    """`archived` and `files` (the manifest and the archive's files) let `verify` check each
+    archived segment against its file; without them it reads the log as the store serves it."""
+
+    def __init__(self, log: Log, archived: Archived | None = None,
+                 files: SegmentFiles | None = None) -> None:
         self.log = log
+        self.archived = archived
+        self.files = files
 
     async def seal(self, campaign_id: str) -> int:
         """Hash every event appended since the last seal, in log order; returns how many.
@@ -50,21 +58,66 @@ class Ledger:
                              for event in stored], await self.log.erasures())
 
     async def verify(self, campaign_id: str) -> Verdict:
-        """Recompute the whole chain from the stored events and compare with the stored seals,
-        and the events found with the number the log counted before the check began."""
+        """Recompute the whole chain, archived segments then the Redis tail, and compare with the
+        stored seals, and the events found with the number the log counted before the check
+        began. A segment must chain on from the one before, hash to its `last_hash`, and its
+        file must be the one the manifest names: deleted, replaced, truncated or out of reach
+        is a failure naming the segment."""
         appended = await self.log.last_seq(campaign_id)
         head = await self.log.chain_head(campaign_id)
         checker = ChainChecker(campaign_id, head.seq)
         after = 0
+        for segment in await self.archived.segments(campaign_id) if self.archived else []:
+            if not await self._check_segment(checker, segment):
+                return checker.finish(appended)
+            after = segment.last_seq
+        try:
+            await self._check_tail(checker, campaign_id, after)
+        except SegmentError as exc:  # the store reads archived seqs itself (no manifest here)
+            checker.refuse(checker.expected, str(exc))
+        return checker.finish(appended)
+
+    async def _check_tail(self, checker: ChainChecker, campaign_id: str, after: int) -> None:
         while True:
             events = await self.log.read_events(campaign_id, after, BATCH)
             if not events:
-                break
+                return
             seqs = [event.seq for event in events]
             # a few seals past the batch, so a swap across its edge is still told from a change
             beyond = range(seqs[-1] + 1, seqs[-1] + 9)
             seals = await self.log.read_seals(campaign_id, [*seqs, *beyond])
             if not checker.feed(events, seals):
-                break
+                return
             after = events[-1].seq
-        return checker.finish(appended)
+
+    async def _check_segment(self, checker: ChainChecker, segment: SegmentMeta) -> bool:
+        """Feed one archived segment, read from its file; False at the first fault."""
+        name = segment.name
+        if segment.first_seq != checker.expected:
+            return checker.refuse(checker.expected, f"segment {name} starts at seq "
+                                  f"{segment.first_seq}: events {checker.expected}.."
+                                  f"{segment.first_seq - 1} are in no segment (a gap)")
+        if segment.prev != checker.prev:
+            return checker.refuse(segment.first_seq, f"segment {name} does not chain from the "
+                                  f"event before it (its prev {segment.prev[:16]}..., the "
+                                  f"chain's {checker.prev[:16]}...)")
+        try:
+            events = await self._read(segment)
+        except SegmentError as exc:
+            return checker.refuse(segment.first_seq, str(exc))
+        stored = [StoredEvent(event.seq, event.body) for event in events]
+        if not checker.feed(stored, {event.seq: event.hash for event in events}):
+            seq, reason = checker.fault or (segment.first_seq, "")
+            return checker.refuse(seq, f"{reason} (in segment {name})")
+        if checker.prev != segment.last_hash:
+            return checker.refuse(segment.last_seq, f"segment {name} ends at hash "
+                                  f"{checker.prev[:16]}..., the manifest says "
+                                  f"{segment.last_hash[:16]}...")
+        return True
+
+    async def _read(self, segment: SegmentMeta) -> list[ArchivedEvent]:
+        """The segment's events from its file, read afresh (never a cached copy)."""
+        if self.files is None:
+            raise SegmentError(f"segment {segment.name}: archived, and no archive is "
+                               "configured to read it from (EXPERTLOOP_ARCHIVE)")
+        return await asyncio.to_thread(self.files.read_segment, segment)
