@@ -187,7 +187,8 @@ class AskService:
         return Outcome(status="recorded", lease=answer.lease, decision=answer.decision.type,
                        seq=recorded.seq, answered_at=recorded.at, active_seconds=seconds,
                        replayed=recorded.status == "duplicate",
-                       reason=AFTER_WITHDRAWAL if recorded.after_withdrawal else None)
+                       reason=AFTER_WITHDRAWAL if recorded.after_withdrawal else
+                       _still_waiting(recorded, held, request))
 
     async def _credit(self, expert_id: str, request: AskRequest, recorded: AskRecorded) -> float:
         """The answer counts in the expert's stats and earns `pay.per_ask`, as campaign
@@ -325,6 +326,17 @@ class AskService:
         asks = await self.store.list_asks(limit, status)
         seals = await self.log.read_seals(ASKS_LOG, [s for ask in asks for s in ask.seqs])
         return [view_of(ask, seals) for ask in asks]
+
+
+def _still_waiting(recorded: AskRecorded, held: HeldAsk, request: AskRequest) -> str | None:
+    """An all_of answer that did not decide tells its expert how many more are awaited (as
+    far as the answers before theirs show: one landing meanwhile may have decided it)."""
+    if recorded.status != "recorded" or recorded.decided is not None:
+        return None
+    left = request.quorum.needed() - len(held.ask.answers) - 1
+    if left <= 0:
+        return None
+    return f"waiting for {left} more expert{'s' if left > 1 else ''}"
 
 
 def _answering(answer: Answer, held: HeldAsk, request: AskRequest, now: int,
