@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bots import commands, privacy, proofs, reports, slack_wiring, telegram_wiring
+from bots import asks, commands, privacy, proofs, reports, slack_wiring, telegram_wiring
 from bots.runtime import Runtime, open_runtime
 from bots.settings import Settings
 from core.domain.hard_cases import LEVELS
@@ -47,18 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how many times faster than real time simulated experts work")
     _campaign_commands(sub)
     _expert_commands(sub)
+    asks.add_commands(sub, _add)
     provenance = sub.add_parser("provenance", help="the tamper-evident log").add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    verify = _add(provenance, "verify", commands.verify,
+    verify = _add(provenance, "verify", asks.verify,
                   "seal what is new, then recompute the whole chain; non-zero if broken")
-    verify.add_argument("campaign")
+    verify.add_argument("campaign", help="a campaign's id, or asks for the live asks' log")
     verify.add_argument("--no-seal", action="store_true",
                         help="only check what is already sealed")
     verify.add_argument("--checkpoints", metavar="FILE", type=Path,
                         help="also check the log against every signed checkpoint in FILE")
     verify.add_argument("--public-key", metavar="KEY", type=Path,
                         help="the log's public key (PEM), for --checkpoints")
-    events = _add(provenance, "events", commands.events,
+    events = _add(provenance, "events", asks.events,
                   "print a campaign's events as JSON lines, with seq, prev and hash")
     events.add_argument("campaign")
     events.add_argument("--after", type=int, default=0, metavar="SEQ",

@@ -15,6 +15,7 @@ from adapters.http.context import Api, ApiSettings
 from adapters.http.middleware import Handler, error
 from adapters.http.routes import add_api_routes
 from adapters.web.routes import add_chat_routes
+from bots.asks_jobs import callback_guard
 from bots.channels import TOKENS, add_channel_routes
 from bots.runtime import Runtime
 from bots.settings import Settings
@@ -31,15 +32,20 @@ PRELOAD = web.AppKey("preload", asyncio.Task[None])
 def build_app(runtime: Runtime) -> web.Application:
     settings = runtime.settings
     api = ApiSettings(token=settings.api_token.get_secret_value() if settings.api_token else None,
-                      public_url=settings.public_url(), max_body=settings.max_body)
+                      public_url=settings.public_url(), max_body=settings.max_body,
+                      asks_per_minute=settings.asks_per_minute,
+                      callbacks_signed=settings.callback_secret is not None)
     app = web.Application(client_max_size=api.max_body, middlewares=[unavailable_without_redis])
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
     add_chat_routes(app, runtime.service, runtime.store, runtime.media)
     add_channel_routes(app, runtime)  # the webhooks of the channels whose tokens are set
     add_api_routes(app, Api(runtime.coordinator, runtime.ledger,
-                            Privacy(runtime.store.roles(), runtime.ledger), api))
-    add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token)
+                            Privacy(runtime.store.roles(), runtime.ledger), api,
+                            runtime.service.asks, runtime.store.roles().turns,
+                            callback_guard(settings).refusal))
+    add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token,
+                         asks=runtime.service.asks)
     app.on_startup.append(_preload_statistics)
     return app
 

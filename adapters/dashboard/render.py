@@ -22,7 +22,8 @@ LEADERBOARD_KINDS = (Kind.pairwise, Kind.rank)
 
 
 def page(shown: list[Shown], *, signed_in: bool, built_seconds: float,
-         notice: tuple[str, str] | None = None, form_key: str = "") -> str:
+         notice: tuple[str, str] | None = None, form_key: str = "", live: str = "") -> str:
+    """`live`: the live asks panel (adapters/dashboard/asks.py), when the app has asks."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     logout = ('<form method="post" action="/logout"><button>Sign out</button></form>'
               if signed_in else "")
@@ -37,7 +38,7 @@ def page(shown: list[Shown], *, signed_in: bool, built_seconds: float,
     return _document("expertloop · dashboard", f"""
 <header class="bar"><strong>expertloop</strong><span class="what">coordinator dashboard</span>
 {reading}<span class="stamp">{stamp} · page in {built_seconds:.2f} s</span>{logout}</header>
-<main>{_notice(notice)}{overview(panels)}{_index(shown)}{body}</main>""",
+<main>{_notice(notice)}{overview(panels)}{live}{_index(shown)}{body}</main>""",
                      refresh=10 if building else None)
 
 

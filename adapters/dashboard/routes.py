@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from adapters.dashboard import render
+from adapters.dashboard.asks import SHOWN, RecentAsks, live_asks
 from adapters.dashboard.panels import Panels
 from core.errors import ExpertloopError
 from core.provenance.ledger import Ledger
@@ -29,9 +30,11 @@ COOKIE_MAX_AGE = 12 * 3600
 
 
 class Dashboard:
-    def __init__(self, panels: Panels, token: str | None) -> None:
+    def __init__(self, panels: Panels, token: str | None, asks: RecentAsks | None = None
+                 ) -> None:
         self.panels = panels
         self.token = token
+        self.asks = asks
         self.lock = asyncio.Lock()  # one rebuild at a time; a second viewer waits for it
 
     def cookie_value(self) -> str:
@@ -52,8 +55,8 @@ DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
 def add_dashboard_routes(app: web.Application, coordinator: Coordinator, ledger: Ledger,
-                         token: str | None) -> None:
-    app[DASHBOARD] = Dashboard(Panels(coordinator, ledger), token)
+                         token: str | None, asks: RecentAsks | None = None) -> None:
+    app[DASHBOARD] = Dashboard(Panels(coordinator, ledger), token, asks)
     app.router.add_static("/dashboard/static", STATIC)
     app.router.add_get("/", show_dashboard)
     app.router.add_post("/login", post_login)
@@ -76,7 +79,8 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     async with board.lock:
         shown = await board.panels.all()
-    return _html(render.page(shown, signed_in=board.token is not None,
+    live = live_asks(await board.asks.list(SHOWN)) if board.asks else ""
+    return _html(render.page(shown, signed_in=board.token is not None, live=live,
                              built_seconds=time.perf_counter() - started,
                              notice=_notice(request), form_key=await _form_key(board)))
 

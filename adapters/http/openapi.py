@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from core.domain.asks import AskRequest, AskView
 from core.domain.campaigns import CampaignSpec, CampaignStatus
 from core.domain.experts import Expert
 from core.domain.items import Item
@@ -28,7 +29,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def components() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR}
-    for model in (CampaignSpec, CampaignStatus, Expert, Item, ModelsReport):
+    for model in (CampaignSpec, CampaignStatus, Expert, Item, ModelsReport, AskRequest, AskView):
         schema = _schema(model)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -52,8 +53,10 @@ def expert_update(expert: dict[str, Any]) -> dict[str, Any]:
 def operation(summary: str, *, body: str | None = None, body_type: str = "application/json",
               ok: int = 200, returns: dict[str, Any] | None = None,
               params: list[dict[str, Any]] | None = None,
-              media: tuple[str, ...] = ("application/json",)) -> dict[str, Any]:
-    """`media`: the content types a success may come in (exports stream JSON lines or CSV)."""
+              media: tuple[str, ...] = ("application/json",),
+              also: dict[int, str] | None = None) -> dict[str, Any]:
+    """`media`: the content types a success may come in (exports stream JSON lines or CSV);
+    `also`: more responses a route gives (another success, a 429)."""
     op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": {
         str(ok): {"description": "OK", "content": {
             kind: {"schema": (returns or OBJECT) if kind == "application/json"
@@ -63,7 +66,8 @@ def operation(summary: str, *, body: str | None = None, body_type: str = "applic
             "schema": {"$ref": "#/components/schemas/Error"}}}}
            for code, why in ((400, "bad request"), (401, "no or wrong token"),
                              (404, "unknown id"), (409, "conflict"), (413, "body too large"),
-                             (422, "invalid body"))}}}
+                             (422, "invalid body"))},
+        **{str(code): {"description": why} for code, why in (also or {}).items()}}}
     if body is not None:
         schema = {"$ref": f"#/components/schemas/{body}"} if body_type.endswith("json") \
             else {"type": "string"}

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from adapters.http import campaigns, experts, openapi, privacy
+from adapters.http import asks, campaigns, experts, openapi, privacy
 from adapters.http.context import API, Api
 from adapters.http.middleware import Handler, api_errors, bearer_auth
 from core.reports.exports import FORMATS
@@ -16,6 +16,13 @@ ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}
 STATUS = {"$ref": "#/components/schemas/CampaignStatus"}
 FORMAT = {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS),
                                                      "default": "trail"}}
+ASK = {"$ref": "#/components/schemas/AskView"}
+WAIT = {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 60,
+                                                  "default": 0},
+        "description": "long poll: answer at once when decided, else after this many seconds"}
+ASK_LIST = [{"name": "status", "in": "query", "schema": {"type": "string", "enum": list(
+    asks.STATUSES)}}, {"name": "limit", "in": "query", "schema": {
+        "type": "integer", "minimum": 1, "maximum": asks.MAX_LIST, "default": 100}}]
 INCLUDE_MODEL = {"name": "include_model", "in": "query", "schema": {
     "type": "boolean", "default": False}, "description": "add the rows the model decided alone "
     "(auto-accepted), marked decided_by: model; left out by default"}
@@ -80,8 +87,22 @@ ROUTES = [
     Route("POST", "/api/experts/{id}/erase", privacy.erase_expert, openapi.operation(
         "Erase an expert: profile, accounts, links and invites go; their answers stay in the "
         "log under a pseudonym", params=[ID])),
-    Route("GET", "/api/provenance/{campaign}/verify", campaigns.verify, openapi.operation(
-        "Seal and recompute a campaign's hash chain", params=[
+    Route("POST", "/api/asks", asks.post_ask, openapi.operation(
+        "Ask experts for a live decision (body at most 256 KiB); a repeat call_id with the "
+        "same body gives the same ask (200), with another body 409", body="AskRequest",
+        ok=201, returns=ASK, also={200: "the same ask, posted before under this call_id",
+                                   429: "too many asks from this token; see Retry-After"})),
+    Route("GET", "/api/asks", asks.list_asks, openapi.operation(
+        "Recent asks, newest first", params=ASK_LIST,
+        returns={"type": "array", "items": ASK})),
+    Route("GET", "/api/asks/{id}", asks.get_ask, openapi.operation(
+        "Where an ask stands; with wait=N, when decided or after N s", params=[ID, WAIT],
+        returns=ASK)),
+    Route("DELETE", "/api/asks/{id}", asks.delete_ask, openapi.operation(
+        "Withdraw a pending ask; experts holding it are told it is no longer needed",
+        params=[ID], returns=ASK)),
+    Route("GET", "/api/provenance/{campaign}/verify", asks.verify, openapi.operation(
+        "Seal and recompute a campaign's hash chain (`asks`: the live asks' log)", params=[
             {**ID, "name": "campaign"}])),
 ]
 
