@@ -4,16 +4,19 @@ the `asks` log verifying."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from adapters.redis.store import RedisStore
 from core.domain.answers import Answer
-from core.domain.asks import ASKS_LOG, AskRequest
+from core.domain.asks import ASKS_LOG, AskRequest, AskView
 from core.domain.experts import Expert
 from core.domain.kinds import Approve, Choose, Skip, Verify, Write
+from core.domain.timing import SetClock
 from core.errors import Conflict, InvalidCampaign, NotFound
+from core.provenance.events import iso_ms as iso
 from core.provenance.ledger import Ledger
 from core.service.service import Service
 
@@ -288,3 +291,353 @@ async def test_a_card_decided_before_its_push_is_not_pushed(
                                 Approve(verdict="approved")))
 
     assert await service.asks.take_deliveries("worker-1", 10, 0) == []
+
+
+# Deadlines: the worker's tick applies on_timeout.
+
+async def test_an_unanswered_ask_expires_at_its_deadline(
+        service: Service, clock: SetClock, ledger: Ledger, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(deadline_s=60, on_timeout="expire"), CALLER)
+    token = await token_of(service, "ann")
+
+    clock.advance(59)
+    early = await service.asks.tick()
+    clock.advance(2)
+    ticked = await service.asks.tick()
+    again = await service.asks.tick()
+
+    assert (early, ticked, again) == (0, 1, 0)
+    expired = await service.asks.view(view.id)
+    assert expired.status == "expired" and expired.decision is None and expired.by == []
+    assert await service.asks.cards_for("ann") == []
+    late = await service.submit(answer("ann", token, Approve(verdict="approved")))
+    assert late.status == "refused" and "deadline passed" in str(late.reason)
+    assert [e["type"] for e in await ledger.events(ASKS_LOG)] == ["ask_posted", "ask_expired"]
+
+
+async def test_on_timeout_reject_rejects_saying_nobody_answered(
+        service: Service, clock: SetClock, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(deadline_s=60, on_timeout="reject"), CALLER)
+
+    clock.advance(61)
+    await service.asks.tick()
+
+    rejected = await service.asks.view(view.id)
+    assert rejected.status == "rejected" and rejected.by == []
+    assert rejected.comment == "no expert answered before the deadline"
+
+
+@pytest.fixture
+async def levels(store: RedisStore) -> list[Expert]:
+    return [await add(store, "june", level="junior"), await add(store, "stan"),
+            await add(store, "sena", level="senior"), await add(store, "other", skills=["law"])]
+
+
+async def test_escalation_widens_in_stages_each_with_its_own_deadline(
+        service: Service, clock: SetClock, ledger: Ledger, levels: list[Expert]) -> None:
+    view, _ = await service.asks.post(
+        ask(to={"skills": ["billing"], "level": "standard"}, deadline_s=60,
+            on_timeout="escalate"), CALLER)
+    offered = [[e for e in ("june", "stan", "sena") if await service.asks.cards_for(e)]]
+
+    for _ in range(3):
+        clock.advance(61)
+        await service.asks.tick()
+        offered.append([e for e in ("june", "stan", "sena")
+                        if await service.asks.cards_for(e)])
+
+    assert offered == [["stan"], ["stan", "sena"], ["june", "stan", "sena"], []]
+    assert (await service.asks.view(view.id)).status == "expired"
+    escalations = [e["payload"] for e in await ledger.events(ASKS_LOG)
+                   if e["type"] == "ask_escalated"]
+    assert [(e["stage"], e["added"], e["why"]) for e in escalations] == [
+        (1, ["sena"], "no expert answered before the deadline"),
+        (2, ["june"], "no expert answered before the deadline")]
+
+
+async def test_a_stage_that_adds_nobody_is_skipped(
+        service: Service, clock: SetClock, levels: list[Expert]) -> None:
+    """Nobody is above senior: the first escalation goes straight to every level."""
+    view, _ = await service.asks.post(
+        ask(to={"skills": ["billing"], "level": "senior"}, deadline_s=60,
+            on_timeout="escalate"), CALLER)
+
+    clock.advance(61)
+    await service.asks.tick()
+
+    escalated = await service.asks.view(view.id)
+    assert escalated.stage == 2 and escalated.status == "pending"
+    assert escalated.expires_at == iso(clock.now_ms() + 60_000)
+    assert await service.asks.cards_for("june") and await service.asks.cards_for("stan")
+
+
+async def test_a_named_expert_ask_has_nobody_to_escalate_to(
+        service: Service, clock: SetClock, levels: list[Expert]) -> None:
+    view, _ = await service.asks.post(
+        ask(to={"experts": ["stan"]}, deadline_s=60, on_timeout="escalate"), CALLER)
+
+    clock.advance(61)
+    await service.asks.tick()
+
+    assert (await service.asks.view(view.id)).status == "expired"
+    assert await service.asks.cards_for("sena") == []
+
+
+async def test_workers_ticking_at_once_escalate_once(
+        service: Service, store: RedisStore, clock: SetClock, ledger: Ledger,
+        levels: list[Expert]) -> None:
+    await service.asks.post(ask(to={"skills": ["billing"], "level": "standard"},
+                                deadline_s=60, on_timeout="escalate"), CALLER)
+    others = [Service(store.roles(), clock).asks for _ in range(4)]
+
+    clock.advance(61)
+    changed = await asyncio.gather(*(asks.tick() for asks in others))
+
+    assert sum(changed) == 1
+    types = [e["type"] for e in await ledger.events(ASKS_LOG)]
+    assert types.count("ask_escalated") == 1
+
+
+# Withdrawal.
+
+async def test_a_withdrawn_ask_leaves_every_card_and_stays_withdrawn(
+        service: Service, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(), CALLER)
+
+    withdrawn = await service.asks.withdraw(view.id)
+
+    assert withdrawn.status == "withdrawn" and withdrawn.waiting is None
+    assert await service.asks.cards_for("ann") == []
+    with pytest.raises(Conflict):
+        await service.asks.withdraw(view.id)
+
+
+async def test_an_answer_mid_withdrawal_is_recorded_after_it_and_the_expert_told(
+        service: Service, ledger: Ledger, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(), CALLER)
+    token = await token_of(service, "ann")  # the card is on ann's screen
+
+    await service.asks.withdraw(view.id)
+    outcome = await service.submit(answer("ann", token, Approve(verdict="approved")))
+
+    assert outcome.status == "recorded"
+    assert outcome.reason == "Recorded, but the asker had withdrawn the question."
+    after = await service.asks.view(view.id)
+    assert after.status == "withdrawn" and after.decision is None
+    assert [d.after_withdrawal for d in after.decisions] == [True]
+    answered = [e for e in await ledger.events(ASKS_LOG) if e["type"] == "ask_answered"]
+    assert answered[0]["payload"]["after_withdrawal"] is True
+
+
+async def test_a_decided_ask_cannot_be_withdrawn(service: Service,
+                                                 team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(), CALLER)
+    await service.submit(answer("ann", await token_of(service, "ann"),
+                                Approve(verdict="approved")))
+
+    with pytest.raises(Conflict):
+        await service.asks.withdraw(view.id)
+    assert (await service.asks.view(view.id)).status == "approved"
+
+
+# Who may take it now.
+
+async def test_an_ask_all_of_whose_experts_are_paused_waits_saying_why(
+        service: Service, store: RedisStore, team: list[Expert]) -> None:
+    for expert in team:
+        await service.set_paused(expert.id, True)
+
+    view, _ = await service.asks.post(ask(), CALLER)
+
+    assert view.status == "pending" and "3 paused" in str(view.waiting)
+    assert await service.asks.cards_for("bob") == []
+    assert await service.asks.take_deliveries("w", 10, 0) == []
+    await service.set_paused("bob", False)
+    assert await service.asks.tick() == 1
+    assert await service.asks.cards_for("bob") and await service.asks.cards_for("ann") == []
+    assert (await service.asks.view(view.id)).waiting is None
+    assert [d.expert for d in await service.asks.take_deliveries("w", 10, 0)] == ["bob"]
+
+
+async def test_quiet_hours_hold_an_ask_unless_it_is_urgent_and_they_said_yes(
+        service: Service, store: RedisStore, clock: SetClock) -> None:
+    clock.now = NOON
+    await add(store, "night", quiet_hours="11:00-13:00")
+    await add(store, "oncall", quiet_hours="11:00-13:00", urgent_ok=True)
+
+    calm, _ = await service.asks.post(ask(call_id="calm", deadline_s=7200), CALLER)
+    urgent, _ = await service.asks.post(ask(call_id="urgent", urgent=True), CALLER)
+
+    assert "2 in quiet hours (the ask is not urgent)" in str(calm.waiting)
+    assert urgent.waiting is None
+    assert [c.item for c in await service.asks.cards_for("oncall")] == [urgent.id]
+    assert await service.asks.cards_for("night") == []
+    clock.advance(3600)  # 13:00: their quiet hours are over
+    await service.asks.tick()
+    assert [c.item for c in await service.asks.cards_for("night")] == [calm.id]
+
+
+# Pay, the log, the long poll.
+
+async def test_pay_per_ask_is_credited_to_the_expert_who_answered(
+        service: Service, team: list[Expert]) -> None:
+    await service.asks.post(ask(pay={"per_ask": 2.5, "currency": "EUR"}), CALLER)
+
+    await service.submit(answer("ann", await token_of(service, "ann"),
+                                Approve(verdict="approved")))
+
+    assert (await service.stats("ann")).earned == {"EUR": 2.5}
+    assert (await service.stats("ann")).answers == 1
+    assert (await service.stats("bob")).earned == {}
+
+
+async def test_the_asks_log_verifies_and_each_ask_lists_its_event_hashes(
+        service: Service, ledger: Ledger, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(quorum={"all_of": 2}), CALLER)
+    ann, bob = await token_of(service, "ann"), await token_of(service, "bob")
+    await service.delivered(ann, channel="telegram", message_id="7")
+    await service.submit(answer("ann", ann, Approve(verdict="approved")))
+    await service.submit(answer("bob", bob, Approve(verdict="approved")))
+    assert (await service.asks.view(view.id)).events == []  # nothing sealed yet
+
+    await ledger.seal(ASKS_LOG)
+
+    verdict = await ledger.verify(ASKS_LOG)
+    events = await ledger.events(ASKS_LOG)
+    assert verdict.ok and verdict.checked == 5
+    assert [e["type"] for e in events] == ["ask_posted", "ask_delivered", "ask_answered",
+                                           "ask_answered", "ask_decided"]
+    assert (await service.asks.view(view.id)).events == [e["hash"] for e in events]
+    decided = events[-1]["payload"]
+    assert decided["status"] == "approved" and decided["answers"] == [3, 4]
+
+
+async def test_the_long_poll_returns_once_another_process_decides(
+        service: Service, store: RedisStore, clock: SetClock, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(), CALLER)
+    other = Service(store.roles(), clock)  # another web process, on the same Redis
+    waiting = asyncio.create_task(service.asks.wait(view.id, 30))
+
+    await other.submit(answer("ann", await token_of(other, "ann"),
+                              Approve(verdict="approved")))
+
+    assert (await asyncio.wait_for(waiting, 10)).status == "approved"
+    assert (await service.asks.wait(view.id, 0.2)).status == "approved"
+
+
+async def test_the_long_poll_gives_up_with_pending_after_its_wait(
+        service: Service, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(), CALLER)
+
+    assert (await service.asks.wait(view.id, 0.2)).status == "pending"
+
+
+# The queues: notices and callbacks.
+
+async def test_the_other_holders_are_told_their_card_is_no_longer_needed(
+        service: Service, store: RedisStore) -> None:
+    await add(store, "ann", identities=["telegram:11"])
+    await add(store, "bob", identities=["telegram:22", "slack:U22", "web:bob"])
+    view, _ = await service.asks.post(ask(), CALLER)
+    bobs = await token_of(service, "bob")
+
+    await service.submit(answer("ann", await token_of(service, "ann"),
+                                Approve(verdict="approved")))
+    notices = await service.asks.take_notices("w", 10, 0)
+
+    assert sorted((n.identity, n.token, n.why) for n in notices) == [
+        ("slack:U22", bobs, "decided"), ("telegram:22", bobs, "decided")]
+    assert "No longer needed" in notices[0].text and notices[0].ask == view.id
+    for notice in notices:
+        await service.asks.notice_done(notice)
+    assert await service.asks.take_notices("w", 10, 0) == []
+
+
+async def test_a_withdrawal_notifies_every_card(service: Service, store: RedisStore) -> None:
+    await add(store, "ann", identities=["telegram:11"])
+    view, _ = await service.asks.post(ask(), CALLER)
+
+    await service.asks.withdraw(view.id)
+
+    assert [n.why for n in await service.asks.take_notices("w", 10, 0)] == ["withdrawn"]
+
+
+async def test_a_decision_queues_one_callback_with_the_view_as_body(
+        service: Service, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(callback={"url": "http://127.0.0.1:9/hook"}), CALLER)
+    await service.submit(answer("ann", await token_of(service, "ann"),
+                                Approve(verdict="approved")))
+
+    jobs = await service.asks.take_callbacks("w", 10, 0)
+
+    assert [(j.ask_id, j.url, j.tries) for j in jobs] == [
+        (view.id, "http://127.0.0.1:9/hook", 0)]
+    body = AskView.model_validate_json(jobs[0].body)
+    assert body.status == "approved" and body.id == view.id
+    await service.asks.callback_done(jobs[0])
+    assert await service.asks.take_callbacks("w", 10, 0) == []
+
+
+async def test_a_failed_callback_comes_back_at_its_time_with_the_same_delivery_and_body(
+        service: Service, clock: SetClock, ledger: Ledger, team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(callback={"url": "http://127.0.0.1:9/hook"}), CALLER)
+    await service.submit(answer("ann", await token_of(service, "ann"),
+                                Approve(verdict="approved")))
+    first = (await service.asks.take_callbacks("w", 10, 0))[0]
+
+    assert await service.asks.callback_retry(first, "connection refused",
+                                             clock.now_ms() + 2000)
+    assert await service.asks.take_callbacks("w", 10, 0) == []  # not yet
+    clock.advance(2)
+    again = (await service.asks.take_callbacks("w", 10, 0))[0]
+
+    assert (again.delivery, again.body, again.tries) == (first.delivery, first.body, 1)
+    job = again
+    for _ in range(6):
+        assert await service.asks.callback_retry(job, "500", clock.now_ms())
+        job = (await service.asks.take_callbacks("w", 10, 0))[0]
+    assert not await service.asks.callback_retry(job, "500 Internal Server Error",
+                                                 clock.now_ms())
+    assert await service.asks.take_callbacks("w", 10, 0) == []
+    failed = [e for e in await ledger.events(ASKS_LOG) if e["type"] == "ask_callback_failed"]
+    assert [(e["item"], e["payload"]["tries"]) for e in failed] == [(view.id, 8)]
+
+
+async def test_a_withdrawn_ask_sends_no_callback(service: Service,
+                                                 team: list[Expert]) -> None:
+    view, _ = await service.asks.post(ask(callback={"url": "http://127.0.0.1:9/hook"}), CALLER)
+
+    await service.asks.withdraw(view.id)
+
+    assert await service.asks.take_callbacks("w", 10, 0) == []
+
+
+# What a channel asks the service about an ask's token.
+
+async def test_the_lease_lookups_answer_for_an_ask_token(service: Service, ledger: Ledger,
+                                                         store: RedisStore) -> None:
+    await add(store, "ann")
+    await add(store, "bob")
+    await service.asks.post(ask(kind="verify", proposal=None, drafts=[{"text": "5 mg"}]),
+                            CALLER)
+    token = await token_of(service, "ann")
+
+    assert await service.campaign_for_lease(token) == ASKS_LOG
+    assert await service.campaign_for_lease("ask-unknown") is None
+    assert await service.campaign_of_lease(token) is None
+    assert await service.holds_lease("ann", token) and not await service.holds_lease("bob", token)
+    assert await service.shown_draft(token, "ann") == "5 mg"
+    assert await service.shown_draft(token, "bob") is None
+    assert await service.opened(token, "ann")
+    assert not await service.opened(token, "ann")  # once
+    assert await service.delivered(token, channel="slack", message_id="m1")
+    assert not await service.delivered(token, channel="slack", message_id="m1")
+    assert await service.delivered(token, channel="telegram", message_id="9")
+    assert not await service.give_back(token, "slack", "blocks refused")
+    assert not await service.add_rationale("ann", token, "the label says 5 mg")  # not answered
+    await service.submit(answer("ann", token, Verify(verdict="accept")))
+    assert await service.add_rationale("ann", token, "the label says 5 mg")
+    assert not await service.add_rationale("ann", token, "again")
+    assert not await service.holds_lease("ann", token)
+    types = [e["type"] for e in await ledger.events(ASKS_LOG)]
+    assert types.count("ask_delivered") == 2 and types.count("rationale_added") == 1
