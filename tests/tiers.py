@@ -30,6 +30,7 @@ BY_FILE = {
     "test_webchat_images.py": "browser",
     "test_drafting_worker.py": "processes", "test_cli_drafting.py": "processes",
     "test_cli_hard_cases.py": "processes", "test_checkpoints_cli.py": "processes",
+    "test_asks_cli.py": "processes",
     "test_archive_crash.py": "processes",
 }
 PREFIXES = {"test_slack": "channels", "test_telegram": "channels",
