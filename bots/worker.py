@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from adapters.models.openai_drafter import OpenAIDrafter
 from adapters.signing.notes import NoteFiles
+from bots.asks_delivery import push_asks
 from bots.asks_jobs import run_ask_jobs
 from bots.channels import delivery_loops
 from bots.checkpointing import checkpoint_loop, sign_checkpoint, signing
@@ -70,6 +71,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
     checkpoints = asyncio.create_task(checkpoint_loop(runtime, stop))
     archiving = asyncio.create_task(archive_loop(runtime, stop))
     inboxes = [asyncio.create_task(loop.handle_kept(stop)) for loop in loops]
+    inboxes.append(asyncio.create_task(push_asks(runtime, loops, stop)))  # live asks, at once
     inboxes.append(asyncio.create_task(run_ask_jobs(runtime, stop)))  # asks' deadlines, callbacks
     while not stop.is_set():
         try:

@@ -16,14 +16,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.blocks import MODALS, answered_card, home_view, render_card, render_modal
 from core.domain.answers import Outcome
 from core.domain.campaigns import LABEL_CHARS, MOST_LABELS, MOST_SCALE_POINTS
-from core.domain.cards import Card, CardDraft, Estimate
+from core.domain.cards import AskInfo, Card, CardDraft, Estimate
 from core.domain.experts import ExpertStats
 from core.domain.kinds import DRAFTS_PER_KIND, Kind, Scale
 from tests.emulators.block_kit import refusals_of_message, refusals_of_view
 from tests.emulators.slack import BOT_TOKEN, SlackEmulator
 
 OPENERS = {Kind.rank: ["el_open_rank"], Kind.correct: ["el_open_correct"],
-           Kind.write: ["el_open_write"], Kind.verify: ["el_open_override"]}
+           Kind.write: ["el_open_write"], Kind.verify: ["el_open_override"],
+           Kind.approve: ["el_open_reject", "el_open_edit"]}
 PIECES = ["&", "<", ">", "&amp;", "\n", "\n\n", " ", "*", "_", "`", "|", "é", "😀", "word",
           "a longer run of words ", "x" * 60]
 
@@ -55,6 +56,12 @@ def cards(draw: st.DrawFn) -> Card:
         options["scale"] = Scale(min=start, max=start + points - 1)
     if kind == Kind.label:
         options.update(labels=draw(labels()), multi=draw(st.booleans()))
+    if kind == Kind.approve:  # a live ask's call, with arguments of any shape and size
+        args = draw(st.dictionaries(texts(1, 300), st.none() | st.integers() | texts(0, 4000),
+                                    max_size=120))
+        options["ask"] = AskInfo(ask="ask_1", asker=draw(texts(1, 80)), deadline_at=10**12,
+                                 pay=draw(st.none() | st.floats(0, 1000)), currency="EUR",
+                                 function=draw(texts(1, 200)), args=args)
     return Card(lease="7.kq3vx9p2mzt4bw8rh", campaign="c1", title=draw(texts(1, 200)),
                 instructions=draw(texts(0, 8_000)), kind=kind, item="q1",
                 prompt=draw(texts(1, 12_000)), drafts=drafts, allowed=[kind.value],

@@ -31,6 +31,8 @@ BY_FILE = {
     "test_drafting_worker.py": "processes", "test_cli_drafting.py": "processes",
     "test_cli_hard_cases.py": "processes", "test_checkpoints_cli.py": "processes",
     "test_asks_cli.py": "processes",
+    "test_asks_telegram.py": "channels", "test_asks_slack.py": "channels",
+    "test_asks_webchat.py": "browser", "test_asks_processes.py": "processes",
     "test_archive_crash.py": "processes",
 }
 PREFIXES = {"test_slack": "channels", "test_telegram": "channels",

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.slack.asks import ARG, WHOLE
 from adapters.slack.blocks import HELD
 from adapters.slack.messenger import CHANNEL
 from core.domain.answers import Answer
@@ -29,6 +30,14 @@ class MissingReason(InvalidPayload):
     block = "rationale"
 
 
+class InvalidInput(InvalidPayload):
+    """A modal's input that cannot be taken as it is: shown under that input."""
+
+    def __init__(self, block: str, message: str) -> None:
+        super().__init__(message)
+        self.block = block
+
+
 def _labels(choice: str, body: Payload) -> dict[str, object]:
     if choice != "labels":
         return {"type": "label", "labels": [choice]}
@@ -45,7 +54,15 @@ BUTTONS: dict[str, Callable[[str, Payload], dict[str, object]]] = {
     "el_skip": lambda choice, body: {"type": "skip"},
     "el_none": lambda choice, body: {"type": "none_acceptable"},
     "el_flag": lambda choice, body: {"type": "flag", "reason": choice},
+    "el_approve": lambda choice, body: _approved(choice),
 }
+
+
+def _approved(choice: str) -> dict[str, object]:
+    """A live ask's one-press answer; a rejection or an edit comes by its modal."""
+    if choice != "approved":
+        raise InvalidPayload("this button does not answer a task")
+    return {"type": "approve", "verdict": "approved"}
 
 
 def answer_from_block_action(expert_id: str, body: Payload,
@@ -87,7 +104,46 @@ VIEWS: dict[str, Callable[[Payload], dict[str, object]]] = {
                                    "text": _texts(values),
                                    "reason": values.get("reason", {}).get("reason", {})
                                    .get("value") or ""},
+    "el_reject": lambda values: _rejected(values),
+    "el_edit": lambda values: {"type": "approve", "verdict": "edited",
+                               "args": edited_args(values)},
 }
+
+
+def _rejected(values: Payload) -> dict[str, object]:
+    reason = " ".join(str(values.get("reason", {}).get("reason", {}).get("value") or "")
+                      .split())
+    if not reason:
+        raise InvalidInput("reason", "a rejection needs its reason")
+    return {"type": "approve", "verdict": "rejected", "comment": reason}
+
+
+def edited_args(values: Payload) -> dict[str, object]:
+    """The edit modal's arguments: each input's JSON value (a value that is not JSON is taken
+    as the string typed), or the whole object when it came in parts (asks.edit_modal)."""
+    parts = sorted((int(block[len(WHOLE):]), field["value"].get("value") or "")
+                   for block, field in values.items() if block.startswith(WHOLE))
+    if parts:
+        return _whole("".join(text for _, text in parts), f"{WHOLE}0")
+    return {block[len(ARG):]: _json_or_text(field["value"].get("value") or "")
+            for block, field in values.items() if block.startswith(ARG)}
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _whole(text: str, block: str) -> dict[str, object]:
+    try:
+        found = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(block, f"not valid JSON: {exc}") from exc
+    if not isinstance(found, dict):
+        raise InvalidInput(block, "the arguments must be one JSON object")
+    return found
 
 
 def answer_from_view_submission(expert_id: str, body: Payload) -> Answer:

@@ -20,12 +20,15 @@ from adapters.slack.answers import (
     held_metadata,
     rationale_from,
 )
+from adapters.slack.asks import said as ask_said
 from adapters.slack.blocks import HELD, reason_modal, render_modal, stats_text, why_modal
 from adapters.slack.channel import SlackChannel, SlackSettings, identity
 from adapters.slack.messenger import MessageRef
+from core.domain.answers import Answer
+from core.domain.asks import is_ask_token
 from core.domain.cards import Card
+from core.domain.kinds import Approve
 from core.errors import ExpertloopError
-from core.service.delivery import deliver
 
 log = logging.getLogger("expertloop.slack")
 Ack = Callable[..., Awaitable[None]]
@@ -37,7 +40,7 @@ HELP = ("`/expertloop next` your next task · `pause` · `resume` · `stats` · 
 # (https://docs.slack.dev/reference/block-kit/blocks/actions-block). Cards sent before that
 # carry the bare name and are still answered.
 ANSWERING = ("el_choose", "el_rate", "el_verify", "el_label", "el_labels", "el_skip", "el_none",
-             "el_flag")
+             "el_flag", "el_approve")
 # When the web process kept a press: the drain puts it in the Bolt request's context, which
 # Bolt hands to listeners as `context` (absent when the press came inline or by Socket Mode).
 KEPT_AT = "expertloop_kept_at"
@@ -60,10 +63,12 @@ def build_app(channel: SlackChannel, settings: SlackSettings, *,
     for name in ANSWERING:
         app.action(re.compile(rf"^{name}(:.+)?$"))(listeners.on_button)
     app.action("el_labels_pick")(listeners.on_touch)
-    app.action(re.compile(r"^el_open_(rank|correct|write|override)$"))(listeners.on_open_modal)
+    app.action(re.compile(r"^el_open_(rank|correct|write|override|reject|edit)$"))(
+        listeners.on_open_modal)
     app.action(re.compile(rf"^{HELD}"))(listeners.on_open_why)
     app.action("el_open_reason")(listeners.on_open_reason)
-    app.view(re.compile(r"^el_(rank|correct|write|override|why)$"))(listeners.on_view)
+    app.view(re.compile(r"^el_(rank|correct|write|override|why|reject|edit)$"))(
+        listeners.on_view)
     app.view("el_reason")(listeners.on_reason)
     app.command("/expertloop")(listeners.on_command)
     app.event("app_home_opened")(listeners.on_home_opened)
@@ -109,25 +114,35 @@ class Listeners:
         await ack()
 
     async def on_open_modal(self, ack: Ack, body: Body) -> None:
-        """Correct, write, override and rank open a modal built from the expert's live card."""
+        """Correct, write, override and rank (and a live ask's reject and edit) open a modal
+        built from the expert's live card."""
         await ack()
         user, action = body["user"]["id"], body["actions"][0]
         expert_id = await self._linked(user)
         if expert_id is None:
             return
         origin = _origin(body)
-        task = await self.channel.service.next_task(expert_id)
-        if not isinstance(task, Card) or task.lease != action["value"]:
+        card = await self._live_card(expert_id, str(action.get("value", "")))
+        if card is None:
             await self.channel.messenger.replying_to(origin).tell(
                 user, "This task is no longer yours (its time ran out or it was answered); "
                       "nothing was recorded.")
-            await deliver(self.channel.service, self.channel.messenger, user, task)
+            await self.channel.send_next(user, expert_id)
             return
-        await self.channel.service.opened(task.lease, expert_id)
-        metadata = f"{task.lease}|{origin.channel if origin else ''}|{origin.ts if origin else ''}"
+        await self.channel.service.opened(card.lease, expert_id)
+        metadata = f"{card.lease}|{origin.channel if origin else ''}|{origin.ts if origin else ''}"
         await self.channel.messenger.client.views_open(
-            trigger_id=body["trigger_id"],
-            view=render_modal(task, action["action_id"], metadata))
+            trigger_id=body["trigger_id"], view=render_modal(card, action["action_id"], metadata))
+
+    async def _live_card(self, expert_id: str, lease: str) -> Card | None:
+        """The card a modal opens on, if it is still the expert's to answer: a live ask's own
+        (an expert may hold several), else their live task."""
+        service = self.channel.service
+        if is_ask_token(lease):
+            held = await service.holds_lease(expert_id, lease)
+            return await service.asks.card(lease) if held else None
+        task = await service.next_task(expert_id)
+        return task if isinstance(task, Card) and task.lease == lease else None
 
     async def on_open_why(self, ack: Ack, body: Body) -> None:
         """A press on a card whose answer needs a reason: a short modal holds the choice and
@@ -188,7 +203,14 @@ class Listeners:
         await ack()
         _, channel, ts = (body["view"].get("private_metadata", "") + "||").split("|")[:3]
         origin = MessageRef(channel, ts) if channel and ts else None
-        await self.channel.answer(user, given, origin)
+        await self.channel.answer(user, given, origin, said=await self._edit_said(given))
+
+    async def _edit_said(self, given: Answer) -> str:
+        """An edit in words names the arguments it changed, against the proposal."""
+        if not isinstance(given.decision, Approve) or given.decision.verdict != "edited":
+            return ""
+        card = await self.channel.service.asks.card(given.lease)
+        return ask_said(given.decision, card.ask.args if card and card.ask else None)
 
     async def on_command(self, ack: Ack, command: Body) -> None:
         words = str(command.get("text", "")).split()

@@ -6,19 +6,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.slack.asks import (
+    ASK_MODALS,
+    approve_controls,
+    ask_header,
+    ask_modal,
+    ask_outcome_text,
+    proposal_blocks,
+)
+from adapters.slack.kit import TEXT_LIMIT, Block, escape
+from adapters.slack.kit import button as _button
+from adapters.slack.kit import input_block as _input
+from adapters.slack.kit import mrkdwn as _mrkdwn
+from adapters.slack.kit import option as _option
+from adapters.slack.kit import sections as _sections
 from core.domain.answers import Outcome
+from core.domain.asks import is_ask_token
 from core.domain.cards import Card
 from core.domain.experts import ExpertStats
 from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.items import Turn
 from core.service.judging import describe
 
-Block = dict[str, Any]
-
-TEXT_LIMIT = 3000  # characters in one text object or plain_text_input
 BLOCK_LIMIT = 50  # blocks in one message
 ALT_LIMIT = 2000  # an image block's alt_text and title
-SECTION_ROOM = TEXT_LIMIT - 100  # room left for a heading line in the first piece
 FLAG_REASONS = (("unsure", "Unsure"), ("harmful", "Harmful"), ("broken", "Broken"))
 RECORDED = {
     "pairwise": "your choice", "rank": "your ranking", "rate": "your rating",
@@ -31,66 +42,20 @@ MODALS = {  # the button that opens a modal -> (callback_id, title, submit label
     "el_open_correct": ("el_correct", "Correct the draft", "Save correction"),
     "el_open_write": ("el_write", "Write the answer", "Save answer"),
     "el_open_override": ("el_override", "Override the draft", "Save override"),
+    "el_open_reject": ("el_reject", "Reject the call", "Reject"),  # a live ask's (asks.py)
+    "el_open_edit": ("el_edit", "Edit the call", "Save edit"),
 }
 
 
-def escape(text: str) -> str:
-    """Slack's mrkdwn needs only these three escaped (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def split_text(text: str, limit: int = SECTION_ROOM) -> list[str]:
-    """Pieces whose escaped form fits `limit`, preferring to break after a newline or space."""
-    pieces: list[str] = []
-    start = 0
-    while start < len(text):
-        end, size = start, 0
-        while end < len(text) and size + len(escape(text[end])) <= limit:
-            size += len(escape(text[end]))
-            end += 1
-        if end < len(text):
-            cut = max(text.rfind("\n", start, end), text.rfind(" ", start, end))
-            end = cut + 1 if cut > start + limit // 2 else end
-        pieces.append(text[start:end])
-        start = end
-    return pieces or [""]
-
-
-def _sections(heading: str, text: str) -> list[Block]:
-    pieces = split_text(text)
-    blocks = []
-    for n, piece in enumerate(pieces):
-        head = heading if n == 0 else f"{heading} (continued, {n + 1}/{len(pieces)})"
-        body = escape(piece) if piece.strip() else "_(empty)_"
-        blocks.append(_mrkdwn(f"*{head}*\n{body}"))
-    return blocks
-
-
-def prompt_blocks(prompt: str | list[Turn]) -> list[Block]:
+def prompt_blocks(prompt: str | list[Turn], heading: str = "Prompt") -> list[Block]:
     """A plain prompt as one section; a conversation as one section per turn, headed by its
     role (a long turn takes several, split like any long text)."""
     if isinstance(prompt, str):
-        return _sections("Prompt", prompt)
+        return _sections(heading, prompt)
     head = {"type": "context", "elements": [
         {"type": "mrkdwn", "text": f"*Conversation* ({len(prompt)} turns)"}]}
     return [head, *[block for turn in prompt
                     for block in _sections(turn.role.capitalize(), turn.content)]]
-
-
-def _mrkdwn(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "text": {"type": "plain_text", "text": text},
-                     "action_id": action_id, "value": value}
-    if style:
-        button["style"] = style
-    return button
-
-
-def _option(text: str, value: str) -> Block:
-    return {"text": {"type": "plain_text", "text": text}, "value": value}
 
 
 def estimate_line(card: Card) -> str:
@@ -100,21 +65,24 @@ def estimate_line(card: Card) -> str:
     return line + (" (estimate)" if card.estimate.pilot else "")
 
 
-def render_card(card: Card, files: list[str] | None = None) -> list[list[Block]]:
+def render_card(card: Card, files: list[str] | None = None,
+                now_ms: int | None = None) -> list[list[Block]]:
     """One or more messages; the last one carries the controls and is the card's message.
-    `files`: the Slack file of each of the card's images, shown at the top."""
+    `files`: the Slack file of each of the card's images, shown at the top; `now_ms`: when it
+    is sent, for a live ask's time left."""
     title = ("Final call: " if card.adjudication else "") + card.title
-    content = [_mrkdwn(f"*{escape(title)}*"),
-               {"type": "context", "elements": [{"type": "mrkdwn", "text": estimate_line(card)}]},
-               *image_blocks(card, files or []),
-               *_sections("Instructions", card.instructions), *prompt_blocks(card.prompt)]
+    content = [_mrkdwn(f"*{escape(title)}*"), *_under_title(card, now_ms),
+               *image_blocks(card, files or []), *_instructions(card),
+               *prompt_blocks(card.prompt, "Question" if card.ask else "Prompt")]
     for draft in card.drafts:
         content += [{"type": "divider"}, *_sections(f"Draft {draft.label}", draft.text)]
-    content += prior_blocks(card)
+    content += [*prior_blocks(card), *proposal_blocks(card)]
     controls = [*_why_note(card),
                 {"type": "actions", "block_id": "answer",
-                 "elements": _held(card, CONTROLS[card.kind](card))},
-                {"type": "actions", "block_id": "others", "elements": _held(card, _others(card))}]
+                 "elements": _held(card, CONTROLS[card.kind](card))}]
+    if card.ask is None:  # an ask wants a call: no skip, none acceptable or flag
+        controls.append({"type": "actions", "block_id": "others",
+                         "elements": _held(card, _others(card))})
     room = BLOCK_LIMIT - 1  # one for the "continued" note
     messages = []
     while len(content) + len(controls) > BLOCK_LIMIT:
@@ -122,6 +90,18 @@ def render_card(card: Card, files: list[str] | None = None) -> list[list[Block]]
         content = content[room:]
     messages.append([*content, *controls])
     return messages
+
+
+def _under_title(card: Card, now_ms: int | None) -> list[Block]:
+    """A live ask says who asks, by when and for what pay; a task, what it takes."""
+    if card.ask is not None:
+        return ask_header(card, now_ms)
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": estimate_line(card)}]}]
+
+
+def _instructions(card: Card) -> list[Block]:
+    return _sections("Instructions", card.instructions) \
+        if card.instructions.strip() or card.ask is None else []
 
 
 def image_blocks(card: Card, files: list[str]) -> list[Block]:
@@ -221,6 +201,7 @@ CONTROLS = {
     "rank": _modal_button("Rank…", "el_open_rank"),
     "correct": _modal_button("Correct…", "el_open_correct"),
     "write": _modal_button("Write…", "el_open_write"),
+    "approve": approve_controls,
 }
 
 
@@ -234,6 +215,8 @@ def _others(card: Card) -> list[Block]:
 
 def render_modal(card: Card, opener: str, metadata: str) -> Block:
     """The modal a button opens; editors start from the draft so the expert edits, not retypes."""
+    if opener in ASK_MODALS:
+        return ask_modal(card, opener, metadata)
     callback_id, title, submit = MODALS[opener]
     if opener == "el_open_rank":
         blocks = _rank_inputs(card)
@@ -279,11 +262,6 @@ def reason_modal(metadata: str) -> Block:
             "blocks": [rationale_input(True)]}
 
 
-def _input(block_id: str, label: str, element: Block) -> Block:
-    return {"type": "input", "block_id": block_id, "element": element,
-            "label": {"type": "plain_text", "text": label}}
-
-
 def _text_inputs(draft: str) -> list[Block]:
     """An input holds at most 3000 characters, so a longer draft spans several, joined back
     exactly on submission."""
@@ -307,7 +285,10 @@ def _rank_inputs(card: Card) -> list[Block]:
             for n in range(len(card.drafts))]
 
 
-def outcome_text(outcome: Outcome) -> str:
+def outcome_text(outcome: Outcome, said: str = "") -> str:
+    """`said`: a live ask's decision in words (asks.said), which the outcome does not hold."""
+    if is_ask_token(outcome.lease):
+        return ask_outcome_text(outcome, said)
     if outcome.status == "refused":
         return f"Not saved: {outcome.reason or 'try again'}"
     what = RECORDED.get(outcome.decision or "", "your answer")
@@ -315,11 +296,11 @@ def outcome_text(outcome: Outcome) -> str:
     return f":white_check_mark: Saved {what}{seconds}."
 
 
-def answered_card(shown: list[Block], outcome: Outcome) -> list[Block]:
+def answered_card(shown: list[Block], outcome: Outcome, said: str = "") -> list[Block]:
     """The card as it was, without its controls, and what was recorded."""
     kept = [b for b in shown if b.get("type") not in ("actions", "input")][:BLOCK_LIMIT - 2]
-    done = [*kept, {"type": "context",
-                    "elements": [{"type": "mrkdwn", "text": escape(outcome_text(outcome))}]}]
+    line = escape(outcome_text(outcome, said))[:TEXT_LIMIT]
+    done = [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}]
     if outcome.status == "recorded" and outcome.decision not in ("skip", "flag") and any(
             b.get("block_id") == WHY_LATER for b in kept):
         done.append({"type": "actions", "block_id": "reason", "elements": [

@@ -18,10 +18,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.asks import said as ask_said
 from adapters.slack.blocks import WHY_LATER, answered_card, home_view, outcome_text
 from adapters.slack.images import ImageStores, SlackImages
 from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
 from core.domain.answers import Answer, Outcome
+from core.domain.asks import is_ask_token
 from core.ports import Stores
 from core.service.coordinator import Coordinator
 from core.service.delivery import deliver, owe_card
@@ -82,15 +84,19 @@ class SlackChannel:
         return await self.service.expert_id_for_identity(identity(user))
 
     async def answer(self, user: str, given: Answer, origin: MessageRef | None, *,
-                     tell_failure: bool = True) -> None:
+                     tell_failure: bool = True, said: str = "") -> None:
         """Record, update the card, post the next one. A repeat (double click, retry) finds
         the first outcome: the card is updated again and no second card is posted. Raises if
-        the answer was not recorded; once it is, what Slack refuses is owed, not raised."""
+        the answer was not recorded; once it is, what Slack refuses is owed, not raised.
+        `said`: a live ask's decision in words, when the listener knows more than the answer
+        (an edit's changed arguments)."""
         if given.rationale is not None and origin is not None and origin.blocks:
             # its reason came with it: the answered card offers no "Add a reason"
             origin = origin._replace(blocks=[b for b in origin.blocks
                                              if b.get("block_id") != WHY_LATER])
-        messenger = self.messenger.replying_to(origin)
+        if is_ask_token(given.lease):
+            said = said or ask_said(given.decision)
+        messenger = self.messenger.replying_to(origin, said)
         try:
             outcome = await self.service.submit(given)
         except Exception:  # Slack does not resend an interaction: tell the expert instead,
@@ -115,18 +121,18 @@ class SlackChannel:
         card = len(sent) > 1 and isinstance(sent[1], BaseException)
         await self.owe(user, expert_id,
                        messenger.origin if isinstance(sent[0], BaseException) else None,
-                       outcome, card=card)
+                       outcome, card=card, said=messenger.said)
         await _tell_quietly(messenger, user, SHOW_FAILED if card else UPDATE_FAILED)
         log.warning("slack refused what follows an answer; owed", exc_info=failures[0])
 
     async def owe(self, user: str, expert_id: str, origin: MessageRef | None,
-                  outcome: Outcome, *, card: bool = True) -> None:
+                  outcome: Outcome, *, card: bool = True, said: str = "") -> None:
         """Into the outbox: the card update and the expert's live task, resent by the workers'
         delivery loop (core/service/delivery.py)."""
         if origin is not None and outcome.status == "recorded":
             update = {"kind": "update", "channel": origin.channel, "ts": origin.ts,
-                      "text": outcome_text(outcome),
-                      "blocks": answered_card(origin.blocks or [], outcome)}
+                      "text": outcome_text(outcome, said),
+                      "blocks": answered_card(origin.blocks or [], outcome, said)}
             await self.stores.outbox.outbox_put(CHANNEL, f"update:{origin.channel}:{origin.ts}",
                                         json.dumps(update))
         if card:

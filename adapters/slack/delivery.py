@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.asks import notice_card
+from adapters.slack.blocks import render_card
 from adapters.slack.channel import SlackChannel, SlackSettings, keep_alive
 from adapters.slack.inbox import press_drain
-from adapters.slack.messenger import CHANNEL, SlackMessenger
+from adapters.slack.messenger import CHANNEL, SlackMessenger, refusal
+from core.domain.cards import Card
 from core.domain.experts import Expert
+
+log = logging.getLogger("expertloop.slack")
 
 
 class SlackDelivery:
@@ -44,6 +52,22 @@ class SlackDelivery:
         await self.channel.messenger.client.chat_update(
             channel=update["channel"], ts=update["ts"], text=update["text"],
             blocks=update["blocks"])
+
+    async def retire_ask(self, address: str, token: str, message_ids: list[str],
+                         card: Card | None, shown_at: int | None, text: str) -> None:
+        """A live ask's card nobody needs to answer any more: each message recorded at its
+        delivery (`<channel>:<ts>`) is updated to the card as sent, without its controls, and
+        why (chat.update). A message Slack no longer has is done."""
+        shown = render_card(card, [], shown_at)[-1] if card is not None else []
+        for message_id in message_ids:
+            channel, _, ts = message_id.partition(":")
+            try:
+                await self.channel.messenger.client.chat_update(
+                    channel=channel, ts=ts, text=text, blocks=notice_card(shown, text))
+            except SlackApiError as exc:
+                if refusal(exc) is None:
+                    raise  # Slack may take it later: the notice is tried again
+                log.warning("slack refused the notice on %s: %s", message_id, refusal(exc))
 
     def worth_retrying(self, exc: Exception) -> bool:
         return True  # a refusal for good comes back as CardRefused, which `deliver` handles

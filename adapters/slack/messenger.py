@@ -69,17 +69,19 @@ class SlackMessenger:
     channel = CHANNEL
 
     def __init__(self, client: AsyncWebClient, clock: Clock, pacer: Pacer,
-                 origin: MessageRef | None = None, images: SlackImages | None = None) -> None:
+                 origin: MessageRef | None = None, images: SlackImages | None = None,
+                 said: str = "") -> None:
         self.client = client
         self.clock = clock
         self.pacer = pacer
         self.origin = origin
         self.images = images  # None: no media store wired, so a card with images is refused
+        self.said = said  # a live ask's decision in words, for the answered card
         self._dms: dict[str, str] = {}
 
-    def replying_to(self, origin: MessageRef | None) -> SlackMessenger:
+    def replying_to(self, origin: MessageRef | None, said: str = "") -> SlackMessenger:
         """The same messenger, answering an interaction with the message it came from."""
-        twin = SlackMessenger(self.client, self.clock, self.pacer, origin, self.images)
+        twin = SlackMessenger(self.client, self.clock, self.pacer, origin, self.images, said)
         twin._dms = self._dms
         return twin
 
@@ -129,7 +131,7 @@ class SlackMessenger:
 
     async def _post_messages(self, channel: str, card: Card, files: list[str]) -> str:
         ts = ""
-        for blocks in render_card(card, files):
+        for blocks in render_card(card, files, self.clock.now_ms()):
             ts = await self.post(channel, blocks, f"New task: {card.title}")
         return ts
 
@@ -151,11 +153,11 @@ class SlackMessenger:
     async def show_outcome(self, address: str, outcome: Outcome) -> None:
         """A refusal is told to the expert alone and leaves the card as it is."""
         if outcome.status == "refused":
-            await self.tell(address, outcome_text(outcome))
+            await self.tell(address, outcome_text(outcome, self.said))
         elif self.origin is not None:
-            blocks = answered_card(self.origin.blocks or [], outcome)
+            blocks = answered_card(self.origin.blocks or [], outcome, self.said)
             await self.client.chat_update(channel=self.origin.channel, ts=self.origin.ts,
-                                          blocks=blocks, text=outcome_text(outcome))
+                                          blocks=blocks, text=outcome_text(outcome, self.said))
 
     async def tell(self, address: str, text: str) -> None:
         """An ephemeral line in the expert's DM with the bot."""

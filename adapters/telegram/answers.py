@@ -12,9 +12,11 @@ from typing import NamedTuple
 
 from telegram import CallbackQuery, Message
 
+from adapters.telegram.ask_cards import BadArguments, args_from_reply
 from core.domain.answers import Answer
 from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.kinds import (
+    Approve,
     Choose,
     Correct,
     Decision,
@@ -29,7 +31,7 @@ from core.domain.kinds import (
 )
 
 FLAGS = {"h": "harmful", "u": "unsure", "b": "broken"}
-REF = re.compile(r"^ref: (correct|write|reason|override|why|more) (\S{3,40}) (\d+)$",
+REF = re.compile(r"^ref: (correct|write|reason|override|why|more|reject|edit) (\S{3,40}) (\d+)$",
                  re.MULTILINE)
 TAP = re.compile(r"^tap: ([a-zA-Z])\|(\S{1,40})$", re.MULTILINE)  # the choice a `why` prompt holds
 REASON_MARK = "Reason given:\n"
@@ -85,6 +87,8 @@ def _decision(tap: Tap, labels: Sequence[str]) -> Decision:
             return Rank(order=list(arg))
         if action == "F" and arg in FLAGS:
             return Flag(reason=FLAGS[arg])
+        if action == "a" and arg == "ok":  # a live ask's Approve; Reject and Edit are replies
+            return Approve(verdict="approved")
     except (ValueError, IndexError) as exc:
         raise InvalidTap("not one of our buttons") from exc
     simple: dict[str, Decision] = {"s": Skip(), "n": NoneAcceptable()}
@@ -121,6 +125,27 @@ def answer_from_reply(message: Message, prompt: Prompt, expert_id: str,
     return Answer(expert=expert_id, lease=prompt.lease, decision=decisions[prompt.stage],
                   channel="telegram", event_id=f"tg:msg:{message.chat_id}:{message.message_id}",
                   acted_at=acted_at, rationale=_one_line(prompt.reason))
+
+
+def answer_from_ask_reply(message: Message, prompt: Prompt, expert_id: str,
+                          acted_at: int | None = None) -> Answer:
+    """The reply to a live ask's Reject prompt (the reason, required) or Edit prompt (the
+    arguments, one JSON object; anything else is refused with JSON's own words)."""
+    text = message.text or ""
+    if prompt.stage == "reject":
+        reason = " ".join(text.split())
+        if not reason:
+            raise InvalidTap("a rejection needs its reason")
+        decision = Approve(verdict="rejected", comment=reason)
+    elif prompt.stage == "edit":
+        try:
+            decision = Approve(verdict="edited", args=args_from_reply(text))
+        except BadArguments as exc:
+            raise InvalidTap(str(exc)) from exc
+    else:
+        raise InvalidTap("that prompt does not answer an ask")
+    return Answer(expert=expert_id, lease=prompt.lease, decision=decision, channel="telegram",
+                  event_id=f"tg:msg:{message.chat_id}:{message.message_id}", acted_at=acted_at)
 
 
 def answer_from_why(message: Message, prompt: Prompt, expert_id: str,

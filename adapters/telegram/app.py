@@ -152,9 +152,9 @@ def register(app: Application, commands: Commands, buttons: Buttons,  # type: ig
                            ("pause", commands.pause), ("resume", commands.resume),
                            ("stats", commands.stats), ("help", commands.help)):
         app.add_handler(CommandHandler(name, callback))
-    for pattern, callback in ((r"^[prvlKFsn]\|", buttons.on_answer),
+    for pattern, callback in ((r"^[prvlKFsna]\|", buttons.on_answer),
                               (r"^[kmfx]\|", buttons.on_step), (r"^[ewo]\|", buttons.on_prompt),
-                              (r"^next\|", buttons.on_next)):
+                              (r"^[jd]\|", buttons.on_ask_prompt), (r"^next\|", buttons.on_next)):
         app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     app.add_handler(CallbackQueryHandler(buttons.on_unknown))
     app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND,

@@ -9,6 +9,7 @@ from telegram import Bot, CallbackQuery, Message, Update
 from telegram.error import BadRequest
 
 from adapters.telegram import answers, keyboards
+from adapters.telegram.ask_prompts import AskPrompts
 from adapters.telegram.chats import NOT_LINKED, Chats, Context, kept_at, message_of
 from adapters.telegram.copies import Copies, edit_settled
 from adapters.telegram.prompts import ReplyPrompts
@@ -87,6 +88,12 @@ class Buttons:
                                card.message_id if card else 0,
                                draft if stage == "correct" else None,
                                tap=tap if stage == "why" else None)
+
+    async def on_ask_prompt(self, update: Update, context: Context) -> None:
+        """A live ask's Reject… or Edit…: the answer comes as a reply to the prompt it sends."""
+        tapped = await self._tap(update)
+        if tapped is not None:
+            await AskPrompts(self.prompts).on_tap(update, context, *tapped)
 
     async def on_next(self, update: Update, context: Context) -> None:
         query = update.callback_query

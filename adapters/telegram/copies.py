@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Bot
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from core.ports import Leases
@@ -24,6 +25,19 @@ def edit_settled(exc: BadRequest) -> bool:
     return any(words in str(exc).lower() for words in SETTLED)
 
 
+async def retire_message(bot: Bot, chat: str, message_id: int, html: str) -> None:
+    """A card nobody needs to answer any more: its text replaced by `html`, and, as
+    editMessageText is sent without a reply_markup, its buttons gone
+    (https://core.telegram.org/bots/api#editmessagetext). A message the expert deleted, or
+    one that shows this already, is done."""
+    try:
+        await bot.edit_message_text(html, chat_id=int(chat), message_id=message_id,
+                                    parse_mode=ParseMode.HTML, reply_markup=None)
+    except BadRequest as exc:
+        if not edit_settled(exc):
+            raise
+
+
 class Copies:
     def __init__(self, bot: Bot, store: Leases) -> None:
         self.bot = bot
@@ -39,6 +53,10 @@ class Copies:
         """No message shows the lease any more; `keep` is edited by the caller itself."""
         replaced = await self.store.swap_showings(campaign, lease, None, SHOWN_TTL_MS)
         await self._strip(chat, [m for m in replaced if m != str(keep)])
+
+    async def showings(self, campaign: str, lease: str) -> list[str]:
+        """The messages showing the lease now (their ids)."""
+        return await self.store.showings(campaign, lease)
 
     async def current(self, campaign: str, lease: str, message_id: int) -> bool:
         """False only for a copy a newer one replaced; a card shown before copies were kept

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from adapters.telegram.ask_cards import header_html, proposal_text, said
 from core.domain.cards import Card
 from core.domain.items import Turn, draft_label
 from core.domain.kinds import Decision, KindOptions, Scale
@@ -25,12 +26,14 @@ class Controls(NamedTuple):
     options: KindOptions
     n_drafts: int
     why_first: bool = False  # a text answer that needs a reason: the bot asks for it first
+    ask: bool = False  # a live ask wants a call: no Skip, None acceptable or Flag
 
 
 def controls_from_card(card: Card) -> Controls:
     options = KindOptions(kind=card.kind, scale=card.scale, labels=tuple(card.labels),
                           multi=card.multi)
-    return Controls(card.lease, options, len(card.drafts), card.rationale == "required")
+    return Controls(card.lease, options, len(card.drafts), card.rationale == "required",
+                    card.ask is not None)
 
 
 def data(action: str, lease: str, arg: str = "-") -> str:
@@ -48,8 +51,9 @@ def card_keyboard(c: Controls, rank: str = "", chosen: str = "") -> InlineKeyboa
     """The kind's own buttons, then Skip, None acceptable and Flag on every card."""
     rows = KIND_ROWS[c.options.kind.value](c, rank, chosen)
     n = _base36(c.n_drafts)
-    rows.append([_button("Skip", "s", c.lease), _button("None acceptable", "n", c.lease),
-                 _button("Flag…", "f", c.lease, n)])
+    if not c.ask:
+        rows.append([_button("Skip", "s", c.lease), _button("None acceptable", "n", c.lease),
+                     _button("Flag…", "f", c.lease, n)])
     return InlineKeyboardMarkup(rows)
 
 
@@ -122,22 +126,40 @@ def _why(c: Controls) -> str:
     return "why" if c.why_first else "-"
 
 
+def _approve(c: Controls, rank: str, chosen: str) -> Rows:
+    """A live ask's call: Approve at one tap; Reject and Edit ask for a reply (the reason, the
+    arguments as JSON)."""
+    return [[_button("✅ Approve", "a", c.lease, "ok")],
+            [_button("Reject…", "j", c.lease), _button("Edit…", "d", c.lease)]]
+
+
 KIND_ROWS = {"pairwise": _pairwise, "rank": _rank, "rate": _rate, "correct": _correct,
-             "verify": _verify, "label": _label, "write": _write}
+             "verify": _verify, "label": _label, "write": _write, "approve": _approve}
 
 
-def card_parts(card: Card, limit: int = TEXT_LIMIT) -> list[str]:
-    """The card as HTML messages, each within `limit`; a long draft is split, never cut."""
+def card_parts(card: Card, limit: int = TEXT_LIMIT, now_ms: int | None = None) -> list[str]:
+    """The card as HTML messages, each within `limit`; a long draft is split, never cut.
+    `now_ms`: when it is sent, for a live ask's time left."""
+    title = ("Final call: " if card.adjudication else "") + card.title
+    pieces = [f"<b>{escape(title)}</b>\n{_under_title(card, now_ms)}"]
+    if card.instructions.strip() or card.ask is None:
+        pieces.append(f"<i>{escape(card.instructions.strip())}</i>")
+    pieces += prompt_pieces(card.prompt, limit, "Question" if card.ask else "Prompt")
+    for draft in card.drafts:
+        pieces += _quoted(f"Draft {draft.label}", draft.text, limit)
+    if card.ask is not None and card.ask.function is not None:
+        pieces += _quoted(f"Proposed call: {card.ask.function}", proposal_text(card), limit)
+    return _pack([*pieces, *prior_pieces(card, limit), *_why_note(card)], limit)
+
+
+def _under_title(card: Card, now_ms: int | None) -> str:
+    """A live ask says who asks, by when and for what pay; a task, what it takes."""
+    if card.ask is not None:
+        return header_html(card.ask, now_ms)
     minutes = max(1, round(card.estimate.seconds / 60))
     pay = (f" · {card.estimate.pay:.2f} {escape(card.estimate.currency or '')}"
            if card.estimate.pay is not None else "")
-    title = ("Final call: " if card.adjudication else "") + card.title
-    pieces = [f"<b>{escape(title)}</b>\n<i>~{minutes} min{pay}</i>",
-              f"<i>{escape(card.instructions.strip())}</i>",
-              *prompt_pieces(card.prompt, limit)]
-    for draft in card.drafts:
-        pieces += _quoted(f"Draft {draft.label}", draft.text, limit)
-    return _pack([*pieces, *prior_pieces(card, limit), *_why_note(card)], limit)
+    return f"<i>~{minutes} min{pay}</i>"
 
 
 def prior_pieces(card: Card, limit: int = TEXT_LIMIT) -> list[str]:
@@ -162,11 +184,12 @@ def _why_note(card: Card) -> list[str]:
     return []
 
 
-def prompt_pieces(prompt: str | list[Turn], limit: int = TEXT_LIMIT) -> list[str]:
+def prompt_pieces(prompt: str | list[Turn], limit: int = TEXT_LIMIT,
+                  heading: str = "Prompt") -> list[str]:
     """A plain prompt under one heading; a conversation turn by turn, each under its role
     ("User:"), so `_pack` breaks the messages between turns and a long turn alone is split."""
     if isinstance(prompt, str):
-        return _quoted("Prompt", prompt, limit)
+        return _quoted(heading, prompt, limit)
     pieces = [f"<b>Conversation</b> <i>({len(prompt)} turns)</i>"]
     for turn in prompt:
         pieces += _quoted(f"{turn.role.capitalize()}:", turn.content, limit)
@@ -233,6 +256,8 @@ def describe(decision: Decision) -> str:
             return "accepted" if getattr(decision, "verdict", "") == "accept" else "override"
         case "flag":
             return f"flag ({getattr(decision, 'reason', '')})"
+        case "approve":
+            return said(decision)
         case other:
             return other.replace("_", " ")
 

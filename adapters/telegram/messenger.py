@@ -13,10 +13,11 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
-from adapters.telegram import keyboards
+from adapters.telegram import ask_cards, keyboards
 from adapters.telegram.copies import Copies
 from adapters.telegram.images import Pictures, Shown, replying_to
 from core.domain.answers import Outcome
+from core.domain.asks import is_ask_token
 from core.domain.cards import Card
 from core.domain.experts import Expert
 from core.domain.items import prompt_text
@@ -64,7 +65,7 @@ class TelegramMessenger:
         if card.resumed and self.copies is not None:  # shown before: that copy's buttons go first
             await self.copies.retire(address, card.campaign, card.lease)
         shown = await self._images(address, card)
-        parts = keyboards.card_parts(card)
+        parts = keyboards.card_parts(card, now_ms=asked)
         markup = keyboards.card_keyboard(keyboards.controls_from_card(card))
         reply = replying_to(shown)
         if len(parts) > MAX_PARTS:
@@ -119,6 +120,8 @@ class TelegramMessenger:
         """What became of an answer, in one line, and whether it deserves an alert."""
         if outcome.status != "recorded":
             return f"⛔ Not saved: {escape(outcome.reason or '')}", True
+        if is_ask_token(outcome.lease):  # the decision itself, and what the service adds
+            return ask_cards.outcome_line(outcome, self.summary), False
         what = self.summary or (outcome.decision or "answer").replace("_", " ")
         seconds = (f" in {outcome.active_seconds:.0f} s"
                    if outcome.active_seconds is not None else "")

@@ -10,6 +10,7 @@ from telegram import ForceReply, Message, Update
 from telegram.constants import ParseMode
 
 from adapters.telegram import answers, keyboards
+from adapters.telegram.ask_prompts import ASK_STAGES, AskPrompts
 from adapters.telegram.chats import Chats, Context, Why, chat_of, html, kept_at, nothing
 from adapters.telegram.commands import HELP
 from core.domain.experts import Expert
@@ -19,8 +20,12 @@ ASKS = {"correct": "Reply to this message with the full corrected text of draft 
         "reason": "Why override draft A? Reply to this message with your reason.",
         "override": "Now reply to this message with the full replacement text.",
         "why": "One line on why, please: reply to this message. Your answer is saved with it.",
-        "more": "Saved. Add one line on why? Reply to this message (optional)."}
-PLACEHOLDERS = {"why": "One line on why", "more": "Why (optional)", "reason": "Your reason"}
+        "more": "Saved. Add one line on why? Reply to this message (optional).",
+        "reject": "Why reject this call? Reply to this message with your reason.",
+        "edit": "Reply to this message with the arguments as one JSON object: copy the one "
+                "below and change what you need."}
+PLACEHOLDERS = {"why": "One line on why", "more": "Why (optional)", "reason": "Your reason",
+                "reject": "Your reason", "edit": "{...}"}
 TEXT_STAGES = {"e": "correct", "w": "write"}  # a `why` asked before a text answer
 QUOTE_LIMIT = 3000  # a longer draft goes first, whole, in parts, and the prompt quotes nothing
 
@@ -65,7 +70,9 @@ class ReplyPrompts:
         except answers.InvalidTap:
             await self.chats.messenger(context).send(chat_of(update), html(HELP))
             return
-        if prompt.stage == "reason" or (prompt.tap and prompt.tap.action in TEXT_STAGES):
+        if prompt.stage in ASK_STAGES.values():  # a live ask's Reject or Edit
+            await AskPrompts(self).on_reply(update, context, expert, prompt, message)
+        elif prompt.stage == "reason" or (prompt.tap and prompt.tap.action in TEXT_STAGES):
             await self._then_text(update, context, expert, prompt, message.text or "")
         elif prompt.stage == "more":
             await self._add_reason(update, context, expert, prompt, message)

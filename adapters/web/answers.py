@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.web.asks import ARG
 from core.domain.answers import Answer
 from core.domain.hard_cases import RATIONALE_CHARS
 from core.domain.kinds import Decision, Verify
@@ -14,7 +16,7 @@ DECISION = TypeAdapter(Decision)
 FIELDS = {  # the form fields each decision type reads; anything else is ignored
     "pairwise": ("choice",), "rank": ("order",), "rate": ("score",), "correct": ("text",),
     "write": ("text",), "verify": ("verdict", "text", "reason"), "label": (), "skip": (),
-    "none_acceptable": ("note",), "flag": ("reason", "note"),
+    "none_acceptable": ("note",), "flag": ("reason", "note"), "approve": ("verdict",),
 }
 
 
@@ -34,6 +36,8 @@ def answer_from_form(expert_id: str, fields: Mapping[str, str], labels: list[str
         data["labels"] = labels
     if kind == "verify" and data.get("verdict") == "accept":  # the editor's text is not an edit
         data = {"type": kind, "verdict": "accept"}
+    if kind == "approve":
+        data.update(_approve(fields, str(data.get("verdict", ""))))
     try:
         decision = DECISION.validate_python(data)
     except ValidationError as exc:
@@ -42,6 +46,27 @@ def answer_from_form(expert_id: str, fields: Mapping[str, str], labels: list[str
     return Answer(expert=expert_id, lease=fields.get("lease", ""), decision=decision,
                   channel="web", event_id=fields.get("nonce") or None,
                   rationale=_rationale(fields, decision))
+
+
+def _approve(fields: Mapping[str, str], verdict: str) -> dict[str, object]:
+    """A live ask's call: a rejection carries its reason (required), an edit every argument,
+    each field's JSON value (a value that is not JSON is the text typed)."""
+    if verdict == "rejected":
+        comment = " ".join(fields.get("comment", "").split())
+        if not comment:
+            raise InvalidForm("a rejection needs its reason")
+        return {"comment": comment}
+    if verdict == "edited":
+        return {"args": {name[len(ARG):]: _json_or_text(value)
+                         for name, value in fields.items() if name.startswith(ARG)}}
+    return {}
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _rationale(fields: Mapping[str, str], decision: Decision) -> str | None:

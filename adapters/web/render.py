@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from adapters.web import asks
 from core.domain.answers import Outcome
+from core.domain.asks import is_ask_token
 from core.domain.cards import Card
 from core.domain.experts import Expert, ExpertStats
 from core.domain.hard_cases import RATIONALE_CHARS
@@ -36,26 +38,42 @@ def page(expert: Expert, token: str, csrf: str, current: str) -> str:
 <script src="/chat/static/chat.js"></script></body></html>"""
 
 
-def card(card: Card, token: str, csrf: str, image_urls: Sequence[str] = ()) -> str:
-    """`image_urls`: the signed link of each of the card's images, in its order."""
-    estimate = f"~{max(1, round(card.estimate.seconds / 60))} min"
-    if card.estimate.pay is not None:
-        estimate += f" · {card.estimate.pay:.2f} {escape(card.estimate.currency or '')}"
-    if card.estimate.pilot:
-        estimate += " (estimate)"
+def card(card: Card, token: str, csrf: str, image_urls: Sequence[str] = (),
+         now_ms: int | None = None) -> str:
+    """`image_urls`: the signed link of each of the card's images, in its order; `now_ms`: when
+    it is shown, for a live ask's time left."""
     drafts = "".join(
         f'<section class="draft" data-label="{d.label}"><h3>{d.label}</h3>'
         f'<div class="text">{escape(d.text)}</div></section>' for d in card.drafts)
     title = ("Final call: " if card.adjudication else "") + card.title
     controls = CONTROLS[card.kind.value](card) + rationale_field(card)
+    others = "" if card.ask is not None else _others(card, token, csrf)  # an ask wants a call
     return f"""<article class="card" id="card" data-lease="{escape(card.lease)}"
  data-kind="{card.kind.value}" data-campaign="{escape(card.campaign)}">
-<header><h2>{escape(title)}</h2><span class="estimate">{estimate}</span></header>
-{images(card.images, image_urls)}<details class="instructions"><summary>Instructions</summary>
-<div>{escape(card.instructions)}</div></details>
-{prompt(card.prompt)}<div class="drafts">{drafts}</div>{prior_answers(card)}
+<header><h2>{escape(title)}</h2>{_under_title(card, now_ms)}</header>
+{images(card.images, image_urls)}{_instructions(card)}
+{prompt(card.prompt)}<div class="drafts">{drafts}</div>{prior_answers(card)}{asks.proposal(card)}
 {_form(card, token, csrf, controls)}
-{_others(card, token, csrf)}</article>"""
+{others}</article>"""
+
+
+def _under_title(card: Card, now_ms: int | None) -> str:
+    """A live ask says who asks, by when and for what pay; a task, what it takes."""
+    if card.ask is not None:
+        return asks.header(card.ask, now_ms)
+    estimate = f"~{max(1, round(card.estimate.seconds / 60))} min"
+    if card.estimate.pay is not None:
+        estimate += f" · {card.estimate.pay:.2f} {escape(card.estimate.currency or '')}"
+    if card.estimate.pilot:
+        estimate += " (estimate)"
+    return f'<span class="estimate">{estimate}</span>'
+
+
+def _instructions(card: Card) -> str:
+    if card.ask is not None and not card.instructions.strip():
+        return ""
+    return (f'<details class="instructions"><summary>Instructions</summary>'
+            f"<div>{escape(card.instructions)}</div></details>")
 
 
 def images(shown: Sequence[CardImage], urls: Sequence[str]) -> str:
@@ -175,7 +193,8 @@ def _write(card: Card) -> str:
 
 
 CONTROLS = {"pairwise": _pairwise, "rank": _rank, "rate": _rate, "correct": _correct,
-            "verify": _verify, "label": _label, "write": _write}
+            "verify": _verify, "label": _label, "write": _write,
+            "approve": asks.approve_controls}
 
 
 def _others(card: Card, token: str, csrf: str) -> str:
@@ -189,7 +208,10 @@ def _others(card: Card, token: str, csrf: str) -> str:
     return _form(card, token, csrf, inner, css="answer others")
 
 
-def outcome(result: Outcome) -> str:
+def outcome(result: Outcome, said: str = "") -> str:
+    """`said`: a live ask's decision in words (asks.said), which the outcome does not hold."""
+    if is_ask_token(result.lease):
+        return asks.outcome(result, said)
     if result.status == "refused":
         return f'<p class="bubble refused">Not saved: {escape(result.reason or "")}</p>'
     what = RECORDED.get(result.decision or "", "your answer")

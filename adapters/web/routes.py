@@ -10,11 +10,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from adapters.web import render
+from adapters.web import asks, render
 from adapters.web.answers import InvalidForm, answer_from_form
 from adapters.web.media import MediaLinks, add_media_route
 from adapters.web.messenger import WebMessenger
+from core.domain.answers import Answer
+from core.domain.asks import is_ask_token
 from core.domain.experts import Expert
+from core.domain.kinds import Approve
 from core.domain.media import Media
 from core.errors import NotKept
 from core.ports import Access
@@ -55,14 +58,14 @@ async def post_answer(request: web.Request) -> web.Response:
     """A resubmitted form or a double click carries the same lease: the core records it once
     and this returns what was recorded the first time."""
     session = await _session(request, check_csrf=True)
-    expert, messenger = session.expert, session.messenger(request)
+    expert, service = session.expert, request.app[SERVICE]
     form = await request.post()
     try:
         given = answer_from_form(expert.id, {k: str(v) for k, v in form.items()},
                                  [str(v) for v in form.getall("labels", [])])
     except InvalidForm as exc:
         raise web.HTTPUnprocessableEntity(text=f"Not saved: {exc}") from exc
-    service = request.app[SERVICE]
+    messenger = session.messenger(request, await _said(service, given))
     try:
         outcome = await answer(service, messenger, expert.id, given)
     except NotKept as exc:  # nothing acknowledged: the expert sends it again
@@ -72,6 +75,18 @@ async def post_answer(request: web.Request) -> web.Response:
     if request.headers.get("X-Requested-With") != "fetch":  # a plain form post, no script
         raise web.HTTPSeeOther(f"/chat/{session.token}")
     return _fragments(messenger)
+
+
+async def _said(service: Service, given: Answer) -> str:
+    """A live ask's decision in words; an edit names the arguments it changed, against the
+    proposal as the card showed it (read before the answer ends the card)."""
+    if not is_ask_token(given.lease):
+        return ""
+    before = None
+    if isinstance(given.decision, Approve) and given.decision.verdict == "edited":
+        card = await service.asks.card(given.lease)
+        before = card.ask.args if card is not None and card.ask is not None else None
+    return asks.said(given.decision, before)
 
 
 async def post_opened(request: web.Request) -> web.Response:
@@ -113,9 +128,9 @@ class Session:
     csrf: str
     secret: str
 
-    def messenger(self, request: web.Request) -> WebMessenger:
+    def messenger(self, request: web.Request, said: str = "") -> WebMessenger:
         service = request.app[SERVICE]
-        return WebMessenger(service.clock, self.token, self.csrf, MediaLinks(self.secret))
+        return WebMessenger(service.clock, self.token, self.csrf, MediaLinks(self.secret), said)
 
 
 async def _session(request: web.Request, check_csrf: bool = False) -> Session:
