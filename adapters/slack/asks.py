@@ -159,7 +159,8 @@ def ask_outcome_text(outcome: Outcome, words: str) -> str:
     quorum still waiting, a withdrawal meanwhile)."""
     if outcome.status == "refused":
         return f"Not saved: {outcome.reason or 'try again'}"
-    line = f":white_check_mark: {words or 'Recorded'}."
+    words = words or "Recorded"
+    line = f":white_check_mark: {words}" + ("" if words.endswith((".", "!", "?")) else ".")
     if outcome.reason:
         line += f" {outcome.reason[0].upper()}{outcome.reason[1:]}"
     return line + (" (already saved)" if outcome.replayed else "")

@@ -96,7 +96,9 @@ def said(decision: Decision, before: dict[str, Any] | None = None) -> str:
 def outcome_line(outcome: Outcome, words: str) -> str:
     """What became of an answer to an ask, as HTML: what was recorded and what the service
     adds (a quorum still waiting, a withdrawal meanwhile)."""
-    line = f"✅ {escape(words or 'Recorded')}"
+    words = words or "Recorded"
+    line = f"✅ {escape(words)}"
     if outcome.reason:
-        line += f". {escape(outcome.reason[0].upper() + outcome.reason[1:])}"
+        line += "" if words.endswith((".", "!", "?")) else "."
+        line += f" {escape(outcome.reason[0].upper() + outcome.reason[1:])}"
     return line + (" (already saved)" if outcome.replayed else "")

@@ -99,6 +99,8 @@ def outcome(result: Outcome, words: str) -> str:
     quorum still waiting, a withdrawal meanwhile)."""
     if result.status == "refused":
         return f'<p class="bubble refused">Not saved: {escape(result.reason or "")}</p>'
+    words = words or "Recorded"
+    stop = "" if words.endswith((".", "!", "?")) else "."
     extra = f" {escape(result.reason[0].upper() + result.reason[1:])}" if result.reason else ""
     again = " (already saved)" if result.replayed else ""
-    return f'<p class="bubble recorded">{escape(words or "Recorded")}.{extra}{again}</p>'
+    return f'<p class="bubble recorded">{escape(words)}{stop}{extra}{again}</p>'
