@@ -66,7 +66,7 @@ async def export(runtime: Runtime, args: argparse.Namespace) -> int:
                             images_dir=None if to_stdout else IMAGES_DIR)
     status = await runtime.coordinator.status(campaign.id)
     run = Export(runtime.ledger, campaign, args.format, options,
-                 conversations=status.conversations)
+                 conversations=status.conversations, history=runtime.history)
     total = await run.total_events()
     copied = 0
     with ExitStack() as files:
@@ -106,7 +106,8 @@ def copy_images(media: Media, folder: Path, files: list[tuple[str, str]]) -> int
 
 async def quality(runtime: Runtime, args: argparse.Namespace) -> int:
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
-    report = await campaign_quality(runtime.ledger, campaign, resamples=args.resamples)
+    report = await campaign_quality(runtime.ledger, campaign, resamples=args.resamples,
+                                    history=runtime.history)
     print(report.model_dump_json(indent=2) if args.json else "\n".join(quality_lines(report)))
     return 0
 
@@ -133,7 +134,7 @@ def quality_lines(report: Quality) -> list[str]:
 
 async def models(runtime: Runtime, args: argparse.Namespace) -> int:
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
-    report = await campaign_models(runtime.ledger, campaign)
+    report = await campaign_models(runtime.ledger, campaign, history=runtime.history)
     print(report.model_dump_json(indent=2) if args.json else "\n".join(models_lines(report)))
     return 0
 
@@ -174,7 +175,7 @@ def _model_line(m: ModelTreatment) -> str:
 
 async def pay(runtime: Runtime, args: argparse.Namespace) -> int:
     campaign = await runtime.coordinator.catalog.campaign(args.campaign)
-    report = await campaign_pay(runtime.ledger, campaign)
+    report = await campaign_pay(runtime.ledger, campaign, history=runtime.history)
     if args.csv:
         with Path(args.csv).open("w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230
             out.writelines(pay_csv(report))

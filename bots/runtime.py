@@ -18,6 +18,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adapters.archive.files import open_segment_files
+from adapters.history.duckdb import DuckHistory
 from adapters.media.checker import PillowChecker
 from adapters.media.fetch import GuardedFetcher
 from adapters.media.store import media_from
@@ -27,8 +28,9 @@ from adapters.redis.store import RedisStore
 from bots.settings import Settings
 from core.domain.media import Media
 from core.domain.timing import SystemClock
-from core.ports import Clock
+from core.ports import Clock, History
 from core.provenance.ledger import Ledger
+from core.reports.history import PlainHistory
 from core.service.coordinator import Coordinator
 from core.service.images import ImageImport
 from core.service.service import Service
@@ -44,10 +46,14 @@ class Runtime:
     ledger: Ledger
     # Image bytes by SHA-256 (EXPERTLOOP_MEDIA); left out, the settings' location.
     media: Media = None  # type: ignore[assignment]
+    # What reports read the log through; left out, the plain reader of the ledger.
+    history: History = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.media is None:
             self.media = media_from(self.settings.media_location())
+        if self.history is None:
+            self.history = PlainHistory(self.ledger)
 
 
 @asynccontextmanager
@@ -70,8 +76,9 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
         media = media_from(settings.media_location())
         coordinator = Coordinator(store.roles(), service.clock, service.catalog,
                                   image_import(settings, media))
+        history = DuckHistory(store, store, store, settings.archive_location())
         yield Runtime(settings, client, store, service, coordinator,
-                      Ledger(store, store, files), media)
+                      Ledger(store, store, files), media, history)
     finally:
         await client.aclose()
         if embedded is not None:

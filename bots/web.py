@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.dashboard.routes import add_dashboard_routes
+from adapters.http.campaigns import HISTORY
 from adapters.http.context import Api, ApiSettings
 from adapters.http.middleware import Handler, error
 from adapters.http.routes import add_api_routes
@@ -44,8 +45,9 @@ def build_app(runtime: Runtime) -> web.Application:
                             Privacy(runtime.store.roles(), runtime.ledger), api,
                             runtime.service.asks, runtime.store.roles().turns,
                             callback_guard(settings).refusal))
+    app[HISTORY] = runtime.history  # exports and reports read the log through it
     add_dashboard_routes(app, runtime.coordinator, runtime.ledger, api.token,
-                         asks=runtime.service.asks)
+                         asks=runtime.service.asks, history=runtime.history)
     app.on_startup.append(_preload_statistics)
     return app
 

@@ -59,7 +59,8 @@ async def keep_agreements(runtime: Runtime) -> int:
     for campaign_id in await runtime.store.list_campaigns():
         if await runtime.store.take_turn(f"agreement:{campaign_id}", every_ms):
             campaign = await runtime.service.catalog.campaign(campaign_id)
-            kept += await keep_agreement(runtime.ledger, runtime.store, campaign)
+            kept += await keep_agreement(runtime.ledger, runtime.store, campaign,
+                                         history=runtime.history)
     return kept
 
 
@@ -120,7 +121,7 @@ async def archive_loop(runtime: Runtime, stop: asyncio.Event) -> None:
         log.info("archiving is off: the store has no archive")
         return
     archiver = Archiver(runtime.store, runtime.store, files, runtime.service.clock,
-                        runtime.settings.archiving())
+                        runtime.settings.archiving(), history=runtime.history)
     signed = signing(runtime.settings, quiet=True)
     while not stop.is_set():
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -18,6 +18,12 @@ from core.provenance.chain import ChainHead, Seal, StoredEvent
 from core.provenance.events import Event
 from core.provenance.segments import ArchivedEvent, SegmentMeta
 from core.service.health import ChannelHealth, State
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from core.reports.records import TaskRecord
+    from core.reports.tallies import Tallies
 
 
 class Owed(NamedTuple):
@@ -801,4 +807,26 @@ class Uploads(Protocol):
     async def forget_uploaded(self, channel: str, sha256: str, file_id: str) -> None:
         """The platform no longer shows `file_id` (deleted): the next showing uploads again.
         Only that id, so a newer upload another process kept stays."""
+        ...
+
+
+class History(Protocol):
+    """A campaign's history as reports read it, wherever the log lives (the Redis tail, the
+    archived segments): its finished tasks in log order, and the sums every report starts
+    from. The plain reader (core/reports/history.py) is the reference; the DuckDB reader
+    (adapters/history/duckdb.py) scans the segments' columns and keeps each segment's sums."""
+
+    def task_records(self, campaign_id: str, *, with_items: bool = True,
+                     also: tuple[str, ...] = ()) -> AsyncIterator[list[TaskRecord]]:
+        """`core.reports.records.task_records`: the same records, batch by batch."""
+        ...
+    async def tallies(self, campaign: Campaign) -> Tallies:
+        """The campaign's sums over every finished task (and the drafts made)."""
+        ...
+    async def has_images(self, campaign_id: str) -> bool:
+        """Whether any item of the campaign shows images (the export's shape)."""
+        ...
+    async def after_archived(self, campaign_id: str, segment: SegmentMeta) -> None:
+        """A segment was just archived: keep what reports will want of it (the archiver's
+        worker calls this after each segment, so a report adds only the tail)."""
         ...

@@ -1,46 +1,24 @@
-"""What the dashboard draws for one campaign, aggregated in one pass over its log: answers per
-time bucket, per hour, a histogram of active seconds, and each expert's paid tasks and time (the
-same pass prices them, so pay needs no read of its own). Memory follows the number of buckets,
-bins and experts, never the number of items or answers."""
+"""What the dashboard draws for one campaign: answers per time bucket, per hour, a histogram of
+active seconds, and each expert's paid tasks and time (core/reports/tallies.py's FigureTally,
+which the campaign's tallies carry, so the figures need no read of their own). Memory follows
+the number of buckets, bins and experts, never the number of items or answers."""
 
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
-from dataclasses import dataclass, field
 
 from core.provenance.ledger import Ledger
-from core.reports.pay import PAID
 from core.reports.records import task_records
+from core.reports.tallies import MINUTE_MS, SAMPLE, SECOND_BINS, FigureTally, bin_of
 
+__all__ = ["SAMPLE", "SECOND_BINS", "Figures", "bin_of", "campaign_figures", "figures_from",
+           "quantiles"]
 HOUR_MS = 3_600_000
-SECOND_BINS = tuple(round(10 ** (i / 8), 1) for i in range(0, 29))  # 1 s .. ~1 h, log-spaced
-MINUTE_MS = 60_000
 
 
-@dataclass
-class Figures:
+class Figures(FigureTally):
     """Counts by minute (answers over time), by active-seconds bin, and the kind's seconds."""
-
-    answered: int = 0
-    by_minute: Counter[int] = field(default_factory=Counter)  # minute since epoch -> answers
-    by_bin: Counter[int] = field(default_factory=Counter)  # index into SECOND_BINS (upper edge)
-    sample: list[float] = field(default_factory=list)  # a reservoir of active seconds
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
-    paid_tasks: Counter[str] = field(default_factory=Counter)  # expert -> paid tasks
-    paid_seconds: dict[str, float] = field(default_factory=dict)  # expert -> active seconds
-
-    def add(self, answered_at_ms: int, active_seconds: float) -> None:
-        self.answered += 1
-        self.by_minute[answered_at_ms // MINUTE_MS] += 1
-        self.by_bin[bin_of(active_seconds)] += 1
-        if len(self.sample) < SAMPLE:
-            self.sample.append(active_seconds)
-        else:  # reservoir sampling: every answer is in the sample with the same chance
-            slot = self.rng.randrange(self.answered)
-            if slot < SAMPLE:
-                self.sample[slot] = active_seconds
 
     def span(self) -> tuple[int, int] | None:
         """First and last minute with an answer (ms since epoch)."""
@@ -84,16 +62,6 @@ class Figures:
                  else math.inf, self.by_bin[i]) for i in range(low, high + 1)]
 
 
-SAMPLE = 10_000  # quantiles come from a bounded uniform sample of the answers
-
-
-def bin_of(seconds: float) -> int:
-    for index, edge in enumerate(SECOND_BINS):
-        if seconds <= edge:
-            return index
-    return len(SECOND_BINS)
-
-
 def quantiles(values: list[float], shares: tuple[float, ...]) -> list[float]:
     ordered = sorted(values)
     if not ordered:
@@ -101,20 +69,17 @@ def quantiles(values: list[float], shares: tuple[float, ...]) -> list[float]:
     return [ordered[min(len(ordered) - 1, int(share * len(ordered)))] for share in shares]
 
 
-async def campaign_figures(ledger: Ledger, campaign_id: str) -> Figures:
-    """One read of the log without items: answered tasks only (skips and flags are not work
-    toward the target)."""
+def figures_from(tally: FigureTally) -> Figures:
     figures = Figures()
-    async for batch in task_records(ledger, campaign_id, with_items=False):
+    figures.merge(tally)
+    return figures
+
+
+async def campaign_figures(ledger: Ledger, campaign_id: str) -> Figures:
+    """One read of the log without items (a campaign's tallies carry these already)."""
+    figures = Figures()
+    async for batch in task_records(ledger, campaign_id, with_items=False,
+                                    also=("adjudicated",)):
         for record in batch:
-            if record.type in PAID:
-                figures.paid_tasks[record.expert] += 1
-                figures.paid_seconds[record.expert] = (
-                    figures.paid_seconds.get(record.expert, 0.0) + record.active_seconds)
-            if record.type != "answered":
-                continue
-            timing = record.payload.get("timing") or {}
-            at = timing.get("answered_at")
-            if isinstance(at, int):
-                figures.add(at, record.active_seconds)
+            figures.add_record(record)
     return figures

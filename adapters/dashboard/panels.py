@@ -1,6 +1,8 @@
 """One campaign's panel on the dashboard: its progress counts, quality and pay reports and the
-figures for its charts, built from the log in the background and kept until the log grows (at
-most every FRESH_S while it grows), so a page view never waits long on a large campaign."""
+figures for its charts, built in the background from the campaign's tallies (one read of its
+history: the archived segments' tallies are kept beside them, so only the tail is read) and kept
+until the log grows (at most every FRESH_S while it grows), so a page view never waits long on
+a large campaign."""
 
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from adapters.dashboard.figures import Figures, campaign_figures
+from adapters.dashboard.figures import Figures, figures_from
 from core.domain.campaigns import Campaign, CampaignStatus
+from core.ports import History
 from core.provenance.ledger import Ledger
-from core.reports.models import ModelsReport, campaign_models
-from core.reports.pay import PayLine, PayReport, price
-from core.reports.quality import Quality, campaign_quality
+from core.reports.audit import auto_accept_audit
+from core.reports.history import history_of
+from core.reports.models import ModelsReport, models_from
+from core.reports.pay import PayLine, PayReport, pay_from
+from core.reports.quality import Quality, quality_from
 from core.service.coordinator import Coordinator
 
 log = logging.getLogger(__name__)
@@ -59,42 +64,32 @@ class Shown(NamedTuple):
 
 
 async def build_panel(coordinator: Coordinator, ledger: Ledger, status: CampaignStatus,
-                      seq: int) -> Panel:
-    """Three reads of the log: quality (with items, for gold and models), the figures, and the
-    models report (drafts made, then tasks with their items)."""
+                      seq: int, history: History | None = None) -> Panel:
+    """One read of the campaign's tallies (`history`; the plain reader of the ledger when
+    None) gives quality, figures, pay and the models report."""
     started = time.perf_counter()
     campaign = await coordinator.campaign(status.id)
-    quality = await campaign_quality(ledger, campaign, resamples=RESAMPLES)
-    ties = sum(c.tie for c in quality.consensus)
-    quality.consensus = []  # one row per unit: never shown, so not kept
-    figures = await campaign_figures(ledger, campaign.id)
-    pay = pay_report(campaign, figures)
-    models = await campaign_models(ledger, campaign)
+    tallies = await history_of(ledger, history).tallies(campaign)
+    quality = quality_from(tallies.quality, campaign, resamples=RESAMPLES, consensus=False)
+    figures = figures_from(tallies.figures)
+    pay = pay_from(tallies.figures, campaign)
+    models = models_from(tallies.models_with_made(), campaign,
+                         await auto_accept_audit(ledger, campaign))
     return Panel(campaign=campaign, status=status, quality=quality, pay=pay, figures=figures,
-                 ties=ties, seq=seq, built_at=time.time(), models=models,
+                 ties=quality.ties, seq=seq, built_at=time.time(), models=models,
                  build_seconds=time.perf_counter() - started,
                  pay_by_expert={line.expert: line for line in pay.lines})
-
-
-def pay_report(campaign: Campaign, figures: Figures) -> PayReport:
-    """The pay report, priced by core.reports.pay from the tallies of the figures' pass."""
-    lines = [price(campaign, expert, figures.paid_tasks[expert], figures.paid_seconds[expert])
-             for expert in sorted(figures.paid_tasks)]
-    pay = campaign.spec.pay
-    return PayReport(campaign=campaign.id, currency=pay.currency if pay else "",
-                     basis=lines[0].basis if lines else "none", lines=lines,
-                     base=round(sum(line.base for line in lines), 2),
-                     top_up=round(sum(line.top_up for line in lines), 2),
-                     total=round(sum(line.total for line in lines), 2))
 
 
 class Panels:
     """Panels by campaign id. A panel is rebuilt when its campaign's log has grown and the
     panel is older than FRESH_S; a quiet campaign's panel is reused until something happens."""
 
-    def __init__(self, coordinator: Coordinator, ledger: Ledger, wait_s: float = WAIT_S) -> None:
+    def __init__(self, coordinator: Coordinator, ledger: Ledger, wait_s: float = WAIT_S,
+                 history: History | None = None) -> None:
         self.coordinator = coordinator
         self.ledger = ledger
+        self.history = history
         self.wait_s = wait_s
         self.kept: dict[str, Panel] = {}
         self.errors: dict[str, str] = {}
@@ -119,7 +114,8 @@ class Panels:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _start(self, status: CampaignStatus, seq: int) -> None:
-        task = asyncio.create_task(build_panel(self.coordinator, self.ledger, status, seq))
+        task = asyncio.create_task(build_panel(self.coordinator, self.ledger, status, seq,
+                                               self.history))
         self.building[status.id] = task
         task.add_done_callback(lambda done: self._finish(status.id, done))
 

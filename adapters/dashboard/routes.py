@@ -21,6 +21,7 @@ from adapters.dashboard import render
 from adapters.dashboard.asks import SHOWN, RecentAsks, live_asks
 from adapters.dashboard.panels import Panels
 from core.errors import ExpertloopError
+from core.ports import History
 from core.provenance.ledger import Ledger
 from core.service.coordinator import Coordinator
 
@@ -55,8 +56,10 @@ DASHBOARD = web.AppKey("dashboard", Dashboard)
 
 
 def add_dashboard_routes(app: web.Application, coordinator: Coordinator, ledger: Ledger,
-                         token: str | None, asks: RecentAsks | None = None) -> None:
-    app[DASHBOARD] = Dashboard(Panels(coordinator, ledger), token, asks)
+                         token: str | None, asks: RecentAsks | None = None,
+                         history: History | None = None) -> None:
+    """`history`: what panels read the log through (the plain reader of `ledger` when None)."""
+    app[DASHBOARD] = Dashboard(Panels(coordinator, ledger, history=history), token, asks)
     app.router.add_static("/dashboard/static", STATIC)
     app.router.add_get("/", show_dashboard)
     app.router.add_post("/login", post_login)

@@ -11,6 +11,7 @@ from adapters.http.context import api_of
 from core.domain.campaigns import CampaignSpec
 from core.domain.qualification import counts as qualification_counts
 from core.errors import ExpertloopError, InvalidCampaign, Problem
+from core.ports import History
 from core.reports.exports import Export
 from core.reports.models import campaign_models
 from core.reports.pay import campaign_pay, pay_csv
@@ -19,6 +20,12 @@ from core.reports.trainers import ExportOptions
 from core.service.staging import ItemSpool, spool_items
 
 STATE_ACTIONS = ("pause", "resume", "close")
+# What exports and reports read the log through (bots/web.py sets it); absent, the plain reader.
+HISTORY = web.AppKey("history", History)
+
+
+def history_of(request: web.Request) -> History | None:
+    return request.app.get(HISTORY)
 
 
 async def post_campaign(request: web.Request) -> web.Response:
@@ -81,7 +88,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     status = await api.coordinator.status(campaign.id)  # one shape per file: see trainers.py
     options = ExportOptions(include_model=_flag(request, "include_model"))
     run = Export(api.ledger, campaign, request.query.get("format", "trail"), options,
-                 conversations=status.conversations)
+                 conversations=status.conversations, history=history_of(request))
     csv = run.format == "csv"
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv" if csv else "application/x-ndjson",
@@ -131,7 +138,7 @@ async def qualification(request: web.Request) -> web.Response:
 async def quality(request: web.Request) -> web.Response:
     api = api_of(request)
     campaign = await api.coordinator.campaign(request.match_info["id"])
-    report = await campaign_quality(api.ledger, campaign)
+    report = await campaign_quality(api.ledger, campaign, history=history_of(request))
     return web.json_response(text=report.model_dump_json())
 
 
@@ -139,14 +146,14 @@ async def models(request: web.Request) -> web.Response:
     """How experts treat each model's drafts: accepted, edited, overridden, per day."""
     api = api_of(request)
     campaign = await api.coordinator.campaign(request.match_info["id"])
-    report = await campaign_models(api.ledger, campaign)
+    report = await campaign_models(api.ledger, campaign, history=history_of(request))
     return web.json_response(text=report.model_dump_json())
 
 
 async def pay(request: web.Request) -> web.Response:
     api = api_of(request)
     campaign = await api.coordinator.campaign(request.match_info["id"])
-    report = await campaign_pay(api.ledger, campaign)
+    report = await campaign_pay(api.ledger, campaign, history=history_of(request))
     if request.query.get("format") == "csv":
         return web.Response(text="".join(pay_csv(report)), content_type="text/csv")
     return web.json_response(text=report.model_dump_json())

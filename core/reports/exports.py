@@ -16,7 +16,7 @@ import json
 import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -25,11 +25,11 @@ from core.domain.items import Item, draft_label, prompt_text
 from core.errors import ExpertloopError
 from core.ports import Checkpoints, Log
 from core.provenance.ledger import Ledger
+from core.reports.history import history_of
 from core.reports.judgments import gold_correct, model_name, ranking, winner_loser
 from core.reports.labels import FinalLabels
-from core.reports.models import edit_of
 from core.reports.quality import FAST_SHARE
-from core.reports.records import ITEM_EVENTS, LEASELESS, TaskRecord, task_records
+from core.reports.records import LEASELESS, TaskRecord
 from core.reports.trainers import (
     ExportOptions,
     Ratings,
@@ -42,6 +42,10 @@ from core.reports.trainers import (
     shaped,
     vision_notes,
 )
+from core.reports.treatment import edit_of
+
+if TYPE_CHECKING:
+    from core.ports import History
 
 FORMATS = ("trail", "preference", "kto", "sft", "openai-dpo", "csv", "labels")
 VISION = ("preference", "kto", "sft")  # TRL formats written in its vision shape for images
@@ -53,7 +57,6 @@ CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value
 MODEL_LEFT_OUT = "decided_by_model"  # the summary's reason for the model's rows, left out
 QUALIFICATION_LEFT_OUT = "qualification"  # an expert's test answers: no training rows
 Progress = Callable[[int], None]
-SCAN_BATCH = 2000
 
 
 class ExportLine(NamedTuple):
@@ -91,13 +94,16 @@ class ExportSummary(BaseModel):
 
 
 class Export:
-    """One export run: iterate `lines()`, then read `summary`."""
+    """One export run: iterate `lines()`, then read `summary`. The tasks are read through
+    `history` (the plain reader of the ledger when None); the ledger seals the log first."""
 
     def __init__(self, ledger: Ledger, campaign: Campaign, format: str,
-                 options: ExportOptions | None = None, *, conversations: int = 0) -> None:
+                 options: ExportOptions | None = None, *, conversations: int = 0,
+                 history: History | None = None) -> None:
         if format not in FORMATS:
             raise UnknownFormat(f"unknown export format {format!r}; one of {', '.join(FORMATS)}")
         self.ledger, self.campaign, self.format = ledger, campaign, format
+        self.history = history_of(ledger, history)
         self.options = shaped(options, conversations)  # the campaign's conversation items
         self.summary = ExportSummary(campaign=campaign.id, format=format)
         self.tally = Tally()
@@ -122,14 +128,14 @@ class Export:
             async for text in self._labels(progress):
                 yield ExportLine(text, [])
             return
-        if self.format in VISION and await has_images(self.ledger, self.campaign.id):
+        if self.format in VISION and await self.history.has_images(self.campaign.id):
             self.options = shaped(self.options, 0, images=True)
         if self.format in ("trail", "csv"):
             self.fast_below = await self._fast_below()
             self.checkpoint = await _checkpoint_size(self.ledger.log, self.campaign.id)
         if self.format == "csv":
             yield ExportLine(_csv_line(CSV_FIELDS), [])
-        async for batch in task_records(self.ledger, self.campaign.id, also=ALSO):
+        async for batch in self.history.task_records(self.campaign.id, also=ALSO):
             for record in batch:
                 self.summary.tasks += 1
                 for row in self._rows(record):
@@ -155,7 +161,8 @@ class Export:
         return ExportLine(_json_line(row), files)
 
     async def _labels(self, progress: Progress | None) -> AsyncIterator[str]:
-        final = FinalLabels(self.ledger, self.campaign, include_model=self.options.include_model)
+        final = FinalLabels(self.ledger, self.campaign, include_model=self.options.include_model,
+                            history=self.history)
         async for row in final.rows(progress):
             self.summary.rows += 1
             if row["decided_by"]:
@@ -168,7 +175,7 @@ class Export:
 
     async def _fast_below(self) -> float | None:
         times = [record.active_seconds
-                 async for batch in task_records(self.ledger, self.campaign.id, with_items=False)
+                 async for batch in self.history.task_records(self.campaign.id, with_items=False)
                  for record in batch if record.type == "answered"]
         return statistics.median(times) * FAST_SHARE if times else None
 
@@ -241,22 +248,6 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
         row["diff"] = payload["diff"]
         row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
     return row
-
-
-async def has_images(ledger: Ledger, campaign_id: str) -> bool:
-    """Whether any item of the campaign shows images, which decides the whole file's shape
-    before its first row (TRL reads the format from it). One read of the log, cut short at the
-    first image: an image campaign's first item says so at once."""
-    after = 0
-    while events := await ledger.log.read_events(campaign_id, after, SCAN_BATCH):
-        after = events[-1].seq
-        for event in events:
-            if '"sha256"' not in event.body:  # cheap: most events name no image
-                continue
-            body = json.loads(event.body)
-            if body.get("type") in ITEM_EVENTS and body["payload"]["item"].get("images"):
-                return True
-    return False
 
 
 async def _checkpoint_size(log: Log, campaign_id: str) -> int | None:

@@ -14,14 +14,18 @@ import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.domain.campaigns import Campaign
 from core.domain.hard_cases import settled
 from core.domain.kinds import Kind
 from core.provenance.ledger import Ledger
+from core.reports.history import history_of
 from core.reports.judgments import ranking, winner_loser
-from core.reports.records import BATCH, DECIDED, ITEM_EVENTS, TaskRecord, task_records
+from core.reports.records import BATCH, DECIDED, ITEM_EVENTS, TaskRecord
+
+if TYPE_CHECKING:
+    from core.ports import History
 
 Row = dict[str, Any]
 TEXTS = (Kind.correct, Kind.write)  # no vote: the texts are collected, not decided between
@@ -48,9 +52,10 @@ class ItemLabel:
 class FinalLabels:
     """One run: iterate `rows()`, then read `states` (items per state) and `excluded`."""
 
-    def __init__(self, ledger: Ledger, campaign: Campaign, *, include_model: bool = False
-                 ) -> None:
+    def __init__(self, ledger: Ledger, campaign: Campaign, *, include_model: bool = False,
+                 history: History | None = None) -> None:
         self.ledger, self.campaign, self.include_model = ledger, campaign, include_model
+        self.history = history_of(ledger, history)
         self.items: dict[str, ItemLabel] = {}
         self.states: Counter[str] = Counter()
         self.excluded: Counter[str] = Counter()
@@ -58,8 +63,8 @@ class FinalLabels:
     async def rows(self, progress: Callable[[int], None] | None = None
                    ) -> AsyncIterator[Row]:
         await self._read_items()
-        async for batch in task_records(self.ledger, self.campaign.id, with_items=False,
-                                        also=("adjudicated", "auto_accepted")):
+        async for batch in self.history.task_records(self.campaign.id, with_items=False,
+                                                     also=("adjudicated", "auto_accepted")):
             for record in batch:
                 self._add(record)
             if progress is not None:

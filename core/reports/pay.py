@@ -6,15 +6,19 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from core.domain.campaigns import Campaign
 from core.provenance.ledger import Ledger
-from core.reports.records import task_records
+from core.reports.history import history_of
+from core.reports.tallies import PAID, FigureTally
 
-# A flag (harmful, broken) is work done; a skip is not. An adjudicator's final call is work too.
-PAID = ("answered", "flagged", "adjudicated")
+if TYPE_CHECKING:
+    from core.ports import History
+
+__all__ = ["PAID", "PayLine", "PayReport", "campaign_pay", "pay_csv", "pay_from", "price"]
 CSV_FIELDS = ("campaign", "expert", "currency", "basis", "rate", "tasks", "active_seconds",
               "hours", "base", "effective_hourly", "min_hourly", "top_up", "total", "rate_note")
 RATE_MIN_SECONDS = 60  # pay over less measured time than this is not an hourly rate
@@ -51,16 +55,18 @@ class PayReport(BaseModel):
     total: float
 
 
-async def campaign_pay(ledger: Ledger, campaign: Campaign) -> PayReport:
-    """Read the campaign's log once (no items needed) and price each expert's work."""
-    tasks: dict[str, int] = {}
-    seconds: dict[str, float] = {}
-    async for batch in task_records(ledger, campaign.id, with_items=False, also=("adjudicated",)):
-        for record in batch:
-            if record.type in PAID:
-                tasks[record.expert] = tasks.get(record.expert, 0) + 1
-                seconds[record.expert] = seconds.get(record.expert, 0.0) + record.active_seconds
-    lines = [price(campaign, expert, tasks[expert], seconds[expert]) for expert in sorted(tasks)]
+async def campaign_pay(ledger: Ledger, campaign: Campaign, *,
+                       history: History | None = None) -> PayReport:
+    """Price each expert's work (answers, flags, an adjudicator's final calls) from the
+    campaign's tallies (`history`; the plain reader of the ledger when None)."""
+    tallies = await history_of(ledger, history).tallies(campaign)
+    return pay_from(tallies.figures, campaign)
+
+
+def pay_from(tally: FigureTally, campaign: Campaign) -> PayReport:
+    seconds = tally.paid_seconds
+    lines = [price(campaign, expert, tally.paid_tasks[expert], seconds[expert])
+             for expert in sorted(tally.paid_tasks)]
     pay = campaign.spec.pay
     return PayReport(campaign=campaign.id, currency=pay.currency if pay else "",
                      basis=lines[0].basis if lines else _basis(campaign), lines=lines,

@@ -4,24 +4,31 @@ of the models behind the drafts. The statistics are evalica's; this module only 
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Hashable
+from collections import Counter
+from collections.abc import Iterable
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from core.domain.campaigns import Campaign
 from core.domain.kinds import Kind
-from core.ports import Turns
 from core.provenance.ledger import Ledger
-from core.reports.judgments import gold_correct, model_matches, unit_values
-from core.reports.models import unread_acceptance
-from core.reports.records import TaskRecord, task_records
+from core.reports.history import history_of
+from core.reports.tallies import (
+    FAST_WINDOW,
+    ExpertTally,
+    Match,
+    QualityTally,
+    Value,
+    median_of,
+)
+
+if TYPE_CHECKING:
+    from core.ports import History, Turns
 
 FAST_SHARE = 0.4  # an answer under 40% of the median time for its kind is flagged as fast
-FAST_WINDOW, FAST_LISTED = 10, 3  # 3 fast answers among an expert's last 10 lists them
+FAST_LISTED = 3  # 3 fast answers among an expert's last FAST_WINDOW lists them
 DISTANCES: dict[Kind, tuple[str, ...]] = {
     Kind.pairwise: ("nominal",), Kind.label: ("nominal",), Kind.verify: ("nominal",),
     Kind.rate: ("nominal", "ordinal", "interval"), Kind.rank: ("ordinal",),
@@ -45,7 +52,6 @@ def _evalica() -> Any:
 def _winners(outcomes: list[int]) -> list[Any]:
     winner = _evalica().Winner
     return [{0: winner.Draw, 1: winner.X, 2: winner.Y}[outcome] for outcome in outcomes]
-Value = str | int
 
 
 class Alpha(BaseModel):
@@ -111,87 +117,67 @@ class Quality(BaseModel):
     consensus: list[Consensus] = []
     leaderboard: list[ModelScore] = []
     bootstrap_resamples: int = 0
-
-
-class _Tally:
-    """What the report needs from each record; nothing of the drafts' texts is kept."""
-
-    def __init__(self, kind: Kind, chars_per_s: float) -> None:
-        self.kind = kind
-        self.chars_per_s = chars_per_s
-        self.units: dict[str, dict[str, Value]] = defaultdict(dict)  # unit -> expert -> value
-        self.times: dict[str, list[float]] = defaultdict(list)  # expert -> seconds, log order
-        self.experts: dict[str, ExpertQuality] = {}
-        self.matches: list[tuple[str, str, int]] = []
-        self.counts: Counter[str] = Counter()
-
-    def add(self, record: TaskRecord) -> None:
-        expert = self.experts.setdefault(record.expert, ExpertQuality(expert=record.expert))
-        if record.type != "answered":
-            setattr(expert, record.type, getattr(expert, record.type) + 1)
-            self.counts[record.type] += 1
-            return
-        expert.answers += 1
-        self.counts["answers"] += 1
-        self.counts["none_acceptable"] += record.decision.get("type") == "none_acceptable"
-        self.times[record.expert].append(record.active_seconds)
-        expert.unread_acceptances += bool(unread_acceptance(record, self.chars_per_s))
-        for unit, value in unit_values(record, self.kind):
-            self.units[unit][record.expert] = _value(value)
-        correct = gold_correct(record, self.kind)
-        if correct is not None:
-            expert.gold_answers += 1
-            expert.gold_correct += correct
-        self.matches += model_matches(record)
+    ties: int = 0  # units whose majority is a tie (listed in `consensus`)
 
 
 async def campaign_quality(ledger: Ledger, campaign: Campaign, *, resamples: int = 200,
-                           seed: int = 0) -> Quality:
-    """Read the campaign's log once and report on it. `resamples` bootstrap the leaderboard's
-    confidence intervals (percentile method; 0 leaves them out)."""
-    kind = campaign.spec.kind
-    tally = _Tally(kind, campaign.spec.reading_chars_per_s)
-    async for batch in task_records(ledger, campaign.id):
-        for record in batch:
-            tally.add(record)
-    every = [s for times in tally.times.values() for s in times]
-    median = statistics.median(every) if every else None
-    report = Quality(campaign=campaign.id, kind=kind, answers=tally.counts["answers"],
-                     skipped=tally.counts["skipped"], flagged=tally.counts["flagged"],
-                     none_acceptable=tally.counts["none_acceptable"], median_seconds=median,
+                           seed: int = 0, history: History | None = None) -> Quality:
+    """Report on the campaign's tallies (`history`; the plain reader of the ledger when None).
+    `resamples` bootstrap the leaderboard's confidence intervals (percentile method; 0 leaves
+    them out)."""
+    tallies = await history_of(ledger, history).tallies(campaign)
+    return quality_from(tallies.quality, campaign, resamples=resamples, seed=seed)
+
+
+def quality_from(tally: QualityTally, campaign: Campaign, *, resamples: int = 200,
+                 seed: int = 0, consensus: bool = True) -> Quality:
+    """The report from its sums. Without `consensus` the per-unit list is left out (the
+    dashboard shows only how many units tie: `Quality.ties`)."""
+    every: Counter[float] = Counter()
+    for expert in tally.experts.values():
+        every.update(expert.seconds)
+    median = median_of(every)
+    counts = tally.counts
+    report = Quality(campaign=campaign.id, kind=tally.kind, answers=counts["answers"],
+                     skipped=counts["skipped"], flagged=counts["flagged"],
+                     none_acceptable=counts["none_acceptable"], median_seconds=median,
                      fast_below_seconds=median * FAST_SHARE if median is not None else None,
                      bootstrap_resamples=resamples if tally.matches else 0)
-    report.alpha = [krippendorff(tally.units, d) for d in DISTANCES.get(kind, ())]
+    report.alpha = [krippendorff(tally.units, d) for d in DISTANCES.get(tally.kind, ())]
     report.experts = _experts(tally, report.fast_below_seconds)
-    report.consensus = [majority(unit, votes) for unit, votes in tally.units.items()]
+    majorities = [majority(unit, votes) for unit, votes in tally.units.items()]
+    report.ties = sum(c.tie for c in majorities)
+    report.consensus = majorities if consensus else []
     report.leaderboard = leaderboard(tally.matches, resamples, seed)
     return report
 
 
-async def keep_agreement(ledger: Ledger, turns: Turns, campaign: Campaign) -> bool:
+async def keep_agreement(ledger: Ledger, turns: Turns, campaign: Campaign, *,
+                         history: History | None = None) -> bool:
     """Store each expert's agreement with their peers in this campaign, for their own stats,
     when the log has grown since it was last kept. A full read of the log: the worker runs it
     now and then, never on an expert's request."""
     seq = await ledger.log.last_seq(campaign.id)
     if seq == await turns.agreement_seq(campaign.id):
         return False
-    report = await campaign_quality(ledger, campaign, resamples=0)
+    report = await campaign_quality(ledger, campaign, resamples=0, history=history)
     await turns.save_agreement(campaign.id, seq, {e.expert: (e.agreed, e.agreement_units)
                                                   for e in report.experts})
     return True
 
 
-def _value(value: Hashable) -> Value:
-    return value if isinstance(value, int) else str(value)
-
-
 def krippendorff(units: dict[str, dict[str, Value]], distance: str) -> Alpha:
-    """Alpha over units with two or more answers (the others carry no pairable values)."""
-    pairable = {unit: by for unit, by in units.items() if len(by) >= 2}
+    """Alpha over units with two or more answers (the others carry no pairable values). Alpha
+    reads each unit's values alone, never who gave them, so evalica gets one row per answer
+    slot rather than per expert: a few rows instead of one per expert, the same alpha."""
+    pairable = [list(by.values()) for by in units.values() if len(by) >= 2]
     if not pairable:
         return Alpha(distance=distance, value=None, units=0)
     evalica = _evalica()
-    frame = import_module("pandas").DataFrame(pairable)  # rows: experts, columns: units
+    width = max(len(values) for values in pairable)
+    slots = [[values[i] if i < len(values) else None for values in pairable]
+             for i in range(width)]
+    frame = import_module("pandas").DataFrame(slots)  # rows: answer slots, columns: units
     try:
         result = evalica.alpha(frame, distance=distance)
     except (evalica.InsufficientRatingsError, ValueError):
@@ -209,58 +195,81 @@ def majority(unit: str, by_expert: dict[str, Value]) -> Consensus:
                      tie=len(tied) > 1, tied=tied if len(tied) > 1 else [])
 
 
-def _experts(tally: _Tally, fast_below: float | None) -> list[ExpertQuality]:
+def _experts(tally: QualityTally, fast_below: float | None) -> list[ExpertQuality]:
     agree: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     for by_expert in tally.units.values():
+        if len(by_expert) < 2:
+            continue  # nobody else answered
+        votes = Counter(by_expert.values())
         for name, value in by_expert.items():
-            others = Counter(v for e, v in by_expert.items() if e != name)
-            top = others.most_common(2)
+            others = votes.copy()
+            others[value] -= 1
+            top = [(v, n) for v, n in others.most_common(2) if n > 0]
             if not top or (len(top) == 2 and top[0][1] == top[1][1]):
-                continue  # nobody else answered, or the others are split: no consensus
+                continue  # the others are split: no consensus
             seen[name] += 1
             agree[name] += top[0][0] == value
-    for expert in tally.experts.values():
-        _fill_expert(expert, tally.times.get(expert.expert, []), fast_below,
-                     agree[expert.expert], seen[expert.expert])
-    return sorted(tally.experts.values(), key=lambda e: e.expert)
+    return sorted((_expert(name, expert, fast_below, agree[name], seen[name])
+                   for name, expert in tally.experts.items()), key=lambda e: e.expert)
 
 
-def _fill_expert(expert: ExpertQuality, times: list[float], fast_below: float | None,
-                 agreed: int, units: int) -> None:
-    expert.median_seconds = statistics.median(times) if times else None
-    expert.agreement = agreed / units if units else None
-    expert.agreed = agreed
-    expert.agreement_units = units
+def _expert(name: str, tallied: ExpertTally, fast_below: float | None, agreed: int,
+            units: int) -> ExpertQuality:
+    expert = ExpertQuality(
+        expert=name, answers=tallied.answers, skipped=tallied.skipped, flagged=tallied.flagged,
+        median_seconds=median_of(tallied.seconds), agreement=agreed / units if units else None,
+        agreed=agreed, agreement_units=units, gold_answers=tallied.gold_answers,
+        gold_correct=tallied.gold_correct, unread_acceptances=tallied.unread)
     if expert.gold_answers:
         expert.gold_accuracy = expert.gold_correct / expert.gold_answers
     if fast_below is not None:
-        fast = [seconds < fast_below for seconds in times]
-        expert.fast_answers = sum(fast)
-        expert.fast_in_last_10 = sum(fast[-FAST_WINDOW:])
+        expert.fast_answers = sum(n for s, n in tallied.seconds.items() if s < fast_below)
+        expert.fast_in_last_10 = sum(s < fast_below for s in tallied.last[-FAST_WINDOW:])
         expert.listed_fast = expert.fast_in_last_10 >= FAST_LISTED
+    return expert
 
 
-def leaderboard(matches: list[tuple[str, str, int]], resamples: int, seed: int
+def leaderboard(matches: Iterable[Match] | Counter[Match], resamples: int, seed: int
                 ) -> list[ModelScore]:
     """Bradley-Terry scores of the models behind the drafts (experts judged blind), with
-    percentile bootstrap intervals: BCa would refit once per comparison (a jackknife)."""
-    models = sorted({m for x, y, _ in matches for m in (x, y)})
+    percentile bootstrap intervals: BCa would refit once per comparison (a jackknife). A fit
+    reads the matches as counts per (x, y, outcome), and a resample draws those counts
+    (multinomial), which is resampling the matches with replacement without listing them."""
+    counts = matches if isinstance(matches, Counter) else Counter(matches)
+    rows = sorted(counts.items())
+    models = sorted({m for (x, y, _), _ in rows for m in (x, y)})
     if len(models) < 2:
         return []
-    xs, ys = [x for x, _, _ in matches], [y for _, y, _ in matches]
-    winners = _winners([outcome for _, _, outcome in matches])
     fit = _with_prior(models)
-    scores = fit(xs=xs, ys=ys, winners=winners).scores
+    xs, ys = [x for (x, _, _), _ in rows], [y for (_, y, _), _ in rows]
+    winners = _winners([outcome for (_, _, outcome), _ in rows])
+    weights = [float(n) for _, n in rows]
+    scores = fit(xs, ys, winners, weights).scores
     low = high = None
-    if resamples > 0 and len(matches) >= 2:  # a bootstrap needs two matches to resample
-        boot = _evalica().bootstrap(fit, xs, ys, winners, n_resamples=resamples,
-                                    bootstrap_method="percentile", random_state=seed)
-        low, high = boot.low, boot.high
-    board = [_model_score(str(model), float(score), matches, low, high)
+    if resamples > 0 and sum(weights) >= 2:  # a bootstrap needs two matches to resample
+        low, high = _bootstrap(fit, (xs, ys, winners), weights, resamples, seed)
+    board = [_model_score(str(model), float(score), counts, low, high)
              for model, score in scores.items()]
     board.sort(key=lambda s: -s.score)
     return [s.model_copy(update={"rank": i + 1}) for i, s in enumerate(board)]
+
+
+def _bootstrap(fit: Any, rows: tuple[list[str], list[str], list[Any]], weights: list[float],
+               resamples: int, seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """2.5th and 97.5th percentiles of each model's score over the resamples."""
+    numpy = import_module("numpy")
+    total = int(sum(weights))
+    draws = numpy.random.default_rng(seed).multinomial(
+        total, numpy.asarray(weights) / total, size=resamples)
+    found: dict[str, list[float]] = {}
+    for drawn in draws:
+        for model, score in fit(*rows, [float(n) for n in drawn]).scores.items():
+            found.setdefault(str(model), []).append(float(score))
+    low = {m: float(numpy.percentile(s, 2.5)) for m, s in found.items() if len(s) == resamples}
+    high = {m: float(numpy.percentile(s, 97.5)) for m, s in found.items()
+            if len(s) == resamples}
+    return low, high
 
 
 def _with_prior(models: list[str]) -> Any:
@@ -272,25 +281,25 @@ def _with_prior(models: list[str]) -> Any:
     evalica = _evalica()
     draws = [evalica.Winner.Draw] * len(pairs)
 
-    def fit(xs: Any, ys: Any, winners: Any, weights: Any = None, **options: Any) -> Any:
-        weights = [1.0] * len(xs) if weights is None else list(weights)
+    def fit(xs: Any, ys: Any, winners: Any, weights: list[float]) -> Any:
         return evalica.bradley_terry([*xs, *prior_x], [*ys, *prior_y], [*winners, *draws],
-                                     weights=weights + [PRIOR_DRAWS] * len(pairs), **options)
+                                     weights=weights + [PRIOR_DRAWS] * len(pairs))
     return fit
 
 
-def _model_score(model: str, score: float, matches: list[tuple[str, str, int]],
-                 low: Any, high: Any) -> ModelScore:
-    wins = sum(1 for x, y, o in matches if (x == model and o == 1) or (y == model and o == 2))
-    ties = sum(1 for x, y, o in matches if o == 0 and model in (x, y))
-    played = sum(1 for x, y, _ in matches if model in (x, y))
+def _model_score(model: str, score: float, matches: Counter[Match],
+                 low: dict[str, float] | None, high: dict[str, float] | None) -> ModelScore:
+    wins = sum(n for (x, y, o), n in matches.items()
+               if (x == model and o == 1) or (y == model and o == 2))
+    ties = sum(n for (x, y, o), n in matches.items() if o == 0 and model in (x, y))
+    played = sum(n for (x, y, _), n in matches.items() if model in (x, y))
     return ModelScore(model=model, rank=0, score=score, matches=played, wins=wins, ties=ties,
                       losses=played - wins - ties,
                       low=_finite(low, model), high=_finite(high, model))
 
 
-def _finite(series: Any, model: str) -> float | None:
-    if series is None:
+def _finite(found: dict[str, float] | None, model: str) -> float | None:
+    if found is None:
         return None
-    value = float(series.get(model, float("nan")))
-    return value if value == value else None  # NaN when every resample agreed exactly
+    value = found.get(model, float("nan"))
+    return value if value == value else None

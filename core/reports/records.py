@@ -72,7 +72,9 @@ class TaskRecord(NamedTuple):
         return float((self.payload.get("timing") or {}).get("active_seconds") or 0.0)
 
 
-class _Open(NamedTuple):
+class OpenLease(NamedTuple):
+    """What a finished task's lease led to: its `assigned` event and the seq of its item."""
+
     assigned: EventRef | None  # None for a decision made without a lease (the model's)
     item_seq: int
 
@@ -82,8 +84,8 @@ class _Leases:
 
     def __init__(self, finished: tuple[str, ...] = FINISHED,
                  by_id: dict[str, int] | None = None) -> None:
-        self.open: dict[str, _Open] = {}
-        self.expired: OrderedDict[str, _Open] = OrderedDict()
+        self.open: dict[str, OpenLease] = {}
+        self.expired: OrderedDict[str, OpenLease] = OrderedDict()
         self.finished = finished
         self.by_id = by_id  # item id -> its item event's seq, for decisions without a lease
 
@@ -94,7 +96,7 @@ class _Leases:
             if len(self.expired) > EXPIRED_KEPT:
                 self.expired.popitem(last=False)
 
-    def finish(self, lease: str) -> _Open | None:
+    def finish(self, lease: str) -> OpenLease | None:
         return self.open.pop(lease, None) or self.expired.pop(lease, None)
 
 
@@ -149,16 +151,16 @@ async def task_records(ledger: Ledger, campaign_id: str, *, with_items: bool = T
             continue
         wanted = {lease.item_seq for _, lease in finished if lease is not None}
         found = await items.fetch(wanted) if with_items else {}
-        yield [_record(event, lease, found, late) for event, lease in finished]
+        yield [record_of(event, lease, found, late) for event, lease in finished]
 
 
 def _walk(events: list[dict[str, Any]], leases: _Leases
-          ) -> list[tuple[dict[str, Any], _Open | None]]:
-    finished: list[tuple[dict[str, Any], _Open | None]] = []
+          ) -> list[tuple[dict[str, Any], OpenLease | None]]:
+    finished: list[tuple[dict[str, Any], OpenLease | None]] = []
     for event in events:
         kind, lease = event["type"], event.get("lease")
         if kind == "assigned" and lease:
-            leases.open[lease] = _Open(EventRef(event["seq"], event.get("hash")),
+            leases.open[lease] = OpenLease(EventRef(event["seq"], event.get("hash")),
                                        int(event["payload"]["item_seq"]))
         elif kind in leases.finished and lease:
             finished.append((event, leases.finish(lease)))
@@ -166,7 +168,7 @@ def _walk(events: list[dict[str, Any]], leases: _Leases
             leases.by_id.setdefault(str(event["item"]), int(str(event["seq"])))
         elif leases.by_id is not None and kind in LEASELESS:
             seq = leases.by_id.get(str(event.get("item")))
-            finished.append((event, None if seq is None else _Open(None, seq)))
+            finished.append((event, None if seq is None else OpenLease(None, seq)))
         elif kind == "lease_expired" and lease:
             leases.expire(lease)
         elif kind == "undeliverable" and lease:  # never shown, so never answered
@@ -174,7 +176,7 @@ def _walk(events: list[dict[str, Any]], leases: _Leases
     return finished
 
 
-def _record(event: dict[str, Any], lease: _Open | None,
+def record_of(event: dict[str, Any], lease: OpenLease | None,
             items: dict[int, tuple[Item, EventRef]], late: dict[int, str]) -> TaskRecord:
     item, item_ref = items.get(lease.item_seq, (None, None)) if lease else (None, None)
     payload, expert = event.get("payload") or {}, event.get("expert") or event.get("actor_id")

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
-from core.ports import Archived, Clock, HeldItem, Log, SegmentFiles
+from core.ports import Archived, Clock, HeldItem, History, Log, SegmentFiles
 from core.provenance.events import GENESIS
 from core.provenance.segments import ArchivedEvent, SegmentMeta, segment_name
 
@@ -47,15 +47,17 @@ class Segment(NamedTuple):
 
 class Archiver:
     """Per campaign: `archive` runs the three steps (`next_segment`, `write`, `trim`) while a
-    segment is due."""
+    segment is due, then hands each archived segment to `history` (History.after_archived:
+    the reports' tallies of it are kept once, beside it)."""
 
     def __init__(self, log: Log, archived: Archived, files: SegmentFiles, clock: Clock,
-                 settings: ArchiveSettings) -> None:
+                 settings: ArchiveSettings, *, history: History | None = None) -> None:
         self.log = log
         self.archived = archived
         self.files = files
         self.clock = clock
         self.settings = settings
+        self.history = history
 
     async def archive(self, campaign_id: str) -> list[SegmentMeta]:
         """Archive every segment due now; the segments archived, in order."""
@@ -65,6 +67,8 @@ class Archiver:
             if not await self.trim(campaign_id, segment, written):
                 break  # another worker archived it meanwhile, or the log changed under us
             done.append(written)
+            if self.history is not None:
+                await self.history.after_archived(campaign_id, written)
         return done
 
     async def next_segment(self, campaign_id: str) -> Segment | None:

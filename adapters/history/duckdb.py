@@ -1,0 +1,273 @@
+"""The `History` port on DuckDB: reports read a campaign's archived segments as columns, straight
+over their Parquet files (in-process, no extension loaded or downloaded: json and parquet are
+built in), plus the Redis tail (the events after the last archived seq, through the `Log`
+role). Finished tasks come back as the plain reader's `TaskRecord`s (core/reports/records.py),
+built from Arrow batches: the joins are SQL, and Python decodes one payload per finished task
+and one item per item, never the other events.
+
+Each archived segment's tallies (core/reports/tallies.py: the sums behind quality, pay, the
+models report and the dashboard) are computed once, when the segment is archived
+(`after_archived`) or first asked for, and kept beside it as `<segment>.panel.json`; a report
+then reads only the tail and adds it. Erased experts show as their pseudonyms: records through
+core/privacy/pseudonyms.py as the ledger shows events, kept tallies renamed when read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]
+
+from adapters.history.files import PanelFiles
+from adapters.history.scan import Scan, tail_table
+from core.domain.campaigns import Campaign
+from core.domain.items import Item
+from core.ports import Archived, Campaigns, Log
+from core.privacy.pseudonyms import Erasures, digest, pseudonymise
+from core.provenance.segments import SegmentMeta
+from core.reports.history import TALLIED
+from core.reports.records import LEASELESS, EventRef, OpenLease, TaskRecord, record_of
+from core.reports.tallies import Tallies
+
+TAIL_BATCH = 10_000
+ITEMS_KEPT = 16_384  # decoded items: a campaign's answers to one item come close together
+TALLIES_KEPT = 256  # segments' tallies held in memory (the files are kept beside the segments)
+CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoload_known_extensions": False, "autoinstall_known_extensions": False}
+
+
+class Snapshot(NamedTuple):
+    """A campaign's history at one moment: its segments, then the tail after the last."""
+
+    segments: list[SegmentMeta]
+    files: list[str]
+    tail: pa.Table
+    erasures: Erasures
+    late: dict[int, str]
+
+    @property
+    def archived_upto(self) -> int:
+        return self.segments[-1].last_seq if self.segments else 0
+
+
+class DuckHistory:
+    """Built from the roles it reads and the archive's location (a directory or an fsspec
+    URL, as EXPERTLOOP_ARCHIVE); DuckDB opens on first use."""
+
+    def __init__(self, log: Log, archived: Archived, campaigns: Campaigns,
+                 location: str) -> None:
+        self.log, self.archived, self.campaigns = log, archived, campaigns
+        self.files = PanelFiles(location)
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._kept: OrderedDict[tuple[str, str, str], Tallies] = OrderedDict()
+
+    async def task_records(self, campaign_id: str, *, with_items: bool = True,
+                           also: tuple[str, ...] = ()) -> AsyncIterator[list[TaskRecord]]:
+        snapshot = await self._snapshot(campaign_id)
+        scan = await asyncio.to_thread(self._scan, snapshot, also)
+        try:
+            async for batch in self._records(scan, snapshot, 0, None, with_items):
+                yield batch
+        finally:
+            scan.close()
+
+    async def tallies(self, campaign: Campaign) -> Tallies:
+        """Each segment's kept tallies (computed now if missing), plus the tail's."""
+        snapshot = await self._snapshot(campaign.id)
+        total = Tallies(campaign.spec.kind, campaign.spec.reading_chars_per_s)
+        kept = [await self._kept_tallies(campaign, segment) for segment in snapshot.segments]
+        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED)
+        try:
+            for index, segment in enumerate(snapshot.segments):
+                found = kept[index] or await self._keep(campaign, segment, scan, snapshot, index)
+                total.merge(found)
+            total.merge(await self._range(campaign, scan, snapshot, snapshot.archived_upto,
+                                          None))
+        finally:
+            scan.close()
+        return _pseudonymised(total, snapshot.erasures)
+
+    async def has_images(self, campaign_id: str) -> bool:
+        snapshot = await self._snapshot(campaign_id)
+        scan = await asyncio.to_thread(self._scan, snapshot, ())
+        try:
+            return await asyncio.to_thread(scan.has_images)
+        finally:
+            scan.close()
+
+    async def after_archived(self, campaign_id: str, segment: SegmentMeta) -> None:
+        """Keep the tallies of every archived segment that has none yet (this one, and any
+        a crash or an archiver without a history left)."""
+        campaign = await self.campaigns.load_campaign(campaign_id)
+        if campaign is None:
+            return
+        snapshot = await self._snapshot(campaign_id, tail=False)
+        missing = [index for index, meta in enumerate(snapshot.segments)
+                   if await self._kept_tallies(campaign, meta) is None]
+        if not missing:
+            return
+        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED)
+        try:
+            for index in missing:
+                await self._keep(campaign, snapshot.segments[index], scan, snapshot, index)
+        finally:
+            scan.close()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._db is None:
+            self._db = duckdb.connect(config=CONFIG)
+            for filesystem in self.files.filesystems():
+                self._db.register_filesystem(filesystem)
+        return self._db
+
+    def _scan(self, snapshot: Snapshot, also: tuple[str, ...]) -> Scan:
+        return Scan(self._connection(), snapshot.files, snapshot.tail, also)
+
+    async def _snapshot(self, campaign_id: str, *, tail: bool = True) -> Snapshot:
+        """The manifest first, then the tail after it: a segment archived in between is read
+        from Redis all the same (the Log serves archived seqs from the files)."""
+        segments = await self.archived.segments(campaign_id)
+        after = segments[-1].last_seq if segments else 0
+        seqs: list[int] = []
+        hashes: list[str | None] = []
+        bodies: list[str] = []
+        while tail and (events := await self.log.read_events(campaign_id, after, TAIL_BATCH)):
+            seals = await self.log.read_seals(campaign_id, [event.seq for event in events])
+            for event in events:
+                seqs.append(event.seq)
+                hashes.append(seals.get(event.seq))
+                bodies.append(event.body)
+            after = events[-1].seq
+        return Snapshot(segments, [self.files.segment_path(s) for s in segments],
+                        tail_table(seqs, hashes, bodies), await self.log.erasures(),
+                        await self.log.late_rationales(campaign_id) if tail else {})
+
+    async def _records(self, scan: Scan, snapshot: Snapshot, after: int, upto: int | None,
+                       with_items: bool) -> AsyncIterator[list[TaskRecord]]:
+        reader = await asyncio.to_thread(scan.records, after, upto, with_items)
+        build = Records(snapshot.erasures, snapshot.late)
+        while (batch := await asyncio.to_thread(_next, reader, build)) is not None:
+            if batch:
+                yield batch
+
+    async def _range(self, campaign: Campaign, scan: Scan, snapshot: Snapshot, after: int,
+                     upto: int | None) -> Tallies:
+        """The tallies of the tasks finishing (and the drafts made) in (after, upto]."""
+        tallies = Tallies(campaign.spec.kind, campaign.spec.reading_chars_per_s)
+        tallies.made = await asyncio.to_thread(scan.made, after, upto)
+        async for batch in self._records(scan, snapshot, after, upto, True):
+            for record in batch:
+                tallies.add(record)
+        return tallies
+
+    async def _kept_tallies(self, campaign: Campaign, segment: SegmentMeta) -> Tallies | None:
+        key = (campaign.id, segment.name, segment.sha256)
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]
+        text = await asyncio.to_thread(self.files.read_panel, segment)
+        if text is None:
+            return None
+        try:
+            tallies = Tallies.load(text, campaign.spec.kind, campaign.spec.reading_chars_per_s)
+        except (ValueError, KeyError, TypeError):
+            return None  # kept by another version, or for another spec: computed again
+        self._hold(key, tallies)
+        return tallies
+
+    async def _keep(self, campaign: Campaign, segment: SegmentMeta, scan: Scan,
+                    snapshot: Snapshot, index: int) -> Tallies:
+        after = snapshot.segments[index - 1].last_seq if index else 0
+        tallies = await self._range(campaign, scan, snapshot, after, segment.last_seq)
+        await asyncio.to_thread(self.files.write_panel, segment, tallies.to_json())
+        self._hold((campaign.id, segment.name, segment.sha256), tallies)
+        return tallies
+
+    def _hold(self, key: tuple[str, str, str], tallies: Tallies) -> None:
+        self._kept[key] = tallies
+        while len(self._kept) > TALLIES_KEPT:
+            self._kept.popitem(last=False)
+
+
+class Records:
+    """Arrow batches of finishing events into TaskRecords, through the plain reader's own
+    `record_of`; items decoded once each and kept while answers to them keep coming."""
+
+    def __init__(self, erasures: Erasures, late: dict[int, str]) -> None:
+        self.erasures, self.late = erasures, late
+        self.items: OrderedDict[int, tuple[Item, EventRef]] = OrderedDict()
+
+    def build(self, batch: pa.RecordBatch) -> list[TaskRecord]:
+        columns = {name: batch.column(name).to_pylist() for name in batch.schema.names
+                   if name != "item_json"}
+        item_json = batch.column("item_json") if "item_json" in batch.schema.names else None
+        events, leases = [], []
+        found: dict[int, tuple[Item, EventRef]] = {}
+        for row in range(batch.num_rows):
+            events.append(_event(columns, row))
+            lease = _lease(columns, row)
+            leases.append(lease)
+            if lease is not None and lease.item_seq is not None and item_json is not None:
+                self._item(found, lease.item_seq, columns["item_hash"][row], item_json, row)
+        events = pseudonymise(events, self.erasures)
+        return [record_of(event, lease, found, self.late)
+                for event, lease in zip(events, leases, strict=True)]
+
+    def _item(self, found: dict[int, tuple[Item, EventRef]], seq: int, hash_: str | None,
+              item_json: pa.Array, row: int) -> None:
+        if seq in found:
+            return
+        kept = self.items.get(seq)
+        if kept is None:
+            text = item_json[row].as_py()
+            if text is None:
+                return  # no item event at that seq: the record has no item, as in the plain one
+            kept = (Item.model_validate_json(text), EventRef(seq, hash_))
+            self.items[seq] = kept
+            while len(self.items) > ITEMS_KEPT:
+                self.items.popitem(last=False)
+        else:
+            self.items.move_to_end(seq)
+        found[seq] = kept
+
+
+def _event(columns: dict[str, list[Any]], row: int) -> dict[str, Any]:
+    """The finishing event as the ledger shows it (core.provenance.ledger.Ledger.events)."""
+    event: dict[str, Any] = {"seq": columns["seq"][row], "hash": columns["hash"][row],
+                             "prev": columns["prev"][row], "type": columns["type"][row]}
+    for name in ("expert", "actor_id", "lease", "item", "at"):
+        if (value := columns[name][row]) is not None:
+            event[name] = value
+    payload = columns["payload"][row]
+    if payload is not None:
+        event["payload"] = json.loads(payload)
+    return event
+
+
+def _lease(columns: dict[str, list[Any]], row: int) -> OpenLease | None:
+    item_seq = columns["item_seq"][row]
+    if columns["type"][row] in LEASELESS:
+        return None if item_seq is None else OpenLease(None, item_seq)
+    if columns["a_seq"][row] is None:
+        return None
+    return OpenLease(EventRef(columns["a_seq"][row], columns["a_hash"][row]), item_seq)
+
+
+def _next(reader: pa.RecordBatchReader, build: Records) -> list[TaskRecord] | None:
+    try:
+        batch = reader.read_next_batch()
+    except StopIteration:
+        return None
+    return build.build(batch)
+
+
+def _pseudonymised(tallies: Tallies, erasures: Erasures) -> Tallies:
+    """Tallies kept before an expert was erased name them: shown under the pseudonym."""
+    if not erasures.experts:
+        return tallies
+    rename: Callable[[str], str] = lambda name: erasures.experts.get(digest(name), name)  # noqa: E731
+    return tallies.renamed(rename)
