@@ -73,11 +73,14 @@ class Route(BaseModel):
 
 
 class Routing(NamedTuple):
-    """What next_task reads about an expert: the profile, answers per day, active campaigns."""
+    """What next_task reads about an expert: the profile, answers per day, active campaigns,
+    and whether they hold an open live ask (read in the same round trip, so the common case,
+    none, costs no read of the asks)."""
 
     expert: Expert | None
     done_by_day: dict[str, int]
     routes: list[Route]
+    asks: bool = False
 
 
 class Credit(NamedTuple):

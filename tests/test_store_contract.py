@@ -128,7 +128,7 @@ async def test_a_campaign_has_no_state_until_it_is_opened(any_store: RedisStore)
 
 async def test_only_active_campaigns_are_routed(any_store: RedisStore) -> None:
     campaign = await open_campaign(any_store, "q1")
-    _, _, routes = await any_store.routing("nobody", [])
+    routes = (await any_store.routing("nobody", [])).routes
     assert [r.campaign for r in routes] == ["c1"]
 
     await set_state(any_store, campaign, CampaignState.paused)
@@ -207,7 +207,7 @@ async def test_routing_returns_the_expert_and_day_counts(any_store: RedisStore) 
         await any_store.credit("ann", Credit("2026-11-18", 30.0, 1.5, "USD"))
     await any_store.credit("ann", Credit("2026-11-17", 12.5, 1.5, "USD"))
 
-    expert, days, routes = await any_store.routing("ann", ["2026-11-17", "2026-11-18",
+    expert, days, routes, _ = await any_store.routing("ann", ["2026-11-17", "2026-11-18",
                                                            "2026-11-19"])
 
     assert expert == ann and routes == []

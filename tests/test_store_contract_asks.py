@@ -139,3 +139,15 @@ async def test_queue_entries_are_shared_by_consumers_and_retried(any_store: Redi
     assert await any_store.take_ask_jobs("callbacks", "w1", 5, 0, NOW) == []
     [back] = await any_store.take_ask_jobs("callbacks", "w2", 5, 0, NOW + 1000)
     assert back.fields["tries"] == "1" and back.fields["delivery"] == "cb-ask_1"
+
+
+async def test_the_routing_read_tells_whether_an_expert_holds_an_open_ask(
+        any_store: RedisStore) -> None:
+    await any_store.create_ask(posting(offers=(offer("ann"), offer("bob"))))
+
+    before = [(await any_store.routing(e, [])).asks for e in ("ann", "bob", "cy")]
+    await any_store.answer_ask(answering("ann"))
+
+    assert before == [True, True, False]
+    assert not (await any_store.routing("ann", [])).asks
+    assert not (await any_store.routing("bob", [])).asks  # decided: bob's card is closed

@@ -47,6 +47,11 @@ def ask_key(name: str) -> str:
     return k.campaign_key(ASKS_LOG, name)
 
 
+def open_asks_key(expert_id: str) -> str:
+    """The expert's open offers; the routing read checks it exists (adapters/redis/experts.py)."""
+    return ask_key(f"x:{expert_id}")
+
+
 class RedisAsks(OnRedis):
     """Each change is one script over the asks' slot; reads are pipelines."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from redis.asyncio.client import Pipeline
 
 from adapters.redis import keys as k
+from adapters.redis.asks import open_asks_key
 from adapters.redis.lua import OnRedis
 from core.domain.experts import Expert
 from core.ports import Credit, Route, Routing
@@ -65,9 +66,11 @@ class RedisExperts(OnRedis):
 
 
 def read_routing(pipe: Pipeline, expert_id: str, days: list[str]) -> None:
-    """Two commands: the profile and the day counts are fields of one hash."""
+    """Three commands: the profile and the day counts are fields of one hash; then the
+    active campaigns, and whether the expert holds an open live ask (a key absent for most)."""
     pipe.hmget(k.expert_key(expert_id), ["profile", *(f"day:{day}" for day in days)])
     pipe.hvals(k.ROUTING)
+    pipe.exists(open_asks_key(expert_id))
 
 
 def add_credit(pipe: Pipeline, expert_id: str, credit: Credit) -> None:
@@ -80,8 +83,9 @@ def add_credit(pipe: Pipeline, expert_id: str, credit: Credit) -> None:
         pipe.hincrbyfloat(key, f"earned:{credit.currency}", credit.pay)
 
 
-def routing_from(days: list[str], expert_keys: list[str | None], routes: list[str]) -> Routing:
+def routing_from(days: list[str], expert_keys: list[str | None], routes: list[str],
+                 open_asks: int = 0) -> Routing:
     profile, *counts = expert_keys
     return Routing(Expert.model_validate_json(profile) if profile else None,
                    {day: int(n or 0) for day, n in zip(days, counts, strict=True)},
-                   [Route.model_validate_json(r) for r in routes])
+                   [Route.model_validate_json(r) for r in routes], bool(open_asks))

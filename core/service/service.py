@@ -96,7 +96,8 @@ class Service:
         if credit is not None:
             done[credit.day] = done.get(credit.day, 0) + 1
         idle = _idle_reason(expert, done, now, pushed)
-        if not expert.paused and not pushed:  # a live ask first: someone is waiting on it
+        if routing.asks and not expert.paused and not pushed:  # a live ask first: an agent
+            # is waiting on it (the routing read said whether any is open: mostly none)
             asked = await self.asks.cards_for(expert_id)
             if asked:
                 if credit is not None:
