@@ -183,8 +183,10 @@ async def test_a_worker_stopped_mid_request_exits_cleanly_and_its_jobs_are_draft
     campaign_id = await post(coordinator, models, ["model-a"], [
         {"id": item, "prompt": text, "drafts": [{"text": "Given."}]}
         for item, text in prompts.items()])
-    models.fail("slow", times=None, delay=7.0)  # longer than the worker's grace after a stop
-    stopped = spawn(**{**SHORT_HOLD, "EXPERTLOOP_MODEL_TIMEOUT_S": "6"})  # nor times out in it
+    # Replies slower than the worker's 5 s grace after a stop, and a timeout that cannot run
+    # out within it either, with room for a busy machine to be late with the stop
+    models.fail("slow", times=None, delay=30.0)
+    stopped = spawn(**{**SHORT_HOLD, "EXPERTLOOP_MODEL_TIMEOUT_S": "15"})
     await stopped.start()
     await wait_until(lambda: len(in_flight(models)) == 4, "the worker sends 4 requests",
                      process=stopped.process)
