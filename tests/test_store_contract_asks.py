@@ -151,3 +151,17 @@ async def test_the_routing_read_tells_whether_an_expert_holds_an_open_ask(
     assert before == [True, True, False]
     assert not (await any_store.routing("ann", [])).asks
     assert not (await any_store.routing("bob", [])).asks  # decided: bob's card is closed
+
+
+async def test_asks_waiting_for_experts_are_looked_at_in_turn(any_store: RedisStore) -> None:
+    await any_store.create_ask(posting(later=("bob",)))
+    await any_store.create_ask(posting(ask_id="ask_2", call="me:c2", later=("bob",))
+                               ._replace(created_at=NOW + 1))
+    looked = AskChange(ask="ask_1", mode="offer", now=NOW + 500, stage=0, later=("bob",),
+                       waiting="bob is paused")
+
+    first = (await any_store.due_asks(NOW + 500, 1))[1]
+    assert await any_store.change_ask(looked) == "ok"
+    second = (await any_store.due_asks(NOW + 500, 1))[1]
+
+    assert (first, second) == (["ask_1"], ["ask_2"])

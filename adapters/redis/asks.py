@@ -146,7 +146,7 @@ class RedisAsks(OnRedis):
     async def due_asks(self, now: int, count: int) -> tuple[list[str], list[str]]:
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.zrangebyscore(ask_key("pending"), "-inf", now, start=0, num=count)
-            pipe.zrange(ask_key("later"), 0, count - 1)
+            pipe.zrange(ask_key("later"), 0, count - 1)  # the longest unseen first
             due, later = await pipe.execute()
         return list(due), list(later)
 

@@ -98,10 +98,9 @@ class AskTicks:
         request = request_of(ask)
         waiting_for = [e for e in experts if e.id in ask.later and e.id not in ask.offered]
         ready = [e for e in waiting_for if may_take_now(e, request, now)]
-        if not ready and len(waiting_for) == len(ask.later):
-            return 0
         rest = tuple(e.id for e in waiting_for if e not in ready)
         waiting = "" if ask.offered or ready else waiting_reason(request, waiting_for, now)
         change = AskChange(ask=ask.id, mode="offer", now=now, stage=ask.stage,
                            offers=offers_for(ready), later=rest, waiting=waiting)
-        return int(await self.store.change_ask(change) == "ok")
+        changed = await self.store.change_ask(change)  # also: looked at now, so others go next
+        return int(changed == "ok" and bool(ready))

@@ -28,5 +28,5 @@ if req.mode == 'escalate' then
   redis.call('ZADD', k.pending, req.expires_at, req.ask)
 end
 offer(k, req.ask, a, req.offers, req.now)
-if type(req.later) == 'string' then keep_later(k, req.ask, a, req.later, req.waiting or '') end
+if type(req.later) == 'string' then keep_later(k, req.ask, a, req.later, req.waiting, req.now) end
 return 'ok'

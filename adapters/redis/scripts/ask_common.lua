@@ -42,10 +42,15 @@ local function offer(k, id, a, offers, now)
   return added
 end
 
--- Who is left to offer the ask to once they are available (JSON text of a list of ids).
-local function keep_later(k, id, a, later_json, waiting)
+-- Who is left to offer the ask to once they are available (JSON text of a list of ids); the
+-- `later` set is scored by when a tick last looked, so every tick looks at the longest unseen.
+local function keep_later(k, id, a, later_json, waiting, now)
   redis.call('HSET', a.ask, 'later', later_json, 'waiting', waiting)
-  if later_json == '[]' then redis.call('ZREM', k.later, id) else redis.call('ZADD', k.later, 0, id) end
+  if later_json == '[]' then
+    redis.call('ZREM', k.later, id)
+  else
+    redis.call('ZADD', k.later, now, id)
+  end
 end
 
 -- The ask takes no more offers: out of the pending sets and every expert's open set; a

@@ -19,5 +19,5 @@ redis.call('HSET', a.ask, 'seqs', seq)
 redis.call('ZADD', k.pending, req.expires_at, req.id)
 redis.call('ZADD', k.all, req.created_at, req.id)
 offer(k, req.id, a, req.offers, req.created_at)
-keep_later(k, req.id, a, req.later, req.waiting)
+keep_later(k, req.id, a, req.later, req.waiting, req.created_at)
 return {'created', req.id}
