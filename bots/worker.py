@@ -87,8 +87,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             log.warning("redis unavailable, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
-    await asyncio.gather(agreements, checkpoints, archiving, *inboxes)
-    await finish_drafting(drafting)
+    # side by side: drafts in flight get their grace while the other loops wind down
+    await asyncio.gather(finish_drafting(drafting), agreements, checkpoints, archiving, *inboxes)
     for loop in loops:
         await loop.close()
 
