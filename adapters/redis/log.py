@@ -39,6 +39,7 @@ class RedisLog(OnRedis):
         super().__init__(client, scripts)
         self.files = files
         self._decoded: OrderedDict[tuple[str, str, str], Decoded] = OrderedDict()
+        self._archived_upto: dict[str, int] = {}  # per campaign; only ever grows, like the archive
 
     async def append_event(self, campaign_id: str, event_body: str) -> int:
         return int(await self._run("append", campaign_id, [event_body]))
@@ -53,35 +54,40 @@ class RedisLog(OnRedis):
         return {int(seq): str(text) for seq, text in found.items()}
 
     async def read_events(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]:
-        # The stream is read before the manifest: a trim between the two only moves more seqs
-        # to the files, which hold the same events, so the merge below never leaves a gap.
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xrange(k.campaign_key(campaign_id, "log"), min=f"0-{after + 1}", max="+",
-                        count=count)
-            pipe.zrangebyscore(k.segments_key(campaign_id), after + 1, "+inf")
-            entries, manifest = await pipe.execute()
-        tail = [StoredEvent(int(entry_id.split("-")[1]), fields["e"])
-                for entry_id, fields in entries]
-        if not manifest:
-            return tail
-        metas = _metas(manifest)
-        end = after + count
-        archived = await self._archived(campaign_id, metas, range(after + 1, end + 1))
+        """The stream alone while it holds `after + 1` (the usual case: one XRANGE); the
+        manifest and the segment files for what was archived."""
+        tail = None
+        if after >= self._archived_upto.get(campaign_id, 0):
+            tail = await self._stream(campaign_id, after, count)
+            if tail and tail[0].seq == after + 1:
+                return tail
+        # Read after the stream: a trim in between only moves more seqs to the files, which
+        # hold the same events, so `tail` still starts at or before the manifest's end + 1.
+        metas = await self._manifest(campaign_id, after + 1)
+        if not metas:
+            return tail if tail is not None else await self._stream(campaign_id, after, count)
+        archived = await self._archived(campaign_id, metas, range(after + 1, after + count + 1))
         upto = metas[-1].last_seq
-        return (archived + [event for event in tail if event.seq > upto])[:count]
+        if len(archived) >= count:
+            return archived[:count]
+        if tail is None:
+            tail = await self._stream(campaign_id, upto, count - len(archived))
+        rest = [event for event in tail if event.seq > upto]
+        if rest and rest[0].seq != upto + 1:  # archived meanwhile: the next read gets them
+            rest = []
+        return (archived + rest)[:count]
 
     async def read_events_at(self, campaign_id: str, seqs: list[int]) -> list[StoredEvent]:
         log = k.campaign_key(campaign_id, "log")
         async with self.client.pipeline(transaction=False) as pipe:
             for seq in seqs:
                 pipe.xrange(log, min=f"0-{seq}", max=f"0-{seq}", count=1)
-            pipe.zrangebyscore(k.segments_key(campaign_id), min(seqs, default=0), "+inf")
-            *found, manifest = await pipe.execute()
+            found = await pipe.execute()
         bodies = {seq: entries[0][1]["e"] for seq, entries in zip(seqs, found, strict=True)
                   if entries}
-        missing = sorted(set(seqs) - bodies.keys())
-        if missing and manifest:
-            archived = await self._archived(campaign_id, _metas(manifest), missing)
+        missing = sorted(seq for seq in set(seqs) - bodies.keys() if seq > 0)
+        if missing and (metas := await self._manifest(campaign_id, missing[0])):
+            archived = await self._archived(campaign_id, metas, missing)
             bodies |= {event.seq: event.body for event in archived}
         return [StoredEvent(seq, bodies[seq]) for seq in seqs if seq in bodies]
 
@@ -106,14 +112,11 @@ class RedisLog(OnRedis):
     async def read_seals(self, campaign_id: str, seqs: list[int]) -> dict[int, str]:
         if not seqs:
             return {}
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hmget(k.campaign_key(campaign_id, "hashes"), seqs)
-            pipe.zrangebyscore(k.segments_key(campaign_id), min(seqs), "+inf")
-            found, manifest = await pipe.execute()
+        found = await self.client.hmget(k.campaign_key(campaign_id, "hashes"), seqs)
         seals = {seq: str(h) for seq, h in zip(seqs, found, strict=True) if h}
-        missing = sorted(set(seqs) - seals.keys())
-        if missing and manifest:
-            for decoded, wanted in await self._covering(campaign_id, _metas(manifest), missing):
+        missing = sorted(seq for seq in set(seqs) - seals.keys() if seq > 0)
+        if missing and (metas := await self._manifest(campaign_id, missing[0])):
+            for decoded, wanted in await self._covering(campaign_id, metas, missing):
                 seals |= {seq: decoded.hashes[seq - decoded.first_seq] for seq in wanted}
         return seals
 
@@ -146,6 +149,22 @@ class RedisLog(OnRedis):
         for held in items:
             args += [held.seq, held.item]
         return bool(await self._run("trim_archived", campaign_id, args))
+
+    async def _stream(self, campaign_id: str, after: int, count: int) -> list[StoredEvent]:
+        entries = await self.client.xrange(k.campaign_key(campaign_id, "log"),
+                                           min=f"0-{after + 1}", max="+", count=count)
+        return [StoredEvent(int(entry_id.split("-")[1]), fields["e"])
+                for entry_id, fields in entries]
+
+    async def _manifest(self, campaign_id: str, first_seq: int) -> list[SegmentMeta]:
+        """The segments holding `first_seq` or later; notes how far the archive reaches, so a
+        scan of archived seqs goes to the files without reading the stream first."""
+        metas = _metas(await self.client.zrangebyscore(k.segments_key(campaign_id), first_seq,
+                                                       "+inf"))
+        if metas:
+            known = self._archived_upto.get(campaign_id, 0)
+            self._archived_upto[campaign_id] = max(known, metas[-1].last_seq)
+        return metas
 
     async def _archived(self, campaign_id: str, metas: list[SegmentMeta],
                         seqs: Sequence[int]) -> list[StoredEvent]:
