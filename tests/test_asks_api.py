@@ -104,6 +104,8 @@ async def test_post_repeat_conflict_get_list_and_withdraw(api: Client) -> None:
     assert (await call(api, "DELETE", f"/api/asks/{posted['id']}"))[0] == 409
     assert (await call(api, "GET", "/api/asks?status=pending"))[1] == []
     assert (await call(api, "GET", "/api/asks/ask_nope"))[0] == 404
+    status, verdict = await call(api, "GET", "/api/provenance/asks/verify")  # the asks log
+    assert status == 200 and verdict["ok"] and verdict["checked"] == 2  # posted, withdrawn
 
 
 async def test_the_call_id_is_per_token(client: aioredis.Redis, service: Service) -> None:  # type: ignore[type-arg]
@@ -140,6 +142,12 @@ async def test_the_asks_body_limit_is_256_kib_whatever_the_campaigns_limit(api: 
     huge = {**ASK, "call_id": "call_2", "proposal": {"function": "refund",
                                                      "args": {"note": "x" * 270_000}}}
     status, body = await call(api, "POST", "/api/asks", json=huge)
+    assert status == 413 and body["error"] == "body too large"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: cut off as it arrives
+        for _ in range(300):
+            yield b"x" * 1024
+    status, body = await call(api, "POST", "/api/asks", data=chunks())
     assert status == 413 and body["error"] == "body too large"
     assert len((await call(api, "GET", "/api/asks"))[1]) == 1
 
