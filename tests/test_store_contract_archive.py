@@ -127,3 +127,20 @@ async def test_qualification_claims_read_archived_items_too(archiving: RedisStor
     found = await archiving.claim_qualification(a_claim("ann", "k1.ann"))
 
     assert found.claimed is not None and '"id": "qa"' in found.claimed.item_body
+
+
+async def test_a_reader_that_knew_an_older_archive_reads_a_newer_one(
+        archiving: RedisStore) -> None:
+    await logged(archiving, 12)
+    whole = await archiving.read_events("c1", 0, 100)
+    first = await segment_of(archiving, 1, 4, GENESIS)
+    assert await archiving.trim_archived("c1", first)
+    reader = RedisStore(archiving.client, archiving.scripts, files=archiving.files)
+    assert await reader.read_events("c1", 0, 100) == whole  # it now knows seqs 1..4 left
+
+    second = await segment_of(archiving, 5, 9, first.last_hash)
+    assert await archiving.trim_archived("c1", second)  # by another process
+
+    assert await reader.read_events("c1", 4, 3) == whole[4:7]
+    assert await reader.read_events("c1", 0, 100) == whole
+    assert await reader.read_events_at("c1", [10, 6, 3]) == [whole[9], whole[5], whole[2]]
