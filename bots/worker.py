@@ -94,7 +94,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def archive_pass(runtime: Runtime, archiver: Archiver,
-                       signed: tuple[Signer, NoteFiles] | None) -> int:
+                       signed: tuple[Signer, NoteFiles] | None,
+                       stop: asyncio.Event | None = None) -> int:
     """Each campaign whose turn it is: archive the segments due, then (with a signing key) sign
     a checkpoint at once, so every archived segment is covered by one. Returns segments."""
     archived = 0
@@ -102,7 +103,7 @@ async def archive_pass(runtime: Runtime, archiver: Archiver,
         if not await runtime.store.take_turn(f"archive:{campaign_id}", ARCHIVE_TURN_MS):
             continue
         try:
-            done = await archiver.archive(campaign_id)
+            done = await archiver.archive(campaign_id, stop)
         except SegmentError as exc:
             log.error("campaign %s: a segment was not archived: %s", campaign_id, exc)
             continue
@@ -125,7 +126,7 @@ async def archive_loop(runtime: Runtime, stop: asyncio.Event) -> None:
     signed = signing(runtime.settings, quiet=True)
     while not stop.is_set():
         try:
-            await archive_pass(runtime, archiver, signed)
+            await archive_pass(runtime, archiver, signed, stop)
         except (RedisError, OSError) as exc:
             log.warning("nothing archived this time: %s", exc)
         with contextlib.suppress(TimeoutError):

@@ -59,10 +59,13 @@ class Archiver:
         self.settings = settings
         self.history = history
 
-    async def archive(self, campaign_id: str) -> list[SegmentMeta]:
-        """Archive every segment due now; the segments archived, in order."""
+    async def archive(self, campaign_id: str, stop: asyncio.Event | None = None
+                      ) -> list[SegmentMeta]:
+        """Archive every segment due now, or until `stop` is set (checked between segments, as
+        one may take seconds); the segments archived, in order."""
         done: list[SegmentMeta] = []
-        while (segment := await self.next_segment(campaign_id)) is not None:
+        while not (stop and stop.is_set()) and (
+                segment := await self.next_segment(campaign_id)) is not None:
             written = await self.write(segment)
             if not await self.trim(campaign_id, segment, written):
                 break  # another worker archived it meanwhile, or the log changed under us
