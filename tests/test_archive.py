@@ -131,11 +131,16 @@ async def test_a_campaign_keeps_serving_tasks_whose_items_were_archived(
     assert (await ledger.verify("c1")).ok
 
 
-async def notes_archived(store: RedisStore, archiver: Archiver, n: int) -> list[str]:
+async def noted(store: RedisStore, n: int) -> None:
+    """`n` small events in campaign c1, sealed."""
     for i in range(n):
         await store.append_event("c1", f'{{"actor":"system","at":"2026-11-18T11:06:40.000Z",'
                                        f'"campaign":"c1","type":"note","payload":{{"i":{i}}}}}')
     await Ledger(store).seal("c1")
+
+
+async def notes_archived(store: RedisStore, archiver: Archiver, n: int) -> list[str]:
+    await noted(store, n)
     return [segment.name for segment in await archiver.archive("c1")]
 
 
@@ -178,6 +183,16 @@ async def test_verify_fails_when_the_archive_cannot_be_reached(
     assert not verdict.ok and verdict.bad_seq == 1
     assert verdict.reason is not None and names[0] in verdict.reason
     assert "cannot be reached" in verdict.reason
+
+
+async def test_a_worker_told_to_stop_archives_no_further_segment(
+        store: RedisStore, archiver: Archiver) -> None:
+    await noted(store, 130)
+    stop = asyncio.Event()
+    stop.set()
+
+    assert await archiver.archive("c1", stop) == []
+    assert len(await archiver.archive("c1")) == 2
 
 
 async def test_the_fsspec_archive_round_trips_a_segment(store: RedisStore, clock: SetClock,
