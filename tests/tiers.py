@@ -34,6 +34,7 @@ BY_FILE = {
     "test_asks_telegram.py": "channels", "test_asks_slack.py": "channels",
     "test_asks_webchat.py": "browser", "test_asks_processes.py": "processes",
     "test_archive_crash.py": "processes",
+    "test_history_contract.py": "contract",
 }
 PREFIXES = {"test_slack": "channels", "test_telegram": "channels",
             "test_store_contract": "contract"}  # each role's section of the store contract
