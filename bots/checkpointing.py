@@ -13,6 +13,7 @@ from adapters.signing.ed25519 import Ed25519Signer, KeyFileError
 from adapters.signing.notes import NoteFiles
 from bots.runtime import Runtime
 from bots.settings import Settings
+from core.domain.asks import ASKS_LOG
 from core.ports import LastCheckpoint, Signer
 from core.provenance.chain import ChainBroken
 from core.provenance.checkpoints import CheckpointError
@@ -22,10 +23,11 @@ log = logging.getLogger("expertloop.checkpoints")
 
 
 async def sign_checkpoints(runtime: Runtime, signer: Signer, files: NoteFiles) -> int:
-    """Seal, then sign each campaign whose turn it is and whose sealed log grew."""
+    """Seal, then sign each campaign whose turn it is and whose sealed log grew, and the live
+    asks' log the same way."""
     every_ms = round(runtime.settings.checkpoint_minutes * 60_000)
     signed = 0
-    for campaign_id in await runtime.store.list_campaigns():
+    for campaign_id in [*await runtime.store.list_campaigns(), ASKS_LOG]:
         if await runtime.store.take_turn(f"checkpoint:{campaign_id}", every_ms):
             signed += await sign_checkpoint(runtime, signer, files, campaign_id)
     return signed

@@ -236,3 +236,12 @@ async def test_posting_a_spool_with_problems_stores_nothing(coordinator: Coordin
         await coordinator.post_campaign(spec, spool)
     assert caught.value.problems[0].field() == "items.1.drafts"
     assert await coordinator.list_campaigns() == []
+
+
+def test_approve_and_the_asks_id_belong_to_live_asks_and_are_refused_by_line(
+        tmp_path: Path) -> None:
+    text = HEAD.replace("kind: pairwise", "kind: approve") + yaml_items(1)
+    (problem,) = problems_of(tmp_path, "bad.yaml", text)
+    assert where(problem) == ("bad.yaml", 3, "kind") and "live asks" in problem.msg
+    (problem,) = problems_of(tmp_path, "bad.yaml", "id: asks\n" + HEAD + yaml_items(1))
+    assert where(problem) == ("bad.yaml", 1, "id") and "live asks' log" in problem.msg

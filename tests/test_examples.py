@@ -16,7 +16,7 @@ from core.service.staging import ItemSpool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PAIRWISE_JSONL = EXAMPLES / "items-pairwise.jsonl"
-KINDS = [kind.value for kind in Kind]
+KINDS = [kind.value for kind in Kind if kind != Kind.approve]  # approve: live asks only
 
 
 def inline_count(path: Path) -> int:

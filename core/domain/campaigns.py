@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.domain.asks import ASKS_LOG
 from core.domain.drafting import Drafting, DraftingStatus, drafting_problem
 from core.domain.hard_cases import Level, Overlap, Qualification, Rationale, Route, Settle
 from core.domain.items import Item
@@ -134,6 +135,13 @@ class CampaignSpec(BaseModel):
     @property
     def overlap_max(self) -> int:
         return self.overlap if isinstance(self.overlap, int) else self.overlap.max
+
+    @field_validator("id")
+    @classmethod
+    def _not_the_asks_log(cls, value: str | None) -> str | None:
+        if value == ASKS_LOG:
+            raise ValueError(f"{ASKS_LOG!r} is the live asks' log; choose another id")
+        return value
 
     @field_validator("kind")
     @classmethod
