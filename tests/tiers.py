@@ -33,6 +33,7 @@ BY_FILE = {
     "test_asks_cli.py": "processes",
     "test_asks_telegram.py": "channels", "test_asks_slack.py": "channels",
     "test_asks_webchat.py": "browser", "test_asks_processes.py": "processes",
+    "test_client.py": "processes",
     "test_archive_crash.py": "processes",
     "test_history_contract.py": "contract",
 }
