@@ -80,7 +80,9 @@ class DuckHistory:
         snapshot = await self._snapshot(campaign.id)
         total = Tallies(campaign.spec.kind, campaign.spec.reading_chars_per_s)
         kept = [await self._kept_tallies(campaign, segment) for segment in snapshot.segments]
-        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED)
+        missing = [s for s, found in zip(snapshot.segments, kept, strict=True) if found is None]
+        after = missing[0].first_seq - 1 if missing else snapshot.archived_upto
+        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED, after)
         try:
             for index, segment in enumerate(snapshot.segments):
                 found = kept[index] or await self._keep(campaign, segment, scan, snapshot, index)
@@ -110,7 +112,8 @@ class DuckHistory:
                    if await self._kept_tallies(campaign, meta) is None]
         if not missing:
             return
-        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED)
+        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED,
+                                       snapshot.segments[missing[0]].first_seq - 1)
         try:
             for index in missing:
                 await self._keep(campaign, snapshot.segments[index], scan, snapshot, index)
@@ -124,8 +127,8 @@ class DuckHistory:
                 self._db.register_filesystem(filesystem)
         return self._db
 
-    def _scan(self, snapshot: Snapshot, also: tuple[str, ...]) -> Scan:
-        return Scan(self._connection(), snapshot.files, snapshot.tail, also)
+    def _scan(self, snapshot: Snapshot, also: tuple[str, ...], after: int = 0) -> Scan:
+        return Scan(self._connection(), snapshot.files, snapshot.tail, also, after)
 
     async def _snapshot(self, campaign_id: str, *, tail: bool = True) -> Snapshot:
         """The manifest first, then the tail after it: a segment archived in between is read

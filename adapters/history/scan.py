@@ -38,7 +38,9 @@ class Scan:
     its lease's `assigned` event and item seq (null where it has none)."""
 
     def __init__(self, db: duckdb.DuckDBPyConnection, files: list[str], tail: pa.Table,
-                 also: tuple[str, ...] = ()) -> None:
+                 also: tuple[str, ...] = (), after: int = 0) -> None:
+        """`after`: only tasks finishing past this seq will be asked for, so only their
+        leases' events are joined (a report that has the segments' tallies reads the tail)."""
         self.cur = db.cursor()
         self.cur.register("tail", tail)
         parts = [f"SELECT {TAIL_COLUMNS} FROM tail"]
@@ -47,13 +49,15 @@ class Scan:
         self.cur.execute("CREATE TEMP VIEW ev AS " + " UNION ALL ".join(parts))
         self.finishing = FINISHED + tuple(t for t in also if t not in LEASELESS)
         self.leaseless = tuple(t for t in also if t in LEASELESS)
-        self._finished()
+        self._finished(after)
 
     def close(self) -> None:
         self.cur.close()
 
-    def _finished(self) -> None:
+    def _finished(self, after: int) -> None:
         ends = _quoted(self.finishing)
+        wanted = (f" AND lease IN (SELECT lease FROM ev WHERE seq > {int(after)} AND type IN "
+                  f"({ends}))" if after else "")
         self.cur.execute(f"""
 CREATE TEMP TABLE lease_ev AS
 SELECT seq, hash, type, lease,
@@ -61,13 +65,14 @@ SELECT seq, hash, type, lease,
             THEN CAST(json_extract_string(body, '$.payload.item_seq') AS BIGINT) END AS item_seq,
        count(*) FILTER (WHERE type = 'assigned') OVER (
            PARTITION BY lease ORDER BY seq ROWS UNBOUNDED PRECEDING) AS g
-FROM ev WHERE lease <> '' AND type IN ('assigned', 'lease_expired', 'undeliverable', {ends})""")
+FROM ev WHERE lease <> '' AND type IN ('assigned', 'lease_expired', 'undeliverable', {ends})
+{wanted}""")
         leaseless = ""
         if self.leaseless:
             leaseless = f"""UNION ALL
 SELECT f.seq, NULL, NULL, (SELECT min(i.seq) FROM ev i WHERE i.type IN ({_quoted(ITEM_EVENTS)})
                            AND i.item <> '' AND i.item = f.item AND i.seq < f.seq)
-FROM ev f WHERE f.type IN ({_quoted(self.leaseless)})"""
+FROM ev f WHERE f.type IN ({_quoted(self.leaseless)}) AND f.seq > {int(after)}"""
         self.cur.execute(f"""
 CREATE TEMP TABLE finished AS
 WITH ends AS (

@@ -145,9 +145,11 @@ def quality_from(tally: QualityTally, campaign: Campaign, *, resamples: int = 20
                      bootstrap_resamples=resamples if tally.matches else 0)
     report.alpha = [krippendorff(tally.units, d) for d in DISTANCES.get(tally.kind, ())]
     report.experts = _experts(tally, report.fast_below_seconds)
-    majorities = [majority(unit, votes) for unit, votes in tally.units.items()]
-    report.ties = sum(c.tie for c in majorities)
-    report.consensus = majorities if consensus else []
+    if consensus:
+        report.consensus = [majority(unit, votes) for unit, votes in tally.units.items()]
+        report.ties = sum(c.tie for c in report.consensus)
+    else:  # the count alone, without a Consensus per unit
+        report.ties = sum(_tied(votes) for votes in tally.units.values())
     report.leaderboard = leaderboard(tally.matches, resamples, seed)
     return report
 
@@ -177,7 +179,9 @@ def krippendorff(units: dict[str, dict[str, Value]], distance: str) -> Alpha:
     width = max(len(values) for values in pairable)
     slots = [[values[i] if i < len(values) else None for values in pairable]
              for i in range(width)]
-    frame = import_module("pandas").DataFrame(slots)  # rows: answer slots, columns: units
+    # rows: answer slots, columns: units; one object block, not a block per unit
+    frame = import_module("pandas").DataFrame(import_module("numpy").array(slots, dtype=object),
+                                              dtype=object, copy=False)
     try:
         result = evalica.alpha(frame, distance=distance)
     except (evalica.InsufficientRatingsError, ValueError):
@@ -203,15 +207,32 @@ def _experts(tally: QualityTally, fast_below: float | None) -> list[ExpertQualit
             continue  # nobody else answered
         votes = Counter(by_expert.values())
         for name, value in by_expert.items():
-            others = votes.copy()
-            others[value] -= 1
-            top = [(v, n) for v, n in others.most_common(2) if n > 0]
-            if not top or (len(top) == 2 and top[0][1] == top[1][1]):
+            top = _others_top(votes, value)
+            if top is None:
                 continue  # the others are split: no consensus
             seen[name] += 1
-            agree[name] += top[0][0] == value
+            agree[name] += top == value
     return sorted((_expert(name, expert, fast_below, agree[name], seen[name])
                    for name, expert in tally.experts.items()), key=lambda e: e.expert)
+
+
+def _others_top(votes: Counter[Value], own: Value) -> Value | None:
+    """The others' single most given value, leaving out one `own`; None if they are split."""
+    best: Value | None = None
+    most, split = 0, False
+    for value, n in votes.items():
+        n -= value == own
+        if n > most:
+            best, most, split = value, n, False
+        elif n == most and n > 0:
+            split = True
+    return None if split else best
+
+
+def _tied(by_expert: dict[str, Value]) -> bool:
+    counts = Counter(by_expert.values()).values()
+    top = max(counts)
+    return sum(n == top for n in counts) > 1
 
 
 def _expert(name: str, tallied: ExpertTally, fast_below: float | None, agreed: int,

@@ -19,7 +19,7 @@ from typing import Any
 from core.domain.kinds import Kind
 from core.reports.judgments import gold_correct, model_matches, unit_values
 from core.reports.records import TaskRecord
-from core.reports.treatment import Made, ModelTally, unread_acceptance
+from core.reports.treatment import Made, ModelTally, entry, unread_acceptance
 
 FORMAT = 1  # of a stored tally: a reader recomputes one stored in another format
 PAID = ("answered", "flagged", "adjudicated")  # a flag is work done; a skip is not
@@ -103,7 +103,7 @@ class QualityTally:
         self.counts: Counter[str] = Counter()
 
     def add(self, record: TaskRecord) -> None:
-        expert = self.experts.setdefault(record.expert, ExpertTally())
+        expert = entry(self.experts, record.expert, ExpertTally)
         if record.type != "answered":
             setattr(expert, record.type, getattr(expert, record.type) + 1)
             self.counts[record.type] += 1
@@ -125,7 +125,7 @@ class QualityTally:
 
     def merge(self, other: QualityTally) -> None:
         for name, expert in other.experts.items():
-            self.experts.setdefault(name, ExpertTally()).merge(expert)
+            entry(self.experts, name, ExpertTally).merge(expert)
         for unit, by in other.units.items():
             self.units.setdefault(unit, {}).update(by)  # a later answer replaces, as in order
         self.matches.update(other.matches)

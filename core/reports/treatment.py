@@ -7,9 +7,10 @@ read. core/reports/models.py turns a `ModelTally` into the report."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from rapidfuzz.distance import Levenshtein
 
@@ -20,6 +21,17 @@ from core.reports.records import TaskRecord
 COUNTS = ("made", "shown", "decided", "accepted", "edited", "overridden", "none_acceptable",
           "flagged")
 Made = tuple[str, str, str]  # (model, model_version, UTC day) of a draft made
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def entry(found: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """`found[key]`, made first if missing: setdefault would build a new default every call,
+    and these run once per answer."""
+    value = found.get(key)
+    if value is None:
+        value = found[key] = make()
+    return value
 
 
 class Edit(NamedTuple):
@@ -107,14 +119,14 @@ class ModelCounts:
     versus: dict[str, Counter[str]] = field(default_factory=dict)
 
     def both(self, day: str) -> tuple[Counts, Counts]:
-        return self.total, self.days.setdefault(day, Counts())
+        return self.total, entry(self.days, day, Counts)
 
     def merge(self, other: ModelCounts) -> None:
         self.total.merge(other.total)
         for day, counts in other.days.items():
-            self.days.setdefault(day, Counts()).merge(counts)
+            entry(self.days, day, Counts).merge(counts)
         for name, results in other.versus.items():
-            self.versus.setdefault(name, Counter()).update(results)
+            entry(self.versus, name, Counter).update(results)
 
     def dump(self) -> dict[str, Any]:
         return {"model": self.model, "version": self.version, "total": self.total.dump(),
@@ -140,7 +152,7 @@ class ModelTally:
         return self.named(model_name(draft), draft.model, draft.model_version)
 
     def named(self, name: str, model: str, version: str) -> ModelCounts:
-        return self.models.setdefault(name, ModelCounts(model, version))
+        return entry(self.models, name, lambda: ModelCounts(model, version))
 
     def made(self, made: Counter[Made]) -> None:
         """Drafts made (given in `item_added`, drafted in `drafted`), by model and day."""
@@ -180,7 +192,7 @@ class ModelTally:
                 counts.counts["edited"] += 1
                 counts.ratios.append(edit.ratio)
         if edit.accepted:
-            stamps = self.experts.setdefault(record.expert, Counter())
+            stamps = entry(self.experts, record.expert, Counter)
             stamps["acceptances"] += 1
             stamps["unread"] += bool(record.active_seconds < len(edit.draft.text)
                                      / self.chars_per_s)
@@ -189,14 +201,14 @@ class ModelTally:
         for x, y, outcome in model_matches(record):
             x_result, y_result = {0: ("ties", "ties"), 1: ("wins", "losses"),
                                   2: ("losses", "wins")}[outcome]
-            self.models[x].versus.setdefault(y, Counter())[x_result] += 1
-            self.models[y].versus.setdefault(x, Counter())[y_result] += 1
+            entry(self.models[x].versus, y, Counter)[x_result] += 1
+            entry(self.models[y].versus, x, Counter)[y_result] += 1
 
     def merge(self, other: ModelTally) -> None:
         for name, counts in other.models.items():
             self.named(name, counts.model, counts.version).merge(counts)
         for expert, stamps in other.experts.items():
-            self.experts.setdefault(expert, Counter()).update(stamps)
+            entry(self.experts, expert, Counter).update(stamps)
 
     def dump(self) -> dict[str, Any]:
         return {"models": {name: m.dump() for name, m in self.models.items()},
