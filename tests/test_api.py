@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,13 +44,29 @@ async def api(client: aioredis.Redis, service: Service) -> AsyncIterator[TestCli
 
 
 async def call(http: TestClient, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:  # type: ignore[type-arg]
-    response = await http.request(method, path, headers={**AUTH, **kwargs.pop("headers", {})},
-                                  **kwargs)
-    text = await response.text()
+    try:
+        async with asyncio.timeout(CALL_TIMEOUT_S):
+            response = await http.request(
+                method, path, headers={**AUTH, **kwargs.pop("headers", {})}, **kwargs)
+            text = await response.text()
+    except TimeoutError:
+        print_tasks(f"{method} {path} had no answer in {CALL_TIMEOUT_S} s")
+        raise
     try:
         return response.status, json.loads(text)
     except json.JSONDecodeError:
         return response.status, text
+
+
+CALL_TIMEOUT_S = 120  # a request of these tests takes well under a second
+
+
+def print_tasks(why: str) -> None:
+    """Where every task of the loop waits: a request that never answers (once in a full CI run,
+    never alone) is otherwise only a bare TimeoutError."""
+    print(why, file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
 
 
 async def test_post_list_status_and_state_changes(api: TestClient) -> None:  # type: ignore[type-arg]
