@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import ExpertloopError
+
 SCHEMA_VERSION = 1
 
 
@@ -42,5 +44,6 @@ class ArchivedEvent(BaseModel):
     body: str
 
 
-class SegmentError(Exception):
-    """A segment that cannot be read, or is not the file the manifest names."""
+class SegmentError(ExpertloopError):
+    """A segment that cannot be read, or is not the file the manifest names: the command line
+    says so in one line, and a report over it fails rather than leaving rows out."""
