@@ -70,8 +70,9 @@ async def scenario(client: aioredis.Redis, rnd: random.Random, n_asks: int, n_ex
                 taps += [tap] * rnd.choice([1, 1, 2])  # a double tap now and then
     rnd.shuffle(taps)
     withdrawals = [view.id for view in asks if rnd.random() < 0.2]
+    by = [rnd.choice(services) for _ in taps]  # every draw first: none once coroutines exist
     outcomes = await asyncio.gather(
-        *(rnd.choice(services).submit(tap) for tap in taps),
+        *(service.submit(tap) for service, tap in zip(by, taps, strict=True)),
         *(services[1].asks.withdraw(ask_id) for ask_id in withdrawals),
         return_exceptions=True)
     answered = [(tap, out) for tap, out in zip(taps, outcomes, strict=False)
