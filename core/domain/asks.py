@@ -46,7 +46,8 @@ class Proposal(_Strict):
 
 class AskTo(_Strict):
     """Who may answer: named experts (then skills and level are ignored), or everyone with
-    all the skills at the level (a level and above: senior answers a standard ask too)."""
+    all the skills at exactly `level` (any level without one). `on_timeout: escalate` widens
+    it a stage at a time: the next level up, then anyone with the skills."""
 
     experts: list[str] = []
     skills: list[str] = []
