@@ -93,7 +93,7 @@ async def test_approve_is_one_press(browser: Browser, site: str, service: Servic
 
     await page.keyboard.press("y")
 
-    assert await bubble(page) == "Approved."
+    assert await bubble(page) == "Approved"
     decided = await service.asks.view(view.id)
     assert decided.status == "approved" and decided.decision == {"verdict": "approved"}
 
@@ -130,7 +130,7 @@ async def test_edit_has_a_field_per_argument(browser: Browser, site: str, servic
     await shot(page, "edit")
     await page.click("button[value=edited]")
 
-    assert await bubble(page) == "Edited: amount 100, currency USD."
+    assert await bubble(page) == "Edited: amount 100, currency USD"
     decided = await service.asks.view(view.id)
     assert decided.decision == {"verdict": "edited",
                                 "args": {**ARGS, "amount": 100, "currency": "USD"}}

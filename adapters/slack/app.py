@@ -20,11 +20,11 @@ from adapters.slack.answers import (
     held_metadata,
     rationale_from,
 )
-from adapters.slack.asks import said as ask_said
 from adapters.slack.blocks import HELD, reason_modal, render_modal, stats_text, why_modal
 from adapters.slack.channel import SlackChannel, SlackSettings, identity
 from adapters.slack.messenger import MessageRef
 from core.domain.answers import Answer
+from core.domain.asks import decision_words as ask_said
 from core.domain.asks import is_ask_token
 from core.domain.cards import Card
 from core.domain.kinds import Approve

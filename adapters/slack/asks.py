@@ -5,8 +5,6 @@ arguments, one input each); and the card as it stands once no answer is needed."
 from __future__ import annotations
 
 import json
-import math
-from datetime import UTC, datetime
 from typing import Any
 
 from adapters.slack.kit import (
@@ -20,8 +18,8 @@ from adapters.slack.kit import (
     sections,
 )
 from core.domain.answers import Outcome
+from core.domain.asks import outcome_words, time_left, value_text
 from core.domain.cards import AskInfo, Card
-from core.domain.kinds import Approve, Decision
 
 ARG = "arg:"  # an edit modal's block per argument: `arg:<name>`
 WHOLE = "json_"  # or, when the arguments do not fit one input each, the object in parts
@@ -30,38 +28,16 @@ BLOCK_ID_ROOM = 255 - len(ARG)  # Slack's limit on a block_id
 ASK_MODALS = {"el_open_reject": "el_reject", "el_open_edit": "el_edit"}
 
 
-def within(deadline_ms: int, now_ms: int | None) -> str:
-    """The deadline as the expert reads it: how long they have, rounded up (by the clock time,
-    in UTC, when the time of sending is not known)."""
-    if now_ms is None:
-        return "answer by " + datetime.fromtimestamp(deadline_ms / 1000, UTC).strftime(
-            "%Y-%m-%d %H:%M UTC")
-    left = deadline_ms - now_ms
-    if left <= 0:
-        return "the deadline has passed"
-    minutes = math.ceil(left / 60_000)
-    if minutes < 90:
-        return f"answer within {minutes} min"
-    hours = math.ceil(left / 3_600_000)
-    return f"answer within {hours} h" if hours < 48 else \
-        f"answer within {math.ceil(hours / 24)} days"
-
-
 def header_line(info: AskInfo, now_ms: int | None) -> str:
     pay = f" · pays {info.pay:.2f} {info.currency or ''}".rstrip() if info.pay else ""
     urgent = " · *urgent*" if info.urgent else ""
-    return f"*Asked by {escape(info.asker)}* · {within(info.deadline_at, now_ms)}{pay}{urgent}"
+    return f"*Asked by {escape(info.asker)}* · {time_left(info.deadline_at, now_ms)}{pay}{urgent}"
 
 
 def ask_header(card: Card, now_ms: int | None) -> list[Block]:
     """Above the question, in place of a task's estimate line."""
     assert card.ask is not None
     return [context(header_line(card.ask, now_ms)[:TEXT_LIMIT], "ask_header")]
-
-
-def value_text(value: Any) -> str:
-    """An argument as the expert reads it: a string as itself, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def proposal_blocks(card: Card) -> list[Block]:
@@ -129,43 +105,11 @@ def _whole_inputs(args: dict[str, Any]) -> list[Block]:
             for n, piece in enumerate(pieces)]
 
 
-def said(decision: Decision, before: dict[str, Any] | None = None) -> str:
-    """What the expert decided, in their words: 'Approved', 'Rejected: <reason>', 'Edited:
-    amount 100' (the arguments that changed, when the proposal is known)."""
-    if not isinstance(decision, Approve):
-        return OTHER_WORDS.get(_key(decision), "Answered")
-    if decision.verdict == "approved":
-        return "Approved"
-    if decision.verdict == "rejected":
-        return f"Rejected: {decision.comment or ''}".strip()
-    args = decision.args or {}
-    changed = {k: v for k, v in args.items() if before is None or before.get(k) != v}
-    dropped = [k for k in (before or {}) if k not in args]
-    parts = [f"{k} {value_text(v)}" for k, v in changed.items()] + [f"{k} removed" for k in dropped]
-    return "Edited: " + (", ".join(parts) or "no change")
-
-
-OTHER_WORDS = {"pairwise:A": "A is better", "pairwise:B": "B is better", "pairwise:tie": "A tie",
-               "verify:accept": "Accepted", "verify:override": "Overridden", "write:": "Answered"}
-
-
-def _key(decision: Decision) -> str:
-    value = getattr(decision, "choice", None) or getattr(decision, "verdict", None) or ""
-    return f"{decision.type}:{value}"
-
-
 def ask_outcome_text(outcome: Outcome, words: str) -> str:
-    """What became of an answer to an ask: what was recorded, and what the service adds (a
-    quorum still waiting, a withdrawal meanwhile)."""
+    """What became of an answer to an ask."""
     if outcome.status == "refused":
         return f"Not saved: {outcome.reason or 'try again'}"
-    words = words or "Recorded"
-    line = f":white_check_mark: {words}" + ("" if words.endswith((".", "!", "?")) else ".")
-    if outcome.reason:
-        line += f" {outcome.reason[0].upper()}{outcome.reason[1:]}"
-    return line + (" (already saved)" if outcome.replayed else "")
-
-
+    return f":white_check_mark: {outcome_words(outcome, words)}"
 def notice_card(shown: list[Block], text: str) -> list[Block]:
     """A card nobody needs to answer any more: as it was sent, without its controls, and why."""
     kept = [b for b in shown if b.get("type") not in ("actions", "input")][:49]

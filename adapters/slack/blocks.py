@@ -286,7 +286,8 @@ def _rank_inputs(card: Card) -> list[Block]:
 
 
 def outcome_text(outcome: Outcome, said: str = "") -> str:
-    """`said`: a live ask's decision in words (asks.said), which the outcome does not hold."""
+    """`said`: a live ask's decision in words (core.domain.asks.decision_words), which the
+    outcome does not hold."""
     if is_ask_token(outcome.lease):
         return ask_outcome_text(outcome, said)
     if outcome.status == "refused":

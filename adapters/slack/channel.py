@@ -18,11 +18,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.asks import said as ask_said
 from adapters.slack.blocks import WHY_LATER, answered_card, home_view, outcome_text
 from adapters.slack.images import ImageStores, SlackImages
 from adapters.slack.messenger import CHANNEL, MessageRef, Pacer, SlackMessenger
 from core.domain.answers import Answer, Outcome
+from core.domain.asks import decision_words as ask_said
 from core.domain.asks import is_ask_token
 from core.ports import Stores
 from core.service.coordinator import Coordinator

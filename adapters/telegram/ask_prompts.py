@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from telegram import CallbackQuery, Message, Update
 
 from adapters.telegram import answers
-from adapters.telegram.ask_cards import args_json, said
+from adapters.telegram.ask_cards import args_json
 from adapters.telegram.chats import Context, chat_of, html, kept_at, message_of
+from core.domain.asks import decision_words as said
 from core.domain.cards import Card
 from core.domain.experts import Expert
 

@@ -8,7 +8,8 @@ from typing import NamedTuple
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from adapters.telegram.ask_cards import header_html, proposal_text, said
+from adapters.telegram.ask_cards import header_html, proposal_text
+from core.domain.asks import decision_words as said
 from core.domain.cards import Card
 from core.domain.items import Turn, draft_label
 from core.domain.kinds import Decision, KindOptions, Scale

@@ -209,7 +209,8 @@ def _others(card: Card, token: str, csrf: str) -> str:
 
 
 def outcome(result: Outcome, said: str = "") -> str:
-    """`said`: a live ask's decision in words (asks.said), which the outcome does not hold."""
+    """`said`: a live ask's decision in words (core.domain.asks.decision_words), which the
+    outcome does not hold."""
     if is_ask_token(result.lease):
         return asks.outcome(result, said)
     if result.status == "refused":

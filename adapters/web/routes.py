@@ -10,12 +10,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from adapters.web import asks, render
+from adapters.web import render
 from adapters.web.answers import InvalidForm, answer_from_form
 from adapters.web.media import MediaLinks, add_media_route
 from adapters.web.messenger import WebMessenger
 from core.domain.answers import Answer
-from core.domain.asks import is_ask_token
+from core.domain.asks import decision_words, is_ask_token
 from core.domain.experts import Expert
 from core.domain.kinds import Approve
 from core.domain.media import Media
@@ -86,7 +86,7 @@ async def _said(service: Service, given: Answer) -> str:
     if isinstance(given.decision, Approve) and given.decision.verdict == "edited":
         card = await service.asks.card(given.lease)
         before = card.ask.args if card is not None and card.ask is not None else None
-    return asks.said(given.decision, before)
+    return decision_words(given.decision, before)
 
 
 async def post_opened(request: web.Request) -> web.Response:

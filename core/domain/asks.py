@@ -7,13 +7,17 @@ task; `Service.submit` hands such answers to the asks service."""
 
 from __future__ import annotations
 
+import json
+import math
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.domain.answers import Outcome
 from core.domain.hard_cases import Level
 from core.domain.items import Draft
-from core.domain.kinds import Kind
+from core.domain.kinds import Approve, Decision, Kind
 
 ASK_PREFIX = "ask-"  # never a campaign code's start: codes are base 36, without a dash
 ASKS_LOG = "asks"  # the log all asks write to, verified like a campaign's
@@ -150,3 +154,59 @@ class AskView(BaseModel):
     waiting: str | None = None  # why nobody has it yet (all paused, quiet hours, ...)
     stage: int = 0  # escalations so far
     events: list[str] = []  # hashes of the ask's events in the `asks` log, once sealed
+
+
+# What an ask card and its answer say to the expert, the same in every channel (each channel
+# only escapes and styles it).
+
+_WORDS = {"pairwise:A": "A is better", "pairwise:B": "B is better", "pairwise:tie": "A tie",
+          "verify:accept": "Accepted", "verify:override": "Overridden", "write:": "Answered"}
+
+
+def time_left(deadline_ms: int, now_ms: int | None) -> str:
+    """The deadline as the expert reads it: how long they have, rounded up (the clock time in
+    UTC when the time of showing is not known)."""
+    if now_ms is None:
+        stamp = datetime.fromtimestamp(deadline_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"answer by {stamp}"
+    left = deadline_ms - now_ms
+    if left <= 0:
+        return "the deadline has passed"
+    minutes = math.ceil(left / 60_000)
+    if minutes < 90:
+        return f"answer within {minutes} min"
+    hours = math.ceil(left / 3_600_000)
+    return f"answer within {hours} h" if hours < 48 else \
+        f"answer within {math.ceil(hours / 24)} days"
+
+
+def value_text(value: Any) -> str:
+    """An argument as the expert reads it: a string as itself, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def decision_words(decision: Decision, before: dict[str, Any] | None = None) -> str:
+    """What the expert decided, in words: 'Approved', 'Rejected: <reason>', 'Edited: amount
+    100' (the arguments that changed, when the proposal is known)."""
+    if not isinstance(decision, Approve):
+        value = getattr(decision, "choice", None) or getattr(decision, "verdict", None) or ""
+        return _WORDS.get(f"{decision.type}:{value}", "Answered")
+    if decision.verdict == "approved":
+        return "Approved"
+    if decision.verdict == "rejected":
+        return f"Rejected: {decision.comment or ''}".strip()
+    args = decision.args or {}
+    changed = [f"{k} {value_text(v)}" for k, v in args.items()
+               if before is None or before.get(k) != v]
+    dropped = [f"{k} removed" for k in (before or {}) if k not in args]
+    return "Edited: " + (", ".join(changed + dropped) or "no change")
+
+
+def outcome_words(outcome: Outcome, words: str) -> str:
+    """What became of an answer to an ask: what was recorded, then what the service adds (a
+    quorum still waiting, a withdrawal meanwhile), and whether it was a repeat."""
+    line = words or "Recorded"
+    if outcome.reason:
+        line += "" if line.endswith((".", "!", "?")) else "."
+        line += f" {outcome.reason[0].upper()}{outcome.reason[1:]}"
+    return line + (" (already saved)" if outcome.replayed else "")
