@@ -15,7 +15,13 @@ per channel) is lifted in our processes by default, as bench/load.py does, so th
 measure our path rather than a wait the platforms impose and the bare forwarder ignores
 (`--platform-limits` keeps it: five cards per chat then queue for seconds by design).
 
-    .venv/bin/python bench/asks.py [--asks 1000] [--experts 200] [--workers 1] [--quick]
+    .venv/bin/python bench/asks.py [--asks 1000] [--experts 200] [--connections N]
+                                   [--workers 1] [--platform-limits] [--quick] [--json]
+
+By default every ask is posted at once (1,000 in flight); `--connections 100` keeps 100 POSTs
+in flight instead. Our POSTs go through the expertloop client, which sends a 503 or 429 again
+after its Retry-After, as an agent's would; the taps are sent again after a second until a 2xx,
+as Telegram and Slack do. Both are counted in the output.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ from bench.load_processes import start_redis, stop, wait_for_redis  # noqa: E402
 from core.domain.experts import Expert  # noqa: E402
 from core.domain.timing import SystemClock  # noqa: E402
 from core.service.coordinator import Coordinator  # noqa: E402
+from expertloop import AsyncClient  # noqa: E402
+from expertloop.wire import ask_body  # noqa: E402
 from tests.emulators.local import listen  # noqa: E402
 from tests.emulators.slack import BOT_TOKEN, SIGNING_SECRET, SlackEmulator, SlackUser, sign  # noqa: E402
 from tests.emulators.telegram import TelegramEmulator  # noqa: E402
@@ -58,6 +66,7 @@ TAG = re.compile(r"#([a-z]+\d{5})")
 TARGET = 3.0
 TELEGRAM_USER0 = 70_000
 WARM = 20
+TAP_TRIES = 10
 SETTLE_S = 3.0
 
 
@@ -89,6 +98,7 @@ class Bench:
         self.http: aiohttp.ClientSession | None = None
         self.hook = ""
         self.taps: set[asyncio.Task[None]] = set()
+        self.tap_refusals: Counter[int] = Counter()  # 0: no answer
 
     def landed(self, user: str, text: str, message: dict[str, Any]) -> None:
         """A card reached an expert: note it, and tap at once (each card once)."""
@@ -104,6 +114,21 @@ class Bench:
             task = asyncio.get_running_loop().create_task(self.tap(tag, user, message))
             self.taps.add(task)
             task.add_done_callback(self.taps.discard)
+
+    async def deliver(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        """A tap as the platforms send it: again after a second until a 2xx (Telegram keeps
+        trying; Slack tries three times), so an overloaded web process's 503 costs time, not
+        the answer. Statuses other than 200 are counted."""
+        assert self.http is not None
+        for _ in range(TAP_TRIES):
+            try:
+                async with self.http.post(url, data=body, headers=headers) as reply:
+                    if reply.status == 200:
+                        return
+                    self.tap_refusals[reply.status] += 1
+            except (aiohttp.ClientError, TimeoutError):
+                self.tap_refusals[0] += 1
+            await asyncio.sleep(1.0)
 
     async def called(self, request: web.Request) -> web.Response:
         """The agent's receiver: ours sends the ask's view (its question holds the tag)."""
@@ -155,35 +180,30 @@ class Ours:
         self.bench, self.base = bench, base
 
     async def post(self, http: aiohttp.ClientSession, tag: str, n: int) -> None:
+        """As an agent does, with the expertloop client: a 503 or 429 (an overloaded server
+        shedding load) is sent again, same call_id, after its Retry-After."""
         expert, _ = self.bench.expert_of(n)
-        body = {"call_id": f"bench-{tag}", "kind": "approve", "asker": "bench-agent",
-                "question": f"Refund order #{tag}?", "deadline_s": 3600,
-                "proposal": {"function": "refund", "args": {"order": n, "amount": 120}},
-                "to": {"experts": [expert]}, "callback": {"url": self.bench.hook}}
-        async with http.post(f"{self.base}/api/asks", json=body,
-                             headers={"Authorization": f"Bearer {TOKEN}"}) as reply:
-            if reply.status != 201:
-                raise RuntimeError(f"POST /api/asks: {reply.status} {await reply.text()}")
+        await AsyncClient(self.base, TOKEN, session=http).post(ask_body(
+            f"Refund order #{tag}?", call_id=f"bench-{tag}", asker="bench-agent",
+            proposal={"function": "refund", "args": {"order": n, "amount": 120}},
+            to=expert, deadline_s=3600, callback=self.bench.hook))
 
     async def tap(self, tag: str, user: str, message: dict[str, Any]) -> None:
-        http, (channel, _, address) = self.bench.http, user.partition(":")
-        assert http is not None
+        channel, _, address = user.partition(":")
         if channel == "telegram":
             update = self.bench.telegram.press_update(
                 int(address), message, TelegramEmulator.buttons(message)[APPROVE_TELEGRAM])
             self.bench.marks.tapped[tag] = time.monotonic()
-            async with http.post(f"{self.base}/telegram/webhook", json=update,
-                                 headers={SECRET_HEADER: WEBHOOK_SECRET}) as reply:
-                assert reply.status == 200, await reply.text()
+            await self.bench.deliver(f"{self.base}/telegram/webhook", json.dumps(update).encode(),
+                                     {SECRET_HEADER: WEBHOOK_SECRET,
+                                      "Content-Type": "application/json"})
             return
         thumb = SlackUser(self.bench.slack, f"{self.base}/slack/events", address)
         body = urlencode({"payload": json.dumps(thumb.block_action(APPROVE_SLACK,
                                                                    message=message))})
         self.bench.marks.tapped[tag] = time.monotonic()
-        async with http.post(f"{self.base}/slack/events", data=body.encode(), headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                **sign(body, int(time.time()))}) as reply:
-            assert reply.status == 200, await reply.text()
+        await self.bench.deliver(f"{self.base}/slack/events", body.encode(), {
+            "Content-Type": "application/x-www-form-urlencoded", **sign(body, int(time.time()))})
 
 
 class Bare:
@@ -200,24 +220,26 @@ class Bare:
                 raise RuntimeError(f"bare /ask: {reply.status} {await reply.text()}")
 
     async def tap(self, tag: str, user: str, message: dict[str, Any]) -> None:
-        assert self.bench.http is not None
         self.bench.marks.tapped[tag] = time.monotonic()
-        async with self.bench.http.post(f"{self.base}/tap", json={
-                "id": f"#{tag}", "url": self.bench.hook}) as reply:
-            assert reply.status == 200, await reply.text()
+        await self.bench.deliver(f"{self.base}/tap", json.dumps(
+            {"id": f"#{tag}", "url": self.bench.hook}).encode(),
+            {"Content-Type": "application/json"})
 
 
 # the driver
 
 
 async def measure(bench: Bench, system: Ours | Bare, prefix: str, count: int,
-                  connections: int, stall_s: float) -> list[str]:
+                  connections: int, stall_s: float) -> tuple[list[str], Counter[int]]:
     """Post `count` asks at once (`connections` at a time); wait until each was called back,
-    or nothing new came for `stall_s`. The tags posted."""
+    or nothing new came for `stall_s`. The tags posted, and the POSTs' statuses."""
     bench.tap = system.tap
     tags = [f"{prefix}{n:05d}" for n in range(count)]
     gate = asyncio.Semaphore(connections)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as http:
+    statuses: Counter[int] = Counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections),
+                                     trace_configs=[counted(statuses)],
+                                     timeout=aiohttp.ClientTimeout(total=120)) as http:
 
         async def one(n: int, tag: str) -> None:
             async with gate:
@@ -232,7 +254,18 @@ async def measure(bench: Bench, system: Ours | Bare, prefix: str, count: int,
             elif time.monotonic() - quiet_since > stall_s:
                 break
             await asyncio.sleep(0.05)
-    return tags
+    return tags, statuses
+
+
+def counted(statuses: Counter[int]) -> aiohttp.TraceConfig:
+    """Counts each response's status (an agent's retries show as 503s and 429s)."""
+    trace = aiohttp.TraceConfig()
+
+    async def ended(session: Any, context: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        statuses[params.response.status] += 1
+
+    trace.on_request_end.append(ended)
+    return trace
 
 
 def pct(values: list[float], q: float) -> float:
@@ -294,22 +327,24 @@ async def timed(bench: Bench, processes: Processes, system: Ours | Bare, name: s
     """One measured phase: its tags, how long it took, the CPU each process spent on it."""
     await asyncio.sleep(SETTLE_S)  # what the last phase left (card edits) dies down first
     before, started = {**processes.cpu(), "bench": time.process_time()}, time.monotonic()
-    tags = await measure(bench, system, name, args.asks, args.connections, 30)
+    tags, statuses = await measure(bench, system, name, args.asks, args.connections, 30)
     wall = time.monotonic() - started
     after = {**processes.cpu(), "bench": time.process_time()}
-    return {"tags": tags, "wall_s": wall, "cpu": {role: after[role] - before[role]
-                                                  for role in after}}
+    return {"tags": tags, "wall_s": wall, "statuses": dict(statuses),
+            "cpu": {role: after[role] - before[role] for role in after}}
 
 
 def report(bench: Bench, found: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"asks": args.asks, "experts": args.experts, "workers": args.workers,
+                           "connections": args.connections,
                            "platform_limits": args.platform_limits,
                            "extra_cards": dict(bench.marks.extra_cards),
-                           "extra_callbacks": bench.marks.extra_calls}
+                           "extra_callbacks": bench.marks.extra_calls,
+                           "taps_refused": dict(bench.tap_refusals)}
     for name, run_of in found.items():
         tags = run_of["tags"]
         timed = legs(bench.marks, tags)
-        out[name] = {"wall_s": round(run_of["wall_s"], 2),
+        out[name] = {"wall_s": round(run_of["wall_s"], 2), "statuses": run_of["statuses"],
                      "cards": sum(t in bench.marks.carded for t in tags),
                      "callbacks": sum(t in bench.marks.called for t in tags),
                      "cpu_ms_per_ask": {role: round(1000 * s / len(tags), 2)
@@ -331,8 +366,9 @@ def report(bench: Bench, found: dict[str, Any], args: argparse.Namespace) -> dic
 def show(out: dict[str, Any]) -> None:
     ours, bare = out["ours"], out["bare"]
     pacing = "kept" if out["platform_limits"] else "lifted"
-    print(f"live asks: {out['asks']} asks in flight to {out['experts']} experts (half Telegram,"
-          f" half Slack); 1 web process, {out['workers']} worker(s); platform pacing {pacing}")
+    print(f"live asks: {out['asks']} asks to {out['experts']} experts (half Telegram, half "
+          f"Slack), {out['connections']} POSTs in flight at once; 1 web process, "
+          f"{out['workers']} worker(s); platform pacing {pacing}")
     print(f"{'leg':34} {'ours p50':>9} {'p99':>9} {'bare p50':>9} {'p99':>9} {'p99 ratio':>10}"
           f"  target <= {TARGET:g}x")
     names = {"a": "(a) POST -> card at the emulator", "b": "(b) tap -> callback received"}
@@ -346,13 +382,16 @@ def show(out: dict[str, Any]) -> None:
               f"(b) {ours[channel]['b_p99_ms']:.1f} ms")
     for name, run_of in (("ours", ours), ("bare", bare)):
         cpu = ", ".join(f"{role} {ms} ms" for role, ms in run_of["cpu_ms_per_ask"].items())
-        print(f"{name}: cards {run_of['cards']}/{out['asks']}, callbacks "
+        posts = ", ".join(f"{n} x {status}" for status, n in sorted(run_of["statuses"].items()))
+        print(f"{name}: POSTs answered {posts}; cards {run_of['cards']}/{out['asks']}, callbacks "
               f"{run_of['callbacks']}/{out['asks']}, all done in {run_of['wall_s']} s "
               f"(slowest (a) {run_of['a_p100_ms']:.0f} ms, (b) {run_of['b_p100_ms']:.0f} ms); "
               f"CPU per ask: {cpu}")
     again = ", ".join(f"{n} on {channel}" for channel, n in out["extra_cards"].items())
+    refused = ", ".join(f"{n} x {status or 'no answer'}"
+                        for status, n in out["taps_refused"].items())
     print(f"an ask's card shown again: {again or 'none'}; callbacks delivered again: "
-          f"{out['extra_callbacks']}")
+          f"{out['extra_callbacks']}; taps sent again after: {refused or 'none'}")
 
 
 def main() -> None:
@@ -360,7 +399,8 @@ def main() -> None:
     parser.add_argument("--asks", type=int, default=1000)
     parser.add_argument("--experts", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--connections", type=int, default=100, help="POSTs at once")
+    parser.add_argument("--connections", type=int, default=None,
+                        help="POSTs in flight at once (default: every ask at once)")
     parser.add_argument("--platform-limits", action="store_true",
                         help="keep Telegram's and Slack's pacing in our processes")
     parser.add_argument("--quick", action="store_true", help="100 asks to 20 experts")
@@ -369,6 +409,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.asks, args.experts = 100, 20
+    args.connections = args.connections or args.asks
     out = asyncio.run(run(args))
     if args.json:
         print(json.dumps(out))
