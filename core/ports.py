@@ -22,6 +22,7 @@ from core.service.health import ChannelHealth, State
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from core.reports.lines import Lined, LinePlan
     from core.reports.records import TaskRecord
     from core.reports.tallies import Tallies
 
@@ -832,4 +833,11 @@ class History(Protocol):
     async def after_archived(self, campaign_id: str, segment: SegmentMeta) -> None:
         """A segment was just archived: keep what reports will want of it (the archiver's
         worker calls this after each segment, so a report adds only the tail)."""
+        ...
+    def writes_lines(self, campaign: Campaign, plan: LinePlan) -> bool:
+        """Whether `lines` can write this export (else the caller builds rows from records)."""
+        ...
+    def lines(self, campaign: Campaign, plan: LinePlan) -> AsyncIterator[list[Lined]]:
+        """The export's lines, one entry per finished task in log order: the lines the
+        caller would build from `task_records` (the same JSON values)."""
         ...

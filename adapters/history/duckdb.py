@@ -5,11 +5,12 @@ role). Finished tasks come back as the plain reader's `TaskRecord`s (core/report
 built from Arrow batches: the joins are SQL, and Python decodes one payload per finished task
 and one item per item, never the other events.
 
-Each archived segment's tallies (core/reports/tallies.py: the sums behind quality, pay, the
-models report and the dashboard) are computed once, when the segment is archived
-(`after_archived`) or first asked for, and kept beside it as `<segment>.panel.json`; a report
-then reads only the tail and adds it. Erased experts show as their pseudonyms: records through
-core/privacy/pseudonyms.py as the ledger shows events, kept tallies renamed when read."""
+The tallies of the tasks finishing up to each archived segment's end (core/reports/tallies.py:
+the sums behind quality, pay, the models report and the dashboard) are computed once, when the
+segment is archived (`after_archived`) or first asked for, and kept beside it as
+`<segment>.panel.json`; a report reads the last segment's and adds the tail's. Erased experts
+show as their pseudonyms: records through core/privacy/pseudonyms.py as the ledger shows
+events, kept tallies renamed when read."""
 
 from __future__ import annotations
 
@@ -23,19 +24,21 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from adapters.history.files import PanelFiles
+from adapters.history.lines import line_reader, lined, writes
 from adapters.history.scan import Scan, tail_table
 from core.domain.campaigns import Campaign
 from core.domain.items import Item
 from core.ports import Archived, Campaigns, Log
 from core.privacy.pseudonyms import Erasures, digest, pseudonymise
 from core.provenance.segments import SegmentMeta
+from core.reports.exports import ALSO as EXPORTED
 from core.reports.history import TALLIED
+from core.reports.lines import Lined, LinePlan
 from core.reports.records import LEASELESS, EventRef, OpenLease, TaskRecord, record_of
 from core.reports.tallies import Tallies
 
 TAIL_BATCH = 10_000
 ITEMS_KEPT = 16_384  # decoded items: a campaign's answers to one item come close together
-TALLIES_KEPT = 256  # segments' tallies held in memory (the files are kept beside the segments)
 CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoload_known_extensions": False, "autoinstall_known_extensions": False}
 
@@ -63,7 +66,6 @@ class DuckHistory:
         self.log, self.archived, self.campaigns = log, archived, campaigns
         self.files = PanelFiles(location)
         self._db: duckdb.DuckDBPyConnection | None = None
-        self._kept: OrderedDict[tuple[str, str, str], Tallies] = OrderedDict()
 
     async def task_records(self, campaign_id: str, *, with_items: bool = True,
                            also: tuple[str, ...] = ()) -> AsyncIterator[list[TaskRecord]]:
@@ -76,17 +78,12 @@ class DuckHistory:
             scan.close()
 
     async def tallies(self, campaign: Campaign) -> Tallies:
-        """Each segment's kept tallies (computed now if missing), plus the tail's."""
+        """The tallies kept with the last archived segment (computed now if missing), plus
+        the tail's."""
         snapshot = await self._snapshot(campaign.id)
-        total = Tallies(campaign.spec.kind, campaign.spec.reading_chars_per_s)
-        kept = [await self._kept_tallies(campaign, segment) for segment in snapshot.segments]
-        missing = [s for s, found in zip(snapshot.segments, kept, strict=True) if found is None]
-        after = missing[0].first_seq - 1 if missing else snapshot.archived_upto
-        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED, after)
+        total = await self._archived(campaign, snapshot)
+        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED, snapshot.archived_upto)
         try:
-            for index, segment in enumerate(snapshot.segments):
-                found = kept[index] or await self._keep(campaign, segment, scan, snapshot, index)
-                total.merge(found)
             total.merge(await self._range(campaign, scan, snapshot, snapshot.archived_upto,
                                           None))
         finally:
@@ -102,21 +99,23 @@ class DuckHistory:
             scan.close()
 
     async def after_archived(self, campaign_id: str, segment: SegmentMeta) -> None:
-        """Keep the tallies of every archived segment that has none yet (this one, and any
-        a crash or an archiver without a history left)."""
+        """Keep the tallies up to this segment, and up to any before it that has none yet
+        (a crash, or an archiver without a history, left them out)."""
         campaign = await self.campaigns.load_campaign(campaign_id)
-        if campaign is None:
-            return
-        snapshot = await self._snapshot(campaign_id, tail=False)
-        missing = [index for index, meta in enumerate(snapshot.segments)
-                   if await self._kept_tallies(campaign, meta) is None]
-        if not missing:
-            return
-        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED,
-                                       snapshot.segments[missing[0]].first_seq - 1)
+        if campaign is not None:
+            await self._archived(campaign, await self._snapshot(campaign_id, tail=False))
+
+    def writes_lines(self, campaign: Campaign, plan: LinePlan) -> bool:
+        return writes(campaign, plan)
+
+    async def lines(self, campaign: Campaign, plan: LinePlan) -> AsyncIterator[list[Lined]]:
+        snapshot = await self._snapshot(campaign.id)
+        scan = await asyncio.to_thread(self._scan, snapshot, EXPORTED)
         try:
-            for index in missing:
-                await self._keep(campaign, snapshot.segments[index], scan, snapshot, index)
+            reader = await asyncio.to_thread(line_reader, scan.cur, plan, campaign,
+                                             snapshot.erasures, snapshot.late)
+            while (batch := await asyncio.to_thread(_next_lines, reader)) is not None:
+                yield batch
         finally:
             scan.close()
 
@@ -167,33 +166,37 @@ class DuckHistory:
                 tallies.add(record)
         return tallies
 
+    async def _archived(self, campaign: Campaign, snapshot: Snapshot) -> Tallies:
+        """The tallies of every task finishing in an archived segment: each segment keeps
+        those up to its end (`<segment>.panel.json`), so a report reads one file. Missing
+        ones are computed on from the last one kept, in order, and kept."""
+        segments = snapshot.segments
+        start, total = len(segments), None
+        while start > 0 and (total := await self._kept_tallies(campaign, segments[start - 1])
+                             ) is None:
+            start -= 1
+        total = total or Tallies(campaign.spec.kind, campaign.spec.reading_chars_per_s)
+        if start == len(segments):
+            return total
+        after = segments[start - 1].last_seq if start else 0
+        scan = await asyncio.to_thread(self._scan, snapshot, TALLIED, after)
+        try:
+            for segment in segments[start:]:
+                total.merge(await self._range(campaign, scan, snapshot, after, segment.last_seq))
+                await asyncio.to_thread(self.files.write_panel, segment, total.to_json())
+                after = segment.last_seq
+        finally:
+            scan.close()
+        return total
+
     async def _kept_tallies(self, campaign: Campaign, segment: SegmentMeta) -> Tallies | None:
-        key = (campaign.id, segment.name, segment.sha256)
-        if key in self._kept:
-            self._kept.move_to_end(key)
-            return self._kept[key]
         text = await asyncio.to_thread(self.files.read_panel, segment)
         if text is None:
             return None
         try:
-            tallies = Tallies.load(text, campaign.spec.kind, campaign.spec.reading_chars_per_s)
+            return Tallies.load(text, campaign.spec.kind, campaign.spec.reading_chars_per_s)
         except (ValueError, KeyError, TypeError):
             return None  # kept by another version, or for another spec: computed again
-        self._hold(key, tallies)
-        return tallies
-
-    async def _keep(self, campaign: Campaign, segment: SegmentMeta, scan: Scan,
-                    snapshot: Snapshot, index: int) -> Tallies:
-        after = snapshot.segments[index - 1].last_seq if index else 0
-        tallies = await self._range(campaign, scan, snapshot, after, segment.last_seq)
-        await asyncio.to_thread(self.files.write_panel, segment, tallies.to_json())
-        self._hold((campaign.id, segment.name, segment.sha256), tallies)
-        return tallies
-
-    def _hold(self, key: tuple[str, str, str], tallies: Tallies) -> None:
-        self._kept[key] = tallies
-        while len(self._kept) > TALLIES_KEPT:
-            self._kept.popitem(last=False)
 
 
 class Records:
@@ -266,6 +269,13 @@ def _next(reader: pa.RecordBatchReader, build: Records) -> list[TaskRecord] | No
     except StopIteration:
         return None
     return build.build(batch)
+
+
+def _next_lines(reader: pa.RecordBatchReader) -> list[Lined] | None:
+    try:
+        return lined(reader.read_next_batch())
+    except StopIteration:
+        return None
 
 
 def _pseudonymised(tallies: Tallies, erasures: Erasures) -> Tallies:

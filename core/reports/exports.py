@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -28,7 +27,8 @@ from core.provenance.ledger import Ledger
 from core.reports.history import history_of
 from core.reports.judgments import gold_correct, model_name, ranking, winner_loser
 from core.reports.labels import FinalLabels
-from core.reports.quality import FAST_SHARE
+from core.reports.lines import Fragments, LinePlan, spliced_line
+from core.reports.quality import fast_below
 from core.reports.records import LEASELESS, TaskRecord
 from core.reports.trainers import (
     ExportOptions,
@@ -57,6 +57,7 @@ CSV_FIELDS = ("campaign", "item", "expert", "lease", "event", "decision", "value
 MODEL_LEFT_OUT = "decided_by_model"  # the summary's reason for the model's rows, left out
 QUALIFICATION_LEFT_OUT = "qualification"  # an expert's test answers: no training rows
 Progress = Callable[[int], None]
+SHOWN: Row = {"prompt": None, "images": None, "drafts": None, "draft_models": None}  # spliced
 
 
 class ExportLine(NamedTuple):
@@ -111,6 +112,7 @@ class Export:
         self.fast_below: float | None = None
         self.checkpoint: int | None = None  # the latest signed checkpoint's tree size
         self.deciders: Counter[str] = Counter()
+        self.fragments = Fragments()
 
     async def total_events(self) -> int:
         """How far the log reaches now: a progress bar's total, in events."""
@@ -135,13 +137,20 @@ class Export:
             self.checkpoint = await _checkpoint_size(self.ledger.log, self.campaign.id)
         if self.format == "csv":
             yield ExportLine(_csv_line(CSV_FIELDS), [])
+        plan = LinePlan(self.format, self.options.conversational, self.options.vision,
+                        self.options.include_model, self.fast_below, self.checkpoint)
+        if self.history.writes_lines(self.campaign, plan):
+            async for line in self._written(plan, progress):
+                yield line
+            self._finish()
+            return
         async for batch in self.history.task_records(self.campaign.id, also=ALSO):
             for record in batch:
                 self.summary.tasks += 1
                 for row in self._rows(record):
                     self.summary.rows += 1
                     self.deciders[record.decided_by] += 1
-                    yield self._line(row)
+                    yield self._line(row, record)
             if progress is not None:
                 progress(batch[-1].event.seq)
         if self.format == "preference":
@@ -151,9 +160,29 @@ class Export:
                 yield self._line(row)
         self._finish()
 
-    def _line(self, row: Row) -> ExportLine:
+    async def _written(self, plan: LinePlan, progress: Progress | None
+                       ) -> AsyncIterator[ExportLine]:
+        """The lines as the history writes them, counted as the rows built here would be."""
+        async for batch in self.history.lines(self.campaign, plan):
+            for lined in batch:
+                self.summary.tasks += 1
+                if lined.line is None:
+                    self.tally.excluded[lined.left_out or "none"] += 1
+                    continue
+                self.summary.rows += 1
+                self.deciders[lined.decided_by] += 1
+                if lined.source is not None:
+                    self.tally.sources[lined.source] += 1
+                yield ExportLine(lined.line, [])
+            if progress is not None and batch:
+                progress(batch[-1].seq)
+
+    def _line(self, row: Row, record: TaskRecord | None = None) -> ExportLine:
         if self.format == "csv":
             return ExportLine(_csv_line(tuple(row[f] for f in CSV_FIELDS)), [])
+        if self.format == "trail" and record is not None:  # the item's part encoded once
+            shown = self.fragments.get(shown_key(record), lambda: item_shown(record))
+            return ExportLine(spliced_line(row, shown), [])
         if not self.options.vision or self.options.images_dir is None:
             return ExportLine(_json_line(row), [])
         # a file under images_dir is named by its SHA-256: images/<sha256>.<ext>
@@ -174,16 +203,15 @@ class Export:
         self._finish()
 
     async def _fast_below(self) -> float | None:
-        times = [record.active_seconds
-                 async for batch in self.history.task_records(self.campaign.id, with_items=False)
-                 for record in batch if record.type == "answered"]
-        return statistics.median(times) * FAST_SHARE if times else None
+        """From the campaign's tallies (a History keeps its segments'): the median answer."""
+        return fast_below((await self.history.tallies(self.campaign)).quality)
 
     def _rows(self, record: TaskRecord) -> Iterator[Row]:
         if record.type in LEASELESS and not self.options.include_model:
             return self.tally.skip(MODEL_LEFT_OUT)  # never a model's output as a judgment
         if self.format == "trail":
-            return iter([trail_row(self.campaign, record, self.fast_below, self.checkpoint)])
+            return iter([trail_row(self.campaign, record, self.fast_below, self.checkpoint,
+                                   shown=SHOWN)])
         if self.format == "csv":
             return iter([csv_row(self.campaign, record, self.fast_below)])
         if record.payload.get("qualification"):  # a test of the expert, not work to train on
@@ -214,20 +242,18 @@ class Export:
 
 
 def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
-              checkpoint: int | None = None) -> Row:
+              checkpoint: int | None = None, *, shown: Row | None = None) -> Row:
     """Everything about one task: drafts as shown, the decision, edits, timing, event hashes,
-    and the size of the latest signed checkpoint (`checkpoint`) if it covers the answer."""
-    item, payload = record.item, record.payload
-    shown = []
-    if item is not None:
-        shown = [{"label": draft_label(pos), "index": index, **item.drafts[index].model_dump()}
-                 for pos, index in enumerate(record.order)]
+    and the size of the latest signed checkpoint (`checkpoint`) if it covers the answer.
+    `shown`: the item's part of the row (`item_shown`) when the caller has it already."""
+    payload = record.payload
+    shown = item_shown(record) if shown is None else shown
     row: Row = {
         "campaign": campaign.id, "kind": campaign.spec.kind.value, "item": record.item_id,
-        "prompt": trail_prompt(item), "expert": record.expert,
-        "images": [image.sha256 for image in item.images] if item else [],  # the exact bytes
+        "prompt": shown["prompt"], "expert": record.expert,
+        "images": shown["images"],
         "lease": record.lease, "event": record.type, "channel": payload.get("channel"),
-        "drafts": shown, "order": record.order, "decision": record.decision,
+        "drafts": shown["drafts"], "order": record.order, "decision": record.decision,
         "resolved": resolved(record), "gold": bool(payload.get("gold")),
         "gold_correct": gold_correct(record, campaign.spec.kind),
         "timing": payload.get("timing") or {}, "late": bool(payload.get("late")),
@@ -236,7 +262,7 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
                               "prev": record.prev},
                    "assigned": record.assigned._asdict() if record.assigned else None,
                    "item": record.item_ref._asdict() if record.item_ref else None},
-        "draft_models": draft_models(record), "edit_ratio": text_edit_ratio(record),
+        "draft_models": shown["draft_models"], "edit_ratio": text_edit_ratio(record),
         "decided_in_s": decided_in_s(record), "decided_by": record.decided_by,
         "rationale": record.rationale,
         "checkpoint": checkpoint if checkpoint and record.event.seq <= checkpoint else None,
@@ -248,6 +274,23 @@ def trail_row(campaign: Campaign, record: TaskRecord, fast_below: float | None,
         row["diff"] = payload["diff"]
         row["edit_distance"] = edit_distance(_edited_draft(record), _text(record))
     return row
+
+
+def item_shown(record: TaskRecord) -> Row:
+    """The trail row's values that depend only on the item and the order it was shown in."""
+    item = record.item
+    shown = []
+    if item is not None:
+        shown = [{"label": draft_label(pos), "index": index, **item.drafts[index].model_dump()}
+                 for pos, index in enumerate(record.order)]
+    return {"prompt": trail_prompt(item),
+            "images": [image.sha256 for image in item.images] if item else [],  # exact bytes
+            "drafts": shown, "draft_models": draft_models(record)}
+
+
+def shown_key(record: TaskRecord) -> tuple[int, tuple[int, ...]] | None:
+    """What `item_shown` depends on: the item's event and the order."""
+    return None if record.item_ref is None else (record.item_ref.seq, tuple(record.order))
 
 
 async def _checkpoint_size(log: Log, campaign_id: str) -> int | None:

@@ -13,6 +13,7 @@ from core.domain.campaigns import Campaign
 from core.domain.items import Draft
 from core.provenance.ledger import BATCH, Ledger
 from core.provenance.segments import SegmentMeta
+from core.reports.lines import Lined, LinePlan
 from core.reports.records import ITEM_EVENTS, TaskRecord, task_records
 from core.reports.tallies import Tallies
 from core.reports.treatment import Made
@@ -58,6 +59,14 @@ class PlainHistory:
 
     async def after_archived(self, campaign_id: str, segment: SegmentMeta) -> None:
         """Nothing is kept between reads here."""
+
+    def writes_lines(self, campaign: Campaign, plan: LinePlan) -> bool:
+        """Never: the reference builds every line from its records (core/reports/exports.py)."""
+        return False
+
+    async def lines(self, campaign: Campaign, plan: LinePlan) -> AsyncIterator[list[Lined]]:
+        return
+        yield
 
 
 def history_of(ledger: Ledger, history: History | None) -> History:

@@ -133,10 +133,7 @@ def quality_from(tally: QualityTally, campaign: Campaign, *, resamples: int = 20
                  seed: int = 0, consensus: bool = True) -> Quality:
     """The report from its sums. Without `consensus` the per-unit list is left out (the
     dashboard shows only how many units tie: `Quality.ties`)."""
-    every: Counter[float] = Counter()
-    for expert in tally.experts.values():
-        every.update(expert.seconds)
-    median = median_of(every)
+    median = median_seconds(tally)
     counts = tally.counts
     report = Quality(campaign=campaign.id, kind=tally.kind, answers=counts["answers"],
                      skipped=counts["skipped"], flagged=counts["flagged"],
@@ -152,6 +149,20 @@ def quality_from(tally: QualityTally, campaign: Campaign, *, resamples: int = 20
         report.ties = sum(_tied(votes) for votes in tally.units.values())
     report.leaderboard = leaderboard(tally.matches, resamples, seed)
     return report
+
+
+def median_seconds(tally: QualityTally) -> float | None:
+    """The median active time of every answer."""
+    every: Counter[float] = Counter()
+    for expert in tally.experts.values():
+        every.update(expert.seconds)
+    return median_of(every)
+
+
+def fast_below(tally: QualityTally) -> float | None:
+    """Answers faster than this are flagged as fast: a share of the median."""
+    median = median_seconds(tally)
+    return median * FAST_SHARE if median is not None else None
 
 
 async def keep_agreement(ledger: Ledger, turns: Turns, campaign: Campaign, *,

@@ -4,12 +4,10 @@ tasks finishing in each archived segment are computed once and stored beside it,
 adds the tail's to them. What depends on order (each unit's answers, an expert's last answers)
 is kept in log order, so adding segments' tallies in seq order equals one pass over the log;
 seconds are summed as whole microseconds and counted per value, so no grouping changes a sum,
-a median or a quantile; the dashboard's sample of answer times keeps the answers whose seq
-hashes lowest, which two samples agree on."""
+a median or a quantile."""
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from core.reports.judgments import gold_correct, model_matches, unit_values
 from core.reports.records import TaskRecord
 from core.reports.treatment import Made, ModelTally, entry, unread_acceptance
 
-FORMAT = 1  # of a stored tally: a reader recomputes one stored in another format
+FORMAT = 2  # of a stored tally: a reader recomputes one stored in another format
 PAID = ("answered", "flagged", "adjudicated")  # a flag is work done; a skip is not
 FAST_WINDOW = 10  # an expert's last answers, for the fast-answer flag
 SAMPLE = 10_000  # answer times kept for the dashboard's quantiles
@@ -59,9 +57,13 @@ def median_of(values: Counter[float]) -> float | None:
     return found[0] if found[0] == found[1] else (found[0] + found[1]) / 2
 
 
-def spread(seq: int) -> int:
-    """A seq's place in the sample: a bijection of 64-bit ints that scatters neighbours."""
-    return (seq * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % (1 << 64)
+def counted(values: Counter[Any]) -> list[list[Any]]:
+    """A Counter as JSON: its values, then their counts (two arrays parse faster than pairs)."""
+    return [list(values), list(values.values())]
+
+
+def counter(data: list[list[Any]]) -> Counter[Any]:
+    return Counter(dict(zip(data[0], data[1], strict=True)))
 
 
 @dataclass
@@ -83,12 +85,11 @@ class ExpertTally:
 
     def dump(self) -> dict[str, Any]:
         return {**{k: v for k, v in vars(self).items() if k != "seconds"},
-                "seconds": list(self.seconds.items())}
+                "seconds": counted(self.seconds)}
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> ExpertTally:
-        seconds = Counter({float(s): int(n) for s, n in data["seconds"]})
-        return cls(**{**data, "seconds": seconds})
+        return cls(**{**data, "seconds": counter(data["seconds"])})
 
 
 class QualityTally:
@@ -146,36 +147,39 @@ class QualityTally:
 @dataclass
 class FigureTally:
     """The dashboard's figures and the pay report's sums: answers per minute and per bin of
-    active time, a sample of answer times, and each expert's paid tasks and time."""
+    active time, every answer's time (counted per value), and each expert's paid tasks and
+    time."""
 
     answered: int = 0
     by_minute: Counter[int] = field(default_factory=Counter)  # minute since epoch -> answers
     by_bin: Counter[int] = field(default_factory=Counter)  # index into SECOND_BINS
-    kept: list[tuple[int, float]] = field(default_factory=list)  # a heap of (-spread, seconds)
+    seconds: Counter[float] = field(default_factory=Counter)  # active time -> answers
     paid_tasks: Counter[str] = field(default_factory=Counter)  # expert -> paid tasks
     paid_us: Counter[str] = field(default_factory=Counter)  # expert -> their active time, in µs
 
     @property
     def sample(self) -> list[float]:
-        """Up to SAMPLE answer times, a uniform sample of all of them."""
-        return [seconds for _, seconds in self.kept]
+        """Up to SAMPLE answer times, evenly spaced in rank: their quantiles are the answers'."""
+        total = sum(self.seconds.values())
+        wanted = [i * total // SAMPLE for i in range(SAMPLE)] if total > SAMPLE \
+            else list(range(total))
+        found: list[float] = []
+        seen = 0
+        for value in sorted(self.seconds):
+            seen += self.seconds[value]
+            while len(found) < len(wanted) and wanted[len(found)] < seen:
+                found.append(value)
+        return found
 
     @property
     def paid_seconds(self) -> dict[str, float]:
         return {expert: us / MICRO for expert, us in self.paid_us.items()}
 
-    def add(self, answered_at_ms: int, active_seconds: float, key: int | None = None) -> None:
-        """One answer; `key` (its seq) places it in the sample, by default its count."""
+    def add(self, answered_at_ms: int, active_seconds: float) -> None:
         self.answered += 1
         self.by_minute[answered_at_ms // MINUTE_MS] += 1
         self.by_bin[bin_of(active_seconds)] += 1
-        self._keep(-spread(self.answered if key is None else key), active_seconds)
-
-    def _keep(self, place: int, seconds: float) -> None:
-        if len(self.kept) < SAMPLE:
-            heapq.heappush(self.kept, (place, seconds))
-        elif place > self.kept[0][0]:
-            heapq.heapreplace(self.kept, (place, seconds))
+        self.seconds[active_seconds] += 1
 
     def add_record(self, record: TaskRecord) -> None:
         if record.type in PAID:
@@ -185,28 +189,22 @@ class FigureTally:
             return
         at = (record.payload.get("timing") or {}).get("answered_at")
         if isinstance(at, int):
-            self.add(at, record.active_seconds, record.event.seq)
+            self.add(at, record.active_seconds)
 
     def merge(self, other: FigureTally) -> None:
         self.answered += other.answered
-        self.by_minute.update(other.by_minute)
-        self.by_bin.update(other.by_bin)
-        for place, seconds in other.kept:
-            self._keep(place, seconds)
-        self.paid_tasks.update(other.paid_tasks)
-        self.paid_us.update(other.paid_us)
+        for name in ("by_minute", "by_bin", "seconds", "paid_tasks", "paid_us"):
+            getattr(self, name).update(getattr(other, name))
 
     def dump(self) -> dict[str, Any]:
-        return {"answered": self.answered, "by_minute": list(self.by_minute.items()),
-                "by_bin": list(self.by_bin.items()), "kept": self.kept,
+        return {"answered": self.answered, "by_minute": counted(self.by_minute),
+                "by_bin": counted(self.by_bin), "seconds": counted(self.seconds),
                 "paid_tasks": dict(self.paid_tasks), "paid_us": dict(self.paid_us)}
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> FigureTally:
-        kept = [(int(p), float(s)) for p, s in data["kept"]]
-        heapq.heapify(kept)
-        return cls(int(data["answered"]), Counter(dict(data["by_minute"])),
-                   Counter(dict(data["by_bin"])), kept, Counter(data["paid_tasks"]),
+        return cls(int(data["answered"]), counter(data["by_minute"]), counter(data["by_bin"]),
+                   counter(data["seconds"]), Counter(data["paid_tasks"]),
                    Counter(data["paid_us"]))
 
 

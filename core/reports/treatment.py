@@ -100,12 +100,13 @@ class Counts:
 
     def dump(self) -> dict[str, Any]:
         return {"counts": dict(self.counts), "ratios": self.ratios,
-                "seconds": list(self.seconds.items())}
+                "seconds": [list(self.seconds), list(self.seconds.values())]}
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Counts:
+        values, counts = data["seconds"]
         return cls(Counter(data["counts"]), list(data["ratios"]),
-                   Counter({float(s): int(n) for s, n in data["seconds"]}))
+                   Counter(dict(zip(values, counts, strict=True))))
 
 
 @dataclass
