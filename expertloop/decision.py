@@ -35,6 +35,7 @@ class Decision:
     decided_at: str | None = None
     waiting: str | None = None
     events: list[str] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # each expert's, under all_of
     view: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -44,7 +45,7 @@ class Decision:
                    call_id=view.get("call_id"), kind=view.get("kind"),
                    expires_at=view.get("expires_at"), decided_at=view.get("decided_at"),
                    waiting=view.get("waiting"), events=list(view.get("events") or []),
-                   view=view)
+                   decisions=list(view.get("decisions") or []), view=view)
 
     @property
     def pending(self) -> bool:
