@@ -82,6 +82,24 @@ async def test_next_task_offers_the_ask_before_campaign_tasks(
     assert task.campaign == ASKS_LOG and task.item == view.id  # type: ignore[union-attr]
 
 
+async def test_after_an_answer_an_ask_already_shown_is_not_sent_again_but_next_shows_it(
+        service: Service, team: list[Expert]) -> None:
+    """Two asks pushed to ann: answering one must not send the other's card a second time
+    (it is in her chat already); asking for her next task shows it again, as resumed."""
+    await service.asks.post(ask(), CALLER)
+    await service.asks.post(ask(call_id="call-2"), CALLER)
+    first, second = await service.asks.cards_for("ann")
+    for card in (first, second):
+        assert await service.delivered(card.lease, channel="telegram", message_id="1")
+
+    outcome = await service.submit(answer("ann", first.lease, Approve(verdict="approved")))
+
+    assert outcome.status == "recorded"
+    assert getattr(outcome.next, "lease", None) != second.lease
+    shown = await service.next_task("ann")
+    assert getattr(shown, "lease", None) == second.lease and getattr(shown, "resumed", False)
+
+
 async def test_any_of_one_the_first_answer_decides_and_the_late_tap_is_refused(
         service: Service, team: list[Expert]) -> None:
     view, _ = await service.asks.post(ask(), CALLER)

@@ -64,12 +64,15 @@ class Service:
         self.asks = AskService(stores, clock)  # live asks: their tokens start with `ask-`
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
-    async def next_task(self, expert_id: str, *, pushed: bool = False) -> NextTask:
+    async def next_task(self, expert_id: str, *, pushed: bool = False,
+                        fresh: bool = False) -> NextTask:
         """The expert's live task if they hold one, else a new lease. Quiet hours stop pushes,
-        not an expert who asks for work; the daily cap stops both."""
+        not an expert who asks for work; the daily cap stops both. `fresh`: after an answer,
+        a live ask already shown to them is left where it is (its card is in their chat) rather
+        than sent again."""
         now = self.clock.now_ms()
         return await self._next(expert_id, await self.experts.routing(expert_id, _nearby_days(now)),
-                                now, pushed)
+                                now, pushed, fresh=fresh)
 
     async def may_push(self, expert_id: str, campaigns: list[str]) -> Expert | None:
         """The expert, if a task may be offered to them unasked now: not paused, not in quiet
@@ -86,7 +89,7 @@ class Service:
         return None if await self.leases.held_leases(expert_id, campaigns, now) else expert
 
     async def _next(self, expert_id: str, routing: Routing, now: int, pushed: bool = False,
-                    credit: Credit | None = None) -> NextTask:
+                    credit: Credit | None = None, fresh: bool = False) -> NextTask:
         """`credit` is an answer just recorded that the read in `routing` did not count yet;
         it counts toward the cap here and is stored with the next claim, in its round trip."""
         expert = routing.expert
@@ -98,7 +101,8 @@ class Service:
         idle = _idle_reason(expert, done, now, pushed)
         if routing.asks and not expert.paused and not pushed:  # a live ask first: an agent
             # is waiting on it (the routing read said whether any is open: mostly none)
-            asked = await self.asks.cards_for(expert_id)
+            asked = [card for card in await self.asks.cards_for(expert_id)
+                     if not (fresh and card.resumed)]
             if asked:
                 if credit is not None:
                     await self.experts.credit(expert.id, credit)
@@ -193,7 +197,8 @@ class Service:
         outcome = await self.asks.answer(answer)
         if outcome.status == "refused" and outcome.reason not in ASK_CLOSED:
             return outcome  # not theirs, or a call that does not fit: the card stays
-        return outcome.model_copy(update={"next": await self.next_task(answer.expert)})
+        return outcome.model_copy(update={"next": await self.next_task(answer.expert,
+                                                                       fresh=True)})
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Submission:
         now = self.clock.now_ms()
@@ -226,10 +231,10 @@ class Service:
         if result.status not in ("recorded", "duplicate"):  # expired or closed: offer another
             refused = _refused(answer, REFUSALS[result.status])
             return refused.model_copy(update={"next": await self._next(answer.expert, routing,
-                                                                       now)})
+                                                                       now, fresh=True)})
         counts = result.status == "recorded" and result.decision in COUNTED
         credit = _credit(campaign, result, now) if counts else None
-        nxt = await self._next(answer.expert, routing, now, credit=credit)
+        nxt = await self._next(answer.expert, routing, now, credit=credit, fresh=True)
         return Outcome(status="recorded", lease=answer.lease, decision=result.decision,
                        seq=result.seq, answered_at=result.answered_at,
                        active_seconds=result.active_seconds,
