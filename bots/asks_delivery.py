@@ -68,10 +68,17 @@ class AskPush:
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
 
     async def push(self, block_ms: int) -> int:
-        """The cards queued now, each to its chat account. One the platform would not take
-        is left in the queue: taken again after a minute (by any worker)."""
-        sent = 0
+        """The cards queued now, each to its chat account: chats side by side (one chat's
+        pacing must not hold up the others), each chat's cards in order. One the platform
+        would not take is left in the queue: taken again after a minute (by any worker)."""
+        by_chat: dict[str, list[AskDelivery]] = {}
         for delivery in await self.service.asks.take_deliveries(self.consumer, BATCH, block_ms):
+            by_chat.setdefault(delivery.identity, []).append(delivery)
+        return sum(await asyncio.gather(*(self._push_chat(chat) for chat in by_chat.values())))
+
+    async def _push_chat(self, deliveries: list[AskDelivery]) -> int:
+        sent = 0
+        for delivery in deliveries:
             try:
                 sent += await self._push_one(delivery)
             except Exception:  # noqa: BLE001 - the platform or Redis away for this one: later
