@@ -112,7 +112,7 @@ class DuckHistory:
         snapshot = await self._snapshot(campaign.id)
         scan = await asyncio.to_thread(self._scan, snapshot, EXPORTED)
         try:
-            reader = await asyncio.to_thread(line_reader, scan.cur, plan, campaign,
+            reader = await asyncio.to_thread(line_reader, scan, plan, campaign,
                                              snapshot.erasures, snapshot.late)
             while (batch := await asyncio.to_thread(_next_lines, reader)) is not None:
                 yield batch

@@ -10,10 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from adapters.history.scan import ROWS
+from adapters.history.scan import ROWS, Scan
 from core.domain.campaigns import Campaign
 from core.domain.kinds import Kind
 from core.privacy.pseudonyms import Erasures, digest
@@ -50,111 +49,140 @@ def _or(value: str, default: str) -> str:
 
 
 def _draft(index: str) -> str:
-    return f"(item -> '$.drafts' -> CAST({index} AS INTEGER))"
+    return f"drafts[CAST({index} AS INTEGER) + 1]"
 
 
 def _model(draft: str) -> str:
     """core.reports.judgments.model_name: model@version, or the model without a version."""
-    version = f"coalesce({draft} ->> '$.model_version', '')"
-    return (f"(coalesce({draft} ->> '$.model', 'unknown') || "
+    version = f"coalesce(json_extract_string({draft}, '$.model_version'), '')"
+    return (f"(coalesce(json_extract_string({draft}, '$.model'), 'unknown') || "
             f"CASE WHEN {version} <> '' THEN '@' || {version} ELSE '' END)")
 
 
+PAYLOAD = ("decision", "order", "timing", "gold", "late", "channel", "rationale", "qualification")
+ITEM = ("prompt", "drafts", "gold", "images")
+# Each JSON document is parsed once: its fields come out together, as a list.
 RECORDS = f"""
 r AS (
-  SELECT m.seq, f.hash, f.type,
-         CASE WHEN coalesce(f.expert, '') <> '' THEN f.expert
-              ELSE json_extract_string(f.body, '$.actor_id') END AS who,
-         coalesce(f.lease, '') AS lease, coalesce(f.item, '') AS item_id,
-         json_extract(f.body, '$.payload') AS payload,
+  SELECT m.seq, f.hash, f.type, f.expert, coalesce(f.lease, '') AS lease,
+         coalesce(f.item, '') AS item_id,
+         json_extract(f.body, [{", ".join(f"'$.payload.{name}'" for name in PAYLOAD)},
+                               '$.actor_id']) AS pj,
          CASE WHEN m.seq = 1 THEN $genesis ELSE p.hash END AS prev,
          m.a_seq, m.a_hash, i.seq AS i_seq, i.hash AS item_hash,
-         json_extract(i.body, '$.payload.item') AS item
+         json_extract(i.body, [{", ".join(f"'$.payload.item.{name}'" for name in ITEM)}]) AS ij
   FROM finished m JOIN ev f ON f.seq = m.seq
   LEFT JOIN ev p ON p.seq = m.seq - 1
   LEFT JOIN ev i ON i.seq = m.item_seq),
 d AS (
-  SELECT r.*, coalesce(al.alias, who, '') AS expert, lr.text AS late_text,
-         {_or("payload -> '$.decision'", "{}")} AS decision,
-         {_or("payload -> '$.order'", "[]")} AS shown,
-         {_or("payload -> '$.timing'", "{}")} AS timing
-  FROM r LEFT JOIN aliases al ON al.expert = r.who LEFT JOIN late lr ON lr.seq = r.seq),
+  SELECT r.*, CASE WHEN coalesce(expert, '') <> '' THEN expert
+                   ELSE pj[{len(PAYLOAD) + 1}] ->> '$' END AS who,
+         {_or("pj[1]", "{}")} AS decision, {_or("pj[2]", "[]")} AS shown,
+         {_or("pj[3]", "{}")} AS timing, pj[4] AS gold_flag, pj[5] AS late_flag,
+         pj[6] AS channel, pj[7] AS said, pj[8] AS qualification,
+         CASE WHEN i_seq IS NOT NULL THEN ij[1] END AS prompt,
+         CAST(ij[2] AS JSON[]) AS drafts, ij[3] AS gold, ij[4] AS images
+  FROM r),
 e AS (
-  SELECT d.*, decision ->> '$.type' AS dtype, decision ->> '$.choice' AS choice,
+  SELECT d.*, coalesce(al.alias, who, '') AS expert_shown, lr.text AS late_text,
+         decision ->> '$.type' AS dtype, decision ->> '$.choice' AS choice,
          CAST(shown AS BIGINT[]) AS order_list,
          coalesce(TRY_CAST(timing ->> '$.active_seconds' AS DOUBLE), 0.0) AS active,
          CASE type WHEN 'adjudicated' THEN 'adjudicator' WHEN 'auto_accepted' THEN 'model'
-                   ELSE 'expert' END AS decided_by,
-         CASE WHEN json_type(payload -> '$.rationale') NOT IN ('NULL')
-              THEN payload ->> '$.rationale' ELSE late_text END AS rationale
-  FROM d),
+                   ELSE 'expert' END AS decided_by
+  FROM d LEFT JOIN aliases al ON al.expert = d.who LEFT JOIN late lr ON lr.seq = d.seq),
 w AS (
   SELECT e.*,
+         CASE WHEN coalesce(json_type(said), 'NULL') <> 'NULL' THEN said ->> '$'
+              ELSE late_text END AS rationale,
          CASE WHEN dtype = 'pairwise' AND choice IN ('A', 'B')
               THEN order_list[CASE choice WHEN 'A' THEN 1 ELSE 2 END] END AS winner,
          CASE WHEN dtype = 'pairwise' AND choice IN ('A', 'B')
               THEN order_list[CASE choice WHEN 'A' THEN 2 ELSE 1 END] END AS loser
   FROM e)"""
 
-GOLD = "(item -> '$.gold')"
+def j(value: str) -> str:
+    """JSON text of a JSON value (null for SQL NULL)."""
+    return f"coalesce(CAST({value} AS VARCHAR), 'null')"
+
+
+def q(value: str) -> str:
+    """JSON text of a string, an integer or a double."""
+    return f"coalesce(CAST(to_json({value}) AS VARCHAR), 'null')"
+
+
+def b(value: str) -> str:
+    """JSON text of a boolean."""
+    return f"(CASE WHEN {value} THEN 'true' WHEN NOT ({value}) THEN 'false' ELSE 'null' END)"
+
+
+def obj(*fields: tuple[str, str]) -> str:
+    """A JSON object written as text, its members in this order: no JSON value is parsed
+    again to write it (json_object would)."""
+    members = " || ',' || ".join(f"'\"{name}\":' || {value}" for name, value in fields)
+    return f"('{{' || {members} || '}}')"
+
+
+GOLD = "gold"
 GOLD_IS = f"""(CASE json_type({GOLD})
   WHEN 'BIGINT' THEN CAST({GOLD} AS DOUBLE) = winner
   WHEN 'UBIGINT' THEN CAST({GOLD} AS DOUBLE) = winner
   WHEN 'DOUBLE' THEN CAST({GOLD} AS DOUBLE) = winner
   WHEN 'BOOLEAN' THEN (CASE WHEN CAST({GOLD} AS VARCHAR) = 'true' THEN 1 ELSE 0 END) = winner
   ELSE false END)"""
-GOLD_CORRECT = f"""(CASE WHEN item IS NULL OR coalesce(json_type({GOLD}), 'NULL') = 'NULL' THEN NULL
+GOLD_CORRECT = f"""(CASE WHEN i_seq IS NULL OR coalesce(json_type({GOLD}), 'NULL') = 'NULL'
+    THEN NULL
   WHEN dtype = 'none_acceptable' THEN false
   WHEN winner IS NULL THEN json_type({GOLD}) = 'VARCHAR' AND {GOLD} ->> '$' = 'tie'
   ELSE {GOLD_IS} END)"""
-SHOWN_DRAFTS = f"""(CASE WHEN item IS NULL THEN '[]' ELSE '[' || array_to_string(list_transform(
+SHOWN_DRAFTS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE '[' || array_to_string(list_transform(
   range(len(order_list)), lambda pos: '{{"label":"' || chr(65 + CAST(pos AS INTEGER)) ||
   '","index":' || order_list[pos + 1] || ',' ||
-  substr(CAST({_draft('order_list[pos + 1]')} AS VARCHAR), 2)), ',') || ']' END)::JSON"""
-DRAFT_MODELS = f"""(CASE WHEN item IS NULL THEN '[]'::JSON ELSE to_json(list_transform(order_list,
-  lambda index: {_model(_draft('index'))})) END)"""
-IMAGES = """(CASE WHEN item IS NULL THEN '[]'::JSON
-  ELSE to_json(coalesce(json_extract_string(item, '$.images[*].sha256'), [])) END)"""
-
+  substr(CAST({_draft('order_list[pos + 1]')} AS VARCHAR), 2)), ',') || ']' END)"""
+DRAFT_MODELS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE CAST(to_json(list_transform(order_list,
+  lambda index: {_model(_draft('index'))})) AS VARCHAR) END)"""
+IMAGES = """(CASE WHEN i_seq IS NULL OR images IS NULL THEN '[]' ELSE CAST(to_json(
+  coalesce(json_extract_string(images, '$[*].sha256'), [])) AS VARCHAR) END)"""
+RESOLVED = """(CASE WHEN dtype <> 'pairwise' OR dtype IS NULL THEN '{}'
+  WHEN winner IS NULL THEN '{"tie":true}'
+  ELSE '{"winner":' || winner || ',"loser":' || loser || '}' END)"""
+FLAGS = obj(("fast", b("type = 'answered' AND $fast IS NOT NULL AND active < $fast")),
+            ("flagged", j("CASE WHEN type = 'flagged' THEN decision -> '$.reason' END")),
+            ("none_acceptable", b("coalesce(dtype = 'none_acceptable', false)")),
+            ("skipped", b("type = 'skipped'")))
+EVENTS = obj(("answer", obj(("seq", q("seq")), ("hash", q("hash")), ("prev", q("prev")))),
+             ("assigned", f"CASE WHEN a_seq IS NULL THEN 'null' ELSE "
+                          f"{obj(('seq', q('a_seq')), ('hash', q('a_hash')))} END"),
+             ("item", f"CASE WHEN i_seq IS NULL THEN 'null' ELSE "
+                      f"{obj(('seq', q('i_seq')), ('hash', q('item_hash')))} END"))
+TRAIL_ROW = obj(
+    ("campaign", q("$campaign")), ("kind", "'\"pairwise\"'"), ("item", q("item_id")),
+    ("prompt", j("prompt")), ("expert", q("expert_shown")), ("images", IMAGES),
+    ("lease", q("lease")), ("event", q("type")), ("channel", j("channel")),
+    ("drafts", SHOWN_DRAFTS), ("order", j("shown")), ("decision", j("decision")),
+    ("resolved", RESOLVED), ("gold", b(truthy("gold_flag"))),
+    ("gold_correct", b(GOLD_CORRECT)), ("timing", j("timing")),
+    ("late", b(truthy("late_flag"))), ("flags", FLAGS), ("events", EVENTS),
+    ("draft_models", DRAFT_MODELS), ("edit_ratio", "'null'"),
+    ("decided_in_s", q("CASE WHEN type IN ('answered', 'adjudicated') THEN active END")),
+    ("decided_by", q("decided_by")), ("rationale", q("rationale")),
+    ("checkpoint", q("CASE WHEN $checkpoint > 0 AND seq <= $checkpoint THEN $checkpoint END")))
 TRAIL = f"""
-SELECT seq, json_object(
-  'campaign', $campaign, 'kind', 'pairwise', 'item', item_id,
-  'prompt', item -> '$.prompt', 'expert', expert, 'images', {IMAGES},
-  'lease', lease, 'event', type, 'channel', payload -> '$.channel', 'drafts', {SHOWN_DRAFTS},
-  'order', shown, 'decision', decision,
-  'resolved', CASE WHEN dtype <> 'pairwise' OR dtype IS NULL THEN '{{}}'::JSON
-                   WHEN winner IS NULL THEN '{{"tie":true}}'::JSON
-                   ELSE json_object('winner', winner, 'loser', loser) END,
-  'gold', {truthy("payload -> '$.gold'")}, 'gold_correct', {GOLD_CORRECT},
-  'timing', timing, 'late', {truthy("payload -> '$.late'")},
-  'flags', json_object(
-      'fast', type = 'answered' AND $fast IS NOT NULL AND active < $fast,
-      'flagged', CASE WHEN type = 'flagged' THEN decision -> '$.reason' END,
-      'none_acceptable', coalesce(dtype = 'none_acceptable', false),
-      'skipped', type = 'skipped'),
-  'events', json_object(
-      'answer', json_object('seq', seq, 'hash', hash, 'prev', prev),
-      'assigned', CASE WHEN a_seq IS NOT NULL THEN json_object('seq', a_seq, 'hash', a_hash) END,
-      'item', CASE WHEN i_seq IS NOT NULL THEN json_object('seq', i_seq, 'hash', item_hash) END),
-  'draft_models', {DRAFT_MODELS}, 'edit_ratio', NULL,
-  'decided_in_s', CASE WHEN type IN ('answered', 'adjudicated') THEN active END,
-  'decided_by', decided_by, 'rationale', rationale,
-  'checkpoint', CASE WHEN $checkpoint > 0 AND seq <= $checkpoint THEN $checkpoint END
-) || chr(10) AS line, NULL AS left_out, decided_by, NULL AS source
+SELECT seq, {TRAIL_ROW} || chr(10) AS line, NULL AS left_out, decided_by, NULL AS source
 FROM w ORDER BY seq"""
 
 
 def _texts() -> str:
-    chosen = f"({_draft('winner')} ->> '$.text')"
-    rejected = f"({_draft('loser')} ->> '$.text')"
+    chosen = f"json_extract_string({_draft('winner')}, '$.text')"
+    rejected = f"json_extract_string({_draft('loser')}, '$.text')"
     return f"""p AS (
   SELECT w.*, {chosen} AS chosen, {rejected} AS rejected,
          {_model(_draft('winner'))} AS chosen_model, {_model(_draft('loser'))} AS rejected_model,
-         $conversational OR json_type(item -> '$.prompt') = 'ARRAY' AS chat
+         $conversational OR json_type(prompt) = 'ARRAY' AS chat
   FROM w),
 q AS (
   SELECT p.*, CASE
-    WHEN {truthy("payload -> '$.qualification'")} THEN 'qualification'
+    WHEN {truthy("qualification")} THEN 'qualification'
     WHEN type NOT IN ({", ".join(f"'{t}'" for t in DECIDED)}) THEN type
     WHEN i_seq IS NULL THEN 'item_missing'
     WHEN dtype = 'pairwise' AND winner IS NULL THEN 'tie'
@@ -173,20 +201,24 @@ def _stripped(text: str) -> str:
 def _completion(text: str) -> str:
     """core.reports.trainers.completion: the assistant turn, or a string that starts with
     white space (TRL joins prompt and completion with nothing between)."""
-    return (f"CASE WHEN chat THEN json_array(json_object('role', 'assistant', 'content', {text}))"
-            f" WHEN regexp_matches({text}, '^{SPACE}') THEN to_json({text})"
-            f" ELSE to_json(' ' || {text}) END")
+    turn = obj(("role", "'\"assistant\"'"), ("content", q(text)))
+    return (f"CASE WHEN chat THEN '[' || {turn} || ']'"
+            f" WHEN regexp_matches({text}, '^{SPACE}') THEN {q(text)}"
+            f" ELSE {q(chr(39) + ' ' + chr(39) + ' || ' + text)} END")
 
 
-PROMPT = """CASE WHEN NOT chat THEN item -> '$.prompt'
-  WHEN json_type(item -> '$.prompt') = 'ARRAY' THEN item -> '$.prompt'
-  ELSE json_array(json_object('role', 'user', 'content', item ->> '$.prompt')) END"""
+USER_TURN = obj(("role", "'\"user\"'"), ("content", q("prompt ->> '$'")))
+PROMPT = f"""CASE WHEN NOT chat OR json_type(prompt) = 'ARRAY' THEN {j("prompt")}
+  ELSE '[' || {USER_TURN} || ']' END"""
+PREFERENCE_ROW = obj(
+    ("prompt", PROMPT), ("chosen", _completion("chosen")),
+    ("rejected", _completion("rejected")), ("chosen_model", q("chosen_model")),
+    ("rejected_model", q("rejected_model")), ("source", "'\"pairwise\"'"),
+    ("item", q("item_id")), ("expert", q("expert_shown")), ("answer_seq", q("seq")),
+    ("answer_hash", q("coalesce(hash, '')")), ("decided_by", q("decided_by")),
+    ("rationale", q("rationale")))
 PREFERENCE = f"""
-SELECT seq, CASE WHEN left_out IS NULL THEN json_object(
-  'prompt', {PROMPT}, 'chosen', {_completion('chosen')}, 'rejected', {_completion('rejected')},
-  'chosen_model', chosen_model, 'rejected_model', rejected_model, 'source', 'pairwise',
-  'item', item_id, 'expert', expert, 'answer_seq', seq, 'answer_hash', coalesce(hash, ''),
-  'decided_by', decided_by, 'rationale', rationale) || chr(10) END AS line,
+SELECT seq, CASE WHEN left_out IS NULL THEN {PREFERENCE_ROW} || chr(10) END AS line,
   left_out, decided_by, CASE WHEN left_out IS NULL THEN 'pairwise' END AS source
 FROM q ORDER BY seq"""
 
@@ -201,10 +233,12 @@ WHO = """SELECT DISTINCT CASE WHEN coalesce(f.expert, '') <> '' THEN f.expert
   ELSE json_extract_string(f.body, '$.actor_id') END FROM finished m JOIN ev f ON f.seq = m.seq"""
 
 
-def line_reader(cur: duckdb.DuckDBPyConnection, plan: LinePlan, campaign: Campaign,
+def line_reader(scan: Scan, plan: LinePlan, campaign: Campaign,
                 erasures: Erasures, late: dict[int, str]) -> pa.RecordBatchReader:
     """Batches of (seq, line, left_out, decided_by, source), in seq order, on a Scan's cursor
     (its `ev` view and `finished` table)."""
+    scan.join()
+    cur = scan.cur
     whos = [row[0] for row in cur.sql(WHO).fetchall()] if erasures.experts else []
     aliases = {who: alias for who in whos if who is not None
                and (alias := erasures.experts.get(digest(who))) is not None}

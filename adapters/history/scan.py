@@ -23,10 +23,11 @@ from core.reports.treatment import Made
 
 TAIL_SCHEMA = pa.schema([("seq", pa.int64()), ("hash", pa.string()), ("body", pa.string())])
 ROWS = 2048  # per Arrow batch handed to Python
-SEGMENT_COLUMNS = "seq, hash, body, type, lease, item, expert"
+SEGMENT_COLUMNS = "seq, hash, body, type, lease, item, expert, payload"
 TAIL_COLUMNS = ("seq, hash, body, body->>'$.type' AS type, body->>'$.lease' AS lease, "
-                "body->>'$.item' AS item, body->>'$.expert' AS expert")
-PAYLOAD = "CAST(json_extract({table}.body, '$.payload') AS VARCHAR)"
+                "body->>'$.item' AS item, body->>'$.expert' AS expert, "
+                "CAST(body->'$.payload' AS VARCHAR) AS payload")
+PAYLOAD = "CAST(json_extract({table}.body, '$.payload') AS VARCHAR)"  # in the body's key order
 
 
 def _quoted(values: list[str] | tuple[str, ...]) -> str:
@@ -49,7 +50,14 @@ class Scan:
         self.cur.execute("CREATE TEMP VIEW ev AS " + " UNION ALL ".join(parts))
         self.finishing = FINISHED + tuple(t for t in also if t not in LEASELESS)
         self.leaseless = tuple(t for t in also if t in LEASELESS)
-        self._finished(after)
+        self.after = after
+        self.joined = False
+
+    def join(self) -> None:
+        """Make `finished` (once): the reads that need it call this first."""
+        if not self.joined:
+            self._finished(self.after)
+            self.joined = True
 
     def close(self) -> None:
         self.cur.close()
@@ -62,7 +70,7 @@ class Scan:
 CREATE TEMP TABLE lease_ev AS
 SELECT seq, hash, type, lease,
        CASE WHEN type = 'assigned'
-            THEN CAST(json_extract_string(body, '$.payload.item_seq') AS BIGINT) END AS item_seq,
+            THEN CAST(json_extract_string(payload, '$.item_seq') AS BIGINT) END AS item_seq,
        count(*) FILTER (WHERE type = 'assigned') OVER (
            PARTITION BY lease ORDER BY seq ROWS UNBOUNDED PRECEDING) AS g
 FROM ev WHERE lease <> '' AND type IN ('assigned', 'lease_expired', 'undeliverable', {ends})
@@ -94,6 +102,7 @@ WHERE l.type IN ({ends})
     def records(self, after: int, upto: int | None, with_items: bool) -> pa.RecordBatchReader:
         """The finishing events with seq in (after, upto], in seq order, with what
         core.reports.records.record_of needs."""
+        self.join()
         items = (", i.hash AS item_hash, CAST(json_extract(i.body, '$.payload.item') AS VARCHAR)"
                  " AS item_json" if with_items else "")
         join = "LEFT JOIN ev i ON i.seq = m.item_seq" if with_items else ""
@@ -132,7 +141,7 @@ FROM drafts GROUP BY ALL"""
 
     def has_images(self) -> bool:
         found = self.cur.execute(f"""
-SELECT 1 FROM ev WHERE type IN ({_quoted(ITEM_EVENTS)})
+SELECT 1 FROM ev WHERE type IN ({_quoted(ITEM_EVENTS)}) AND contains(body, '"images"')
 AND coalesce(json_array_length(body, '$.payload.item.images'), 0) > 0 LIMIT 1""").fetchone()
         return found is not None
 
