@@ -1,10 +1,11 @@
 """The DuckDB history beyond its contract: it reads an archive at an fsspec URL without loading
 any DuckDB extension, keeps each segment's tallies beside it as it is archived and computes
-them again when that file is unreadable; and the trail lines that splice each item's part are
-byte for byte json.dumps of the rows."""
+them again when that file is unreadable; the trail lines that splice each item's part are byte
+for byte json.dumps of the rows; and verify's fast pass over a segment still finds a change."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.archive.files import LocalSegmentFiles, open_segment_files
+from adapters.archive.segments import segment_bytes
 from adapters.history.duckdb import DuckHistory
+from adapters.redis.keys import segments_key
 from adapters.redis.store import RedisStore
 from bots.simulate import decide
 from core.domain.campaigns import Campaign
@@ -114,3 +117,27 @@ async def test_a_spliced_trail_line_is_json_dumps_of_its_row(
 
 def _dumps(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_verify_finds_an_event_changed_in_a_segment_whose_manifest_was_changed_too(
+        client: aioredis.Redis, clock: SetClock, tmp_path: Path) -> None:
+    """Whoever rewrites a segment file and its SHA-256 in the manifest still breaks the chain:
+    verify's fast pass over a segment finds it, and the checker names the event."""
+    files = LocalSegmentFiles(tmp_path / "archive")
+    world = World(client, files, clock)
+    await world.play()
+    assert (await world.ledger.verify("c1")).ok
+    first = (await world.store.segments("c1"))[0]
+    events = files.read_segment(first)
+    changed = json.loads(events[5].body)
+    changed["type"] = "answered_twice"
+    events[5] = events[5].model_copy(update={"body": json.dumps(changed)})
+    data = segment_bytes(first, events)
+    (files.root / "c1" / first.name).write_bytes(data)
+    forged = first.model_copy(update={"sha256": hashlib.sha256(data).hexdigest()})
+    manifest = segments_key("c1")
+    await client.zrem(manifest, first.model_dump_json())
+    await client.zadd(manifest, {forged.model_dump_json(): first.last_seq})
+    verdict = await world.ledger.verify("c1")
+    assert not verdict.ok and verdict.bad_seq == events[5].seq
+    assert "changed" in (verdict.reason or "") and first.name in (verdict.reason or "")
