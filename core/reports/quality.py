@@ -216,7 +216,12 @@ def _experts(tally: QualityTally, fast_below: float | None) -> list[ExpertQualit
     for by_expert in tally.units.values():
         if len(by_expert) < 2:
             continue  # nobody else answered
-        votes = Counter(by_expert.values())
+        values = list(by_expert.values())
+        if values.count(values[0]) == len(values):  # all agree: each agrees with the others
+            seen.update(by_expert.keys())
+            agree.update(by_expert.keys())
+            continue
+        votes = Counter(values)
         for name, value in by_expert.items():
             top = _others_top(votes, value)
             if top is None:
@@ -241,7 +246,10 @@ def _others_top(votes: Counter[Value], own: Value) -> Value | None:
 
 
 def _tied(by_expert: dict[str, Value]) -> bool:
-    counts = Counter(by_expert.values()).values()
+    values = list(by_expert.values())
+    if len(values) < 2 or values.count(values[0]) == len(values):
+        return False
+    counts = Counter(values).values()
     top = max(counts)
     return sum(n == top for n in counts) > 1
 
