@@ -52,10 +52,15 @@ def _draft(index: str) -> str:
     return f"drafts[CAST({index} AS INTEGER) + 1]"
 
 
-def _model(draft: str) -> str:
-    """core.reports.judgments.model_name: model@version, or the model without a version."""
-    version = f"coalesce(json_extract_string({draft}, '$.model_version'), '')"
-    return (f"(coalesce(json_extract_string({draft}, '$.model'), 'unknown') || "
+def _fields(draft: str) -> str:
+    """A draft's text, model and version, in one parse of it."""
+    return f"json_extract_string({draft}, ['$.text', '$.model', '$.model_version'])"
+
+
+def _model(fields: str) -> str:
+    """core.reports.judgments.model_name (of `_fields`): model@version, or the model alone."""
+    version = f"coalesce({fields}[3], '')"
+    return (f"(coalesce({fields}[2], 'unknown') || "
             f"CASE WHEN {version} <> '' THEN '@' || {version} ELSE '' END)")
 
 
@@ -140,7 +145,7 @@ SHOWN_DRAFTS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE '[' || array_to_strin
   '","index":' || order_list[pos + 1] || ',' ||
   substr(CAST({_draft('order_list[pos + 1]')} AS VARCHAR), 2)), ',') || ']' END)"""
 DRAFT_MODELS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE CAST(to_json(list_transform(order_list,
-  lambda index: {_model(_draft('index'))})) AS VARCHAR) END)"""
+  lambda index: {_model(_fields(_draft('index')))})) AS VARCHAR) END)"""
 IMAGES = """(CASE WHEN i_seq IS NULL OR images IS NULL THEN '[]' ELSE CAST(to_json(
   coalesce(json_extract_string(images, '$[*].sha256'), [])) AS VARCHAR) END)"""
 RESOLVED = """(CASE WHEN dtype <> 'pairwise' OR dtype IS NULL THEN '{}'
@@ -173,13 +178,13 @@ FROM w ORDER BY seq"""
 
 
 def _texts() -> str:
-    chosen = f"json_extract_string({_draft('winner')}, '$.text')"
-    rejected = f"json_extract_string({_draft('loser')}, '$.text')"
-    return f"""p AS (
-  SELECT w.*, {chosen} AS chosen, {rejected} AS rejected,
-         {_model(_draft('winner'))} AS chosen_model, {_model(_draft('loser'))} AS rejected_model,
+    return f"""o AS (
+  SELECT w.*, {_fields(_draft('winner'))} AS cw, {_fields(_draft('loser'))} AS rw FROM w),
+p AS (
+  SELECT o.*, cw[1] AS chosen, rw[1] AS rejected,
+         {_model('cw')} AS chosen_model, {_model('rw')} AS rejected_model,
          $conversational OR json_type(prompt) = 'ARRAY' AS chat
-  FROM w),
+  FROM o),
 q AS (
   SELECT p.*, CASE
     WHEN {truthy("qualification")} THEN 'qualification'
