@@ -141,12 +141,9 @@ def quality_from(tally: QualityTally, campaign: Campaign, *, resamples: int = 20
                      fast_below_seconds=median * FAST_SHARE if median is not None else None,
                      bootstrap_resamples=resamples if tally.matches else 0)
     report.alpha = [krippendorff(tally.units, d) for d in DISTANCES.get(tally.kind, ())]
-    report.experts = _experts(tally, report.fast_below_seconds)
+    report.experts, report.ties = _experts(tally, report.fast_below_seconds)
     if consensus:
         report.consensus = [majority(unit, votes) for unit, votes in tally.units.items()]
-        report.ties = sum(c.tie for c in report.consensus)
-    else:  # the count alone, without a Consensus per unit
-        report.ties = sum(_tied(votes) for votes in tally.units.values())
     report.leaderboard = leaderboard(tally.matches, resamples, seed)
     return report
 
@@ -210,9 +207,13 @@ def majority(unit: str, by_expert: dict[str, Value]) -> Consensus:
                      tie=len(tied) > 1, tied=tied if len(tied) > 1 else [])
 
 
-def _experts(tally: QualityTally, fast_below: float | None) -> list[ExpertQuality]:
+def _experts(tally: QualityTally, fast_below: float | None
+             ) -> tuple[list[ExpertQuality], int]:
+    """Each expert's report, with their agreement with the others; and the units whose
+    majority is a tie (one pass over the units)."""
     agree: Counter[str] = Counter()
     seen: Counter[str] = Counter()
+    ties = 0
     for by_expert in tally.units.values():
         if len(by_expert) < 2:
             continue  # nobody else answered
@@ -222,14 +223,17 @@ def _experts(tally: QualityTally, fast_below: float | None) -> list[ExpertQualit
             agree.update(by_expert.keys())
             continue
         votes = Counter(values)
+        most = max(votes.values())
+        ties += sum(n == most for n in votes.values()) > 1
         for name, value in by_expert.items():
             top = _others_top(votes, value)
             if top is None:
                 continue  # the others are split: no consensus
             seen[name] += 1
             agree[name] += top == value
-    return sorted((_expert(name, expert, fast_below, agree[name], seen[name])
-                   for name, expert in tally.experts.items()), key=lambda e: e.expert)
+    experts = sorted((_expert(name, expert, fast_below, agree[name], seen[name])
+                      for name, expert in tally.experts.items()), key=lambda e: e.expert)
+    return experts, ties
 
 
 def _others_top(votes: Counter[Value], own: Value) -> Value | None:
@@ -243,15 +247,6 @@ def _others_top(votes: Counter[Value], own: Value) -> Value | None:
         elif n == most and n > 0:
             split = True
     return None if split else best
-
-
-def _tied(by_expert: dict[str, Value]) -> bool:
-    values = list(by_expert.values())
-    if len(values) < 2 or values.count(values[0]) == len(values):
-        return False
-    counts = Counter(values).values()
-    top = max(counts)
-    return sum(n == top for n in counts) > 1
 
 
 def _expert(name: str, tallied: ExpertTally, fast_below: float | None, agreed: int,
