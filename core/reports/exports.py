@@ -6,7 +6,12 @@ ends with a summary of rows written and tasks left out, and why. Every row says 
 
 A campaign with images is exported in TRL's vision shape (trainers.py); each line comes with the
 images its row names (`ExportLine.files`), for the caller that writes the file to copy beside it
-from the media store: this module writes no files."""
+from the media store: this module writes no files.
+
+The tasks come through a `History` (core/ports.py): the plain reader of the ledger when none is
+given. A history that can write an export's lines itself (`writes_lines`: DuckDB, for a pairwise
+campaign's trail and preference) hands them over whole, with the same JSON values as the rows
+built here, and this module only counts them for the summary."""
 
 from __future__ import annotations
 
