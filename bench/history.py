@@ -34,10 +34,12 @@ Every figure is printed with its target and verdict, also where it falls short; 
 is 0 either way (a measurement, not a test).
 
     .venv/bin/python bench/history.py [--quick] [--answers 1000000] [--experts 300]
-        [--memory-answers 30000] [--segment-events N] [--hot-tail N] [--bare-fits 200] [--json]
+        [--memory-answers 30000] [--segment-events N] [--hot-tail N] [--bare-fits 50] [--json]
 
 `--quick`: 20,000 answers by 60 experts, 5,000 played for memory, segments of 5,000 events
-and a tail of 1,000 (so a small run still archives several segments), under two minutes.
+and a tail of 1,000 (so a small run still archives several segments), all 200 bare fits timed;
+under two minutes. The full run times 50 of the 200 bare fits (each ~1 s at a million
+judgments) and scales them, and takes about 15-18 minutes on this 2-core machine.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import hashlib
 import io
 import json
 import random
+import resource
 import sys
 import tempfile
 import textwrap
@@ -119,6 +122,12 @@ class Figure:
     baseline: str = ""
     meets_baseline: bool | None = None
     note: str = ""
+
+
+def progress(text: str) -> None:
+    """A line on stderr while the run goes on, with the process's peak memory so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"  {text} [peak RSS {peak:.1f} GiB]", file=sys.stderr, flush=True)
 
 
 # --- the seeded campaign -----------------------------------------------------------------
@@ -256,6 +265,7 @@ class Seeder:
         self.head = ChainHead(pending[-1].seq, pending[-1].hash)
         self.in_redis = pending[-1].seq  # events up to here are in Redis: posted, sealed
         self.segments = 0
+        self.history_s = 0.0  # in History.after_archived: the worker's cost, not seeding's
 
     def add(self, bodies: list[str]) -> None:
         """Seal the next events (core.provenance.chain.seal_events, as the sealer does)."""
@@ -285,7 +295,9 @@ class Seeder:
         for first in range(0, len(fresh), BATCH):
             await self.runtime.store.save_seals(CAMPAIGN, fresh[first:first + BATCH])
         assert await self.moving.trim(CAMPAIGN, segment, written), f"{written.name} refused"
+        started = time.perf_counter()
         await self.runtime.history.after_archived(CAMPAIGN, written)
+        self.history_s += time.perf_counter() - started
         self.segments += 1
 
     async def finish(self) -> None:
@@ -323,10 +335,12 @@ async def seed(runtime: Runtime, answers: int, experts: int) -> tuple[Judgments,
         seeder.add(batch)
         await seeder.archive_while(settings.segment_events + settings.hot_tail_events)
         if len(judged.winners) % 100_000 < BATCH * 10 // 4:
-            print(f"  seeded {len(judged.winners):,} answers, {seeder.segments} segments, "
-                  f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            progress(f"seeded {len(judged.winners):,} answers, {seeder.segments} segments, "
+                     f"{time.perf_counter() - started:.0f} s")
     await seeder.archive_while(settings.hot_tail_events)
     await seeder.finish()
+    progress(f"History.after_archived took {seeder.history_s:.0f} s of it (the segments "
+             "written directly)")
     return judged, seeder.segments, time.perf_counter() - started
 
 
@@ -349,7 +363,7 @@ async def cli_export(runtime: Runtime, fmt: str, out: Path) -> tuple[int, float]
     with contextlib.redirect_stdout(said), contextlib.redirect_stderr(io.StringIO()):
         await reports.export(runtime, args)
     seconds = time.perf_counter() - started
-    print(f"  {fmt}: {said.getvalue().strip()}", file=sys.stderr)  # its summary line
+    progress(f"{fmt}: {said.getvalue().strip()}")  # the export's own summary line
     with out.open("rb") as lines:
         return sum(1 for _ in lines), seconds
 
@@ -439,8 +453,7 @@ async def export_figure(runtime: Runtime, fmt: str, sql: str, files: list[str],
     rows, seconds = await cli_export(runtime, fmt, work / f"{fmt}.jsonl")
     floor_rows, floor_s = duckdb_copy(sql, files, work / f"{fmt}-duckdb.jsonl")
     ours, floor = rows / seconds, floor_rows / floor_s
-    print(f"  {fmt}: {rows:,} rows in {seconds:.1f} s; DuckDB {floor_rows:,} in {floor_s:.1f} s",
-          file=sys.stderr)
+    progress(f"{fmt}: {rows:,} rows in {seconds:.1f} s; DuckDB {floor_rows:,} in {floor_s:.1f} s")
     return Figure(f"{fmt} export", ours, "rows/s", ">= 50,000 rows/s", ours >= 50_000,
                   f"DuckDB COPY of the same columns, in log order: {floor:,.0f} rows/s "
                   f"({floor_rows:,} rows: the archive, not the tail); ours {ours / floor:.0%}, "
@@ -491,6 +504,15 @@ async def quality_figure(runtime: Runtime, judged: Judgments, bare_fits: int) ->
                   f"the same {RESAMPLES} fits on the judgments as counts per (x, y, outcome), "
                   f"multinomial weights, as the report now fits them: {counted:.2f} s "
                   f"(ours {ours / counted:.1f}x)")
+
+
+async def pay_figure(runtime: Runtime) -> Figure:
+    """`expertloop campaign pay ID`: no target of its own, but a report a user runs."""
+    args = argparse.Namespace(campaign=CAMPAIGN, json=False, csv=None)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        await reports.pay(runtime, args)
+    return Figure("pay report", time.perf_counter() - started, "s", "none", None)
 
 
 def bare_fits_per_match(judged: Judgments, fits: int) -> float:
@@ -634,9 +656,9 @@ async def memory_figures(settings: Settings, answers: int, experts: int, scale: 
         largest = await largest_keys(runtime)
     growing = (after - kept_log) / played
     at_scale = growing + kept_log / scale
-    print(f"  memory: {played:,} answers played, {segments} segments archived, "
-          f"{tail:,} events left in Redis; per task, the largest keys after archiving: "
-          + ", ".join(f"{key} {size / played:,.0f} B" for key, size in largest), file=sys.stderr)
+    progress(f"memory: {played:,} answers played, {segments} segments archived, {tail:,} "
+             "events left in Redis; per task, the largest keys after archiving: "
+             + ", ".join(f"{key} {size / played:,.0f} B" for key, size in largest))
     judged = f"{played:,} answers played, {segments} segments archived" + (
         "" if segments else ": nothing archived (too few events for a segment), not judged")
     return [
@@ -675,10 +697,15 @@ async def measure(args: argparse.Namespace, settings: Settings, work: Path,
             figures.append(await export_figure(runtime, fmt, sql, files, work))
     async with open_runtime(settings) as runtime:
         figures += await dashboard_figures(runtime)
+    progress("dashboard measured")
     async with open_runtime(settings) as runtime:
         figures.append(await quality_figure(runtime, judged, args.bare_fits))
+    progress("quality measured")
+    async with open_runtime(settings) as runtime:
+        figures.append(await pay_figure(runtime))
     async with open_runtime(settings) as runtime:
         figures.append(await verify_figure(runtime, files))
+    progress("verify measured")
     return figures
 
 
@@ -693,8 +720,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             judged, segments, seed_s = await seed(runtime, args.answers, args.experts)
             events = await runtime.store.last_seq(CAMPAIGN)
             tail = await runtime.client.xlen(k.campaign_key(CAMPAIGN, "log"))
-        print(f"  seeded: {events:,} events, {segments} segments, {tail:,} in Redis, "
-              f"{seed_s:.0f} s", file=sys.stderr)
+        progress(f"seeded: {events:,} events, {segments} segments, {tail:,} in Redis, "
+                 f"{seed_s:.0f} s")
         figures += await measure(args, settings, work, judged)
     finally:
         await server.stop()
@@ -729,6 +756,19 @@ def wrapped(text: str) -> str:
     return textwrap.fill(text, 100, initial_indent=" " * 6, subsequent_indent=" " * 8)
 
 
+def with_defaults(args: argparse.Namespace) -> None:
+    """Sizes left unset: --quick's, or the full run's (segment and tail from the settings,
+    EXPERTLOOP_SEGMENT_EVENTS and EXPERTLOOP_HOT_TAIL_EVENTS, if set)."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    full = (1_000_000, 300, 30_000, settings.segment_events, settings.hot_tail_events, 50)
+    quick = (20_000, 60, 5_000, 5_000, 1_000, RESAMPLES)
+    for name, value in zip(("answers", "experts", "memory_answers", "segment_events",
+                            "hot_tail", "bare_fits"), quick if args.quick else full,
+                           strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -738,17 +778,12 @@ def main() -> None:
     parser.add_argument("--memory-answers", type=int)
     parser.add_argument("--segment-events", type=int)
     parser.add_argument("--hot-tail", type=int)
-    parser.add_argument("--bare-fits", type=int, default=RESAMPLES,
-                        help="bare fits to time for the quality baseline (scaled to 200)")
+    parser.add_argument("--bare-fits", type=int,
+                        help="bare fits to time for the quality baseline, scaled to 200 (200 "
+                             "with --quick, else 50: a fit on 1,000,000 judgments takes ~1 s)")
     parser.add_argument("--json", action="store_true", help="print one machine-readable line")
     args = parser.parse_args()
-    defaults = ((20_000, 60, 5_000, 5_000, 1_000) if args.quick else
-                (1_000_000, 300, 30_000, Settings(_env_file=None).segment_events,  # type: ignore[call-arg]
-                 Settings(_env_file=None).hot_tail_events))  # type: ignore[call-arg]
-    for name, value in zip(("answers", "experts", "memory_answers", "segment_events",
-                            "hot_tail"), defaults, strict=True):
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    with_defaults(args)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="el-bench-history-") as work:
         result = asyncio.run(run(args, Path(work)))
