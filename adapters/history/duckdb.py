@@ -112,6 +112,10 @@ class DuckHistory:
         snapshot = await self._snapshot(campaign.id)
         scan = await asyncio.to_thread(self._scan, snapshot, EXPORTED)
         try:
+            if plan.format == "trail" and plan.fast_below is None and plan.fast_share:
+                median = await asyncio.to_thread(scan.median_answer)
+                plan = plan._replace(fast_below=None if median is None
+                                     else median * plan.fast_share)
             reader = await asyncio.to_thread(line_reader, scan, plan, campaign,
                                              snapshot.erasures, snapshot.late)
             while (batch := await asyncio.to_thread(_next_lines, reader)) is not None:

@@ -66,27 +66,32 @@ def _model(fields: str) -> str:
 
 PAYLOAD = ("decision", "order", "timing", "gold", "late", "channel", "rationale", "qualification")
 ITEM = ("prompt", "drafts", "gold", "images")
-# Each JSON document is parsed once: its fields come out together, as a list.
+# Each JSON document is parsed once: its fields come out together, as a list; an item's (one
+# event, read by every answer to it) once per item, before the answers are joined to it.
 RECORDS = f"""
+items AS MATERIALIZED (
+  SELECT seq AS i_seq, hash AS item_hash, ij[1] AS prompt, CAST(ij[2] AS JSON[]) AS drafts,
+         list_transform(CAST(ij[2] AS JSON[]), lambda draft: {_fields("draft")}) AS dfields,
+         ij[3] AS gold, ij[4] AS images
+  FROM (SELECT seq, hash, json_extract(body, [{", ".join(f"'$.payload.item.{name}'"
+                                                         for name in ITEM)}]) AS ij
+        FROM ev WHERE seq IN (SELECT item_seq FROM finished))),
 r AS (
   SELECT m.seq, f.hash, f.type, f.expert, coalesce(f.lease, '') AS lease,
          coalesce(f.item, '') AS item_id,
          json_extract(f.body, [{", ".join(f"'$.payload.{name}'" for name in PAYLOAD)},
                                '$.actor_id']) AS pj,
-         CASE WHEN m.seq = 1 THEN $genesis ELSE p.hash END AS prev,
-         m.a_seq, m.a_hash, i.seq AS i_seq, i.hash AS item_hash,
-         json_extract(i.body, [{", ".join(f"'$.payload.item.{name}'" for name in ITEM)}]) AS ij
+         PREV_HASH AS prev,
+         m.a_seq, m.a_hash, i.*
   FROM finished m JOIN ev f ON f.seq = m.seq
-  LEFT JOIN ev p ON p.seq = m.seq - 1
-  LEFT JOIN ev i ON i.seq = m.item_seq),
+  PREV_JOIN
+  LEFT JOIN items i ON i.i_seq = m.item_seq),
 d AS (
   SELECT r.*, CASE WHEN coalesce(expert, '') <> '' THEN expert
                    ELSE pj[{len(PAYLOAD) + 1}] ->> '$' END AS who,
          {_or("pj[1]", "{}")} AS decision, {_or("pj[2]", "[]")} AS shown,
          {_or("pj[3]", "{}")} AS timing, pj[4] AS gold_flag, pj[5] AS late_flag,
-         pj[6] AS channel, pj[7] AS said, pj[8] AS qualification,
-         CASE WHEN i_seq IS NOT NULL THEN ij[1] END AS prompt,
-         CAST(ij[2] AS JSON[]) AS drafts, ij[3] AS gold, ij[4] AS images
+         pj[6] AS channel, pj[7] AS said, pj[8] AS qualification
   FROM r),
 e AS (
   SELECT d.*, coalesce(al.alias, who, '') AS expert_shown, lr.text AS late_text,
@@ -145,7 +150,7 @@ SHOWN_DRAFTS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE '[' || array_to_strin
   '","index":' || order_list[pos + 1] || ',' ||
   substr(CAST({_draft('order_list[pos + 1]')} AS VARCHAR), 2)), ',') || ']' END)"""
 DRAFT_MODELS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE CAST(to_json(list_transform(order_list,
-  lambda index: {_model(_fields(_draft('index')))})) AS VARCHAR) END)"""
+  lambda index: {_model('dfields[CAST(index AS INTEGER) + 1]')})) AS VARCHAR) END)"""
 IMAGES = """(CASE WHEN i_seq IS NULL OR images IS NULL THEN '[]' ELSE CAST(to_json(
   coalesce(json_extract_string(images, '$[*].sha256'), [])) AS VARCHAR) END)"""
 RESOLVED = """(CASE WHEN dtype <> 'pairwise' OR dtype IS NULL THEN '{}'
@@ -179,7 +184,8 @@ FROM w ORDER BY seq"""
 
 def _texts() -> str:
     return f"""o AS (
-  SELECT w.*, {_fields(_draft('winner'))} AS cw, {_fields(_draft('loser'))} AS rw FROM w),
+  SELECT w.*, dfields[CAST(winner AS INTEGER) + 1] AS cw,
+         dfields[CAST(loser AS INTEGER) + 1] AS rw FROM w),
 p AS (
   SELECT o.*, cw[1] AS chosen, rw[1] AS rejected,
          {_model('cw')} AS chosen_model, {_model('rw')} AS rejected_model,
@@ -191,16 +197,22 @@ q AS (
     WHEN type NOT IN ({", ".join(f"'{t}'" for t in DECIDED)}) THEN type
     WHEN i_seq IS NULL THEN 'item_missing'
     WHEN dtype = 'pairwise' AND winner IS NULL THEN 'tie'
-    WHEN dtype = 'pairwise' AND {_stripped('chosen')} = {_stripped('rejected')}
-      THEN 'identical'
+    WHEN dtype = 'pairwise' AND {_same('chosen', 'rejected')} THEN 'identical'
     WHEN dtype = 'pairwise' THEN NULL
     WHEN dtype = 'verify' THEN 'accepted_draft'
     ELSE coalesce(dtype, 'None') END AS left_out
   FROM p)"""
 
 
-def _stripped(text: str) -> str:
-    return f"regexp_replace({text}, '^{SPACE}+|{SPACE}+$', '', 'g')"
+def _same(one: str, other: str) -> str:
+    """`one.strip() == other.strip()`: stripped only when either ends in white space."""
+    def ends(text: str) -> str:
+        return f"regexp_matches(left({text}, 1) || right({text}, 1), '{SPACE}')"
+
+    def stripped(text: str) -> str:
+        return f"regexp_replace({text}, '^{SPACE}+|{SPACE}+$', '', 'g')"
+    return (f"({one} = {other} OR (({ends(one)} OR {ends(other)}) AND "
+            f"{stripped(one)} = {stripped(other)}))")
 
 
 def _completion(text: str) -> str:
@@ -208,7 +220,7 @@ def _completion(text: str) -> str:
     white space (TRL joins prompt and completion with nothing between)."""
     turn = obj(("role", "'\"assistant\"'"), ("content", q(text)))
     return (f"CASE WHEN chat THEN '[' || {turn} || ']'"
-            f" WHEN regexp_matches({text}, '^{SPACE}') THEN {q(text)}"
+            f" WHEN regexp_matches(left({text}, 1), '{SPACE}') THEN {q(text)}"
             f" ELSE {q(chr(39) + ' ' + chr(39) + ' || ' + text)} END")
 
 
@@ -228,10 +240,17 @@ SELECT seq, CASE WHEN left_out IS NULL THEN {PREFERENCE_ROW} || chr(10) END AS l
 FROM q ORDER BY seq"""
 
 
+PREV = ("CASE WHEN m.seq = 1 THEN $genesis ELSE p.hash END", "LEFT JOIN ev p ON p.seq = m.seq - 1")
+
+
 def line_sql(plan: LinePlan) -> str:
+    """The trail names each answer's `prev` (the hash before it); the preference rows do not,
+    so they skip that join."""
     if plan.format == "trail":
-        return f"WITH {RECORDS} {TRAIL}"
-    return f"WITH {RECORDS}, {_texts()} {PREFERENCE}"
+        records = RECORDS.replace("PREV_HASH", PREV[0]).replace("PREV_JOIN", PREV[1])
+        return f"WITH {records} {TRAIL}"
+    records = RECORDS.replace("PREV_HASH", "NULL").replace("PREV_JOIN", "")
+    return f"WITH {records}, {_texts()} {PREFERENCE}"
 
 
 WHO = """SELECT DISTINCT CASE WHEN coalesce(f.expert, '') <> '' THEN f.expert

@@ -139,6 +139,21 @@ FROM drafts GROUP BY ALL"""
         rows = self.cur.execute(sql, params).fetchall()
         return Counter({(str(m), str(v), str(d)): int(n) for m, v, d, n in rows})
 
+    def median_answer(self) -> float | None:
+        """The median active time of the answers (core.reports.tallies.median_of over the
+        quality tally's: each answered task's `timing.active_seconds`, 0 when missing)."""
+        self.join()
+        found = self.cur.sql("""
+WITH a AS (SELECT coalesce(TRY_CAST(json_extract_string(f.payload, '$.timing.active_seconds')
+                                    AS DOUBLE), 0.0) AS active
+           FROM finished m JOIN ev f ON f.seq = m.seq WHERE f.type = 'answered'),
+s AS (SELECT list_sort(list(active)) AS v, count(*) AS c FROM a)
+SELECT v[(c - 1) // 2 + 1], v[c // 2 + 1] FROM s WHERE c > 0""").fetchall()
+        if not found:
+            return None
+        low, high = float(found[0][0]), float(found[0][1])
+        return low if low == high else (low + high) / 2
+
     def has_images(self) -> bool:
         found = self.cur.execute(f"""
 SELECT 1 FROM ev WHERE type IN ({_quoted(ITEM_EVENTS)}) AND contains(body, '"images"')

@@ -31,7 +31,7 @@ from core.provenance.ledger import Ledger
 from core.reports.history import history_of
 from core.reports.labels import FinalLabels
 from core.reports.lines import Fragments, LinePlan, spliced_line
-from core.reports.quality import fast_below
+from core.reports.quality import FAST_SHARE, fast_below
 from core.reports.records import LEASELESS, TaskRecord
 from core.reports.trail import csv_row, item_shown, shown_key
 from core.reports.trail import edit_distance as edit_distance  # defined here before: kept
@@ -138,17 +138,18 @@ class Export:
         if self.format in VISION and await self.history.has_images(self.campaign.id):
             self.options = shaped(self.options, 0, images=True)
         if self.format in ("trail", "csv"):
-            self.fast_below = await self._fast_below()
             self.checkpoint = await _checkpoint_size(self.ledger.log, self.campaign.id)
-        if self.format == "csv":
-            yield ExportLine(_csv_line(CSV_FIELDS), [])
         plan = LinePlan(self.format, self.options.conversational, self.options.vision,
-                        self.options.include_model, self.fast_below, self.checkpoint)
-        if self.history.writes_lines(self.campaign, plan):
+                        self.options.include_model, None, self.checkpoint, FAST_SHARE)
+        if self.history.writes_lines(self.campaign, plan):  # it finds the median time itself
             async for line in self._written(plan, progress):
                 yield line
             self._finish()
             return
+        if self.format in ("trail", "csv"):
+            self.fast_below = await self._fast_below()
+        if self.format == "csv":
+            yield ExportLine(_csv_line(CSV_FIELDS), [])
         async for batch in self.history.task_records(self.campaign.id, also=ALSO):
             for record in batch:
                 self.summary.tasks += 1
@@ -169,16 +170,18 @@ class Export:
                        ) -> AsyncIterator[ExportLine]:
         """The lines as the history writes them, counted as the rows built here would be."""
         async for batch in self.history.lines(self.campaign, plan):
+            rows = 0
             for lined in batch:
-                self.summary.tasks += 1
                 if lined.line is None:
                     self.tally.excluded[lined.left_out or "none"] += 1
                     continue
-                self.summary.rows += 1
+                rows += 1
                 self.deciders[lined.decided_by] += 1
                 if lined.source is not None:
                     self.tally.sources[lined.source] += 1
                 yield ExportLine(lined.line, [])
+            self.summary.tasks += len(batch)
+            self.summary.rows += rows
             if progress is not None and batch:
                 progress(batch[-1].seq)
 

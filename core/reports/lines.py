@@ -65,6 +65,8 @@ class LinePlan(NamedTuple):
     include_model: bool  # the model's own decisions too
     fast_below: float | None  # trail: an answer faster than this is flagged as fast
     checkpoint: int | None  # trail: the latest signed checkpoint's size
+    fast_share: float | None = None  # trail, with no fast_below: flag answers faster than this
+    # share of the median answer (core.reports.quality.fast_below), found by the history
 
 
 class Lined(NamedTuple):
