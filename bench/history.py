@@ -38,8 +38,8 @@ is 0 either way (a measurement, not a test).
 
 `--quick`: 20,000 answers by 60 experts, 5,000 played for memory, segments of 5,000 events
 and a tail of 1,000 (so a small run still archives several segments), all 200 bare fits timed;
-under two minutes. The full run times 50 of the 200 bare fits (each ~1 s at a million
-judgments) and scales them, and takes about 15-18 minutes on this 2-core machine.
+under two minutes. The full run times 50 of the 200 bare fits (each 0.5-1 s at a million
+judgments) and scales them, and took 14 minutes on this 2-core machine (load average 1-4).
 """
 
 from __future__ import annotations
