@@ -66,7 +66,7 @@ import aiohttp
 import duckdb
 import evalica
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from aiohttp import web
 
@@ -84,7 +84,7 @@ from bots.web import build_app  # noqa: E402
 from bots.worker import archive_pass  # noqa: E402
 from core.domain.answers import Answer  # noqa: E402
 from core.domain.campaigns import CampaignSpec  # noqa: E402
-from core.domain.cards import Card  # noqa: E402
+from core.domain.cards import Card, Idle  # noqa: E402
 from core.domain.experts import Expert  # noqa: E402
 from core.domain.kinds import Choose  # noqa: E402
 from core.domain.timing import SetClock  # noqa: E402
@@ -328,9 +328,10 @@ async def seed(runtime: Runtime, answers: int, experts: int) -> tuple[Judgments,
     items = await post(runtime, -(-answers // OVERLAP), experts)
     seeder = Seeder(runtime, await posted(runtime))
     seqs = {e.item: e.seq for e in held_items(seeder.pending)}
-    settings, judged = runtime.settings, Judgments()
-    runtime.service.clock.advance(60)  # type: ignore[attr-defined]  # a SetClock
-    bodies = answer_bodies(items, seqs, answers, experts, runtime.service.clock, judged)
+    settings, judged, clock = runtime.settings, Judgments(), runtime.service.clock
+    assert isinstance(clock, SetClock)
+    clock.advance(60)
+    bodies = answer_bodies(items, seqs, answers, experts, clock, judged)
     while batch := [body for _, body in zip(range(BATCH * 10), bodies, strict=False)]:
         seeder.add(batch)
         await seeder.archive_while(settings.segment_events + settings.hot_tail_events)
@@ -601,6 +602,7 @@ async def play(runtime: Runtime, answers: int, experts: int) -> int:
     gate = asyncio.Semaphore(PLAYING)
 
     async def answer_all(expert: str, rng: random.Random) -> None:
+        task: Card | Idle | None
         async with gate:
             task = await runtime.service.next_task(expert)
         while isinstance(task, Card):
@@ -679,7 +681,7 @@ async def memory_figures(settings: Settings, answers: int, experts: int, scale: 
 
 def settings_for(folder: Path, args: argparse.Namespace, redis_url: str | None = None
                  ) -> Settings:
-    return Settings(_env_file=None, EXPERTLOOP_DATA_DIR=folder,  # type: ignore[call-arg]
+    return Settings(_env_file=None, EXPERTLOOP_DATA_DIR=folder,
                     REDIS_URL=redis_url, EXPERTLOOP_SEGMENT_EVENTS=args.segment_events,
                     EXPERTLOOP_HOT_TAIL_EVENTS=args.hot_tail)
 
@@ -759,7 +761,7 @@ def wrapped(text: str) -> str:
 def with_defaults(args: argparse.Namespace) -> None:
     """Sizes left unset: --quick's, or the full run's (segment and tail from the settings,
     EXPERTLOOP_SEGMENT_EVENTS and EXPERTLOOP_HOT_TAIL_EVENTS, if set)."""
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     full = (1_000_000, 300, 30_000, settings.segment_events, settings.hot_tail_events, 50)
     quick = (20_000, 60, 5_000, 5_000, 1_000, RESAMPLES)
     for name, value in zip(("answers", "experts", "memory_answers", "segment_events",
