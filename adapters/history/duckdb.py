@@ -5,10 +5,11 @@ role). Finished tasks come back as the plain reader's `TaskRecord`s (core/report
 built from Arrow batches: the joins are SQL, and Python decodes one payload per finished task
 and one item per item, never the other events.
 
-The tallies of the tasks finishing up to each archived segment's end (core/reports/tallies.py:
-the sums behind quality, pay, the models report and the dashboard) are computed once, when the
-segment is archived (`after_archived`) or first asked for, and kept beside it as
-`<segment>.panel.json`; a report reads the last segment's and adds the tail's. Erased experts
+The tallies of the tasks finishing in the archived segments (core/reports/tallies.py: the sums
+behind quality, pay, the models report and the dashboard) are computed once, as each segment is
+archived (`after_archived`) or when first asked for, and kept beside the newest segment as
+`<segment>.panel.json` (the one before keeps its own, in case); a report reads that one file and
+adds the tail's. Erased experts
 show as their pseudonyms: records through core/privacy/pseudonyms.py as the ledger shows
 events, kept tallies renamed when read."""
 
@@ -171,9 +172,10 @@ class DuckHistory:
         return tallies
 
     async def _archived(self, campaign: Campaign, snapshot: Snapshot) -> Tallies:
-        """The tallies of every task finishing in an archived segment: each segment keeps
-        those up to its end (`<segment>.panel.json`), so a report reads one file. Missing
-        ones are computed on from the last one kept, in order, and kept."""
+        """The tallies of every task finishing in an archived segment, kept beside the last
+        one (`<segment>.panel.json`), so a report reads one file. Missing, they are computed on
+        from the last segment that has them and kept with the newest; older files but the one
+        before go (each holds all before it: keeping them all would grow as segments squared)."""
         segments = snapshot.segments
         start, total = len(segments), None
         while start > 0 and (total := await self._kept_tallies(campaign, segments[start - 1])
@@ -185,12 +187,12 @@ class DuckHistory:
         after = segments[start - 1].last_seq if start else 0
         scan = await asyncio.to_thread(self._scan, snapshot, TALLIED, after)
         try:
-            for segment in segments[start:]:
-                total.merge(await self._range(campaign, scan, snapshot, after, segment.last_seq))
-                await asyncio.to_thread(self.files.write_panel, segment, total.to_json())
-                after = segment.last_seq
+            total.merge(await self._range(campaign, scan, snapshot, after, segments[-1].last_seq))
         finally:
             scan.close()
+        await asyncio.to_thread(self.files.write_panel, segments[-1], total.to_json())
+        for older in segments[:-2]:
+            await asyncio.to_thread(self.files.remove_panel, older)
         return total
 
     async def _kept_tallies(self, campaign: Campaign, segment: SegmentMeta) -> Tallies | None:

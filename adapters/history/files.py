@@ -60,6 +60,15 @@ class PanelFiles:
             Path(temp).unlink(missing_ok=True)
             raise
 
+    def remove_panel(self, segment: SegmentMeta) -> None:
+        """Drop a segment's tallies file, if there is one."""
+        path = self.segment_path(segment) + SUFFIX
+        if is_url(self.location):
+            if self._filesystem().exists(path):
+                self._filesystem().rm_file(path)
+            return
+        Path(path).unlink(missing_ok=True)
+
     def _filesystem(self) -> Any:
         if self._fs is None:
             import fsspec  # type: ignore[import-untyped]  # only for an fsspec URL
