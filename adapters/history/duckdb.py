@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
@@ -31,13 +32,14 @@ from core.domain.campaigns import Campaign
 from core.domain.items import Item
 from core.ports import Archived, Campaigns, Log
 from core.privacy.pseudonyms import Erasures, digest, pseudonymise
-from core.provenance.segments import SegmentMeta
+from core.provenance.segments import SegmentError, SegmentMeta
 from core.reports.exports import ALSO as EXPORTED
 from core.reports.history import TALLIED
 from core.reports.lines import Lined, LinePlan
 from core.reports.records import LEASELESS, EventRef, OpenLease, TaskRecord, record_of
 from core.reports.tallies import Tallies
 
+log = logging.getLogger(__name__)
 TAIL_BATCH = 10_000
 ITEMS_KEPT = 16_384  # decoded items: a campaign's answers to one item come close together
 CONFIG: dict[str, str | bool | int | float | list[str]] = {
@@ -103,8 +105,13 @@ class DuckHistory:
         """Keep the tallies up to this segment, and up to any before it that has none yet
         (a crash, or an archiver without a history, left them out)."""
         campaign = await self.campaigns.load_campaign(campaign_id)
-        if campaign is not None:
+        if campaign is None:
+            return
+        try:
             await self._archived(campaign, await self._snapshot(campaign_id, tail=False))
+        except (duckdb.Error, OSError, SegmentError) as exc:  # a cache: never stop archiving
+            log.warning("campaign %s: tallies up to %s not kept (the next report computes "
+                        "them): %s", campaign_id, segment.name, exc)
 
     def writes_lines(self, campaign: Campaign, plan: LinePlan) -> bool:
         return writes(campaign, plan)
