@@ -276,7 +276,7 @@ class Seeder:
         self.head = ChainHead(seals[-1].seq, seals[-1].hash)
 
     async def archive_while(self, keep: int) -> None:
-        """Archive full segments while more than `keep` events would stay."""
+        """Archive full segments while at least `keep` events would stay after one."""
         size = self.runtime.settings.segment_events
         while len(self.pending) >= size + keep:
             await self.archive(self.pending[:size])
@@ -324,6 +324,8 @@ async def posted(runtime: Runtime) -> list[ArchivedEvent]:
 
 
 async def seed(runtime: Runtime, answers: int, experts: int) -> tuple[Judgments, int, float]:
+    """The campaign, its history in the archive and its tail in Redis; the judgments made,
+    the segments archived and the seconds it took."""
     started = time.perf_counter()
     items = await post(runtime, -(-answers // OVERLAP), experts)
     seeder = Seeder(runtime, await posted(runtime))
