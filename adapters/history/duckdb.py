@@ -9,9 +9,12 @@ The tallies of the tasks finishing in the archived segments (core/reports/tallie
 behind quality, pay, the models report and the dashboard) are computed once, as each segment is
 archived (`after_archived`) or when first asked for, and kept beside the newest segment as
 `<segment>.panel.json` (the one before keeps its own, in case); a report reads that one file and
-adds the tail's. Erased experts
-show as their pseudonyms: records through core/privacy/pseudonyms.py as the ledger shows
-events, kept tallies renamed when read."""
+adds the tail's. Erased experts show as their pseudonyms: records through
+core/privacy/pseudonyms.py as the ledger shows events, kept tallies renamed when read.
+
+A pairwise campaign's trail and preference lines are written by DuckDB itself (lines.py).
+Reports trust the segment files as the manifest lists them; `provenance verify` is what checks
+each file against its SHA-256 and the chain."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from core.reports.lines import Lined, LinePlan
 from core.reports.records import LEASELESS, EventRef, OpenLease, TaskRecord, record_of
 from core.reports.tallies import Tallies
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 TAIL_BATCH = 10_000
 ITEMS_KEPT = 16_384  # decoded items: a campaign's answers to one item come close together
 CONFIG: dict[str, str | bool | int | float | list[str]] = {
@@ -110,7 +113,7 @@ class DuckHistory:
         try:
             await self._archived(campaign, await self._snapshot(campaign_id, tail=False))
         except (duckdb.Error, OSError, SegmentError) as exc:  # a cache: never stop archiving
-            log.warning("campaign %s: tallies up to %s not kept (the next report computes "
+            logger.warning("campaign %s: tallies up to %s not kept (the next report computes "
                         "them): %s", campaign_id, segment.name, exc)
 
     def writes_lines(self, campaign: Campaign, plan: LinePlan) -> bool:
