@@ -16,7 +16,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from adapters.archive.segments import check_file, events_of, file_meta, segment_bytes, write_local
+from adapters.archive.segments import (
+    check_file,
+    events_of,
+    file_meta,
+    fsync_dir,
+    segment_bytes,
+    write_local,
+)
 from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta
 
 
@@ -54,7 +61,7 @@ class LocalSegmentFiles:
                 os.replace(staging / segment.name, target)
         except OSError:  # a filesystem without hard links: a rename, which may replace
             os.replace(staging / segment.name, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         shutil.rmtree(staging, ignore_errors=True)  # with any temp file a killed run left
         if kept is not None:
             return kept
@@ -174,11 +181,3 @@ def open_segment_files(location: str) -> LocalSegmentFiles | FsspecSegmentFiles:
     if "://" in location and not location.startswith("file://"):
         return FsspecSegmentFiles(location)
     return LocalSegmentFiles(Path(location.removeprefix("file://")))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -101,12 +101,12 @@ def write_local(folder: Path, meta: SegmentMeta, events: list[ArchivedEvent]) ->
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
     check_file(target.read_bytes(), done)
     return done
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
