@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -62,11 +63,19 @@ CALL_TIMEOUT_S = 120  # a request of these tests takes well under a second
 
 
 def print_tasks(why: str) -> None:
-    """Where every task of the loop waits: a request that never answers (once in a full CI run,
-    never alone) is otherwise only a bare TimeoutError."""
+    """Where every task of the loop and every thread waits: a request that never answers (a few
+    times in full CI runs, never alone) is otherwise only a bare TimeoutError. Kept short (the
+    innermost frames, the test's own task left out) so that a truncated log still shows them."""
     print(why, file=sys.stderr)
     for task in asyncio.all_tasks():
-        task.print_stack(file=sys.stderr)
+        if task is not asyncio.current_task():
+            print(f"-- {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+            task.print_stack(limit=6, file=sys.stderr)
+    executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
+    if executor is not None:
+        print(f"-- default executor: {len(executor._threads)} threads, "
+              f"{executor._work_queue.qsize()} queued", file=sys.stderr)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 async def test_post_list_status_and_state_changes(api: TestClient) -> None:  # type: ignore[type-arg]
