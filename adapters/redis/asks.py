@@ -12,7 +12,7 @@ from redis.exceptions import ResponseError
 
 from adapters.redis import keys as k
 from adapters.redis.lua import SCRIPTS, OnRedis
-from core.domain.asks import ASKS_LOG
+from core.domain.asks import ASKS_LOG, AskTo
 from core.domain.experts import Expert
 from core.ports import (
     AskAnswering,
@@ -34,7 +34,9 @@ from core.ports import (
 # `pending` (zset: ask -> deadline), `later` (asks with experts left to offer), `all` (zset:
 # ask -> created), `call:<caller>:<call_id>` ("<ask> <body sha>", expiring), `marks` (hash:
 # offered:/delivered:/opened:/rationale:<token> -> ms), `cbretry` (zset: callback JSON -> when),
-# and the streams `deliveries`, `notices` and `callbacks`, read by the group GROUP.
+# and the streams `deliveries`, `notices` and `callbacks`, read by the group GROUP. The skill
+# index: `skill:<skill>` (set of expert ids, added to whenever an expert is saved) and
+# `skills` ("1" once every expert saved before the index existed was put in it).
 META = k.campaign_key(ASKS_LOG, "meta")
 QUEUES = ("deliveries", "notices", "callbacks")
 GROUP = "workers"
@@ -45,6 +47,15 @@ ASK_FIELDS = ("status", "spec", "created_at", "expires_at", "stage", "decided_at
 
 def ask_key(name: str) -> str:
     return k.campaign_key(ASKS_LOG, name)
+
+
+def skill_key(skill: str) -> str:
+    """Experts saved with `skill` (adapters/redis/experts.py adds them). A superset: one who
+    dropped the skill stays (the rules read each profile), one erased until an ask's read."""
+    return ask_key(f"skill:{skill}")
+
+
+SKILLS_INDEXED = ask_key("skills")
 
 
 def open_asks_key(expert_id: str) -> str:
@@ -72,12 +83,62 @@ class RedisAsks(OnRedis):
         return await self._ask_script(name)(keys=[META], args=args)
 
     async def ask_experts(self) -> list[Expert]:
-        ids = await self.client.zrange(k.EXPERTS, 0, -1)
+        return await self._profiles(await self.client.zrange(k.EXPERTS, 0, -1))
+
+    async def _profiles(self, ids: list[str]) -> list[Expert]:
         async with self.client.pipeline(transaction=False) as pipe:
             for expert_id in ids:
                 pipe.hget(k.expert_key(expert_id), "profile")
             found = await pipe.execute()
         return [Expert.model_validate_json(raw) for raw in found if raw]
+
+    async def ask_audience(self, to: AskTo) -> list[Expert]:
+        """The named experts, or the skills' holders through the index (core/service/
+        ask_audience.py); everyone when `to` names neither."""
+        if to.experts:
+            return await self._profiles(sorted(set(to.experts)))
+        if not to.skills:
+            return await self.ask_experts()
+        members = await self._holders(sorted(set(to.skills)))
+        experts = await self._profiles(sorted(set().union(*members.values())))
+        await self._drop_gone(members, experts)
+        return experts
+
+    async def _holders(self, skills: list[str]) -> dict[str, set[str]]:
+        """Skill -> the ids in its set, once the index holds every expert."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(SKILLS_INDEXED)
+            for skill in skills:
+                pipe.smembers(skill_key(skill))
+            indexed, *members = await pipe.execute()
+        if not indexed:
+            await self._index_skills()
+            return await self._holders(skills)
+        return dict(zip(skills, members, strict=True))
+
+    async def _index_skills(self) -> None:
+        """Experts saved before the index existed, put in it once (any process may do it too:
+        SADD is idempotent)."""
+        experts = await self.ask_experts()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for expert in experts:
+                for skill in expert.skills:
+                    pipe.sadd(skill_key(skill), expert.id)
+            pipe.set(SKILLS_INDEXED, "1")
+            await pipe.execute()
+
+    async def _drop_gone(self, members: dict[str, set[str]], experts: list[Expert]) -> None:
+        """Out of each skill's set: ids whose profile is gone (erased; an erased id is never
+        used again). One who merely dropped the skill stays: a save racing this read could
+        add it back, and the rules check every profile's skills anyway."""
+        found = {e.id for e in experts}
+        gone = {skill: ids - found for skill, ids in members.items()}
+        if any(gone.values()):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for skill, ids in gone.items():
+                    if ids:
+                        pipe.srem(skill_key(skill), *ids)
+                await pipe.execute()
 
     async def create_ask(self, posting: AskPosting) -> tuple[str, str]:
         request = {"id": posting.id, "call": posting.call, "sha": posting.body_sha,

@@ -62,6 +62,15 @@ def view_of(ask: StoredAsk, hashes: dict[int, str]) -> AskView:
         events=[hashes[seq] for seq in ask.seqs if seq in hashes])
 
 
+def posted_view(ask_id: str, request: AskRequest, created_at: int, waiting: str) -> AskView:
+    """A new ask's view as it was written, so a POST need not read it back: pending, stage 0,
+    no answers, and no events yet (the worker seals them; a GET shows their hashes)."""
+    return AskView(id=ask_id, call_id=request.call_id, kind=request.kind, status="pending",
+                   question=request.question, created_at=iso_ms(created_at),
+                   expires_at=iso_ms(created_at + request.deadline_s * 1000),
+                   waiting=waiting or None)
+
+
 def _answer(text: str) -> AskAnswer:
     fields = json.loads(text)
     return AskAnswer(expert=fields["expert"], decision=fields["decision"],

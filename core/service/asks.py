@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from core.domain.answers import Answer, Outcome
 from core.domain.asks import ASK_PREFIX, ASKS_LOG, CALL_ID_DAYS, CARD_KINDS, AskRequest, AskView
 from core.domain.cards import Card
+from core.domain.experts import Expert
 from core.domain.kinds import KindOptions, check_decision
 from core.errors import Conflict, InvalidAnswer, NotFound
 from core.ports import (
@@ -32,6 +33,7 @@ from core.ports import (
     Stores,
 )
 from core.provenance.events import Event, body_json, iso_ms
+from core.service.ask_audience import experts_for
 from core.service.ask_rules import (
     NOTICES,
     api_decision,
@@ -42,7 +44,7 @@ from core.service.ask_rules import (
     waiting_reason,
 )
 from core.service.ask_ticks import AskTicks, offers_for
-from core.service.ask_views import card_for, request_of, view_of
+from core.service.ask_views import card_for, posted_view, request_of, view_of
 
 MAX_WAIT_S = 60.0
 POLL_S = 0.1  # the long poll reads Redis this often: any process may record the decision
@@ -102,27 +104,18 @@ class AskService:
         """True when created; a repeat of the caller's call_id with the same body is the
         first ask (False); with another body a Conflict."""
         now = self.clock.now_ms()
-        experts = await self.store.ask_experts()
+        experts = await experts_for(self.store, request.to)
         check_audience(request, experts)
         allowed = audience(request, experts, 0)
         ready = [e for e in allowed if may_take_now(e, request, now)]
-        ask_id = f"ask_{secrets.token_hex(8)}"
-        event = Event(campaign=ASKS_LOG, type="ask_posted", at=iso_ms(now), actor="coordinator",
-                      actor_id=caller, item=ask_id,
-                      payload={"request": _recorded_request(request),
-                               "expires_at": iso_ms(now + request.deadline_s * 1000)})
-        status, found = await self.store.create_ask(AskPosting(
-            id=ask_id, call=f"{caller}:{request.call_id}", body_sha=_sha(request),
-            call_ttl_ms=CALL_ID_DAYS * 86_400_000, spec=request.model_dump_json(),
-            callback=request.callback.url if request.callback else "", created_at=now,
-            expires_at=now + request.deadline_s * 1000, offers=offers_for(ready),
-            later=tuple(e.id for e in allowed if e not in ready),
-            waiting="" if ready else waiting_reason(request, allowed, now),
-            event_body=body_json(event)))
+        posting = _posting(request, caller, now, ready, allowed)
+        status, found = await self.store.create_ask(posting)
         if status == "conflict":
             raise Conflict(f"call_id {request.call_id!r} was posted before with another body "
                            f"(ask {found})")
-        return await self.view(found), status == "created"
+        if status == "created":  # as just written: no read back (none of its events sealed)
+            return posted_view(found, request, now, posting.waiting), True
+        return await self.view(found), False
 
     async def view(self, ask_id: str) -> AskView:
         ask = await self.store.load_ask(ask_id)
@@ -357,6 +350,25 @@ def _answering(answer: Answer, held: HeldAsk, request: AskRequest, now: int,
                         status=status, rejects=status == "rejected",
                         needed=request.quorum.needed(), comment=comment,
                         event_body=body_json(event), late_body=body_json(late))
+
+
+def _posting(request: AskRequest, caller: str, now: int, ready: list[Expert],
+             allowed: list[Expert]) -> AskPosting:
+    """The new ask with its `ask_posted` event and its first offers (to those `ready`)."""
+    ask_id = f"ask_{secrets.token_hex(8)}"
+    expires_at = now + request.deadline_s * 1000
+    event = Event(campaign=ASKS_LOG, type="ask_posted", at=iso_ms(now), actor="coordinator",
+                  actor_id=caller, item=ask_id,
+                  payload={"request": _recorded_request(request),
+                           "expires_at": iso_ms(expires_at)})
+    return AskPosting(
+        id=ask_id, call=f"{caller}:{request.call_id}", body_sha=_sha(request),
+        call_ttl_ms=CALL_ID_DAYS * 86_400_000, spec=request.model_dump_json(),
+        callback=request.callback.url if request.callback else "", created_at=now,
+        expires_at=expires_at, offers=offers_for(ready),
+        later=tuple(e.id for e in allowed if e not in ready),
+        waiting="" if ready else waiting_reason(request, allowed, now),
+        event_body=body_json(event))
 
 
 def _recorded_request(request: AskRequest) -> dict[str, object]:
