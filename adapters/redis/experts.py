@@ -6,7 +6,7 @@ from __future__ import annotations
 from redis.asyncio.client import Pipeline
 
 from adapters.redis import keys as k
-from adapters.redis.asks import open_asks_key
+from adapters.redis.asks import open_asks_key, skill_key
 from adapters.redis.lua import OnRedis
 from core.domain.experts import Expert
 from core.ports import Credit, Route, Routing
@@ -31,6 +31,8 @@ class RedisExperts(OnRedis):
             pipe.zadd(k.EXPERTS, {expert.id: 0}, nx=True)
             for identity in expert.identities:
                 pipe.hset(k.IDENTITIES, identity, expert.id)
+            for skill in expert.skills:  # live asks read only the skills' holders
+                pipe.sadd(skill_key(skill), expert.id)
             await pipe.execute()
         return True
 
