@@ -51,7 +51,8 @@ end
 local pick, position, answers = nil, 0, {}
 for i, item in ipairs(items) do
   local leased_as = redis.call('HGET', mine, item)
-  local outcome = leased_as and redis.call('HGET', k.outcomes, leased_as)
+  local outcome = nil
+  if leased_as then outcome = select(3, stored_lease(k, leased_as)) end
   if outcome then
     local seq = string.match(outcome, '^(%d+)|')
     answers[#answers + 1] = item .. '\t' .. string.match(redis.call('HGET', k.qitems, item), '^(%d+),')

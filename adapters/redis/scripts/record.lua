@@ -156,14 +156,11 @@ local function tally(lease, late, active, seq)
   end
 end
 
-local lease_json = redis.call('HGET', k.leases, token)
-if not lease_json then return reply({status = 'gone'}) end
-local lease = cjson.decode(lease_json)
+local lease, state, first, delivered, opened = stored_lease(k, token)
+if not lease then return reply({status = 'gone'}) end
 if lease.expert ~= expert then return reply({status = 'gone'}) end  -- not theirs: say nothing
-local state = redis.call('HGET', k.state, token)
 local late = state == 'expired' and lease.expires_at > now
 if state ~= 'live' and not late then
-  local first = redis.call('HGET', k.outcomes, token)
   if first then return reply(first_outcome(first)) end
   return reply({status = state})
 end
@@ -193,14 +190,13 @@ elseif lease.expires_at <= now then
   return reply({status = 'expired'})
 end
 
-local delivered = tonumber(redis.call('HGET', k.marks, 'delivered:' .. token))
-local opened = req.opened_at or tonumber(redis.call('HGET', k.marks, 'opened:' .. token))
-local active = active_seconds(now, started_at(opened, delivered, lease.assigned_at),
+local started = req.opened_at or opened
+local active = active_seconds(now, started_at(started, delivered, lease.assigned_at),
                               req.time_limit_s)
-local seq = append_event(k.seq, k.log, answered_event(lease, late, active, delivered, opened))
-redis.call('HSET', k.state, token, effect)
-redis.call('HSET', k.outcomes, token, seq .. '|' .. string.format('%d', now) .. '|' .. active
-  .. '|' .. req.decision .. (late and '|late' or ''))
+local seq = append_event(k.seq, k.log, answered_event(lease, late, active, delivered, started))
+fold_lease(k, token, lease, {state = effect, seq = seq, at = now, active = active,
+                             decision = req.decision, late = late, delivered = delivered,
+                             opened = opened})
 redis.call('ZREM', k.expiry, token)
 if redis.call('HGET', k.active, expert) == token then redis.call('HDEL', k.active, expert) end
 tally(lease, late, active, seq)
