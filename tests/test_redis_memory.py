@@ -6,11 +6,26 @@ as they always did."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
+
+from adapters.archive.files import LocalSegmentFiles
 from adapters.redis import keys as k
 from adapters.redis.store import RedisStore
-from core.ports import Recorded
-from tests.test_store_contract import NOW, a_record, claimed, event, open_campaign, recorded
+from core.ports import Claimed, HeldItem, Recorded
+from core.provenance.events import GENESIS
+from core.provenance.ledger import Ledger
+from core.provenance.segments import ArchivedEvent, SegmentMeta, segment_name
+from tests.test_store_contract import (
+    NOW,
+    a_claim,
+    a_record,
+    claimed,
+    event,
+    open_campaign,
+    recorded,
+)
 
 PER_LEASE = ("state", "outcomes")
 
@@ -98,3 +113,49 @@ async def test_a_lease_answered_before_the_fold_still_reads_and_repeats(
     assert not await any_store.mark("c1", "k1.a", "opened", NOW + 9, event("opened"))
     nxt = await claimed(any_store, "ann", "k1.next")  # the old answer does not hold them
     assert (nxt.lease.token, nxt.lease.item) == ("k1.next", "q2")
+
+
+@pytest.fixture
+def archiving(any_store: RedisStore, tmp_path: Path) -> RedisStore:
+    """The same store, its archived segments in a folder of the test's own."""
+    return RedisStore(any_store.client, any_store.scripts, files=LocalSegmentFiles(tmp_path))
+
+
+async def archive_all(store: RedisStore, items: list[HeldItem]) -> None:
+    """Seal the log and move all of it to one segment, as the archiver does."""
+    await Ledger(store).seal("c1")
+    head = (await store.chain_head("c1")).seq
+    stored = await store.read_events("c1", 0, head)
+    seals = await store.read_seals("c1", [e.seq for e in stored])
+    events = [ArchivedEvent(seq=e.seq, hash=seals[e.seq], body=e.body) for e in stored]
+    meta = SegmentMeta(campaign="c1", name=segment_name(1, head), first_seq=1, last_seq=head,
+                       prev=GENESIS, last_hash=events[-1].hash, events=len(events),
+                       archived_at=NOW)
+    assert store.files is not None
+    assert await store.trim_archived("c1", store.files.write_segment(meta, events), items)
+
+
+async def bodies_kept(store: RedisStore) -> list[int]:
+    return sorted(map(int, await store.client.hkeys(k.archived_items_key("c1"))))
+
+
+async def test_a_finished_items_body_leaves_redis_and_still_shows_from_the_archive(
+        archiving: RedisStore) -> None:
+    await open_campaign(archiving, "q1", "q2", "q3", overlap=1)  # items at seqs 2, 3, 4
+    await claimed(archiving, "ann", "k1.a", overlap=1)
+    await recorded(archiving, a_record("ann", "k1.a", overlap=1))  # q1 finished
+    await claimed(archiving, "bob", "k1.b", overlap=1)  # q2 held
+
+    await archive_all(archiving, [HeldItem(2, "q1"), HeldItem(3, "q2"), HeldItem(4, "q3")])
+    assert await bodies_kept(archiving) == [3, 4]  # held, open
+    await recorded(archiving, a_record("bob", "k1.b", overlap=1))
+    assert await bodies_kept(archiving) == [4]
+
+    view = await archiving.lease_view("c1", "k1.b")
+    assert view is not None and json.loads(view.item_body)["item"] == "q2"
+    assert await archiving.to_adjudication("c1", "q1", NOW + 2000, event("to_adjudication"))
+    claim = a_claim("cat", "k1.c", overlap=1)._replace(adjudicator=True)
+    final = await archiving.claim(claim)
+    assert isinstance(final, Claimed) and final.lease.adjudicate
+    assert json.loads(final.item_body)["item"] == "q1"
+    assert await bodies_kept(archiving) == [2, 4]  # in play again, until it is answered

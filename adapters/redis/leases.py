@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.redis import keys as k
 from adapters.redis.experts import add_credit, read_routing, routing_from
-from adapters.redis.lua import OnRedis
+from adapters.redis.log import RedisLog
 from adapters.redis.replicas import ReplicaAcks
 from core.domain.answers import Lease
 from core.ports import Claim, Claimed, LeaseView, Recorded, Routing, Submission
@@ -18,8 +18,9 @@ from core.provenance.chain import CHAIN_FIELDS
 from core.provenance.events import Event, iso_ms
 
 
-class RedisLeases(OnRedis):
-    """Leases live in their campaign's slot, so each script touches one slot."""
+class RedisLeases(RedisLog):
+    """Leases live in their campaign's slot, so each script touches one slot. The log's reads
+    find the body of a finished item whose event was archived (Redis no longer keeps it)."""
 
     replica_acks: ReplicaAcks | None = None  # EXPERTLOOP_REPLICA_ACKS; off: Redis's async copy
 
@@ -36,12 +37,27 @@ class RedisLeases(OnRedis):
         result = json.loads(reply)
         if result["status"] != "lease":
             return str(result.get("state") or result["status"])
+        lease = Lease.model_validate(result["lease"])
+        body = item_body[0] if item_body and item_body[0] else await self._shown_again(lease)
         median = result.get("estimate_s")
         prior = tuple(int(answer.split(":")[0]) for answer in
                       str(result.get("prior") or "").split(",") if answer)
-        return Claimed(Lease.model_validate(result["lease"]), item_body[0],
-                       float(median) if median is not None else None,
+        return Claimed(lease, body, float(median) if median is not None else None,
                        int(result.get("estimate_n") or 0), prior)
+
+    async def _archived_body(self, campaign_id: str, item_seq: int) -> str:
+        """A finished item's body, from the archive: its event left Redis with its segment."""
+        found = await self.read_events_at(campaign_id, [item_seq])
+        if not found:
+            raise LookupError(f"item event {item_seq} of {campaign_id} is in no segment")
+        return found[0].body
+
+    async def _shown_again(self, lease: Lease) -> str:
+        """A finished item handed out again (a coordinator sent it to adjudication): its body
+        is kept in Redis again while it is in play, so later claims read it there."""
+        body = await self._archived_body(lease.campaign, lease.item_seq)
+        await self.client.hsetnx(k.archived_items_key(lease.campaign), str(lease.item_seq), body)
+        return body
 
     async def to_adjudication(self, campaign_id: str, item: str, now: int,
                               event_body: str) -> int:
@@ -51,11 +67,13 @@ class RedisLeases(OnRedis):
         found = await self._run("view", campaign_id, [token])
         if not found:
             return None
-        lease_json, state, outcome, delivered, opened, item_body = found
+        lease_json, state, outcome, delivered, opened, *item_body = found
         lease = Lease.model_validate_json(lease_json).model_copy(update={
             "state": state, "delivered_at": int(delivered) if delivered else None,
             "opened_at": int(opened) if opened else None})
-        return LeaseView(lease, item_body, outcome or None)
+        body = item_body[0] if item_body and item_body[0] else await self._archived_body(
+            campaign_id, lease.item_seq)
+        return LeaseView(lease, body, outcome or None)
 
     async def record(self, record: Submission) -> tuple[Recorded, Routing]:
         """Record atomically, and read what the expert's next task needs in the same trip.

@@ -193,6 +193,19 @@ local function stored_lease(k, token)
   return folded_lease(token, f), f[2], outcome, tonumber(f[12]), tonumber(f[13])
 end
 
+-- Whether an item may still be shown: in a queue (open, asked again, adjudication, gold),
+-- being adjudicated, or a slot of it held (taken beyond done). Redis keeps the body of an
+-- archived item only while it is (trim_archived.lua, record.lua); a finished item's body is read
+-- from the archive if it is ever shown again (adapters/redis/leases.py).
+local function in_play(k, item)
+  for _, queue in ipairs({k.open, k.esc, k.adjq, k.gold}) do
+    if redis.call('ZSCORE', queue, item) then return true end
+  end
+  if redis.call('SISMEMBER', k.adjudicating, item) == 1 then return true end
+  return tonumber(redis.call('HGET', k.taken, item) or '0')
+    > tonumber(redis.call('HGET', k.done, item) or '0')
+end
+
 -- End a live lease as `state` (expired, undeliverable): its slot back in the pool, counted;
 -- returns the lease, or nil when it was not live.
 local function end_lease(k, token, state)

@@ -200,5 +200,10 @@ fold_lease(k, token, lease, {state = effect, seq = seq, at = now, active = activ
 redis.call('ZREM', k.expiry, token)
 if redis.call('HGET', k.active, expert) == token then redis.call('HDEL', k.active, expert) end
 tally(lease, late, active, seq)
+-- A finished item's archived body goes: the archive holds it (trim_archived.lua kept it in play).
+if not lease.qualification and redis.call('HEXISTS', k.archived_items, lease.item_seq) == 1
+    and not in_play(k, lease.item) then
+  redis.call('HDEL', k.archived_items, lease.item_seq)
+end
 return reply({status = 'recorded', seq = seq, answered_at = now, active = active,
               decision = req.decision, day = lease.day, late = late})

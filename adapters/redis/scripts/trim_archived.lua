@@ -3,7 +3,7 @@
 -- ARGV: the segment's meta (JSON), first_seq, last_seq, prev, last_hash, then seq, item pairs:
 --   the segment's events that hold an item (claim.lua, claim_qualification.lua and view.lua
 --   read an item's body by the seq its lease names; a body is kept only while `items` or
---   `qitems` still points at that seq).
+--   `qitems` still points at that seq, and an item of `items` only while it is in play).
 -- Returns 1, or 0 with nothing changed: the segment must follow the last archived one (or start
 -- the log), chain from its last hash, and be sealed, its last seal the one the file holds.
 local k = keyring()
@@ -23,7 +23,11 @@ if redis.call('HGET', k.hashes, last) ~= last_hash then return 0 end
 
 for i = 6, #ARGV, 2 do
   local seq, item = ARGV[i], ARGV[i + 1]
-  local ref = redis.call('HGET', k.items, item) or redis.call('HGET', k.qitems, item)
+  local ref = redis.call('HGET', k.qitems, item)  -- qualification items: kept, few
+  if not ref then
+    ref = redis.call('HGET', k.items, item)
+    if ref and not in_play(k, item) then ref = nil end  -- finished: the archive holds it
+  end
   if ref and string.match(ref, '^(%d+),') == seq then
     local entry = redis.call('XRANGE', k.log, '0-' .. seq, '0-' .. seq)
     if entry[1] then redis.call('HSET', k.archived_items, seq, entry[1][2][2]) end
