@@ -38,14 +38,18 @@ def _free(port: int) -> bool:
 
 
 def free_ports(n: int) -> list[int]:
-    """Ports free on 127.0.0.1 whose cluster bus port (port + 10000) is free too."""
+    """Ports free on 127.0.0.1 whose cluster bus port (port + 10000) is free too, and no
+    node's port another node's bus port: one node would fail to bind ("Address already in
+    use") when the other started first."""
     ports: list[int] = []
+    taken: set[int] = set()
     while len(ports) < n:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port + 10000 < 65536 and port not in ports and _free(port + 10000):
+        if port + 10000 < 65536 and not {port, port + 10000} & taken and _free(port + 10000):
             ports.append(port)
+            taken |= {port, port + 10000}
     return ports
 
 
