@@ -23,8 +23,8 @@ from core.domain.asks import ASKS_LOG
 from core.domain.cards import Card
 from core.domain.experts import Expert
 from core.ports import Messenger
+from core.service.ask_queues import AskDelivery, AskNotice
 from core.service.ask_views import card_for, request_of
-from core.service.asks import AskDelivery, AskNotice
 from core.service.delivery import DeliveryLoop, deliver
 from core.service.service import Service
 
@@ -69,36 +69,47 @@ class AskPush:
 
     async def push(self, block_ms: int) -> int:
         """The cards queued now, each to its chat account: chats side by side (one chat's
-        pacing must not hold up the others), each chat's cards in order. One the platform
+        pacing must not hold up the others), each chat's cards in order. The batch's experts
+        are read at once, and the cards shown leave the queue together. One the platform
         would not take is left in the queue: taken again after a minute (by any worker)."""
+        deliveries = await self.service.asks.take_deliveries(self.consumer, BATCH, block_ms)
+        if not deliveries:
+            return 0
+        experts = await self.service.asks.experts_named([d.expert for d in deliveries])
         by_chat: dict[str, list[AskDelivery]] = {}
-        for delivery in await self.service.asks.take_deliveries(self.consumer, BATCH, block_ms):
+        for delivery in deliveries:
             by_chat.setdefault(delivery.identity, []).append(delivery)
-        return sum(await asyncio.gather(*(self._push_chat(chat) for chat in by_chat.values())))
+        shown = await asyncio.gather(*(self._push_chat(chat, experts)
+                                       for chat in by_chat.values()))
+        finished = [(delivery, sent) for chat in shown for delivery, sent in chat]
+        await self.service.asks.delivery_done(*(delivery for delivery, _ in finished))
+        return sum(sent for _, sent in finished)
 
-    async def _push_chat(self, deliveries: list[AskDelivery]) -> int:
-        sent = 0
+    async def _push_chat(self, deliveries: list[AskDelivery], experts: dict[str, Expert]
+                         ) -> list[tuple[AskDelivery, bool]]:
+        """The chat's deliveries done with, each with whether it was sent."""
+        finished = []
         for delivery in deliveries:
             try:
-                sent += await self._push_one(delivery)
+                finished.append((delivery, await self._push_one(delivery, experts)))
             except Exception:  # noqa: BLE001 - the platform or Redis away for this one: later
                 log.warning("ask card %s not sent yet", delivery.card.lease, exc_info=True)
-        return sent
+        return finished
 
-    async def _push_one(self, delivery: AskDelivery) -> int:
+    async def _push_one(self, delivery: AskDelivery, experts: dict[str, Expert]) -> bool:
+        """True once sent; False for a channel this worker does not run (nobody can show
+        it there)."""
         name, _, address = delivery.identity.partition(":")
         loop = self.loops.get(name)
-        if loop is None:  # a channel this worker does not run: nobody can show it
-            await self.service.asks.delivery_done(delivery)
-            return 0
+        if loop is None:
+            return False
         if not await loop.ready():
             raise ConnectionError(f"{name} does not answer yet")
-        expert = await self.service.stores.experts.load_expert(delivery.expert)
         channel = loop.channel
         assert isinstance(channel, AskChannel)
-        await deliver(self.service, channel.messenger_for(expert), address, delivery.card)
-        await self.service.asks.delivery_done(delivery)
-        return 1
+        await deliver(self.service, channel.messenger_for(experts.get(delivery.expert)),
+                      address, delivery.card)
+        return True
 
     async def notify(self, block_ms: int) -> int:
         """The cards to update, each in the messages that show it."""

@@ -17,7 +17,8 @@ from adapters.callbacks.sender import CallbackSender
 from bots.runtime import Runtime
 from bots.settings import Settings
 from core.ports import Clock
-from core.service.asks import AskService, CallbackJob
+from core.service.ask_queues import CallbackJob
+from core.service.asks import AskService
 
 log = logging.getLogger("expertloop.asks")
 BATCH = 32  # callbacks taken at once; sent side by side
@@ -74,10 +75,10 @@ async def send_callbacks(asks: AskService, sender: CallbackSender, clock: Clock,
     jobs = await asks.take_callbacks(consumer, BATCH, block_ms)
     failures = await asyncio.gather(*(sender.send(job.url, job.body, job.delivery)
                                       for job in jobs))
+    await asks.callback_done(*(job for job, failure in zip(jobs, failures, strict=True)
+                               if failure is None))
     for job, failure in zip(jobs, failures, strict=True):
-        if failure is None:
-            await asks.callback_done(job)
-        else:
+        if failure is not None:
             await _retry(asks, clock, job, failure)
     return len(jobs)
 

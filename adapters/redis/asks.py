@@ -154,6 +154,9 @@ class RedisAsks(OnRedis):
         found = await self._load([ask_id])
         return found[0] if found else None
 
+    async def load_asks(self, ask_ids: list[str]) -> list[StoredAsk]:
+        return await self._load(ask_ids) if ask_ids else []
+
     async def _load(self, ids: list[str]) -> list[StoredAsk]:
         async with self.client.pipeline(transaction=False) as pipe:
             for ask_id in ids:
@@ -186,6 +189,19 @@ class RedisAsks(OnRedis):
             return None
         row = _held(rows)
         return row[0] if row else None
+
+    async def offers_to_push(self, pairs: list[tuple[str, str]]
+                             ) -> dict[tuple[str, str], HeldAsk]:
+        if not pairs:
+            return {}
+        rows = await self._ask_run("ask_push", [len(ASK_FIELDS), *ASK_FIELDS,
+                                                *(part for pair in pairs for part in pair)])
+        found = {}
+        for channel, *row in rows:
+            held = _held_row(row)
+            if held is not None:
+                found[held.token, channel] = held
+        return found
 
     async def answer_ask(self, answering: AskAnswering) -> AskRecorded:
         request = dict(answering._asdict())
@@ -240,6 +256,15 @@ class RedisAsks(OnRedis):
             jobs += [AskJob(e, f) for e, f in (read[0][1] if read else [])]
         return jobs
 
+    async def finish_ask_jobs(self, queue: str, entries: list[str]) -> None:
+        if not entries:
+            return
+        stream = ask_key(_queue(queue))
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xack(stream, GROUP, *entries)
+            pipe.xdel(stream, *entries)
+            await pipe.execute()
+
     async def finish_ask_job(self, queue: str, entry: str, again: AskRetry | None = None
                              ) -> bool:
         args: list[Any] = [_queue(queue), GROUP, entry]
@@ -289,11 +314,15 @@ def _stored(ask_id: str, fields: dict[str, str | None], answers: list[str],
 
 
 def _held(rows: list[list[str]]) -> list[HeldAsk]:
-    held = []
-    for token, ask_id, expert, answered, offered, delivered, opened, *values in rows:
-        ask = _stored(ask_id, dict(zip(ASK_FIELDS, values, strict=True)), [], {})
-        if ask is not None:
-            held.append(HeldAsk(token=token, expert=expert, ask=ask, offered_at=int(offered or 0),
-                                delivered_at=_ms(delivered), opened_at=_ms(opened),
-                                answered=bool(int(answered))))
-    return held
+    return [held for held in map(_held_row, rows) if held is not None]
+
+
+def _held_row(row: list[str]) -> HeldAsk | None:
+    """ask_common.lua's held_row."""
+    token, ask_id, expert, answered, offered, delivered, opened, *values = row
+    ask = _stored(ask_id, dict(zip(ASK_FIELDS, values, strict=True)), [], {})
+    if ask is None:
+        return None
+    return HeldAsk(token=token, expert=expert, ask=ask, offered_at=int(offered or 0),
+                   delivered_at=_ms(delivered), opened_at=_ms(opened),
+                   answered=bool(int(answered)))

@@ -10,6 +10,7 @@ from core.domain.items import draft_label
 from core.domain.kinds import DEFAULT_SECONDS
 from core.ports import HeldAsk, StoredAsk
 from core.provenance.events import iso_ms
+from core.service.ask_tokens import parsed_request
 
 INSTRUCTIONS = {
     "approve": "Approve the call, reject it (say why), or edit its arguments.",
@@ -20,7 +21,7 @@ INSTRUCTIONS = {
 
 
 def request_of(ask: StoredAsk) -> AskRequest:
-    return AskRequest.model_validate_json(ask.spec)
+    return parsed_request(ask.spec)
 
 
 def card_for(held: HeldAsk, request: AskRequest) -> Card:

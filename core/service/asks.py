@@ -3,7 +3,8 @@ and quorum decides (core/domain/asks.py has the shapes, ask_rules.py the rules).
 is one atomic store step with its event in the `asks` log: `ask_posted`, `ask_delivered`,
 `ask_answered`, then `ask_decided` (the decision, recorded as its own event, naming the
 answers that made it), or `ask_escalated`, `ask_expired` (also a timeout's rejection, with
-its status), `ask_withdrawn`, and `ask_callback_failed`."""
+its status), `ask_withdrawn`, and `ask_callback_failed`. The queues the workers read (cards
+to push and update, callbacks) are ask_queues.py's."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ import hashlib
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from core.domain.answers import Answer, Outcome
-from core.domain.asks import ASK_PREFIX, ASKS_LOG, CALL_ID_DAYS, CARD_KINDS, AskRequest, AskView
+from core.domain.asks import (
+    ASK_PREFIX,
+    ASKS_LOG,
+    CALL_ID_DAYS,
+    CARD_KINDS,
+    AskRequest,
+    AskTo,
+    AskView,
+    is_ask_token,
+)
 from core.domain.cards import Card
 from core.domain.experts import Expert
 from core.domain.kinds import KindOptions, check_decision
@@ -26,16 +34,14 @@ from core.ports import (
     AskChange,
     AskPosting,
     AskRecorded,
-    AskRetry,
     Clock,
     Credit,
     HeldAsk,
     Stores,
 )
 from core.provenance.events import Event, body_json, iso_ms
-from core.service.ask_audience import experts_for
+from core.service.ask_queues import AskQueues, url_shown
 from core.service.ask_rules import (
-    NOTICES,
     api_decision,
     audience,
     check_audience,
@@ -44,11 +50,11 @@ from core.service.ask_rules import (
     waiting_reason,
 )
 from core.service.ask_ticks import AskTicks, offers_for
-from core.service.ask_views import card_for, posted_view, request_of, view_of
+from core.service.ask_tokens import Binding
+from core.service.ask_views import card_for, posted_view, view_of
 
 MAX_WAIT_S = 60.0
 POLL_S = 0.1  # the long poll reads Redis this often: any process may record the decision
-MAX_CALLBACK_TRIES = 8
 REFUSALS = {
     "gone": "This question is not yours or no longer exists; nothing was recorded.",
     "decided": "This question was already decided by another expert; nothing was recorded.",
@@ -58,53 +64,17 @@ ASK_CLOSED = (REFUSALS["decided"], REFUSALS["expired"])  # the card is done with
 AFTER_WITHDRAWAL = "Recorded, but the asker had withdrawn the question."
 
 
-class AskDelivery(NamedTuple):
-    """A card to push now to one chat account (`telegram:123`, `slack:U1`) of one expert."""
-
-    entry: str
-    expert: str
-    identity: str
-    card: Card
-
-
-class AskNotice(NamedTuple):
-    """A card to update: its ask was decided by someone else, withdrawn or expired (`why`);
-    `text` says so ("no longer needed")."""
-
-    entry: str
-    token: str
-    expert: str
-    identity: str
-    ask: str
-    why: str
-    text: str
-
-
-class CallbackJob(NamedTuple):
-    """A decision to POST to the agent; `delivery` is the same on every retry (a header, so
-    the agent can deduplicate), `tries` the failed ones before this."""
-
-    entry: str
-    ask_id: str
-    url: str
-    delivery: str
-    body: str
-    tries: int
-
-
-class AskService:
+class AskService(AskQueues):
     def __init__(self, stores: Stores, clock: Clock) -> None:
-        self.store = stores.asks
+        super().__init__(stores, clock)
         self.experts = stores.experts
-        self.log = stores.log
-        self.clock = clock
         self.ticks = AskTicks(stores.asks, clock)
 
     async def post(self, request: AskRequest, caller: str) -> tuple[AskView, bool]:
         """True when created; a repeat of the caller's call_id with the same body is the
         first ask (False); with another body a Conflict."""
         now = self.clock.now_ms()
-        experts = await experts_for(self.store, request.to)
+        experts = await self.batches.ask_audience(request.to)
         check_audience(request, experts)
         allowed = audience(request, experts, 0)
         ready = [e for e in allowed if may_take_now(e, request, now)]
@@ -151,11 +121,12 @@ class AskService:
 
     async def answer(self, answer: Answer) -> Outcome:
         """Record one expert's call, atomically with quorum (Service.submit hands ask tokens
-        here). A repeat is the first outcome, `replayed`; another expert's token is refused."""
-        held = await self.store.token_ask(answer.lease)
-        if held is None or held.expert != answer.expert:
+        here). A repeat is the first outcome, `replayed`; another expert's token is refused
+        (here, and again in the store's script, which checks the token's owner itself)."""
+        bound = await self._bound(answer.lease)
+        if bound is None or bound.expert != answer.expert:
             return _refused(answer, REFUSALS["gone"])
-        request = request_of(held.ask)
+        request = bound.request
         try:
             shaped, status, comment = api_decision(request.kind, answer.decision)
             check_decision(KindOptions(kind=CARD_KINDS[request.kind]), 0, answer.decision)
@@ -164,11 +135,19 @@ class AskService:
         now = self.clock.now_ms()
         if answer.acted_at is not None:  # a tap that waited in an inbox: when it came
             now = min(answer.acted_at, now)
-        recorded = await self.store.answer_ask(_answering(answer, held, request, now, shaped,
-                                                          status, comment))
-        return await self._outcome(answer, recorded, held, request)
+        recorded = await self.store.answer_ask(_answering(answer, bound.ask, request, now,
+                                                          shaped, status, comment))
+        return await self._outcome(answer, recorded, request)
 
-    async def _outcome(self, answer: Answer, recorded: AskRecorded, held: HeldAsk,
+    async def _bound(self, token: str) -> Binding | None:
+        """The token's ask, expert and request: kept from an earlier read, else read."""
+        found = self.bindings.get(token)
+        if found is None and is_ask_token(token):
+            held = await self.store.token_ask(token)
+            found = self.bindings.note(held) if held is not None else None
+        return found
+
+    async def _outcome(self, answer: Answer, recorded: AskRecorded,
                        request: AskRequest) -> Outcome:
         if recorded.status in ("gone", "expired"):
             return _refused(answer, REFUSALS[recorded.status])
@@ -181,7 +160,20 @@ class AskService:
                        seq=recorded.seq, answered_at=recorded.at, active_seconds=seconds,
                        replayed=recorded.status == "duplicate",
                        reason=AFTER_WITHDRAWAL if recorded.after_withdrawal else
-                       _still_waiting(recorded, held, request))
+                       await self._still_waiting(recorded, request))
+
+    async def _still_waiting(self, recorded: AskRecorded, request: AskRequest) -> str | None:
+        """An all_of answer that did not decide tells its expert how many more are awaited,
+        as far as the answers recorded by now show (one read, only in that case)."""
+        needed = request.quorum.needed()
+        if recorded.status != "recorded" or recorded.decided is not None or needed < 2 \
+                or recorded.ask is None:
+            return None
+        ask = await self.store.load_ask(recorded.ask)
+        left = needed - (len(ask.answers) if ask else 1)
+        if left <= 0:
+            return None
+        return f"waiting for {left} more expert{'s' if left > 1 else ''}"
 
     async def _credit(self, expert_id: str, request: AskRequest, recorded: AskRecorded) -> float:
         """The answer counts in the expert's stats and earns `pay.per_ask`, as campaign
@@ -202,79 +194,23 @@ class AskService:
         held = await self.store.token_ask(token) if token.startswith(ASK_PREFIX) else None
         if held is None or held.ask.status != "pending" or held.answered:
             return None
-        return card_for(held, request_of(held.ask))
+        return card_for(held, self.bindings.note(held).request)
 
     async def cards_for(self, expert_id: str) -> list[Card]:
         """The asks this expert may still answer now, oldest first (one store read)."""
-        return [card_for(held, request_of(held.ask))
+        return [card_for(held, self.bindings.note(held).request)
                 for held in await self.store.held_asks(expert_id) if not held.answered]
 
-    async def take_deliveries(self, consumer: str, count: int, block_ms: int
-                              ) -> list[AskDelivery]:
-        """Cards to push now; an offer whose ask was decided meanwhile is dropped here."""
-        found = []
-        jobs = await self.store.take_ask_jobs("deliveries", consumer, count, block_ms,
-                                              self.clock.now_ms())
-        for job in jobs:
-            card = await self.card(job.fields["token"])
-            if card is None:
-                await self.store.finish_ask_job("deliveries", job.entry)
-            else:
-                found.append(AskDelivery(job.entry, job.fields["expert"],
-                                         job.fields["identity"], card))
-        return found
-
-    async def delivery_done(self, delivery: AskDelivery) -> None:
-        await self.store.finish_ask_job("deliveries", delivery.entry)
-
-    async def take_notices(self, consumer: str, count: int, block_ms: int) -> list[AskNotice]:
-        jobs = await self.store.take_ask_jobs("notices", consumer, count, block_ms,
-                                              self.clock.now_ms())
-        return [AskNotice(job.entry, job.fields["token"], job.fields["expert"],
-                          job.fields["identity"], job.fields["ask"], job.fields["why"],
-                          NOTICES[job.fields["why"]]) for job in jobs]
-
-    async def notice_done(self, notice: AskNotice) -> None:
-        await self.store.finish_ask_job("notices", notice.entry)
+    async def experts_named(self, expert_ids: list[str]) -> dict[str, Expert]:
+        """Profiles by id, in one read (a batch of cards to push names their experts)."""
+        found = await self.batches.ask_audience(AskTo(experts=expert_ids)) if expert_ids \
+            else []
+        return {expert.id: expert for expert in found}
 
     async def tick(self) -> int:
         """Deadlines (on_timeout) and offers to experts who became available; returns how
         many asks changed. Safe to run in every worker at once."""
         return await self.ticks.tick()
-
-    async def take_callbacks(self, consumer: str, count: int, block_ms: int
-                             ) -> list[CallbackJob]:
-        """Decisions to POST; the body (the AskView) is fixed at the first take and kept for
-        every retry, so the agent gets the same bytes each time."""
-        jobs = await self.store.take_ask_jobs("callbacks", consumer, count, block_ms,
-                                              self.clock.now_ms())
-        found = []
-        for job in jobs:
-            body = job.fields.get("body") or (await self.view(job.fields["ask"])
-                                              ).model_dump_json()
-            found.append(CallbackJob(job.entry, job.fields["ask"], job.fields["url"],
-                                     job.fields["delivery"], body, int(job.fields["tries"])))
-        return found
-
-    async def callback_done(self, job: CallbackJob) -> None:
-        await self.store.finish_ask_job("callbacks", job.entry)
-
-    async def callback_retry(self, job: CallbackJob, error: str, at_ms: int) -> bool:
-        """Send it again at `at_ms`; False once it has failed MAX_CALLBACK_TRIES times: then
-        `ask_callback_failed` records the last error and it is not tried again."""
-        tries = job.tries + 1
-        fields = {"ask": job.ask_id, "url": job.url, "delivery": job.delivery,
-                  "body": job.body, "tries": str(tries)}
-        give_up = ""
-        if tries >= MAX_CALLBACK_TRIES:
-            give_up = body_json(Event(
-                campaign=ASKS_LOG, type="ask_callback_failed", at=iso_ms(self.clock.now_ms()),
-                actor="system", item=job.ask_id,
-                payload={"url": _url_shown(job.url), "delivery": job.delivery, "tries": tries,
-                         "error": error[:500]}))
-        await self.store.finish_ask_job("callbacks", job.entry,
-                                        AskRetry(fields, at_ms, give_up, job.ask_id))
-        return not give_up
 
     # What Service answers for ask tokens, so every channel works on them unchanged.
 
@@ -284,11 +220,11 @@ class AskService:
         expert's time."""
         body = ""
         if what == "delivered":
-            held = await self.store.token_ask(token)
-            if held is None:
+            bound = await self._bound(token)
+            if bound is None:
                 return False
             body = body_json(Event(campaign=ASKS_LOG, type="ask_delivered", at=iso_ms(at),
-                                   actor="system", expert=held.expert, item=held.ask.id,
+                                   actor="system", expert=bound.expert, item=bound.ask,
                                    lease=token, payload={k: v for k, v in (
                                        ("channel", channel), ("message_id", message_id)) if v}))
         return await self.store.mark_ask(token, what, at, body, expert_id, channel)
@@ -321,18 +257,7 @@ class AskService:
         return [view_of(ask, seals) for ask in asks]
 
 
-def _still_waiting(recorded: AskRecorded, held: HeldAsk, request: AskRequest) -> str | None:
-    """An all_of answer that did not decide tells its expert how many more are awaited (as
-    far as the answers before theirs show: one landing meanwhile may have decided it)."""
-    if recorded.status != "recorded" or recorded.decided is not None:
-        return None
-    left = request.quorum.needed() - len(held.ask.answers) - 1
-    if left <= 0:
-        return None
-    return f"waiting for {left} more expert{'s' if left > 1 else ''}"
-
-
-def _answering(answer: Answer, held: HeldAsk, request: AskRequest, now: int,
+def _answering(answer: Answer, ask_id: str, request: AskRequest, now: int,
                shaped: dict[str, object], status: str, comment: str | None) -> AskAnswering:
     payload: dict[str, object] = {"decision": shaped, "channel": answer.channel,
                                   "platform_event": answer.event_id}
@@ -342,7 +267,7 @@ def _answering(answer: Answer, held: HeldAsk, request: AskRequest, now: int,
     if rationale:
         payload["rationale"] = rationale
     event = Event(campaign=ASKS_LOG, type="ask_answered", at=iso_ms(now), actor="expert",
-                  actor_id=answer.expert, expert=answer.expert, item=held.ask.id,
+                  actor_id=answer.expert, expert=answer.expert, item=ask_id,
                   lease=answer.lease, payload=payload)
     late = event.model_copy(update={"payload": {**payload, "after_withdrawal": True}})
     return AskAnswering(token=answer.lease, expert=answer.expert, now=now, at_iso=iso_ms(now),
@@ -376,14 +301,8 @@ def _recorded_request(request: AskRequest) -> dict[str, object]:
     agent may put a secret there)."""
     shown = request.model_dump(mode="json")
     if request.callback is not None:
-        shown["callback"] = {"url": _url_shown(request.callback.url)}
+        shown["callback"] = {"url": url_shown(request.callback.url)}
     return shown
-
-
-def _url_shown(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}" \
-           f"{parts.path}"
 
 
 def _sha(request: AskRequest) -> str:

@@ -22,6 +22,18 @@ local function token_owner(k, token)
   return id, expert, ids
 end
 
+-- An offer as a channel reads it: token, ask, expert, answered (0/1), its offered, delivered
+-- and opened marks, then the ask's `fields` ('' for each missing).
+local function held_row(k, token, id, expert, a, fields)
+  local values = redis.call('HMGET', a.ask, unpack(fields))
+  local marks = redis.call('HMGET', k.marks, 'offered:' .. token, 'delivered:' .. token,
+                           'opened:' .. token)
+  local row = {token, id, expert, redis.call('HEXISTS', a.answers, expert),
+               marks[1] or '', marks[2] or '', marks[3] or ''}
+  for _, v in ipairs(values) do row[#row + 1] = v or '' end
+  return row
+end
+
 -- Offer an ask to experts not offered it yet: a token each, the expert's open set, and one
 -- delivery per chat account. Returns how many were new.
 local function offer(k, id, a, offers, now)

@@ -12,16 +12,10 @@ for _, token in ipairs(tokens) do
   local id, expert = token_owner(k, token)
   if id then
     local a = ask_keys(k, id)
-    local values = redis.call('HMGET', a.ask, unpack(fields))
-    if ARGV[1] == 'expert' and values[1] ~= 'pending' then
+    if ARGV[1] == 'expert' and redis.call('HGET', a.ask, 'status') ~= 'pending' then
       redis.call('ZREM', k['x:' .. ARGV[2]], token)
     else
-      local marks = redis.call('HMGET', k.marks, 'offered:' .. token, 'delivered:' .. token,
-                               'opened:' .. token)
-      local row = {token, id, expert, redis.call('HEXISTS', a.answers, expert),
-                   marks[1] or '', marks[2] or '', marks[3] or ''}
-      for _, v in ipairs(values) do row[#row + 1] = v or '' end
-      rows[#rows + 1] = row
+      rows[#rows + 1] = held_row(k, token, id, expert, a, fields)
     end
   end
 end

@@ -1,0 +1,22 @@
+-- Which queued cards are still worth pushing, in one call for a batch. ARGV[1]: how many ask
+-- fields follow (ARGV[2..]); then pairs of token and channel. Per pair whose offer's ask is
+-- pending, not answered by its expert and not shown on that channel yet (the expert's answer
+-- to another ask may have shown it as their next card): the channel, then ask_held.lua's row.
+local k = keyring()
+local n = tonumber(ARGV[1])
+local fields = {}
+for i = 2, n + 1 do fields[#fields + 1] = ARGV[i] end
+local rows = {}
+for i = n + 2, #ARGV, 2 do
+  local token, channel = ARGV[i], ARGV[i + 1]
+  local id, expert = token_owner(k, token)
+  if id then
+    local a = ask_keys(k, id)
+    if redis.call('HGET', a.ask, 'status') == 'pending'
+        and redis.call('HEXISTS', a.answers, expert) == 0
+        and redis.call('HEXISTS', k.marks, 'delivered:' .. token .. ':' .. channel) == 0 then
+      rows[#rows + 1] = {channel, unpack(held_row(k, token, id, expert, a, fields))}
+    end
+  end
+end
+return rows

@@ -1,0 +1,44 @@
+"""What the live asks' hot paths ask of the store beyond core/ports.py's AskStore, each in one
+round trip however many it covers: a POST reads only the experts its `to` could allow (reading
+every profile cost ~10 ms of CPU per POST with 200 experts), and a worker reads and finishes
+a batch of queued cards or callbacks at once rather than one call each. The Redis store
+implements it; it belongs in AskStore (core/ports.py), where it can move as it is."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from core.domain.asks import AskTo
+from core.domain.experts import Expert
+from core.ports import AskStore, HeldAsk, StoredAsk
+
+
+@runtime_checkable
+class AskBatches(Protocol):
+    async def ask_audience(self, to: AskTo) -> list[Expert]:
+        """Every expert `to` could ever allow and no one else: the named ones that exist; for
+        skills, everyone holding any of them (so a skill nobody holds shows as such); with
+        neither, everyone."""
+        ...
+
+    async def offers_to_push(self, pairs: list[tuple[str, str]]
+                             ) -> dict[tuple[str, str], HeldAsk]:
+        """Of (token, channel) pairs of queued cards, those still to show: the ask pending,
+        not answered by its expert, not yet delivered on that channel."""
+        ...
+
+    async def load_asks(self, ask_ids: list[str]) -> list[StoredAsk]:
+        """The asks that exist, in the order asked."""
+        ...
+
+    async def finish_ask_jobs(self, queue: str, entries: list[str]) -> None:
+        """Done with these entries of a queue (as finish_ask_job without a retry)."""
+        ...
+
+
+def batches_of(store: AskStore) -> AskBatches:
+    """The store's batch reads; a store without them cannot serve live asks at speed."""
+    if not isinstance(store, AskBatches):
+        raise TypeError(f"{type(store).__name__} lacks the live asks' batch reads "
+                        "(core/service/ask_batches.py)")
+    return store
