@@ -69,13 +69,13 @@ ITEM = ("prompt", "drafts", "gold", "images")
 # Each JSON document is parsed once: its fields come out together, as a list; an item's (one
 # event, read by every answer to it) once per item, before the answers are joined to it.
 RECORDS = f"""
-items AS MATERIALIZED (
+items AS MATERIALIZED (SELECT * ITEM_SHOWN FROM (
   SELECT seq AS i_seq, hash AS item_hash, ij[1] AS prompt, CAST(ij[2] AS JSON[]) AS drafts,
          list_transform(CAST(ij[2] AS JSON[]), lambda draft: {_fields("draft")}) AS dfields,
          ij[3] AS gold, ij[4] AS images
   FROM (SELECT seq, hash, json_extract(body, [{", ".join(f"'$.payload.item.{name}'"
                                                          for name in ITEM)}]) AS ij
-        FROM ev WHERE seq IN (SELECT item_seq FROM finished))),
+        FROM ev WHERE seq IN (SELECT item_seq FROM finished)))),
 r AS (
   SELECT m.seq, f.hash, f.type, f.expert, coalesce(f.lease, '') AS lease,
          coalesce(f.item, '') AS item_id,
@@ -111,26 +111,44 @@ w AS (
               THEN order_list[CASE choice WHEN 'A' THEN 2 ELSE 1 END] END AS loser
   FROM e)"""
 
-def j(value: str) -> str:
+
+class Text(str):
+    """SQL for JSON text that is never NULL: a member `obj` writes without a guard."""
+
+
+def j(value: str) -> Text:
     """JSON text of a JSON value (null for SQL NULL)."""
-    return f"coalesce(CAST({value} AS VARCHAR), 'null')"
+    return Text(f"coalesce(CAST({value} AS VARCHAR), 'null')")
 
 
-def q(value: str) -> str:
+def q(value: str) -> Text:
     """JSON text of a string, an integer or a double."""
-    return f"coalesce(CAST(to_json({value}) AS VARCHAR), 'null')"
+    return Text(f"coalesce(CAST(to_json({value}) AS VARCHAR), 'null')")
 
 
-def b(value: str) -> str:
+def b(value: str) -> Text:
     """JSON text of a boolean."""
-    return f"(CASE WHEN {value} THEN 'true' WHEN NOT ({value}) THEN 'false' ELSE 'null' END)"
+    return Text(f"(CASE WHEN {value} THEN 'true' WHEN NOT ({value}) THEN 'false' "
+                "ELSE 'null' END)")
 
 
-def obj(*fields: tuple[str, str]) -> str:
-    """A JSON object written as text, its members in this order: no JSON value is parsed
-    again to write it (json_object would)."""
-    members = " || ',' || ".join(f"'\"{name}\":' || {value}" for name, value in fields)
-    return f"('{{' || {members} || '}}')"
+def obj(*fields: tuple[str, str], end: str | None = None) -> str:
+    """A JSON object written as text, its members in this order (then `end`, SQL text): no
+    JSON value is parsed again to write it (json_object would). One `concat` of all the
+    parts: a chain of `||` copies the growing line once per part, which cost most of an
+    export's time. `||` gives NULL when a part is NULL and concat skips it, so a member that
+    may be NULL (not `Text`) makes the object NULL, as the chain did."""
+    parts, before = [], "{"
+    for name, value in fields:
+        parts += [f"'{before}\"{name}\":'", value]
+        before = ","
+    parts += ["'}'"] + ([end] if end else [])
+    written = f"concat({', '.join(parts)})"
+    maybe_null = [value for _, value in fields if not isinstance(value, Text)]
+    if not maybe_null:
+        return Text(written)
+    nulls = " OR ".join(f"({value}) IS NULL" for value in maybe_null)
+    return f"(CASE WHEN {nulls} THEN NULL ELSE {written} END)"
 
 
 GOLD = "gold"
@@ -145,14 +163,46 @@ GOLD_CORRECT = f"""(CASE WHEN i_seq IS NULL OR coalesce(json_type({GOLD}), 'NULL
   WHEN dtype = 'none_acceptable' THEN false
   WHEN winner IS NULL THEN json_type({GOLD}) = 'VARCHAR' AND {GOLD} ->> '$' = 'tie'
   ELSE {GOLD_IS} END)"""
-SHOWN_DRAFTS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE '[' || array_to_string(list_transform(
+# The trail's drafts as shown and their models, written once per item for either order of a
+# pair (an answer picks one); any other order is written per answer.
+PAIRS = ((0, 1), (1, 0))
+
+
+def _shown_pair(first: int, second: int) -> str:
+    """SHOWN_DRAFTS for this order, per item: NULL where a draft is missing, and the answer's
+    own then writes it (array_to_string leaves a NULL one out)."""
+    def one(label: str, index: int) -> str:
+        return (f"'{{\"label\":\"{label}\",\"index\":{index},' || "
+                f"substr(CAST(drafts[{index + 1}] AS VARCHAR), 2)")
+    return f"'[' || {one('A', first)} || ',' || {one('B', second)} || ']'"
+
+
+def _models_pair(first: int, second: int) -> str:
+    return (f"CAST(to_json([{_model(f'dfields[{first + 1}]')}, "
+            f"{_model(f'dfields[{second + 1}]')}]) AS VARCHAR)")
+
+
+ITEM_SHOWN = "".join(f", {_shown_pair(*pair)} AS shown_{pair[0]}{pair[1]}, "
+                     f"{_models_pair(*pair)} AS models_{pair[0]}{pair[1]}" for pair in PAIRS)
+
+
+def _by_order(per_item: str, per_answer: str) -> str:
+    """The item's text for the answer's order if it has one (not NULL), else `per_answer`."""
+    picks = "".join(f" WHEN len(order_list) = 2 AND order_list[1] = {a} AND order_list[2] = {b}"
+                    f" AND {per_item}_{a}{b} IS NOT NULL THEN {per_item}_{a}{b}"
+                    for a, b in PAIRS)
+    return f"(CASE WHEN i_seq IS NULL THEN '[]'{picks} ELSE {per_answer} END)"
+
+
+# Never NULL, these three: each branch is text, and array_to_string skips a NULL element.
+SHOWN_DRAFTS = Text(_by_order("shown", f"""'[' || array_to_string(list_transform(
   range(len(order_list)), lambda pos: '{{"label":"' || chr(65 + CAST(pos AS INTEGER)) ||
   '","index":' || order_list[pos + 1] || ',' ||
-  substr(CAST({_draft('order_list[pos + 1]')} AS VARCHAR), 2)), ',') || ']' END)"""
-DRAFT_MODELS = f"""(CASE WHEN i_seq IS NULL THEN '[]' ELSE CAST(to_json(list_transform(order_list,
-  lambda index: {_model('dfields[CAST(index AS INTEGER) + 1]')})) AS VARCHAR) END)"""
-IMAGES = """(CASE WHEN i_seq IS NULL OR images IS NULL THEN '[]' ELSE CAST(to_json(
-  coalesce(json_extract_string(images, '$[*].sha256'), [])) AS VARCHAR) END)"""
+  substr(CAST({_draft('order_list[pos + 1]')} AS VARCHAR), 2)), ',') || ']'"""))
+DRAFT_MODELS = Text(_by_order("models", f"""CAST(to_json(list_transform(order_list,
+  lambda index: {_model('dfields[CAST(index AS INTEGER) + 1]')})) AS VARCHAR)"""))
+IMAGES = Text("""(CASE WHEN i_seq IS NULL OR images IS NULL THEN '[]' ELSE CAST(to_json(
+  coalesce(json_extract_string(images, '$[*].sha256'), [])) AS VARCHAR) END)""")
 RESOLVED = """(CASE WHEN dtype <> 'pairwise' OR dtype IS NULL THEN '{}'
   WHEN winner IS NULL THEN '{"tie":true}'
   ELSE '{"winner":' || winner || ',"loser":' || loser || '}' END)"""
@@ -161,24 +211,25 @@ FLAGS = obj(("fast", b("type = 'answered' AND $fast IS NOT NULL AND active < $fa
             ("none_acceptable", b("coalesce(dtype = 'none_acceptable', false)")),
             ("skipped", b("type = 'skipped'")))
 EVENTS = obj(("answer", obj(("seq", q("seq")), ("hash", q("hash")), ("prev", q("prev")))),
-             ("assigned", f"CASE WHEN a_seq IS NULL THEN 'null' ELSE "
-                          f"{obj(('seq', q('a_seq')), ('hash', q('a_hash')))} END"),
-             ("item", f"CASE WHEN i_seq IS NULL THEN 'null' ELSE "
-                      f"{obj(('seq', q('i_seq')), ('hash', q('item_hash')))} END"))
+             ("assigned", Text(f"CASE WHEN a_seq IS NULL THEN 'null' ELSE "
+                               f"{obj(('seq', q('a_seq')), ('hash', q('a_hash')))} END")),
+             ("item", Text(f"CASE WHEN i_seq IS NULL THEN 'null' ELSE "
+                           f"{obj(('seq', q('i_seq')), ('hash', q('item_hash')))} END")))
 TRAIL_ROW = obj(
-    ("campaign", q("$campaign")), ("kind", "'\"pairwise\"'"), ("item", q("item_id")),
+    ("campaign", q("$campaign")), ("kind", Text("'\"pairwise\"'")), ("item", q("item_id")),
     ("prompt", j("prompt")), ("expert", q("expert_shown")), ("images", IMAGES),
     ("lease", q("lease")), ("event", q("type")), ("channel", j("channel")),
     ("drafts", SHOWN_DRAFTS), ("order", j("shown")), ("decision", j("decision")),
     ("resolved", RESOLVED), ("gold", b(truthy("gold_flag"))),
     ("gold_correct", b(GOLD_CORRECT)), ("timing", j("timing")),
     ("late", b(truthy("late_flag"))), ("flags", FLAGS), ("events", EVENTS),
-    ("draft_models", DRAFT_MODELS), ("edit_ratio", "'null'"),
+    ("draft_models", DRAFT_MODELS), ("edit_ratio", Text("'null'")),
     ("decided_in_s", q("CASE WHEN type IN ('answered', 'adjudicated') THEN active END")),
     ("decided_by", q("decided_by")), ("rationale", q("rationale")),
-    ("checkpoint", q("CASE WHEN $checkpoint > 0 AND seq <= $checkpoint THEN $checkpoint END")))
+    ("checkpoint", q("CASE WHEN $checkpoint > 0 AND seq <= $checkpoint THEN $checkpoint END")),
+    end="chr(10)")
 TRAIL = f"""
-SELECT seq, {TRAIL_ROW} || chr(10) AS line, NULL AS left_out, decided_by, NULL AS source
+SELECT seq, {TRAIL_ROW} AS line, NULL AS left_out, decided_by, NULL AS source
 FROM w ORDER BY seq"""
 
 
@@ -215,27 +266,27 @@ def _same(one: str, other: str) -> str:
             f"{stripped(one)} = {stripped(other)}))")
 
 
-def _completion(text: str) -> str:
+def _completion(text: str) -> Text:
     """core.reports.trainers.completion: the assistant turn, or a string that starts with
     white space (TRL joins prompt and completion with nothing between)."""
-    turn = obj(("role", "'\"assistant\"'"), ("content", q(text)))
-    return (f"CASE WHEN chat THEN '[' || {turn} || ']'"
-            f" WHEN regexp_matches(left({text}, 1), '{SPACE}') THEN {q(text)}"
-            f" ELSE {q(chr(39) + ' ' + chr(39) + ' || ' + text)} END")
+    turn = obj(("role", Text("'\"assistant\"'")), ("content", q(text)))
+    return Text(f"CASE WHEN chat THEN '[' || {turn} || ']'"
+                f" WHEN regexp_matches(left({text}, 1), '{SPACE}') THEN {q(text)}"
+                f" ELSE {q(chr(39) + ' ' + chr(39) + ' || ' + text)} END")
 
 
-USER_TURN = obj(("role", "'\"user\"'"), ("content", q("prompt ->> '$'")))
-PROMPT = f"""CASE WHEN NOT chat OR json_type(prompt) = 'ARRAY' THEN {j("prompt")}
-  ELSE '[' || {USER_TURN} || ']' END"""
+USER_TURN = obj(("role", Text("'\"user\"'")), ("content", q("prompt ->> '$'")))
+PROMPT = Text(f"""CASE WHEN NOT chat OR json_type(prompt) = 'ARRAY' THEN {j("prompt")}
+  ELSE '[' || {USER_TURN} || ']' END""")
 PREFERENCE_ROW = obj(
     ("prompt", PROMPT), ("chosen", _completion("chosen")),
     ("rejected", _completion("rejected")), ("chosen_model", q("chosen_model")),
-    ("rejected_model", q("rejected_model")), ("source", "'\"pairwise\"'"),
+    ("rejected_model", q("rejected_model")), ("source", Text("'\"pairwise\"'")),
     ("item", q("item_id")), ("expert", q("expert_shown")), ("answer_seq", q("seq")),
     ("answer_hash", q("coalesce(hash, '')")), ("decided_by", q("decided_by")),
-    ("rationale", q("rationale")))
+    ("rationale", q("rationale")), end="chr(10)")
 PREFERENCE = f"""
-SELECT seq, CASE WHEN left_out IS NULL THEN {PREFERENCE_ROW} || chr(10) END AS line,
+SELECT seq, CASE WHEN left_out IS NULL THEN {PREFERENCE_ROW} END AS line,
   left_out, decided_by, CASE WHEN left_out IS NULL THEN 'pairwise' END AS source
 FROM q ORDER BY seq"""
 
@@ -248,8 +299,9 @@ def line_sql(plan: LinePlan) -> str:
     so they skip that join."""
     if plan.format == "trail":
         records = RECORDS.replace("PREV_HASH", PREV[0]).replace("PREV_JOIN", PREV[1])
-        return f"WITH {records} {TRAIL}"
-    records = RECORDS.replace("PREV_HASH", "NULL").replace("PREV_JOIN", "")
+        return f"WITH {records.replace('ITEM_SHOWN', ITEM_SHOWN)} {TRAIL}"
+    records = RECORDS.replace("PREV_HASH", "NULL").replace("PREV_JOIN", "").replace(
+        "ITEM_SHOWN", "")
     return f"WITH {records}, {_texts()} {PREFERENCE}"
 
 
