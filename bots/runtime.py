@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from adapters.archive.chains import SegmentChains
 from adapters.archive.files import open_segment_files
 from adapters.history.duckdb import DuckHistory
 from adapters.media.checker import PillowChecker
@@ -78,7 +79,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> AsyncI
                                   image_import(settings, media))
         history = DuckHistory(store, store, store, settings.archive_location())
         yield Runtime(settings, client, store, service, coordinator,
-                      Ledger(store, store, files), media, history)
+                      Ledger(store, store, files, SegmentChains(files)), media, history)
     finally:
         await client.aclose()
         if embedded is not None:

@@ -69,9 +69,10 @@ class LocalSegmentFiles:
         return written
 
     def read_segment(self, segment: SegmentMeta) -> list[ArchivedEvent]:
-        return checked(self._read(segment), segment, self.location())
+        return checked(self.read_bytes(segment), segment, self.location())
 
-    def _read(self, segment: SegmentMeta) -> bytes:
+    def read_bytes(self, segment: SegmentMeta) -> bytes:
+        """The segment's file as it is, unchecked; SegmentError if it cannot be read."""
         path = self.root / segment.campaign / segment.name
         try:
             return path.read_bytes()
@@ -130,16 +131,19 @@ class FsspecSegmentFiles:
         return done
 
     def read_segment(self, segment: SegmentMeta) -> list[ArchivedEvent]:
+        return checked(self.read_bytes(segment), segment, self.url)
+
+    def read_bytes(self, segment: SegmentMeta) -> bytes:
+        """The segment's file as it is, unchecked; SegmentError if it cannot be read."""
         key = self._key(segment)
         try:
-            data = self._filesystem().cat_file(key)
+            return self._filesystem().cat_file(key)  # type: ignore[no-any-return]
         except FileNotFoundError as exc:
             raise SegmentError(f"segment {segment.name}: missing from the archive ({key}; "
                                "deleted?)") from exc
         except Exception as exc:  # any backend's failure to reach its store
             raise SegmentError(f"segment {segment.name}: the archive {self.url} cannot be "
                                f"reached: {exc}") from exc
-        return checked(data, segment, self.url)
 
     def _key(self, segment: SegmentMeta) -> str:
         return f"{self.url}/{segment.campaign}/{segment.name}"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Protocol
 
 from core.ports import Archived, Log, SegmentFiles
 from core.privacy.pseudonyms import pseudonymise
@@ -15,15 +18,27 @@ from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta
 BATCH = 2000
 
 
+class ChainEnds(Protocol):
+    """Checks archived segments from their files, each from its manifest's `prev`, away from
+    the event loop and side by side where it can (adapters/archive/chains.py)."""
+
+    def chain_ends(self, segments: list[SegmentMeta]) -> AsyncGenerator[str | None, None]:
+        """For each segment, in order: the hash its events chain to, every event hashing to its
+        seal; None for any doubt. Never a failure: the ledger checks a None itself."""
+        ...
+
+
 class Ledger:
     """`archived` and `files` (the manifest and the archive's files) let `verify` check each
-    archived segment against its file; without them it reads the log as the store serves it."""
+    archived segment against its file; without them it reads the log as the store serves it.
+    `chains` checks segments faster than the ledger can; the ledger still decides."""
 
     def __init__(self, log: Log, archived: Archived | None = None,
-                 files: SegmentFiles | None = None) -> None:
+                 files: SegmentFiles | None = None, chains: ChainEnds | None = None) -> None:
         self.log = log
         self.archived = archived
         self.files = files
+        self.chains = chains
 
     async def seal(self, campaign_id: str) -> int:
         """Hash every event appended since the last seal, in log order; returns how many.
@@ -67,11 +82,13 @@ class Ledger:
         appended = await self.log.last_seq(campaign_id)
         head = await self.log.chain_head(campaign_id)
         checker = ChainChecker(campaign_id, head.seq)
+        segments = await self.archived.segments(campaign_id) if self.archived else []
         after = 0
-        for segment in await self.archived.segments(campaign_id) if self.archived else []:
-            if not await self._check_segment(checker, segment):
-                return checker.finish(appended)
-            after = segment.last_seq
+        async with aclosing(self._ends(segments)) as ends:
+            async for segment, end in ends:
+                if not await self._check_segment(checker, segment, end):
+                    return checker.finish(appended)
+                after = segment.last_seq
         try:
             await self._check_tail(checker, campaign_id, after)
         except SegmentError as exc:  # the store reads archived seqs itself (no manifest here)
@@ -91,8 +108,20 @@ class Ledger:
                 return
             after = events[-1].seq
 
-    async def _check_segment(self, checker: ChainChecker, segment: SegmentMeta) -> bool:
-        """Feed one archived segment, read from its file; False at the first fault."""
+    async def _ends(self, segments: list[SegmentMeta]
+                    ) -> AsyncGenerator[tuple[SegmentMeta, str | None], None]:
+        if self.chains is None or not segments:  # one at a time, read here
+            for segment in segments:
+                yield segment, None
+            return
+        async with aclosing(self.chains.chain_ends(segments)) as ends:
+            for segment in segments:
+                yield segment, await anext(ends, None)
+
+    async def _check_segment(self, checker: ChainChecker, segment: SegmentMeta,
+                             end: str | None = None) -> bool:
+        """Feed one archived segment, read from its file; False at the first fault. `end`: the
+        hash its file was found to chain to from its manifest's `prev`, if known."""
         name = segment.name
         if segment.first_seq != checker.expected:
             return checker.refuse(checker.expected, f"segment {name} starts at seq "
@@ -102,16 +131,18 @@ class Ledger:
             return checker.refuse(segment.first_seq, f"segment {name} does not chain from the "
                                   f"event before it (its prev {segment.prev[:16]}..., the "
                                   f"chain's {checker.prev[:16]}...)")
+        if end is not None and end == segment.last_hash and _passes(checker, segment):
+            checker.expected, checker.prev = segment.last_seq + 1, end
+            return True
         try:
             events = await self._read(segment)
         except SegmentError as exc:
             return checker.refuse(segment.first_seq, str(exc))
-        if _chains(events, checker):  # the common case, at the speed of the hashing alone
-            return True
-        stored = [StoredEvent(event.seq, event.body) for event in events]
-        if not checker.feed(stored, {event.seq: event.hash for event in events}):
-            seq, reason = checker.fault or (segment.first_seq, "")
-            return checker.refuse(seq, f"{reason} (in segment {name})")
+        if not _chains(events, checker):  # the common case moves past it as fast as it hashes
+            stored = [StoredEvent(event.seq, event.body) for event in events]
+            if not checker.feed(stored, {event.seq: event.hash for event in events}):
+                seq, reason = checker.fault or (segment.first_seq, "")
+                return checker.refuse(seq, f"{reason} (in segment {name})")
         if checker.prev != segment.last_hash:
             return checker.refuse(segment.last_seq, f"segment {name} ends at hash "
                                   f"{checker.prev[:16]}..., the manifest says "
@@ -124,6 +155,12 @@ class Ledger:
             raise SegmentError(f"segment {segment.name}: archived, and no archive is "
                                "configured to read it from (EXPERTLOOP_ARCHIVE)")
         return await asyncio.to_thread(self.files.read_segment, segment)
+
+
+def _passes(checker: ChainChecker, segment: SegmentMeta) -> bool:
+    """Whether the checker may move past a whole segment found to chain (sealed, no fault)."""
+    return checker.fault is None and not checker.unsealed and \
+        segment.last_seq <= checker.sealed_up_to
 
 
 def _chains(events: list[ArchivedEvent], checker: ChainChecker) -> bool:
