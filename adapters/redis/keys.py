@@ -88,7 +88,9 @@ def showings_key(campaign_id: str, token: str) -> str:
 def segments_key(campaign_id: str) -> str:
     """The archive's manifest: a zset of each archived segment's meta (JSON) scored by its
     last seq. Beside it, `archived_items` (hash: seq -> the `item_added` body of an item whose
-    event left the stream, which claims still read; trim_archived.lua keeps them)."""
+    event left the stream, which claims still read; trim_archived.lua keeps them while the item
+    is in play, record.lua drops them once it is finished, and a claim that shows a finished
+    item again keeps it again from the archive: adapters/redis/leases.py)."""
     return campaign_key(campaign_id, "segments")
 
 
