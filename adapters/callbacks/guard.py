@@ -39,6 +39,8 @@ class CallbackGuard:
             return why
         parts = urlsplit(url)
         host, port = parts.hostname or "", _port(parts.scheme, parts.port)
+        if _literal(host) is not None:  # url_refusal judged the address itself
+            return None
         try:
             found = await asyncio.get_running_loop().getaddrinfo(host, port,
                                                                  type=socket.SOCK_STREAM)
