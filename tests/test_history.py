@@ -1,8 +1,9 @@
 """The DuckDB history beyond its contract: it reads an archive at an fsspec URL without loading
 any DuckDB extension, keeps the archive's tallies beside its newest segment as each is archived
 and computes them again when that file is unreadable; the trail lines that splice each item's
-part are byte for byte json.dumps of the rows; and verify's fast pass over a segment still finds
-a change."""
+part are byte for byte json.dumps of the rows, and so are the pairwise lines DuckDB writes; the
+tail read for has_images serves the export's read after it; and verify's fast pass over a
+segment still finds a change."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ from core.domain.experts import Expert
 from core.domain.timing import SetClock
 from core.ports import SegmentFiles
 from core.provenance.ledger import Ledger
-from core.reports.exports import SHOWN, item_shown, shown_key, trail_row
+from core.reports.exports import SHOWN, Export, item_shown, shown_key, trail_row
 from core.reports.history import PlainHistory
-from core.reports.lines import Fragments, spliced_line
-from core.reports.quality import campaign_quality
+from core.reports.lines import Fragments, LinePlan, spliced_line
+from core.reports.quality import FAST_SHARE, campaign_quality
 from core.service.archiving import Archiver, ArchiveSettings
 from core.service.coordinator import Coordinator
 from core.service.service import Service
@@ -50,13 +51,14 @@ class World:
         self.duck = DuckHistory(self.store, self.store, self.store, files.location())
         self.archiver = Archiver(self.store, self.store, files, clock, SMALL, history=self.duck)
 
-    async def play(self, kind: str = "pairwise") -> Campaign:
+    async def play(self, kind: str = "pairwise", limit: int = 10_000) -> Campaign:
         rng = random.Random(3)
         campaign = await post_items(self.coordinator, items(kind, 20, rng), kind=kind,
                                     overlap=2, **OPTIONS.get(kind, {}))
         for name in ("ann", "bob"):
             await self.coordinator.add_expert(Expert(id=name, name=name))
-            await work(self.service, self.clock, name, lambda card: decide(card, rng), 20)
+            await work(self.service, self.clock, name, lambda card: decide(card, rng), 20,
+                       limit)
         await self.ledger.seal("c1")
         self.clock.advance(7200)  # all past the tail is due, in segments of 40
         await self.archiver.archive("c1")
@@ -144,3 +146,48 @@ async def test_verify_finds_an_event_changed_in_a_segment_whose_manifest_was_cha
     verdict = await world.ledger.verify("c1")
     assert not verdict.ok and verdict.bad_seq == events[5].seq
     assert "changed" in (verdict.reason or "") and first.name in (verdict.reason or "")
+
+
+async def _exported(world: World, campaign: Campaign, fmt: str, history: Any) -> list[str]:
+    return [line async for line in Export(world.ledger, campaign, fmt,
+                                          history=history).lines()]
+
+
+@pytest.mark.parametrize("fmt", ["trail", "preference"])
+async def test_the_lines_duckdb_writes_are_the_plain_readers_byte_for_byte(
+        client: aioredis.Redis, clock: SetClock, tmp_path: Path, fmt: str) -> None:
+    """A pairwise campaign's lines, written by DuckDB over archived segments and the tail, are
+    the bytes the plain reader's rows give (json.dumps), one line per task, in log order."""
+    world = World(client, LocalSegmentFiles(tmp_path / "archive"), clock)
+    campaign = await world.play()
+    assert await world.store.segments("c1")
+    plan = LinePlan(fmt, False, False, False, None, None, FAST_SHARE)
+    assert world.duck.writes_lines(campaign, plan)  # the lines below are DuckDB's own
+    duck = await _exported(world, campaign, fmt, world.duck)
+    assert len(duck) > 20
+    assert duck == await _exported(world, campaign, fmt, PlainHistory(world.ledger))
+
+
+async def test_an_export_after_has_images_reads_what_came_after_it(
+        client: aioredis.Redis, clock: SetClock, tmp_path: Path) -> None:
+    """The tail read to answer has_images serves the read that follows it, which gives what a
+    fresh read gives: answers recorded in between (unsealed, then sealed once the tail read
+    held them unsealed) and a segment archived in between are all read."""
+    world = World(client, LocalSegmentFiles(tmp_path / "archive"), clock)
+    campaign = await world.play(limit=8)  # tasks left for cy
+    plan = LinePlan("preference", False, False, False, None, None)
+    rng = random.Random(5)
+    await world.coordinator.add_expert(Expert(id="cy", name="cy"))
+    reader = DuckHistory(world.store, world.store, world.store, str(tmp_path / "archive"))
+    for step in ("unsealed", "answers", "archived"):  # the archiver has a history of its own
+        assert not await reader.has_images("c1")
+        await work(world.service, world.clock, "cy", lambda card: decide(card, rng), 20, 3)
+        if step != "unsealed":
+            await world.ledger.seal("c1")
+        if step == "archived":
+            world.clock.advance(7200)
+            await world.archiver.archive("c1")
+        fresh = DuckHistory(world.store, world.store, world.store, str(tmp_path / "archive"))
+        kept = [lined async for batch in reader.lines(campaign, plan) for lined in batch]
+        assert kept == [lined async for batch in fresh.lines(campaign, plan) for lined in batch]
+        assert "cy" in {json.loads(lined.line)["expert"] for lined in kept if lined.line}, step

@@ -72,6 +72,7 @@ class DuckHistory:
         self.log, self.archived, self.campaigns = log, archived, campaigns
         self.files = PanelFiles(location)
         self._db: duckdb.DuckDBPyConnection | None = None
+        self._kept: tuple[str, Snapshot] | None = None  # has_images's, for the read after it
 
     async def task_records(self, campaign_id: str, *, with_items: bool = True,
                            also: tuple[str, ...] = ()) -> AsyncIterator[list[TaskRecord]]:
@@ -97,12 +98,16 @@ class DuckHistory:
         return _pseudonymised(total, snapshot.erasures)
 
     async def has_images(self, campaign_id: str) -> bool:
+        """The tail read here is kept for the next read (an export asks this, then reads the
+        lines): that read adds only what came after it."""
         snapshot = await self._snapshot(campaign_id)
         scan = await asyncio.to_thread(self._scan, snapshot, ())
         try:
-            return await asyncio.to_thread(scan.has_images)
+            found = await asyncio.to_thread(scan.has_images)
         finally:
             scan.close()
+        self._kept = (campaign_id, snapshot)
+        return found
 
     async def after_archived(self, campaign_id: str, segment: SegmentMeta) -> None:
         """Keep the tallies up to this segment, and up to any before it that has none yet
@@ -147,21 +152,31 @@ class DuckHistory:
     async def _snapshot(self, campaign_id: str, *, tail: bool = True) -> Snapshot:
         """The manifest first, then the tail after it: a segment archived in between is read
         from Redis all the same (the Log serves archived seqs from the files)."""
+        kept, self._kept = self._kept, None
         segments = await self.archived.segments(campaign_id)
+        table = _reusable(kept, campaign_id, segments) if tail else None
         after = segments[-1].last_seq if segments else 0
+        if table is not None and table.num_rows:
+            after = table.column("seq")[-1].as_py()
+        read = await self._tail(campaign_id, after) if tail else tail_table([], [], [])
+        return Snapshot(segments, [self.files.segment_path(s) for s in segments],
+                        read if table is None else pa.concat_tables([table, read]),
+                        await self.log.erasures(),
+                        await self.log.late_rationales(campaign_id) if tail else {})
+
+    async def _tail(self, campaign_id: str, after: int) -> pa.Table:
+        """The log's events after `after`, with their seals."""
         seqs: list[int] = []
         hashes: list[str | None] = []
         bodies: list[str] = []
-        while tail and (events := await self.log.read_events(campaign_id, after, TAIL_BATCH)):
+        while events := await self.log.read_events(campaign_id, after, TAIL_BATCH):
             seals = await self.log.read_seals(campaign_id, [event.seq for event in events])
             for event in events:
                 seqs.append(event.seq)
                 hashes.append(seals.get(event.seq))
                 bodies.append(event.body)
             after = events[-1].seq
-        return Snapshot(segments, [self.files.segment_path(s) for s in segments],
-                        tail_table(seqs, hashes, bodies), await self.log.erasures(),
-                        await self.log.late_rationales(campaign_id) if tail else {})
+        return tail_table(seqs, hashes, bodies)
 
     async def _records(self, scan: Scan, snapshot: Snapshot, after: int, upto: int | None,
                        with_items: bool) -> AsyncIterator[list[TaskRecord]]:
@@ -292,6 +307,17 @@ def _next_lines(reader: pa.RecordBatchReader) -> list[Lined] | None:
         return lined(reader.read_next_batch())
     except StopIteration:
         return None
+
+
+def _reusable(kept: tuple[str, Snapshot] | None, campaign_id: str,
+              segments: list[SegmentMeta]) -> pa.Table | None:
+    """The kept tail, if it is still the start of this campaign's tail: no segment archived
+    since (a trim and its manifest entry are one step) and every event in it sealed (events
+    never change once appended; a seal is added once)."""
+    if kept is None or kept[0] != campaign_id or kept[1].segments != segments:
+        return None
+    table = kept[1].tail
+    return table if table.column("hash").null_count == 0 else None
 
 
 def _pseudonymised(tallies: Tallies, erasures: Erasures) -> Tallies:

@@ -142,8 +142,9 @@ class Export:
         plan = LinePlan(self.format, self.options.conversational, self.options.vision,
                         self.options.include_model, None, self.checkpoint, FAST_SHARE)
         if self.history.writes_lines(self.campaign, plan):  # it finds the median time itself
-            async for line in self._written(plan, progress):
-                yield line
+            async for lines in self._written(plan, progress):
+                for line in lines:
+                    yield line
             self._finish()
             return
         if self.format in ("trail", "csv"):
@@ -167,21 +168,20 @@ class Export:
         self._finish()
 
     async def _written(self, plan: LinePlan, progress: Progress | None
-                       ) -> AsyncIterator[ExportLine]:
-        """The lines as the history writes them, counted as the rows built here would be."""
+                       ) -> AsyncIterator[list[ExportLine]]:
+        """The lines as the history writes them, a batch at a time (a generator step per line
+        costs more than the line), counted as the rows built here would be."""
         async for batch in self.history.lines(self.campaign, plan):
-            rows = 0
-            for lined in batch:
-                if lined.line is None:
-                    self.tally.excluded[lined.left_out or "none"] += 1
-                    continue
-                rows += 1
-                self.deciders[lined.decided_by] += 1
-                if lined.source is not None:
-                    self.tally.sources[lined.source] += 1
-                yield ExportLine(lined.line, [])
+            lines = [ExportLine(lined.line, []) for lined in batch if lined.line is not None]
+            if len(lines) < len(batch):
+                self.tally.excluded.update(lined.left_out or "none" for lined in batch
+                                           if lined.line is None)
+            self.deciders.update(lined.decided_by for lined in batch if lined.line is not None)
+            self.tally.sources.update(lined.source for lined in batch
+                                      if lined.line is not None and lined.source is not None)
             self.summary.tasks += len(batch)
-            self.summary.rows += rows
+            self.summary.rows += len(lines)
+            yield lines
             if progress is not None and batch:
                 progress(batch[-1].seq)
 
