@@ -101,7 +101,11 @@ class ChainChecker:
             if fields.keys() & CHAIN_FIELDS:  # chain_hash overrides these, so check them here
                 return self._fail(event.seq, "the stored event names its own seq, prev or hash "
                                   "(changed)")
-            if chain_hash(fields, event.seq, self.prev) != stored:
+            try:
+                digest = chain_hash(fields, event.seq, self.prev)
+            except UnicodeEncodeError:  # a lone surrogate has no UTF-8: never what was sealed
+                return self._fail(event.seq, "its contents do not match its seal (changed)")
+            if digest != stored:
                 return self._fail(event.seq, self._why(events, index, seals))
             self.prev = stored
             self.expected += 1
