@@ -33,8 +33,9 @@ from core.ports import (
 # `x:<expert>` (zset: the expert's open offers by ask age; absent for most experts),
 # `pending` (zset: ask -> deadline), `later` (asks with experts left to offer), `all` (zset:
 # ask -> created), `call:<caller>:<call_id>` ("<ask> <body sha>", expiring), `marks` (hash:
-# offered:/delivered:/opened:/rationale:<token> -> ms), `cbretry` (zset: callback JSON -> when),
-# and the streams `deliveries`, `notices` and `callbacks`, read by the group GROUP. The skill
+# offered:/delivered:/opened:/rationale:<token> -> ms; pushing:<token> while a worker pushes
+# it), `cbretry` (zset: callback JSON -> when), and the streams `deliveries`, `notices` and
+# `callbacks`, read by the group GROUP. The skill
 # index: `skill:<skill>` (set of expert ids, added to whenever an expert is saved) and
 # `skills` ("1" once every expert saved before the index existed was put in it).
 META = k.campaign_key(ASKS_LOG, "meta")
@@ -190,11 +191,11 @@ class RedisAsks(OnRedis):
         row = _held(rows)
         return row[0] if row else None
 
-    async def offers_to_push(self, pairs: list[tuple[str, str]]
+    async def offers_to_push(self, pairs: list[tuple[str, str]], now: int
                              ) -> dict[tuple[str, str], HeldAsk]:
         if not pairs:
             return {}
-        rows = await self._ask_run("ask_push", [len(ASK_FIELDS), *ASK_FIELDS,
+        rows = await self._ask_run("ask_push", [now, len(ASK_FIELDS), *ASK_FIELDS,
                                                 *(part for pair in pairs for part in pair)])
         found = {}
         for channel, *row in rows:

@@ -21,10 +21,12 @@ class AskBatches(Protocol):
         neither, everyone."""
         ...
 
-    async def offers_to_push(self, pairs: list[tuple[str, str]]
+    async def offers_to_push(self, pairs: list[tuple[str, str]], now: int
                              ) -> dict[tuple[str, str], HeldAsk]:
         """Of (token, channel) pairs of queued cards, those still to show: the ask pending,
-        not answered by its expert, not yet delivered on that channel."""
+        not answered by its expert, not yet delivered on that channel. Until its delivery is
+        marked, such an offer counts as delivered in `held_asks`, so an answer's next card
+        is not the one being pushed."""
         ...
 
     async def load_asks(self, ask_ids: list[str]) -> list[StoredAsk]:

@@ -72,7 +72,7 @@ class AskQueues:
                                               self.clock.now_ms())
         pairs = [(job.fields["token"], job.fields["identity"].partition(":")[0])
                  for job in jobs]
-        offers = await self.batches.offers_to_push(pairs)
+        offers = await self.batches.offers_to_push(pairs, self.clock.now_ms())
         found, dropped = [], []
         for job, pair in zip(jobs, pairs, strict=True):
             held = offers.get(pair)

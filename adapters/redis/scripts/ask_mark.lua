@@ -15,6 +15,7 @@ end
 local mark = what .. ':' .. token
 if what == 'delivered' then
   redis.call('HSETNX', k.marks, mark, at)
+  redis.call('HDEL', k.marks, 'pushing:' .. token)
   mark = mark .. ':' .. channel
 end
 if redis.call('HSETNX', k.marks, mark, at) == 0 then return 0 end

@@ -1,0 +1,74 @@
+"""The push of live asks' cards and the next card after an answer meet without showing an
+expert one ask twice: a card already shown on a chat leaves the push queue, and a card being
+pushed is not also handed back as the next one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.redis.store import RedisStore
+from core.domain.answers import Answer
+from core.domain.asks import AskRequest
+from core.domain.cards import Card
+from core.domain.experts import Expert
+from core.domain.kinds import Approve
+from core.service.service import Service
+
+CALLER = "c0ffee"
+
+
+def ask(call_id: str) -> AskRequest:
+    return AskRequest.model_validate({
+        "call_id": call_id, "kind": "approve", "question": f"Refund order {call_id}?",
+        "proposal": {"function": "refund", "args": {"order": 1}}, "to": {"experts": ["ann"]},
+        "deadline_s": 900})
+
+
+async def two_asks(service: Service, store: RedisStore) -> list[Card]:
+    ann = Expert(id="ann", name="Ann", identities=["telegram:501"])
+    assert await store.save_expert(ann, create=True)
+    for call_id in ("one", "two"):
+        await service.asks.post(ask(call_id), CALLER)
+    return await service.asks.cards_for("ann")
+
+
+async def approve(service: Service, card: Card) -> Any:
+    return await service.submit(Answer(expert="ann", lease=card.lease,
+                                       decision=Approve(verdict="approved")))
+
+
+async def test_a_card_shown_as_the_next_one_is_not_pushed_again(
+        service: Service, store: RedisStore) -> None:
+    first, second = await two_asks(service, store)
+    outcome = await approve(service, first)
+    assert isinstance(outcome.next, Card) and outcome.next.lease == second.lease
+    await service.delivered(second.lease, channel="telegram", message_id="7")
+
+    assert await service.asks.take_deliveries("w", 10, 0) == []
+
+
+async def test_a_card_being_pushed_is_not_the_next_card_too(
+        service: Service, store: RedisStore) -> None:
+    first, second = await two_asks(service, store)
+    pushing = await service.asks.take_deliveries("w", 10, 0)
+    assert sorted(d.card.lease for d in pushing) == sorted([first.lease, second.lease])
+
+    outcome = await approve(service, first)
+
+    assert outcome.status == "recorded"
+    assert not (isinstance(outcome.next, Card) and outcome.next.lease == second.lease)
+    assert [c.lease for c in await service.asks.cards_for("ann")] == [second.lease]
+
+
+async def test_a_card_pushed_once_then_shown_is_still_the_live_one(
+        service: Service, store: RedisStore) -> None:
+    first, second = await two_asks(service, store)
+    for delivery in await service.asks.take_deliveries("w", 10, 0):
+        await service.delivered(delivery.card.lease, channel="telegram", message_id="8")
+        await service.asks.delivery_done(delivery)
+
+    outcome = await approve(service, first)
+
+    assert outcome.status == "recorded"
+    assert await service.asks.card(second.lease) is not None
+    assert await service.asks.take_deliveries("w", 10, 0) == []
