@@ -1,6 +1,7 @@
 """The push of live asks' cards and the next card after an answer meet without showing an
 expert one ask twice: a card already shown on a chat leaves the push queue, and a card being
-pushed is not also handed back as the next one."""
+pushed is not also handed back as the next one. And an answer, whose script runs beside the
+profile read, after Redis lost its scripts."""
 
 from __future__ import annotations
 
@@ -72,3 +73,16 @@ async def test_a_card_pushed_once_then_shown_is_still_the_live_one(
     assert outcome.status == "recorded"
     assert await service.asks.card(second.lease) is not None
     assert await service.asks.take_deliveries("w", 10, 0) == []
+
+
+async def test_an_answer_after_redis_forgot_its_scripts_is_recorded_and_paid(
+        service: Service, store: RedisStore) -> None:
+    """The answer's script runs by its SHA beside the profile read; a restarted Redis has no
+    scripts, so it is loaded then."""
+    first, _ = await two_asks(service, store)
+    await store.client.script_flush()
+
+    outcome = await approve(service, first)
+
+    assert outcome.status == "recorded" and not outcome.replayed
+    assert (await store.expert_tallies("ann"))["answers"] == 1

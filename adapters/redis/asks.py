@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from adapters.redis import keys as k
 from adapters.redis.lua import SCRIPTS, OnRedis
@@ -205,13 +205,24 @@ class RedisAsks(OnRedis):
         return found
 
     async def answer_ask(self, answering: AskAnswering) -> AskRecorded:
-        request = dict(answering._asdict())
-        request["body"] = request.pop("event_body")
-        request["comment"] = answering.comment or ""  # cjson reads null as a truthy userdata
-        reply = json.loads(await self._ask_run("ask_answer", [json.dumps(request)]))
-        return AskRecorded(status=reply["status"], ask=reply.get("ask"), seq=reply.get("seq"),
-                           at=reply.get("at"), after_withdrawal=bool(reply.get("after_withdrawal")),
-                           decided=reply.get("decided"), started=reply.get("started"))
+        return _recorded(await self._ask_run("ask_answer", [_answer_arg(answering)]))
+
+    async def answer_ask_reading(self, answering: AskAnswering
+                                 ) -> tuple[AskRecorded, Expert | None]:
+        """The script by its SHA with the expert's profile read beside it: one round trip
+        (the profile lives in the expert's own slot, so it cannot be read in the script)."""
+        script, arg = self._ask_script("ask_answer"), _answer_arg(answering)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.execute_command("EVALSHA", script.sha, 1, META, arg)
+            pipe.hget(k.expert_key(answering.expert), "profile")
+            reply, profile = await pipe.execute(raise_on_error=False)
+        if isinstance(reply, NoScriptError):  # the server restarted: load it, then run it
+            reply = await script(keys=[META], args=[arg])
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(profile, Exception):
+            raise profile
+        return _recorded(reply), Expert.model_validate_json(profile) if profile else None
 
     async def change_ask(self, change: AskChange) -> str:
         request = {"ask": change.ask, "mode": change.mode, "now": change.now,
@@ -292,6 +303,20 @@ def _queue(queue: str) -> str:
 
 def _offers(offers: tuple[AskOffer, ...]) -> list[dict[str, object]]:
     return [{"expert": o.expert, "token": o.token, "ids": list(o.identities)} for o in offers]
+
+
+def _answer_arg(answering: AskAnswering) -> str:
+    request = dict(answering._asdict())
+    request["body"] = request.pop("event_body")
+    request["comment"] = answering.comment or ""  # cjson reads null as a truthy userdata
+    return json.dumps(request)
+
+
+def _recorded(raw: str) -> AskRecorded:
+    reply = json.loads(raw)
+    return AskRecorded(status=reply["status"], ask=reply.get("ask"), seq=reply.get("seq"),
+                       at=reply.get("at"), after_withdrawal=bool(reply.get("after_withdrawal")),
+                       decided=reply.get("decided"), started=reply.get("started"))
 
 
 def _ms(value: str | None) -> int | None:

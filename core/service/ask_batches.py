@@ -1,5 +1,6 @@
 """What the live asks' hot paths ask of the store beyond core/ports.py's AskStore, each in one
-round trip however many it covers: a POST reads only the experts its `to` could allow (reading
+round trip however many it covers: an answer reads its expert's profile beside the script
+that records it, a POST reads only the experts its `to` could allow (reading
 every profile cost ~10 ms of CPU per POST with 200 experts), and a worker reads and finishes
 a batch of queued cards or callbacks at once rather than one call each. The Redis store
 implements it; it belongs in AskStore (core/ports.py), where it can move as it is."""
@@ -10,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 from core.domain.asks import AskTo
 from core.domain.experts import Expert
-from core.ports import AskStore, HeldAsk, StoredAsk
+from core.ports import AskAnswering, AskRecorded, AskStore, HeldAsk, StoredAsk
 
 
 @runtime_checkable
@@ -27,6 +28,12 @@ class AskBatches(Protocol):
         not answered by its expert, not yet delivered on that channel. Until its delivery is
         marked, such an offer counts as delivered in `held_asks`, so an answer's next card
         is not the one being pushed."""
+        ...
+
+    async def answer_ask_reading(self, answering: AskAnswering
+                                 ) -> tuple[AskRecorded, Expert | None]:
+        """AskStore.answer_ask, with the answering expert's profile read in the same round
+        trip (their pay and tallies are kept by their own calendar day)."""
         ...
 
     async def load_asks(self, ask_ids: list[str]) -> list[StoredAsk]:

@@ -135,9 +135,9 @@ class AskService(AskQueues):
         now = self.clock.now_ms()
         if answer.acted_at is not None:  # a tap that waited in an inbox: when it came
             now = min(answer.acted_at, now)
-        recorded = await self.store.answer_ask(_answering(answer, bound.ask, request, now,
-                                                          shaped, status, comment))
-        return await self._outcome(answer, recorded, request)
+        recorded, expert = await self.batches.answer_ask_reading(
+            _answering(answer, bound.ask, request, now, shaped, status, comment))
+        return await self._outcome(answer, recorded, request, expert)
 
     async def _bound(self, token: str) -> Binding | None:
         """The token's ask, expert and request: kept from an earlier read, else read."""
@@ -147,15 +147,15 @@ class AskService(AskQueues):
             found = self.bindings.note(held) if held is not None else None
         return found
 
-    async def _outcome(self, answer: Answer, recorded: AskRecorded,
-                       request: AskRequest) -> Outcome:
+    async def _outcome(self, answer: Answer, recorded: AskRecorded, request: AskRequest,
+                       expert: Expert | None) -> Outcome:
         if recorded.status in ("gone", "expired"):
             return _refused(answer, REFUSALS[recorded.status])
         if recorded.status not in ("recorded", "duplicate"):
             return _refused(answer, REFUSALS["decided"])
         seconds = None
         if recorded.status == "recorded":
-            seconds = await self._credit(answer.expert, request, recorded)
+            seconds = await self._credit(answer.expert, expert, request, recorded)
         return Outcome(status="recorded", lease=answer.lease, decision=answer.decision.type,
                        seq=recorded.seq, answered_at=recorded.at, active_seconds=seconds,
                        replayed=recorded.status == "duplicate",
@@ -175,12 +175,12 @@ class AskService(AskQueues):
             return None
         return f"waiting for {left} more expert{'s' if left > 1 else ''}"
 
-    async def _credit(self, expert_id: str, request: AskRequest, recorded: AskRecorded) -> float:
+    async def _credit(self, expert_id: str, expert: Expert | None, request: AskRequest,
+                      recorded: AskRecorded) -> float:
         """The answer counts in the expert's stats and earns `pay.per_ask`, as campaign
-        tasks do (the same tallies, so /stats shows it)."""
+        tasks do (the same tallies, so /stats shows it), on their own calendar day."""
         at = recorded.at or self.clock.now_ms()
         seconds = min(max(at - (recorded.started or at), 0) / 1000, float(request.deadline_s))
-        expert = await self.experts.load_expert(expert_id)
         day = expert.local_day(at) if expert else datetime.fromtimestamp(
             at / 1000, UTC).date().isoformat()
         pay = request.pay
