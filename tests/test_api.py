@@ -14,8 +14,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
+from adapters.redis.embedded import EmbeddedRedis
 from adapters.redis.store import RedisStore
-from bots.runtime import Runtime
+from bots.runtime import Runtime, connect
 from bots.settings import Settings
 from bots.web import build_app, check_exposure
 from core.domain.answers import Answer
@@ -35,13 +36,20 @@ SPEC: dict[str, Any] = {"id": "c1", "title": "Better?", "kind": "pairwise", "ove
 
 
 @pytest.fixture
-async def api(client: aioredis.Redis, service: Service) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    store = RedisStore(client)
+async def api(client: aioredis.Redis, service: Service, redis_server: EmbeddedRedis  # type: ignore[type-arg]
+              ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """The web process's own connection pool, as `serve` opens it (`client` flushed the
+    server): the bots and drains a test runs beside it keep theirs."""
+    web_client = connect(redis_server.url())
+    store = RedisStore(web_client)
     settings = Settings(EXPERTLOOP_API_TOKEN=SecretStr(TOKEN), EXPERTLOOP_MAX_BODY=64_000)
-    runtime = Runtime(settings, client, store, service,
+    runtime = Runtime(settings, web_client, store, service,
                       Coordinator(store.roles(), service.clock, service.catalog), Ledger(store))
-    async with TestClient(TestServer(build_app(runtime))) as http:
-        yield http
+    try:
+        async with TestClient(TestServer(build_app(runtime))) as http:
+            yield http
+    finally:
+        await web_client.aclose()
 
 
 async def call(http: TestClient, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:  # type: ignore[type-arg]
