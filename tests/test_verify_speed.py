@@ -219,3 +219,18 @@ def test_orjson_reads_the_hardest_floats_as_the_stdlib_does() -> None:
             for text in (format(mid, f".{digits}e"), format(mid.next_plus(), f".{digits}e"),
                          format(mid.next_minus(), f".{digits}e")):
                 assert repr(orjson.loads(text)) == repr(json.loads(text)), text
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["thread", "processes"])
+async def test_the_workers_answer_each_segment_in_order_and_none_for_a_missing_file(
+        archived_store: RedisStore, files: LocalSegmentFiles, clock: SetClock,
+        workers: int) -> None:
+    """The answers themselves (verify's verdict is the same without them): each segment's
+    last hash, in order, from worker processes too; None for a file that is not there."""
+    segments = await archive(archived_store, files, clock, '"x":1')
+    (files.root / "c1" / segments[1].name).unlink()
+    chains = SegmentChains(files, workers=workers, pool_events=0)
+
+    ends = [end async for end in chains.chain_ends(segments)]
+
+    assert ends == [segments[0].last_hash, None, segments[2].last_hash]

@@ -2,7 +2,8 @@
 `core.provenance.ledger.Ledger.verify` takes.
 
 Each segment is checked on its own, from the `prev` its manifest names, so several are checked
-at once in worker processes (a pool only when there are enough events to pay for starting it).
+at once in worker processes (adapters/archive/chain_workers.py; only when there are enough
+events to pay for starting them).
 The answer for a segment is only ever "every event chains, to this hash" or "not sure": the
 ledger then checks that segment itself and says where and why. So this module may be fast but
 never decides a failure, and must never pass an event the exact path would fail.
@@ -23,23 +24,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import AsyncGenerator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import aclosing
-from multiprocessing.context import BaseContext
 
 import orjson
 
+from adapters.archive.chain_workers import ChainWorker
 from adapters.archive.files import FsspecSegmentFiles, LocalSegmentFiles
 from adapters.archive.segments import check_file
 from core.provenance.chain import CHAIN_FIELDS
 from core.provenance.events import chain_hash
 from core.provenance.segments import SegmentError, SegmentMeta
 
-POOL_EVENTS = 300_000  # below this many events a pool costs more to start than it saves
+POOL_EVENTS = 300_000  # below this, starting workers (~0.5 s of imports) costs more than it saves
 SORTED = orjson.OPT_SORT_KEYS
 
 
@@ -61,64 +60,45 @@ class SegmentChains:
             for segment in segments:
                 yield await asyncio.to_thread(self._end, segment)
             return
-        pool = ProcessPoolExecutor(min(self.workers, len(segments)), mp_context=_context())
+        workers: list[ChainWorker] = []
         try:
-            async with aclosing(self._pooled(pool, segments)) as ends:
+            for _ in range(min(self.workers, len(segments))):
+                workers.append(await ChainWorker.start())
+            async with aclosing(self._spread(workers, segments)) as ends:
                 async for end in ends:
                     yield end
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            await asyncio.gather(*(worker.stop() for worker in workers))
 
-    async def _pooled(self, pool: Executor, segments: list[SegmentMeta]
+    async def _spread(self, workers: list[ChainWorker], segments: list[SegmentMeta]
                       ) -> AsyncGenerator[str | None, None]:
-        """A few segments ahead of the one awaited: enough to keep every worker busy, few
-        enough that the files in flight stay a few segments' worth of memory."""
-        ahead: deque[Future[str | None] | None] = deque()
-        todo = iter(segments)
-        for segment in todo:
-            ahead.append(await self._submit(pool, segment))
-            if len(ahead) > self.workers:
-                break
-        while ahead:
-            yield await _result(ahead.popleft())
-            following = next(todo, None)
-            if following is not None:
-                ahead.append(await self._submit(pool, following))
+        """Segment i goes to worker i mod n, one at a time each: the answers come in order and
+        the files in flight are one per worker."""
+        asked: deque[asyncio.Task[str | None]] = deque()
+        try:
+            for index, segment in enumerate(segments):
+                if len(asked) == len(workers):
+                    yield await asked.popleft()
+                worker = workers[index % len(workers)]
+                asked.append(asyncio.create_task(self._ask(worker, segment)))
+            while asked:
+                yield await asked.popleft()
+        finally:
+            for task in asked:
+                task.cancel()
 
-    async def _submit(self, pool: Executor, segment: SegmentMeta) -> Future[str | None] | None:
+    async def _ask(self, worker: ChainWorker, segment: SegmentMeta) -> str | None:
         try:
             data = await asyncio.to_thread(self.files.read_bytes, segment)
         except SegmentError:
             return None  # the ledger reads it again and names the fault
-        try:
-            return pool.submit(chain_end, data, segment)
-        except RuntimeError:  # a broken pool (a worker killed): the ledger checks the rest
-            return None
+        return await worker.chain_end(data, segment)
 
     def _end(self, segment: SegmentMeta) -> str | None:
         try:
             return chain_end(self.files.read_bytes(segment), segment)
         except SegmentError:
             return None
-
-
-def _context() -> BaseContext:
-    """Workers forked from a server that imported this module (and the program, which a new
-    process must import anyway) once: a fork of a process with threads (the event loop's) is
-    unsafe, and spawning imports the whole program again in each worker."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", __name__])
-    return context
-
-
-async def _result(future: Future[str | None] | None) -> str | None:
-    """A worker's answer; None where it has none (its file unread, the pool broken)."""
-    if future is None:
-        return None
-    try:
-        return await asyncio.wrap_future(future)
-    except Exception:  # BrokenProcessPool, a worker killed: no answer, so the ledger checks
-        return None
 
 
 def chain_end(data: bytes, segment: SegmentMeta) -> str | None:
