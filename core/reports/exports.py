@@ -142,9 +142,9 @@ class Export:
         plan = LinePlan(self.format, self.options.conversational, self.options.vision,
                         self.options.include_model, None, self.checkpoint, FAST_SHARE)
         if self.history.writes_lines(self.campaign, plan):  # it finds the median time itself
-            async for lines in self._written(plan, progress):
-                for line in lines:
-                    yield line
+            async for texts in self._written(plan, progress):
+                for text in texts:  # each made as it is taken: no batch of them for the GC
+                    yield ExportLine(text, [])
             self._finish()
             return
         if self.format in ("trail", "csv"):
@@ -168,11 +168,11 @@ class Export:
         self._finish()
 
     async def _written(self, plan: LinePlan, progress: Progress | None
-                       ) -> AsyncIterator[list[ExportLine]]:
+                       ) -> AsyncIterator[list[str]]:
         """The lines as the history writes them, a batch at a time (a generator step per line
         costs more than the line), counted as the rows built here would be."""
         async for batch in self.history.lines(self.campaign, plan):
-            lines = [ExportLine(lined.line, []) for lined in batch if lined.line is not None]
+            lines = [lined.line for lined in batch if lined.line is not None]
             if len(lines) < len(batch):
                 self.tally.excluded.update(lined.left_out or "none" for lined in batch
                                            if lined.line is None)
