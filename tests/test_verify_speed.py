@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from adapters.archive.chains import SegmentChains, chained, exact
 from adapters.archive.files import LocalSegmentFiles
 from adapters.archive.segments import META_KEY, SCHEMA
-from adapters.redis.keys import segments_key
+from adapters.redis.keys import campaign_key, segments_key
 from adapters.redis.store import RedisStore
 from core.domain.timing import SetClock
 from core.provenance.events import GENESIS
@@ -234,3 +234,32 @@ async def test_the_workers_answer_each_segment_in_order_and_none_for_a_missing_f
     ends = [end async for end in chains.chain_ends(segments)]
 
     assert ends == [segments[0].last_hash, None, segments[2].last_hash]
+
+
+async def rewrite_tail(client: aioredis.Redis, change: dict[int, str]) -> None:
+    """The Redis log rebuilt with some bodies replaced (stream entries cannot be edited)."""
+    log = campaign_key("c1", "log")
+    entries = [(entry_id, fields["e"]) for entry_id, fields in await client.xrange(log)]
+    await client.delete(log)
+    for entry_id, event_body in entries:
+        seq = int(entry_id.split("-")[1])
+        await client.xadd(log, {"e": change.get(seq, event_body)}, id=entry_id)
+
+
+@pytest.mark.parametrize("case", [*sorted(TAMPERED), "swapped with the next event"])
+async def test_the_redis_tail_checked_fast_gives_the_exact_verdict(
+        client: aioredis.Redis, archived_store: RedisStore, files: LocalSegmentFiles,
+        case: str) -> None:
+    sealed, rewritten = TAMPERED.get(case, ('"x":1', ""))
+    for seq in range(1, 181):
+        await archived_store.append_event("c1", body(sealed if seq == SEQ else '"x":0', seq))
+    await Ledger(archived_store).seal("c1")
+    ledger = Ledger(archived_store, chains=SegmentChains(files, workers=1))
+    assert (await ledger.verify("c1")).ok
+
+    await rewrite_tail(client, {SEQ: body(rewritten, SEQ)} if rewritten else
+                       {SEQ: body('"x":0', SEQ + 1), SEQ + 1: body(sealed, SEQ)})
+    verdict = await ledger.verify("c1")
+
+    assert not verdict.ok and verdict.bad_seq == SEQ
+    assert verdict == await Ledger(archived_store).verify("c1")

@@ -94,6 +94,11 @@ class SegmentChains:
             return None  # the ledger reads it again and names the fault
         return await worker.chain_end(data, segment)
 
+    def chained(self, seq: int, prev: str, seqs: list[int], seals: list[str],
+                bodies: list[str]) -> str | None:
+        """Events already in memory (the Redis tail), checked here and now."""
+        return chained(seq, prev, seqs, seals, bodies)
+
     def _end(self, segment: SegmentMeta) -> str | None:
         try:
             return chain_end(self.files.read_bytes(segment), segment)

@@ -27,6 +27,12 @@ class ChainEnds(Protocol):
         seal; None for any doubt. Never a failure: the ledger checks a None itself."""
         ...
 
+    def chained(self, seq: int, prev: str, seqs: list[int], seals: list[str],
+                bodies: list[str]) -> str | None:
+        """The last seal, if the events (from `seq`, without a gap) chain from `prev` to it,
+        each hashing to its seal; None for any doubt (the checker then says where)."""
+        ...
+
 
 class Ledger:
     """`archived` and `files` (the manifest and the archive's files) let `verify` check each
@@ -104,9 +110,25 @@ class Ledger:
             # a few seals past the batch, so a swap across its edge is still told from a change
             beyond = range(seqs[-1] + 1, seqs[-1] + 9)
             seals = await self.log.read_seals(campaign_id, [*seqs, *beyond])
-            if not checker.feed(events, seals):
+            if not self._tail_chains(checker, events, seals) and \
+                    not checker.feed(events, seals):
                 return
             after = events[-1].seq
+
+    def _tail_chains(self, checker: ChainChecker, events: list[StoredEvent],
+                     seals: dict[int, str]) -> bool:
+        """A sealed batch of the tail checked by `chains`, if it has one; the checker moves past
+        it only when every event chains. Anything else is left to the checker's own feed."""
+        last = events[-1].seq
+        if self.chains is None or checker.fault is not None or checker.unsealed or \
+                last > checker.sealed_up_to or any(e.seq not in seals for e in events):
+            return False
+        end = self.chains.chained(checker.expected, checker.prev, [e.seq for e in events],
+                                  [seals[e.seq] for e in events], [e.body for e in events])
+        if end is None:
+            return False
+        checker.expected, checker.prev = last + 1, end
+        return True
 
     async def _ends(self, segments: list[SegmentMeta]
                     ) -> AsyncGenerator[tuple[SegmentMeta, str | None], None]:
