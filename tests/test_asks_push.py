@@ -13,6 +13,7 @@ from core.domain.asks import AskRequest
 from core.domain.cards import Card
 from core.domain.experts import Expert
 from core.domain.kinds import Approve
+from core.domain.timing import SetClock
 from core.service.service import Service
 
 CALLER = "c0ffee"
@@ -86,3 +87,23 @@ async def test_an_answer_after_redis_forgot_its_scripts_is_recorded_and_paid(
 
     assert outcome.status == "recorded" and not outcome.replayed
     assert (await store.expert_tallies("ann"))["answers"] == 1
+
+
+async def test_the_batch_reads_work_on_every_store(any_store: RedisStore,
+                                                   clock: SetClock) -> None:
+    """A skilled ask, its push and an answer on each store, the Cluster too (the batch reads
+    and the answer's pipeline cross the asks' slot and the experts' own)."""
+    service = Service(any_store.roles(), clock)
+    ann = Expert(id="ann", name="Ann", skills=["billing"], identities=["telegram:501"])
+    assert await any_store.save_expert(ann, create=True)
+    view, _ = await service.asks.post(AskRequest.model_validate({
+        "call_id": "c", "kind": "approve", "question": "Refund?", "to": {"skills": ["billing"]},
+        "proposal": {"function": "refund", "args": {}}, "deadline_s": 900}), CALLER)
+
+    [pushed] = await service.asks.take_deliveries("w", 10, 0)
+    await service.asks.delivery_done(pushed)
+    outcome = await approve(service, pushed.card)
+
+    assert pushed.card.item == view.id and outcome.status == "recorded"
+    assert (await service.asks.view(view.id)).status == "approved"
+    assert (await any_store.expert_tallies("ann"))["answers"] == 1
