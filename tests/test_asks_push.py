@@ -34,9 +34,64 @@ async def two_asks(service: Service, store: RedisStore) -> list[Card]:
     return await service.asks.cards_for("ann")
 
 
-async def approve(service: Service, card: Card) -> Any:
-    return await service.submit(Answer(expert="ann", lease=card.lease,
+async def approve(service: Service, card: Card, channel: str = "api") -> Any:
+    return await service.submit(Answer(expert="ann", lease=card.lease, channel=channel,
                                        decision=Approve(verdict="approved")))
+
+
+async def test_a_next_card_not_yet_sent_is_not_pushed_on_its_chat_too(
+        service: Service, store: RedisStore) -> None:
+    """The race: the answer's next card is chosen, and before its channel has sent it (and
+    marked it delivered) a worker takes the push queue. Exactly one of them shows it."""
+    first, second = await two_asks(service, store)
+
+    outcome = await approve(service, first, channel="telegram")
+    pushing = await service.asks.take_deliveries("w", 10, 0)
+
+    assert isinstance(outcome.next, Card) and outcome.next.lease == second.lease
+    assert pushing == []
+
+
+async def test_a_card_being_pushed_is_not_claimed_as_the_next_card(
+        service: Service, store: RedisStore) -> None:
+    """The other order, on a chat: the push took it first, so the next card is another."""
+    first, second = await two_asks(service, store)
+    pushing = await service.asks.take_deliveries("w", 10, 0)
+
+    outcome = await approve(service, first, channel="telegram")
+
+    assert second.lease in [d.card.lease for d in pushing]
+    assert not (isinstance(outcome.next, Card) and outcome.next.lease == second.lease)
+
+
+async def test_a_next_card_shown_on_one_chat_is_still_pushed_to_the_other(
+        service: Service, store: RedisStore) -> None:
+    ann = Expert(id="ann", name="Ann", identities=["telegram:501", "slack:U501"])
+    assert await store.save_expert(ann, create=True)
+    for call_id in ("one", "two"):
+        await service.asks.post(ask(call_id), CALLER)
+    first, second = await service.asks.cards_for("ann")
+    await service.delivered(first.lease, channel="telegram", message_id="1")
+    await service.delivered(first.lease, channel="slack", message_id="1")
+
+    outcome = await approve(service, first, channel="telegram")
+    pushing = await service.asks.take_deliveries("w", 10, 0)
+
+    assert isinstance(outcome.next, Card) and outcome.next.lease == second.lease
+    assert [(d.card.lease, d.identity) for d in pushing] == [(second.lease, "slack:U501")]
+
+
+async def test_a_next_card_never_sent_is_pushed_after_a_minute(
+        service: Service, store: RedisStore, clock: SetClock) -> None:
+    """A channel that claimed the next card and then failed to send it (a crash) does not
+    keep it from the expert's chat for ever."""
+    first, second = await two_asks(service, store)
+    await approve(service, first, channel="telegram")
+
+    clock.advance(61)
+    pushing = await service.asks.take_deliveries("w", 10, 0)
+
+    assert [d.card.lease for d in pushing] == [second.lease]
 
 
 async def test_a_card_shown_as_the_next_one_is_not_pushed_again(

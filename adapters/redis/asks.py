@@ -34,10 +34,11 @@ from core.ports import (
 # `pending` (zset: ask -> deadline), `later` (asks with experts left to offer), `all` (zset:
 # ask -> created), `call:<caller>:<call_id>` ("<ask> <body sha>", expiring), `marks` (hash:
 # offered:/delivered:/opened:/rationale:<token> -> ms; pushing:<token> while a worker pushes
-# it), `cbretry` (zset: callback JSON -> when), and the streams `deliveries`, `notices` and
-# `callbacks`, read by the group GROUP. The skill
-# index: `skill:<skill>` (set of expert ids, added to whenever an expert is saved) and
-# `skills` ("1" once every expert saved before the index existed was put in it).
+# it, or `next <channel> <ms>` while an answer's next card shows it), `cbretry` (zset:
+# callback JSON -> when), and the streams `deliveries`, `notices` and `callbacks`, read by
+# the group GROUP. The skill index: `skill:<skill>` (set of expert ids, added to whenever
+# an expert is saved, removed at erasure) and `skills` ("1" once every expert saved before
+# the index existed was put in it).
 META = k.campaign_key(ASKS_LOG, "meta")
 QUEUES = ("deliveries", "notices", "callbacks")
 GROUP = "workers"
@@ -94,8 +95,8 @@ class RedisAsks(OnRedis):
         return [Expert.model_validate_json(raw) for raw in found if raw]
 
     async def ask_audience(self, to: AskTo) -> list[Expert]:
-        """The named experts, or the skills' holders through the index (core/service/
-        ask_audience.py); everyone when `to` names neither."""
+        """The named experts, or the skills' holders through the index; everyone when `to`
+        names neither."""
         if to.experts:
             return await self._profiles(sorted(set(to.experts)))
         if not to.skills:
@@ -183,6 +184,10 @@ class RedisAsks(OnRedis):
 
     async def held_asks(self, expert_id: str) -> list[HeldAsk]:
         return _held(await self._ask_run("ask_held", ["expert", expert_id, *ASK_FIELDS]))
+
+    async def next_asks(self, expert_id: str, channel: str, now: int) -> list[HeldAsk]:
+        return _held(await self._ask_run("ask_held", ["next", expert_id, f"{channel} {now}",
+                                                      *ASK_FIELDS]))
 
     async def token_ask(self, token: str) -> HeldAsk | None:
         rows = await self._ask_run("ask_held", ["token", token, *ASK_FIELDS])

@@ -65,14 +65,14 @@ class Service:
         self.rng = rng or random.Random()  # seeded from os.urandom; shuffles need no more
 
     async def next_task(self, expert_id: str, *, pushed: bool = False,
-                        fresh: bool = False) -> NextTask:
+                        fresh: bool = False, channel: str = "api") -> NextTask:
         """The expert's live task if they hold one, else a new lease. Quiet hours stop pushes,
         not an expert who asks for work; the daily cap stops both. `fresh`: after an answer,
         a live ask already shown to them is left where it is (its card is in their chat) rather
-        than sent again."""
+        than sent again, and the one handed out is claimed for `channel` against the push."""
         now = self.clock.now_ms()
         return await self._next(expert_id, await self.experts.routing(expert_id, _nearby_days(now)),
-                                now, pushed, fresh=fresh)
+                                now, pushed, fresh=fresh, channel=channel)
 
     async def may_push(self, expert_id: str, campaigns: list[str]) -> Expert | None:
         """The expert, if a task may be offered to them unasked now: not paused, not in quiet
@@ -89,7 +89,8 @@ class Service:
         return None if await self.leases.held_leases(expert_id, campaigns, now) else expert
 
     async def _next(self, expert_id: str, routing: Routing, now: int, pushed: bool = False,
-                    credit: Credit | None = None, fresh: bool = False) -> NextTask:
+                    credit: Credit | None = None, fresh: bool = False,
+                    channel: str = "api") -> NextTask:
         """`credit` is an answer just recorded that the read in `routing` did not count yet;
         it counts toward the cap here and is stored with the next claim, in its round trip."""
         expert = routing.expert
@@ -101,8 +102,8 @@ class Service:
         idle = _idle_reason(expert, done, now, pushed)
         if routing.asks and not expert.paused and not pushed:  # a live ask first: an agent
             # is waiting on it (the routing read said whether any is open: mostly none)
-            asked = [card for card in await self.asks.cards_for(expert_id)
-                     if not (fresh and card.resumed)]
+            asked = [card for card in await self.asks.cards_for(
+                expert_id, channel if fresh else None) if not (fresh and card.resumed)]
             if asked:
                 if credit is not None:
                     await self.experts.credit(expert.id, credit)
@@ -197,8 +198,8 @@ class Service:
         outcome = await self.asks.answer(answer)
         if outcome.status == "refused" and outcome.reason not in ASK_CLOSED:
             return outcome  # not theirs, or a call that does not fit: the card stays
-        return outcome.model_copy(update={"next": await self.next_task(answer.expert,
-                                                                       fresh=True)})
+        return outcome.model_copy(update={"next": await self.next_task(
+            answer.expert, fresh=True, channel=answer.channel)})
 
     def _record(self, campaign: Campaign, answer: Answer, payload: dict[str, object]) -> Submission:
         now = self.clock.now_ms()
@@ -230,11 +231,12 @@ class Service:
             return _refused(answer, REFUSALS[result.status])
         if result.status not in ("recorded", "duplicate"):  # expired or closed: offer another
             refused = _refused(answer, REFUSALS[result.status])
-            return refused.model_copy(update={"next": await self._next(answer.expert, routing,
-                                                                       now, fresh=True)})
+            return refused.model_copy(update={"next": await self._next(
+                answer.expert, routing, now, fresh=True, channel=answer.channel)})
         counts = result.status == "recorded" and result.decision in COUNTED
         credit = _credit(campaign, result, now) if counts else None
-        nxt = await self._next(answer.expert, routing, now, credit=credit, fresh=True)
+        nxt = await self._next(answer.expert, routing, now, credit=credit, fresh=True,
+                               channel=answer.channel)
         return Outcome(status="recorded", lease=answer.lease, decision=result.decision,
                        seq=result.seq, answered_at=result.answered_at,
                        active_seconds=result.active_seconds,

@@ -25,12 +25,14 @@ end
 -- An offer as a channel reads it: token, ask, expert, answered (0/1), its offered, delivered
 -- and opened marks, then the ask's `fields` ('' for each missing). With `pushed_counts`, a card
 -- a worker is pushing now (`pushing:<token>`, until its delivery is marked) counts as
--- delivered, so the next card after an answer is not that one sent a second time.
+-- delivered, so the next card after an answer is not that one sent a second time (the mark
+-- is the push's ms, or `next <channel> <ms>` when an answer's next card claimed it).
 local function held_row(k, token, id, expert, a, fields, pushed_counts)
   local values = redis.call('HMGET', a.ask, unpack(fields))
   local marks = redis.call('HMGET', k.marks, 'offered:' .. token, 'delivered:' .. token,
                            'opened:' .. token, 'pushing:' .. token)
-  local delivered = marks[2] or (pushed_counts and marks[4]) or ''
+  local pushing = pushed_counts and marks[4] and string.match(marks[4], '(%d+)$')
+  local delivered = marks[2] or pushing or ''
   local row = {token, id, expert, redis.call('HEXISTS', a.answers, expert),
                marks[1] or '', delivered, marks[3] or ''}
   for _, v in ipairs(values) do row[#row + 1] = v or '' end
