@@ -105,6 +105,19 @@ async def test_an_erased_expert_is_not_reached_and_leaves_the_index(
     assert await client.smembers(skill_key("billing")) == {"ann"}
 
 
+async def test_an_erased_expert_leaves_the_index_at_erasure(
+        coordinator: Coordinator, store: RedisStore, ledger: Ledger,
+        client: aioredis.Redis) -> None:
+    """Not kept until an ask's read happens to drop them: erasure takes them out at once."""
+    await coordinator.add_expert(expert("ann", "billing", "tax"))
+    await coordinator.add_expert(expert("zed", "billing", "tax"))
+
+    await Privacy(store.roles(), ledger).erase("zed")
+
+    assert await client.smembers(skill_key("billing")) == {"ann"}
+    assert await client.smembers(skill_key("tax")) == {"ann"}
+
+
 async def test_the_narrow_read_finds_what_reading_everyone_finds(
         store: RedisStore, coordinator: Coordinator) -> None:
     team = [expert(f"e{n}", *(s for i, s in enumerate(("a", "b", "c")) if n >> i & 1),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 
 from adapters.redis import keys as k
+from adapters.redis.asks import skill_key
 from adapters.redis.lua import OnRedis
+from core.domain.experts import Expert
 from core.ports import Erasure, ExpertTokens
 
 
@@ -67,7 +69,10 @@ class RedisAccess(OnRedis):
         await self.client.hsetnx(k.ERASED, field, erasure.pseudonym)
         pseudonym = str(await self.client.hget(k.ERASED, field))
         tokens = await self.expert_tokens(erasure.expert_id)
+        skills = await self._skills(erasure.expert_id)
         async with self.client.pipeline(transaction=False) as pipe:
+            for skill in skills:  # out of the asks' skill index now, not at an ask's read
+                pipe.srem(skill_key(skill), erasure.expert_id)
             for handle in erasure.handle_digests:
                 pipe.hset(k.ERASED, f"h:{handle}", pseudonym)
             for identity in erasure.identities:
@@ -81,3 +86,8 @@ class RedisAccess(OnRedis):
             await pipe.execute()
         await self.client.delete(k.expert_key(erasure.expert_id))
         return pseudonym
+
+    async def _skills(self, expert_id: str) -> list[str]:
+        """The skills their profile holds (read before it goes: a rerun still finds it)."""
+        raw = await self.client.hget(k.expert_key(expert_id), "profile")
+        return Expert.model_validate_json(raw).skills if raw else []
