@@ -55,20 +55,21 @@ class SegmentChains:
     async def chain_ends(self, segments: list[SegmentMeta]
                          ) -> AsyncGenerator[str | None, None]:
         """For each segment, in order: the hash its events chain to from its `prev`, or None."""
-        if self.workers < 2 or len(segments) < 2 or \
-                sum(segment.events for segment in segments) < self.pool_events:
-            for segment in segments:
-                yield await asyncio.to_thread(self._end, segment)
-            return
         workers: list[ChainWorker] = []
         try:
-            for _ in range(min(self.workers, len(segments))):
-                workers.append(await ChainWorker.start())
-            async with aclosing(self._spread(workers, segments)) as ends:
+            if self.workers >= 2 and len(segments) >= 2 and \
+                    sum(segment.events for segment in segments) >= self.pool_events:
+                workers = await _started(min(self.workers, len(segments)))
+            async with aclosing(self._spread(workers, segments) if workers
+                                else self._here(segments)) as ends:
                 async for end in ends:
                     yield end
         finally:
             await asyncio.gather(*(worker.stop() for worker in workers))
+
+    async def _here(self, segments: list[SegmentMeta]) -> AsyncGenerator[str | None, None]:
+        for segment in segments:
+            yield await asyncio.to_thread(self._end, segment)
 
     async def _spread(self, workers: list[ChainWorker], segments: list[SegmentMeta]
                       ) -> AsyncGenerator[str | None, None]:
@@ -104,6 +105,17 @@ class SegmentChains:
             return chain_end(self.files.read_bytes(segment), segment)
         except SegmentError:
             return None
+
+
+async def _started(count: int) -> list[ChainWorker]:
+    """Up to `count` workers; fewer (none) where the system refuses a process."""
+    workers: list[ChainWorker] = []
+    try:
+        for _ in range(count):
+            workers.append(await ChainWorker.start())
+    except OSError:
+        pass
+    return workers
 
 
 def chain_end(data: bytes, segment: SegmentMeta) -> str | None:
