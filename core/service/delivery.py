@@ -170,16 +170,24 @@ class DeliveryLoop:
         """Offer a card to every linked expert free for one. Returns how many cards went out."""
         if not await self.ready():
             return 0
+        linked = await self.stores.experts.identities_on(self.channel.name)
+        experts = sorted(set(linked.values()))
+        if not experts or not await self._any_campaign(experts[0]):
+            return 0
         pushed = 0
         campaigns = await self.stores.campaigns.list_campaigns()
         owed = await self._owed_cards()
-        linked = await self.stores.experts.identities_on(self.channel.name)
-        for expert_id in sorted(set(linked.values())):
+        for expert_id in experts:
             try:
                 pushed += await self.push(expert_id, campaigns, owed)
             except Exception:  # noqa: BLE001 - the platform or Redis away for this one: next tick
                 log.warning("could not push to %s", expert_id, exc_info=True)
         return pushed
+
+    async def _any_campaign(self, expert_id: str) -> bool:
+        """An active campaign exists (the routing set, read with one expert's routing): with
+        none, no expert can be offered a task, so the pass over all of them is skipped."""
+        return bool((await self.stores.experts.routing(expert_id, [])).routes)
 
     async def push(self, expert_id: str, campaigns: list[str] | None = None,
                    owed: set[str] | None = None) -> bool:
