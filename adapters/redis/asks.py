@@ -52,8 +52,8 @@ def ask_key(name: str) -> str:
 
 
 def skill_key(skill: str) -> str:
-    """Experts saved with `skill` (adapters/redis/experts.py adds them). A superset: one who
-    dropped the skill stays (the rules read each profile), one erased until an ask's read."""
+    """Experts saved with `skill` (adapters/redis/experts.py adds them, erasure removes them).
+    A superset: one who dropped the skill stays (the rules read each profile)."""
     return ask_key(f"skill:{skill}")
 
 
