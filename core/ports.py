@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from core.domain.answers import Lease, Outcome
-from core.domain.asks import AskTo
 from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.domain.cards import Card
 from core.domain.drafting import DraftingStatus, ModelSpec
@@ -673,38 +672,8 @@ class AskStore(Protocol):
         """The expert's offers of pending asks not yet answered, oldest ask first; one read,
         and an expert holding none costs one missing key."""
         ...
-    async def next_asks(self, expert_id: str, channel: str, now: int) -> list[HeldAsk]:
-        """held_asks for an answer's next card on `channel`, in the same step claiming the
-        first offer neither answered, nor delivered, nor being pushed: the push then leaves it
-        on that channel (for a minute, or until its delivery is marked), so the expert sees
-        it once. Rows are as read before the claim."""
-        ...
     async def token_ask(self, token: str) -> HeldAsk | None: ...
     async def answer_ask(self, answering: AskAnswering) -> AskRecorded: ...
-    # The hot paths' batch reads, each one round trip however many it covers.
-    async def ask_audience(self, to: AskTo) -> list[Expert]:
-        """Every expert `to` could ever allow and no one else: the named ones that exist; for
-        skills, everyone holding any of them (so a skill nobody holds shows as such); with
-        neither, everyone. (Reading every profile cost ~10 ms of CPU per POST at 200.)"""
-        ...
-    async def offers_to_push(self, pairs: list[tuple[str, str]], now: int
-                             ) -> dict[tuple[str, str], HeldAsk]:
-        """Of (token, channel) pairs of queued cards, those still to show: the ask pending,
-        not answered by its expert, not yet delivered on that channel nor claimed there as an
-        answer's next card (next_asks). Until its delivery is marked, such an offer counts
-        as delivered in `held_asks`, so an answer's next card is not the one being pushed."""
-        ...
-    async def answer_ask_reading(self, answering: AskAnswering
-                                 ) -> tuple[AskRecorded, Expert | None]:
-        """answer_ask, with the answering expert's profile read in the same round trip
-        (their pay and tallies are kept by their own calendar day)."""
-        ...
-    async def load_asks(self, ask_ids: list[str]) -> list[StoredAsk]:
-        """The asks that exist, in the order asked."""
-        ...
-    async def finish_ask_jobs(self, queue: str, entries: list[str]) -> None:
-        """Done with these entries of a queue (as finish_ask_job without a retry)."""
-        ...
     async def change_ask(self, change: AskChange) -> str:
         """`ok`, or why nothing changed: the ask's status, `moved` (another worker changed
         its stage), `early` (its deadline has not passed), `missing`."""

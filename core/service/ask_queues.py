@@ -13,6 +13,7 @@ from core.domain.cards import Card
 from core.errors import NotFound
 from core.ports import AskRetry, Clock, Stores
 from core.provenance.events import Event, body_json, iso_ms
+from core.service.ask_batches import batches_of
 from core.service.ask_rules import NOTICES
 from core.service.ask_tokens import TokenBindings
 from core.service.ask_views import card_for, view_of
@@ -57,6 +58,7 @@ class CallbackJob(NamedTuple):
 class AskQueues:
     def __init__(self, stores: Stores, clock: Clock) -> None:
         self.store = stores.asks
+        self.batches = batches_of(stores.asks)
         self.log = stores.log
         self.clock = clock
         self.bindings = TokenBindings()  # what each token is bound to, kept as read
@@ -70,7 +72,7 @@ class AskQueues:
                                               self.clock.now_ms())
         pairs = [(job.fields["token"], job.fields["identity"].partition(":")[0])
                  for job in jobs]
-        offers = await self.store.offers_to_push(pairs, self.clock.now_ms())
+        offers = await self.batches.offers_to_push(pairs, self.clock.now_ms())
         found, dropped = [], []
         for job, pair in zip(jobs, pairs, strict=True):
             held = offers.get(pair)
@@ -80,12 +82,12 @@ class AskQueues:
             card = card_for(held, self.bindings.note(held).request)
             found.append(AskDelivery(job.entry, job.fields["expert"], job.fields["identity"],
                                      card))
-        await self.store.finish_ask_jobs("deliveries", dropped)
+        await self.batches.finish_ask_jobs("deliveries", dropped)
         return found
 
     async def delivery_done(self, *deliveries: AskDelivery) -> None:
         """Cards shown (or never to be): out of the queue, in one call."""
-        await self.store.finish_ask_jobs("deliveries", [d.entry for d in deliveries])
+        await self.batches.finish_ask_jobs("deliveries", [d.entry for d in deliveries])
 
     async def take_notices(self, consumer: str, count: int, block_ms: int) -> list[AskNotice]:
         jobs = await self.store.take_ask_jobs("notices", consumer, count, block_ms,
@@ -112,7 +114,7 @@ class AskQueues:
 
     async def _views(self, ask_ids: list[str]) -> dict[str, AskView]:
         """Several asks' views in two reads (the asks, then their events' seals)."""
-        asks = await self.store.load_asks(ask_ids)
+        asks = await self.batches.load_asks(ask_ids)
         found = {ask.id for ask in asks}
         missing = [ask_id for ask_id in ask_ids if ask_id not in found]
         if missing:
@@ -122,7 +124,7 @@ class AskQueues:
 
     async def callback_done(self, *jobs: CallbackJob) -> None:
         """Callbacks the agent took: out of the queue, in one call."""
-        await self.store.finish_ask_jobs("callbacks", [job.entry for job in jobs])
+        await self.batches.finish_ask_jobs("callbacks", [job.entry for job in jobs])
 
     async def callback_retry(self, job: CallbackJob, error: str, at_ms: int) -> bool:
         """Send it again at `at_ms`; False once it has failed MAX_CALLBACK_TRIES times: then

@@ -74,7 +74,7 @@ class AskService(AskQueues):
         """True when created; a repeat of the caller's call_id with the same body is the
         first ask (False); with another body a Conflict."""
         now = self.clock.now_ms()
-        experts = await self.store.ask_audience(request.to)
+        experts = await self.batches.ask_audience(request.to)
         check_audience(request, experts)
         allowed = audience(request, experts, 0)
         ready = [e for e in allowed if may_take_now(e, request, now)]
@@ -135,7 +135,7 @@ class AskService(AskQueues):
         now = self.clock.now_ms()
         if answer.acted_at is not None:  # a tap that waited in an inbox: when it came
             now = min(answer.acted_at, now)
-        recorded, expert = await self.store.answer_ask_reading(
+        recorded, expert = await self.batches.answer_ask_reading(
             _answering(answer, bound.ask, request, now, shaped, status, comment))
         return await self._outcome(answer, recorded, request, expert)
 
@@ -201,13 +201,13 @@ class AskService(AskQueues):
         `shown_on` (an answer's next card, shown on that channel), the first not shown yet is
         claimed in that read, so the push cannot show it there too (AskStore.next_asks)."""
         held_asks = await (self.store.held_asks(expert_id) if shown_on is None else
-                           self.store.next_asks(expert_id, shown_on, self.clock.now_ms()))
+                           self.batches.next_asks(expert_id, shown_on, self.clock.now_ms()))
         return [card_for(held, self.bindings.note(held).request)
                 for held in held_asks if not held.answered]
 
     async def experts_named(self, expert_ids: list[str]) -> dict[str, Expert]:
         """Profiles by id, in one read (a batch of cards to push names their experts)."""
-        found = await self.store.ask_audience(AskTo(experts=expert_ids)) if expert_ids \
+        found = await self.batches.ask_audience(AskTo(experts=expert_ids)) if expert_ids \
             else []
         return {expert.id: expert for expert in found}
 
