@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from core.domain.answers import Lease, Outcome
+from core.domain.asks import AskTo
 from core.domain.campaigns import Campaign, CampaignState, CampaignStatus
 from core.domain.cards import Card
 from core.domain.drafting import DraftingStatus, ModelSpec
@@ -727,6 +728,50 @@ class Drafter(Protocol):
     async def complete(self, call: ModelCall) -> ModelReply: ...
 
 
+class AskBatches(Protocol):
+    """The live asks' hot paths, each in one round trip however much it covers: a POST reads
+    only the experts its `to` could allow (reading every profile cost ~10 ms of CPU per POST
+    with 200 experts), an answer reads its expert's profile beside the script that records it,
+    a worker reads and finishes a batch of queued cards or callbacks at once, and an answer's
+    next card is claimed against the push in the read that finds it. A role of its own beside
+    AskStore, which holds the one-at-a-time calls."""
+
+    async def ask_audience(self, to: AskTo) -> list[Expert]:
+        """Every expert `to` could ever allow and no one else: the named ones that exist; for
+        skills, everyone holding any of them (so a skill nobody holds shows as such); with
+        neither, everyone."""
+        ...
+
+    async def offers_to_push(self, pairs: list[tuple[str, str]], now: int
+                             ) -> dict[tuple[str, str], HeldAsk]:
+        """Of (token, channel) pairs of queued cards, those still to show: the ask pending,
+        not answered by its expert, not yet delivered on that channel. Until its delivery is
+        marked, such an offer counts as delivered in `held_asks`, so an answer's next card
+        is not the one being pushed."""
+        ...
+
+    async def next_asks(self, expert_id: str, channel: str, now: int) -> list[HeldAsk]:
+        """held_asks for an answer's next card on `channel`, in the same step claiming the
+        first offer neither answered, nor delivered, nor being pushed: offers_to_push then
+        leaves it on that channel (for a minute, or until its delivery is marked), so the
+        expert sees it once. Rows are as read before the claim."""
+        ...
+
+    async def answer_ask_reading(self, answering: AskAnswering
+                                 ) -> tuple[AskRecorded, Expert | None]:
+        """AskStore.answer_ask, with the answering expert's profile read in the same round
+        trip (their pay and tallies are kept by their own calendar day)."""
+        ...
+
+    async def load_asks(self, ask_ids: list[str]) -> list[StoredAsk]:
+        """The asks that exist, in the order asked."""
+        ...
+
+    async def finish_ask_jobs(self, queue: str, entries: list[str]) -> None:
+        """Done with these entries of a queue (as finish_ask_job without a retry)."""
+        ...
+
+
 class Stores(NamedTuple):
     """The roles a store plays, for wiring: each consumer takes the ones it uses from here."""
 
@@ -742,6 +787,7 @@ class Stores(NamedTuple):
     drafts: Drafts
     qualifications: Qualifications
     asks: AskStore
+    ask_batches: AskBatches
     archived: Archived
 
 

@@ -13,7 +13,7 @@ import core.ports as ports
 
 ROLES = (ports.Campaigns, ports.Experts, ports.Access, ports.Leases, ports.Log, ports.Inbox,
          ports.Outbox, ports.Turns, ports.Health, ports.Drafts, ports.Qualifications,
-         ports.Archived, ports.AskStore)
+         ports.Archived, ports.AskStore, ports.AskBatches)
 SUITES = sorted(Path(__file__).parent.glob("test_store_contract*.py"))
 
 

@@ -41,4 +41,4 @@ class RedisStore(RedisCampaigns, RedisExperts, RedisAccess, RedisLeases, RedisLo
         """The roles, for wiring: each consumer takes the ones it uses."""
         return Stores(campaigns=self, experts=self, access=self, leases=self, log=self,
                       inbox=self, outbox=self, turns=self, health=self, drafts=self,
-                      qualifications=self, archived=self, asks=self)
+                      qualifications=self, archived=self, asks=self, ask_batches=self)

@@ -13,7 +13,6 @@ from core.domain.cards import Card
 from core.errors import NotFound
 from core.ports import AskRetry, Clock, Stores
 from core.provenance.events import Event, body_json, iso_ms
-from core.service.ask_batches import batches_of
 from core.service.ask_rules import NOTICES
 from core.service.ask_tokens import TokenBindings
 from core.service.ask_views import card_for, view_of
@@ -58,7 +57,7 @@ class CallbackJob(NamedTuple):
 class AskQueues:
     def __init__(self, stores: Stores, clock: Clock) -> None:
         self.store = stores.asks
-        self.batches = batches_of(stores.asks)
+        self.batches = stores.ask_batches
         self.log = stores.log
         self.clock = clock
         self.bindings = TokenBindings()  # what each token is bound to, kept as read
