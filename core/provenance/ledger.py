@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -12,7 +11,7 @@ from typing import Protocol
 from core.ports import Archived, Log, SegmentFiles
 from core.privacy.pseudonyms import pseudonymise
 from core.provenance.chain import CHAIN_FIELDS, ChainChecker, StoredEvent, Verdict, seal_events
-from core.provenance.events import GENESIS
+from core.provenance.events import GENESIS, chain_hash
 from core.provenance.segments import ArchivedEvent, SegmentError, SegmentMeta
 
 BATCH = 2000
@@ -187,7 +186,7 @@ def _passes(checker: ChainChecker, segment: SegmentMeta) -> bool:
 
 def _chains(events: list[ArchivedEvent], checker: ChainChecker) -> bool:
     """Whether a segment's events follow the checker's chain without a fault, each hashing
-    (core.provenance.events.chain_hash, inlined) to its seal; if so, the checker moves past
+    (`chain_hash`, the chain's one definition) to its seal; if so, the checker moves past
     them. Any doubt returns False, and the checker's own feed then says where and why."""
     seq, prev = checker.expected, checker.prev
     if checker.fault is not None or checker.unsealed or seq + len(events) - 1 > \
@@ -200,10 +199,8 @@ def _chains(events: list[ArchivedEvent], checker: ChainChecker) -> bool:
             return False
         if event.seq != seq or not isinstance(fields, dict) or fields.keys() & CHAIN_FIELDS:
             return False
-        fields["seq"], fields["prev"] = seq, prev
-        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         try:
-            prev = hashlib.sha256(text.encode()).hexdigest()
+            prev = chain_hash(fields, seq, prev)
         except UnicodeEncodeError:  # a lone surrogate: the checker's feed says where
             return False
         if prev != event.hash:
